@@ -1,0 +1,181 @@
+"""The gradient vector field of a game under a method, on flat per-player parameters.
+
+``v(θ, ψ) = (−∇_θ L_G(θ, ψ), −∇_ψ L_D(θ, ψ))``: each player descends its own loss. The field
+is obtained by differentiating :class:`~convergan.methods.Method` code with ``torch.func``;
+consensus is then applied as a transform, ``w = v − γ·v′ᵀv``.
+
+A state is a tuple ``(generator_params, discriminator_params)`` of flat tensors. Schemes talk
+to a field only through :class:`Field`'s three methods, so the same scheme code runs on the
+autodiff field of real modules and on a linearised field ``z ↦ J z``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from convergan.methods.batch import Batch
+from convergan.methods.method import Method
+
+State = tuple[Tensor, ...]
+GENERATOR, DISCRIMINATOR = 0, 1
+
+
+class Field(Protocol):
+    """What a scheme needs from a field."""
+
+    def __call__(self, x: State) -> State: ...
+
+    def player(self, i: int, x: State) -> Tensor: ...
+
+    def project(self, i: int, x_i: Tensor) -> Tensor: ...
+
+    def with_regularization_gain(self, gain: float | Tensor) -> Field: ...
+
+
+def flatten(x: State) -> Tensor:
+    return torch.cat(x, dim=-1)
+
+
+def unflatten(z: Tensor, sizes: tuple[int, ...]) -> State:
+    return tuple(torch.split(z, list(sizes), dim=-1))
+
+
+class ParameterLayout:
+    """Maps one flat vector to a module's named parameters (and back)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        named = list(module.named_parameters())
+        self.names = [n for n, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.sizes = [math.prod(s) for s in self.shapes]
+        self.size = sum(self.sizes)
+
+    def flat(self) -> Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self.module.parameters()])
+
+    def bind(self, flat: Tensor):
+        """The module as a function of its input, with parameters taken from ``flat``."""
+        chunks = torch.split(flat, self.sizes)
+        params = {n: c.reshape(s) for n, c, s in zip(self.names, chunks, self.shapes)}
+        return lambda inputs: functional_call(self.module, params, (inputs,))
+
+
+@dataclass(frozen=True)
+class GameField:
+    """The autodiff field of ``method`` on ``generator``/``discriminator`` over ``batch``."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    method: Method
+    batch: Batch
+    regularization_gain: float | Tensor = 1.0
+    step: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_g", ParameterLayout(self.generator))
+        object.__setattr__(self, "_d", ParameterLayout(self.discriminator))
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        return (self._g.size, self._d.size)
+
+    # -- the two losses as functions of the flat parameters --------------------------------
+    def generator_loss(self, theta: Tensor, psi: Tensor) -> Tensor:
+        return self.method.generator_loss(
+            self._g.bind(theta), self._d.bind(psi), self.batch, step=self.step
+        ).total
+
+    def discriminator_loss(self, theta: Tensor, psi: Tensor) -> Tensor:
+        return self.method.discriminator_loss(
+            self._g.bind(theta),
+            self._d.bind(psi),
+            self.batch,
+            regularization_gain=self.regularization_gain,
+            step=self.step,
+        ).total
+
+    def gradient_field(self, x: State) -> State:
+        """``v`` before field transforms."""
+        theta, psi = x
+        return (
+            -torch.func.grad(self.generator_loss, argnums=0)(theta, psi),
+            -torch.func.grad(self.discriminator_loss, argnums=1)(theta, psi),
+        )
+
+    # -- the Field protocol ----------------------------------------------------------------
+    def __call__(self, x: State) -> State:
+        v = self.gradient_field(x)
+        consensus = self.method.consensus
+        if consensus is None or _is_zero(self.regularization_gain):
+            return v
+        # ∇(½‖v‖²) = v′ᵀ v, one vector-Jacobian product through the field.
+        _, pullback = torch.func.vjp(self.gradient_field, x)
+        (vjp,) = pullback(v)
+        scale = self.regularization_gain * consensus.gamma
+        return tuple(v_i - scale * c_i for v_i, c_i in zip(v, vjp))
+
+    def player(self, i: int, x: State) -> Tensor:
+        if self.method.consensus is not None:
+            return self(x)[i]  # consensus couples the players' fields
+        theta, psi = x
+        if i == GENERATOR:
+            return -torch.func.grad(self.generator_loss, argnums=0)(theta, psi)
+        return -torch.func.grad(self.discriminator_loss, argnums=1)(theta, psi)
+
+    def project(self, i: int, x_i: Tensor) -> Tensor:
+        if i == DISCRIMINATOR and self.method.clip is not None:
+            return self.method.clip(x_i)
+        return x_i
+
+    def with_regularization_gain(self, gain: float | Tensor) -> GameField:
+        return replace(self, regularization_gain=gain)
+
+
+def game_field(game, method: Method, step: int = 0) -> GameField:
+    """The exact field of ``method`` on an analysable ``game`` (expectations by quadrature)."""
+    return GameField(
+        game.generator, game.discriminator, method, game.expectation_batch(method), step=step
+    )
+
+
+@dataclass(frozen=True)
+class LinearField:
+    """The linear field ``z ↦ J_g z``, where ``J_g`` is the field's Jacobian at regularization
+    gain ``g``, with batch dimensions.
+
+    ``jacobians`` maps each gain a scheme may ask for (see ``Scheme.regularization_gains``)
+    to a tensor of shape ``(..., n, n)``; states have shape ``(..., n_i)`` per player. Running
+    a scheme on this field from the identity yields the scheme's update Jacobian exactly,
+    since a scheme is linear in a linear field.
+    """
+
+    jacobians: dict[float, Tensor]
+    sizes: tuple[int, ...]
+    regularization_gain: float = 1.0
+
+    def __call__(self, x: State) -> State:
+        z = flatten(x)
+        jacobian = self.jacobians[self.regularization_gain]
+        return unflatten(torch.einsum("...ij,...j->...i", jacobian, z), self.sizes)
+
+    def player(self, i: int, x: State) -> Tensor:
+        return self(x)[i]
+
+    def project(self, i: int, x_i: Tensor) -> Tensor:
+        return x_i  # constraints are inactive at an interior equilibrium
+
+    def with_regularization_gain(self, gain: float) -> LinearField:
+        if gain not in self.jacobians:
+            raise KeyError(f"no Jacobian precomputed for regularization gain {gain}")
+        return replace(self, regularization_gain=gain)
+
+
+def _is_zero(value: float | Tensor) -> bool:
+    return isinstance(value, (int, float)) and value == 0

@@ -1,0 +1,22 @@
+"""Consensus optimization (Mescheder, Nowozin & Geiger, 2017), a transform of the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Consensus:
+    """Replace the gradient field ``v`` by ``v − γ·∇(½‖v‖²) = v − γ·v′ᵀv``.
+
+    The correction needs the field's own Jacobian, so :mod:`convergan.field` applies it where
+    the field is assembled; a player's loss never sees it.
+    """
+
+    gamma: float | Tensor = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.gamma, (int, float)) and self.gamma < 0:
+            raise ValueError(f"consensus: gamma must be >= 0, got {self.gamma}")

@@ -1,0 +1,110 @@
+"""A training method: what each player minimises.
+
+A :class:`Method` composes a loss with penalties, an input transform (instance noise), a
+constraint (weight clipping) and a field transform (consensus). Its two functions take any
+generator and discriminator *callables* (``nn.Module`` or ``functional_call`` wrappers) and
+a :class:`Batch`, so the very same code is differentiated by the exact analysis and run by
+the trainer. Adding a method is composing these parts, or writing one small class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from torch import Tensor
+
+from convergan.methods.batch import Batch, weighted_mean
+from convergan.methods.consensus import Consensus
+from convergan.methods.constraints import WeightClip
+from convergan.methods.losses import GANLoss, StandardLoss
+from convergan.methods.noise import InstanceNoise
+from convergan.methods.penalties import GradientPenalty
+
+Module = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class PlayerLoss:
+    """A player's scalar loss and its named parts (for logging; never read by the maths)."""
+
+    total: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    """``loss`` + ``penalties`` + optional ``noise``, ``clip`` and ``consensus``.
+
+    Example::
+
+        Method(NonSaturatingLoss(), penalties=(r1(gamma=10),), noise=InstanceNoise(0.1))
+    """
+
+    loss: GANLoss = field(default_factory=StandardLoss)
+    penalties: tuple[GradientPenalty, ...] = ()
+    noise: InstanceNoise | None = None
+    clip: WeightClip | None = None
+    consensus: Consensus | None = None
+    name: str = "custom"
+
+    @property
+    def is_regularized(self) -> bool:
+        """Whether the method has terms that lazy regularization may thin out."""
+        return bool(self.penalties) or self.consensus is not None
+
+    def with_name(self, name: str) -> Method:
+        return replace(self, name=name)
+
+    def _seen_by_discriminator(
+        self, generator: Module, batch: Batch, step: int
+    ) -> tuple[Tensor, Tensor]:
+        real, fake = batch.real, generator(batch.latent)
+        if self.noise is not None:
+            real = self.noise(real, batch.real_noise, step)
+            fake = self.noise(fake, batch.fake_noise, step)
+        return real, fake
+
+    def discriminator_loss(
+        self,
+        generator: Module,
+        discriminator: Module,
+        batch: Batch,
+        *,
+        regularization_gain: float | Tensor = 1.0,
+        step: int = 0,
+    ) -> PlayerLoss:
+        """``E_real[real_term(D)] + E_fake[fake_term(D)] + gain · Σ penalties``.
+
+        ``regularization_gain`` is 0 on the steps lazy regularization skips and ``k`` on the
+        steps it applies the penalties (StyleGAN2's lazy regularization).
+        """
+        real, fake = self._seen_by_discriminator(generator, batch, step)
+        adversarial = weighted_mean(
+            self.loss.real_term(discriminator(real)), batch.real_weight
+        ) + weighted_mean(self.loss.fake_term(discriminator(fake)), batch.fake_weight)
+        terms = {"adversarial": adversarial}
+        total = adversarial
+        if self.penalties and not _is_zero(regularization_gain):
+            weights = (batch.real_weight, batch.fake_weight)
+            for penalty in self.penalties:
+                value = penalty(discriminator, real, fake, batch.interpolation, weights)
+                terms[penalty.name] = value
+                total = total + regularization_gain * value
+        return PlayerLoss(total, terms)
+
+    def generator_loss(
+        self, generator: Module, discriminator: Module, batch: Batch, *, step: int = 0
+    ) -> PlayerLoss:
+        """``E_fake[generator_term(D(G(z)))]`` (noise applied to the generated samples)."""
+        fake = generator(batch.latent)
+        if self.noise is not None:
+            fake = self.noise(fake, batch.fake_noise, step)
+        adversarial = weighted_mean(
+            self.loss.generator_term(discriminator(fake)), batch.fake_weight
+        )
+        return PlayerLoss(adversarial, {"adversarial": adversarial})
+
+
+def _is_zero(value: float | Tensor) -> bool:
+    return isinstance(value, (int, float)) and value == 0

@@ -1,0 +1,122 @@
+"""Gradient penalties on the discriminator, all one definition.
+
+``GradientPenalty(gamma, target, at)`` is::
+
+    (γ/2) · E_{x ~ p_at} ( ‖∇_x D(x)‖ − target )²
+
+* R1 (Mescheder et al., 2018): ``at="real"``, ``target=0`` → (γ/2) E_{p_D} ‖∇D‖².
+* R2: ``at="fake"``, ``target=0`` → (γ/2) E_{p_θ} ‖∇D‖².
+* WGAN-GP (Gulrajani et al., 2017): ``at="interpolates"``, ``target=g₀`` (default 1).
+  WGAN-GP papers write λ·E(‖∇D‖ − 1)²; that is γ = 2λ here.
+* Zero-centred GP at interpolates (Roth et al., 2017 / Thanh-Tung et al.): ``at="interpolates"``,
+  ``target=0``.
+
+γ convention: StyleGAN2-ADA ``r1_gamma`` = γ; StudioGAN ``r1_lambda`` = γ; GAN_stability
+``reg_param`` = γ/2 (its ``reg_param: 10`` is γ = 20).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+
+from convergan.methods.batch import weighted_mean
+
+Discriminator = Callable[[Tensor], Tensor]
+PenaltyPoints = Literal["real", "fake", "interpolates"]
+
+
+def _inside_torch_func() -> bool:
+    return torch._C._functorch.peek_interpreter_stack() is not None
+
+
+def input_gradient(discriminator: Discriminator, x: Tensor) -> Tensor:
+    """Per-sample ``∇_x D(x)``, differentiable with respect to D's parameters.
+
+    Under ``torch.func`` transforms (the exact analysis) it is ``torch.func.grad``; in eager
+    training it is the fused ``autograd.grad(create_graph=True)`` pattern so that the loss and
+    the penalty share one backward pass. Both compute the same quantity; samples must not
+    interact inside D (no batch norm), as for every gradient penalty.
+    """
+    if _inside_torch_func():
+        return torch.func.grad(lambda points: discriminator(points).sum())(x)
+    if not x.requires_grad:
+        x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
+    return grad
+
+
+def _squared_norms_minus(grad: Tensor, target: float | Tensor) -> Tensor:
+    flat = grad.reshape(grad.shape[0], -1)
+    if isinstance(target, (int, float)) and target == 0:
+        # Zero-centred: the squared norm is smooth, avoid the sqrt.
+        return (flat * flat).sum(dim=1)
+    return (torch.linalg.vector_norm(flat, dim=1) - target) ** 2
+
+
+@dataclass(frozen=True)
+class GradientPenalty:
+    """``(γ/2)·E_{x~p_at}(‖∇_x D(x)‖ − target)²`` added to the discriminator's loss."""
+
+    gamma: float | Tensor = 10.0
+    target: float | Tensor = 0.0
+    at: PenaltyPoints = "real"
+    name: str = "r1"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.gamma, (int, float)) and self.gamma < 0:
+            raise ValueError(f"{self.name}: gamma must be >= 0, got {self.gamma}")
+        if isinstance(self.target, (int, float)) and self.target < 0:
+            raise ValueError(f"{self.name}: target must be >= 0, got {self.target}")
+        if self.at not in ("real", "fake", "interpolates"):
+            raise ValueError(f"{self.name}: at must be real, fake or interpolates, not {self.at!r}")
+
+    def points(
+        self, real: Tensor, fake: Tensor, batch_interpolation: Tensor | None, weights
+    ) -> tuple[Tensor, Tensor | None]:
+        real_weight, fake_weight = weights
+        if self.at == "real":
+            return real, real_weight
+        if self.at == "fake":
+            return fake, fake_weight
+        n = min(real.shape[0], fake.shape[0])
+        if batch_interpolation is None:
+            raise ValueError(f"{self.name}: the batch has no interpolation coefficients")
+        u = batch_interpolation[:n].reshape(n, *([1] * (real.dim() - 1)))
+        weight = None if real_weight is None else real_weight[:n] / real_weight[:n].sum()
+        return u * real[:n] + (1 - u) * fake[:n], weight
+
+    def __call__(
+        self,
+        discriminator: Discriminator,
+        real: Tensor,
+        fake: Tensor,
+        interpolation: Tensor | None = None,
+        weights: tuple[Tensor | None, Tensor | None] = (None, None),
+    ) -> Tensor:
+        x, weight = self.points(real, fake, interpolation, weights)
+        grad = input_gradient(discriminator, x)
+        return 0.5 * self.gamma * weighted_mean(_squared_norms_minus(grad, self.target), weight)
+
+
+def r1(gamma: float | Tensor = 10.0) -> GradientPenalty:
+    """R1: (γ/2)·E_{p_D}‖∇_x D(x)‖²."""
+    return GradientPenalty(gamma=gamma, target=0.0, at="real", name="r1")
+
+
+def r2(gamma: float | Tensor = 10.0) -> GradientPenalty:
+    """R2: (γ/2)·E_{p_θ}‖∇_x D(x)‖²."""
+    return GradientPenalty(gamma=gamma, target=0.0, at="fake", name="r2")
+
+
+def wgan_gp(gamma: float | Tensor = 20.0, target: float | Tensor = 1.0) -> GradientPenalty:
+    """WGAN-GP: (γ/2)·E_{interpolates}(‖∇_x D‖ − g₀)² (λ = 10 of the WGAN-GP paper is γ = 20)."""
+    return GradientPenalty(gamma=gamma, target=target, at="interpolates", name="wgan-gp")
+
+
+def zero_gp(gamma: float | Tensor = 10.0) -> GradientPenalty:
+    """Zero-centred gradient penalty at interpolates: (γ/2)·E_{interpolates}‖∇_x D‖²."""
+    return GradientPenalty(gamma=gamma, target=0.0, at="interpolates", name="zero-gp")

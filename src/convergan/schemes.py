@@ -1,0 +1,191 @@
+"""Update schemes: how a state moves along a field.
+
+Each scheme is a small frozen dataclass with ``init(field, x) -> state`` and
+``step(field, x, state, t) -> (x, state)``, in the style of optax. A field is anything with
+``player(i, x)``, ``__call__(x)``, ``project(i, x_i)`` and ``with_regularization_gain(g)``
+(:mod:`convergan.field`), so the same scheme runs on real modules, on the exact Dirac field and
+on a linearised field (which is how update Jacobians are computed).
+
+The *update operator* F of a scheme is one period: ``period`` calls of ``step`` from
+``t = 0``. Learning rates are per player (TTUR): ``lr_g`` for the generator, ``lr_d`` for the
+discriminator; ``lr`` sets both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from torch import Tensor
+
+from convergan.field import DISCRIMINATOR, GENERATOR, Field, State
+
+Rate = float | Tensor
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scheme:
+    """Base class. Subclasses implement :meth:`step` (and :meth:`init` if they keep state)."""
+
+    lr: Rate | None = None
+    lr_g: Rate | None = None
+    lr_d: Rate | None = None
+
+    def __post_init__(self) -> None:
+        lr = 0.1 if self.lr is None else self.lr
+        object.__setattr__(self, "lr_g", lr if self.lr_g is None else self.lr_g)
+        object.__setattr__(self, "lr_d", lr if self.lr_d is None else self.lr_d)
+        object.__setattr__(self, "lr", None)
+        for name in ("lr_g", "lr_d"):
+            value = getattr(self, name)
+            if isinstance(value, (int, float)) and value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+
+    name = "scheme"
+    period = 1
+    regularization_gains = (1.0,)
+
+    @property
+    def lrs(self) -> tuple[Rate, Rate]:
+        return (self.lr_g, self.lr_d)
+
+    def scaled(self, factor: Rate) -> Scheme:
+        """The same scheme with every learning rate multiplied by ``factor``."""
+        return replace(self, lr_g=self.lr_g * factor, lr_d=self.lr_d * factor)
+
+    def init(self, field: Field, x: State) -> State:
+        return ()
+
+    def step(self, field: Field, x: State, state: State, t: int) -> tuple[State, State]:
+        raise NotImplementedError
+
+
+def _moved(field: Field, x: State, i: int, lr: Rate, v_i: Tensor) -> State:
+    """``x`` with player ``i`` moved by ``lr·v_i`` and projected onto its constraint set."""
+    moved = list(x)
+    moved[i] = field.project(i, x[i] + lr * v_i)
+    return tuple(moved)
+
+
+def _all_moved(field: Field, x: State, lrs, v: State) -> State:
+    return tuple(field.project(i, x_i + h * v_i) for i, (x_i, h, v_i) in enumerate(zip(x, lrs, v)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimGD(Scheme):
+    """Simultaneous gradient descent: ``x ← x + h·v(x)``."""
+
+    name = "simgd"
+
+    def step(self, field, x, state, t):
+        return _all_moved(field, x, self.lrs, field(x)), state
+
+
+@dataclass(frozen=True, kw_only=True)
+class AltGD(Scheme):
+    """Alternating gradient descent: ``g_steps`` generator steps, then ``d_steps`` discriminator
+    steps, each using the newest parameters (``discriminator_first`` reverses the order)."""
+
+    g_steps: int = 1
+    d_steps: int = 1
+    discriminator_first: bool = False
+    name = "altgd"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.g_steps < 1 or self.d_steps < 1:
+            raise ValueError(f"g_steps and d_steps must be >= 1, got {self.g_steps}, {self.d_steps}")
+
+    def step(self, field, x, state, t):
+        phases = [(GENERATOR, self.g_steps, self.lr_g), (DISCRIMINATOR, self.d_steps, self.lr_d)]
+        if self.discriminator_first:
+            phases.reverse()
+        for player, repeats, lr in phases:
+            for _ in range(repeats):
+                x = _moved(field, x, player, lr, field.player(player, x))
+        return x, state
+
+
+@dataclass(frozen=True, kw_only=True)
+class Extragradient(Scheme):
+    """Extragradient (Korpelevich, 1976): ``x ← x + h·v(x + h·v(x))``."""
+
+    name = "extragradient"
+
+    def step(self, field, x, state, t):
+        lookahead = _all_moved(field, x, self.lrs, field(x))
+        return _all_moved(field, x, self.lrs, field(lookahead)), state
+
+
+@dataclass(frozen=True, kw_only=True)
+class Optimistic(Scheme):
+    """Optimistic gradient descent (Daskalakis et al., 2018):
+    ``x_{k+1} = x_k + 2h·v(x_k) − h·v(x_{k−1})``.
+
+    The state is the previous field value ``v(x_{k−1})`` (initialised with ``v(x_0)``). The
+    update Jacobian in ``(x_k, v(x_{k−1}))`` has the same characteristic polynomial as in the
+    textbook state ``(x_k, x_{k−1})``, so the spectral radius is the same.
+    """
+
+    name = "optimistic"
+
+    def init(self, field, x):
+        return field(x)
+
+    def step(self, field, x, state, t):
+        v = field(x)
+        extrapolated = tuple(2 * v_i - p_i for v_i, p_i in zip(v, state))
+        return _all_moved(field, x, self.lrs, extrapolated), v
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lazy(Scheme):
+    """Lazy regularization (Karras et al., 2020) around any scheme.
+
+    Regularizers (penalties, consensus) are left out for ``every − 1`` steps and applied with
+    gain ``every`` on the last step of each period, so their average strength is unchanged. The
+    update operator is the composition of one period. ``every = 1`` is the inner scheme.
+    """
+
+    inner: Scheme = field(default_factory=SimGD)
+    every: int = 16
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"lazy regularization: every must be >= 1, got {self.every}")
+        object.__setattr__(self, "lr", None)
+        object.__setattr__(self, "lr_g", self.inner.lr_g)
+        object.__setattr__(self, "lr_d", self.inner.lr_d)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"lazy{self.every}-{self.inner.name}"
+
+    @property
+    def period(self) -> int:  # type: ignore[override]
+        return self.every * self.inner.period
+
+    @property
+    def regularization_gains(self) -> tuple[float, ...]:  # type: ignore[override]
+        return (0.0, float(self.every)) if self.every > 1 else (1.0,)
+
+    def scaled(self, factor: Rate) -> Lazy:
+        return replace(self, inner=self.inner.scaled(factor))
+
+    def gain_at(self, t: int) -> float:
+        if self.every == 1:
+            return 1.0
+        return float(self.every) if (t // self.inner.period) % self.every == self.every - 1 else 0.0
+
+    def init(self, field, x):
+        return self.inner.init(field, x)
+
+    def step(self, field, x, state, t):
+        return self.inner.step(field.with_regularization_gain(self.gain_at(t)), x, state, t)
+
+
+SCHEMES = {"simgd": SimGD, "altgd": AltGD, "extragradient": Extragradient, "optimistic": Optimistic}
+
+
+def lazy(inner: Scheme, every: int) -> Lazy:
+    """``inner`` with its regularizers applied every ``every`` steps with gain ``every``."""
+    return Lazy(inner=inner, every=every)
