@@ -39,7 +39,9 @@ class Field(Protocol):
 
 
 def flatten(x: State) -> Tensor:
-    return torch.cat(x, dim=-1)
+    """Concatenate the players' parameters (broadcasting any leading batch axes)."""
+    batch = torch.broadcast_shapes(*(x_i.shape[:-1] for x_i in x))
+    return torch.cat([x_i.expand(*batch, x_i.shape[-1]) for x_i in x], dim=-1)
 
 
 def unflatten(z: Tensor, sizes: tuple[int, ...]) -> State:

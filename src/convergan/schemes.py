@@ -93,7 +93,9 @@ class AltGD(Scheme):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.g_steps < 1 or self.d_steps < 1:
-            raise ValueError(f"g_steps and d_steps must be >= 1, got {self.g_steps}, {self.d_steps}")
+            raise ValueError(
+                f"g_steps and d_steps must be >= 1, got {self.g_steps}, {self.d_steps}"
+            )
 
     def step(self, field, x, state, t):
         phases = [(GENERATOR, self.g_steps, self.lr_g), (DISCRIMINATOR, self.d_steps, self.lr_d)]

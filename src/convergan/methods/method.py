@@ -9,8 +9,8 @@ the trainer. Adding a method is composing these parts, or writing one small clas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from torch import Tensor
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from convergan.methods.consensus import Consensus
 from convergan.methods.constraints import WeightClip
@@ -49,7 +49,9 @@ def _wgan(clip: float) -> Method:
     return Method(WassersteinLoss(), clip=WeightClip(clip))
 
 
-@_preset("wgan-gp", "WGAN-GP: (gamma/2) E(|grad D| - target)^2 at interpolates", gamma=1.0, target=1.0)
+@_preset(
+    "wgan-gp", "WGAN-GP: (gamma/2) E(|grad D| - target)^2 at interpolates", gamma=1.0, target=1.0
+)
 def _wgan_gp(gamma: float, target: float) -> Method:
     return Method(WassersteinLoss(), penalties=(wgan_gp(gamma, target),))
 
@@ -96,5 +98,7 @@ def make_method(name: str, **params: float | None) -> Method:
     unused = sorted(set(given) - set(preset.defaults))
     if unused:
         takes = ", ".join(preset.defaults) or "no parameters"
-        raise UnknownMethodError(f"method {name!r} does not take {', '.join(unused)} (it takes {takes})")
+        raise UnknownMethodError(
+            f"method {name!r} does not take {', '.join(unused)} (it takes {takes})"
+        )
     return preset.build(**{**preset.defaults, **given}).with_name(name)

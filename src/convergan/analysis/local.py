@@ -1,0 +1,264 @@
+"""Local convergence at an equilibrium: Jacobians, eigenvalues, spectral radius, verdicts.
+
+Two routes to a scheme's update Jacobian, both exact:
+
+* :func:`update_jacobian` differentiates one period of the scheme, run on the autodiff field
+  of the method, with ``torch.func.jacfwd`` (the definition).
+* :func:`linearized_update_jacobian` runs the scheme on the linear field ``z ↦ J z`` from the
+  identity, batched over learning rates and parameters (fast; used for stability maps and the
+  largest stable learning rate). The two agree because a scheme's derivative at an
+  equilibrium only sees the field's linearisation.
+
+A scheme converges locally at a linear rate iff the spectral radius ρ of its update Jacobian
+is < 1; ``|ρ − 1| ≤ 1e-9`` is reported as "no linear convergence".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from convergan.field import GameField, LinearField, State, flatten, game_field, unflatten
+from convergan.methods.method import Method
+from convergan.schemes import Scheme
+
+UNIT_CIRCLE_TOLERANCE = 1e-9
+STATIONARITY_TOLERANCE = 1e-10
+
+
+def field_jacobian(field: GameField, x: State) -> Tensor:
+    """``v′(x)``, the Jacobian of the field on the flattened state (``n × n``)."""
+    sizes = tuple(x_i.shape[-1] for x_i in x)
+    return torch.func.jacfwd(lambda z: flatten(field(unflatten(z, sizes))))(flatten(x))
+
+
+def is_regular_equilibrium(field: GameField, x: State, step: float = 1e-6) -> tuple[bool, str]:
+    """Whether ``x`` is a stationary point at which the field is differentiable.
+
+    Checks ``v(x) = 0`` and that one-sided difference quotients in every coordinate
+    direction match the autodiff Jacobian; a kink or jump (WGAN-GP at ψ = 0) fails the check.
+    """
+    z = flatten(x).detach()
+    sizes = tuple(x_i.shape[-1] for x_i in x)
+
+    def f(u: Tensor) -> Tensor:
+        return flatten(field(unflatten(u, sizes)))
+
+    value = f(z)
+    if not torch.isfinite(value).all():
+        return False, "the field is not finite at the equilibrium"
+    if value.abs().max() > STATIONARITY_TOLERANCE:
+        return False, f"the field is not zero at the equilibrium (|v| = {value.abs().max():.3g})"
+    jac = torch.func.jacfwd(f)(z)
+    scale = 1.0 + jac.abs().max()
+    for j in range(z.numel()):
+        e = torch.zeros_like(z)
+        e[j] = step
+        forward = (f(z + e) - value) / step
+        backward = (value - f(z - e)) / step
+        if not torch.isfinite(forward).all() or not torch.isfinite(backward).all():
+            return False, "the field is not finite next to the equilibrium"
+        err = max((forward - jac[:, j]).abs().max(), (backward - jac[:, j]).abs().max())
+        if err > 1e-3 * scale:
+            return False, (
+                "the field is not differentiable at the equilibrium "
+                f"(one-sided derivatives differ along coordinate {j})"
+            )
+    return True, "regular equilibrium"
+
+
+def _pack(x: State, state: State) -> Tensor:
+    return flatten((*x, *state))
+
+
+def _unpack(z: Tensor, sizes: tuple[int, ...], state_sizes: tuple[int, ...]) -> tuple[State, State]:
+    parts = torch.split(z, [*sizes, *state_sizes], dim=-1)
+    return tuple(parts[: len(sizes)]), tuple(parts[len(sizes) :])
+
+
+def period_map(scheme: Scheme, field, sizes: tuple[int, ...], state_sizes: tuple[int, ...]):
+    """One period of ``scheme`` as a map of the flat augmented state ``(x, scheme state)``."""
+
+    def operator(z: Tensor) -> Tensor:
+        x, state = _unpack(z, sizes, state_sizes)
+        for t in range(scheme.period):
+            x, state = scheme.step(field, x, state, t)
+        return _pack(x, state)
+
+    return operator
+
+
+def update_jacobian(scheme: Scheme, field: GameField, x: State) -> Tensor:
+    """``F′`` at ``x``: the Jacobian of one period of ``scheme`` on the augmented state."""
+    state = scheme.init(field, x)
+    sizes = tuple(x_i.shape[-1] for x_i in x)
+    state_sizes = tuple(s.shape[-1] for s in state)
+    return torch.func.jacfwd(period_map(scheme, field, sizes, state_sizes))(_pack(x, state))
+
+
+def linearized_update_jacobian(
+    scheme: Scheme, jacobians: dict[float, Tensor], sizes: tuple[int, ...]
+) -> Tensor:
+    """``F′`` from the field Jacobians alone, batched.
+
+    ``jacobians[g]`` is ``v′`` at regularization gain ``g`` (every gain in
+    ``scheme.regularization_gains``), shape ``(..., n, n)``. The scheme's learning rates may be
+    tensors of shape ``(..., 1, 1)``: the last two axes stand for the basis vector and the
+    player's coordinates. Returns ``(..., m, m)``.
+    """
+    n = sum(sizes)
+    some = next(iter(jacobians.values()))
+    # Each basis vector of the augmented state is one more batch entry: insert its axis
+    # before the matrix axes so that batch shapes broadcast.
+    field = LinearField({g: j[..., None, :, :] for g, j in jacobians.items()}, sizes)
+    field = field.with_regularization_gain(scheme.regularization_gains[-1])
+    probe_state = scheme.init(
+        LinearField({g: j for g, j in jacobians.items()}, sizes).with_regularization_gain(
+            scheme.regularization_gains[-1]
+        ),
+        unflatten(torch.zeros(n, dtype=some.dtype), sizes),
+    )
+    state_sizes = tuple(s.shape[-1] for s in probe_state)
+    m = n + sum(state_sizes)
+    basis = torch.eye(m, dtype=some.dtype)
+    rows = period_map(scheme, field, sizes, state_sizes)(basis)  # row j is F′ e_j
+    return rows.transpose(-1, -2)
+
+
+def spectral_radius(matrix: Tensor) -> Tensor:
+    return torch.linalg.eigvals(matrix).abs().amax(dim=-1)
+
+
+def verdict(radius: float) -> str:
+    if radius < 1 - UNIT_CIRCLE_TOLERANCE:
+        return "converges"
+    if radius <= 1 + UNIT_CIRCLE_TOLERANCE:
+        return "no linear convergence"
+    return "diverges"
+
+
+def field_jacobians_by_gain(
+    make_field: Callable[[float], GameField], x: State, gains: tuple[float, ...]
+) -> dict[float, Tensor]:
+    return {g: field_jacobian(make_field(g), x) for g in gains}
+
+
+def max_stable_lr_scale(
+    scheme: Scheme,
+    jacobians: dict[float, Tensor],
+    sizes: tuple[int, ...],
+    lowest: float = 1e-4,
+    highest: float = 1e3,
+    grid: int = 281,
+    bisections: int = 50,
+) -> float | None:
+    """The largest factor ``c`` on a log grid in ``[lowest, highest]`` at which
+    ``scheme.scaled(c)`` converges, refined by bisection against the next larger grid point.
+
+    ``None`` when no factor on the grid converges, ``inf`` when the largest does. The grid is
+    scanned from the top because some schemes (extragradient on a pure rotation) contract by
+    only ``O(h²)`` per step, which is within the unit-circle tolerance for tiny ``h``.
+    """
+    dtype = next(iter(jacobians.values())).dtype
+
+    def converges(factors: Tensor) -> Tensor:
+        scaled = scheme.scaled(factors[:, None, None])
+        radius = spectral_radius(linearized_update_jacobian(scaled, jacobians, sizes))
+        return radius < 1 - UNIT_CIRCLE_TOLERANCE
+
+    exponents = torch.linspace(math.log10(lowest), math.log10(highest), grid, dtype=dtype)
+    factors = 10.0**exponents
+    stable = converges(factors)
+    if not stable.any():
+        return None
+    last = int(stable.nonzero()[-1])
+    if last == grid - 1:
+        return float("inf")
+    lo, hi = float(factors[last]), float(factors[last + 1])
+    for _ in range(bisections):
+        mid = 0.5 * (lo + hi)
+        if converges(torch.tensor([mid], dtype=dtype))[0]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@dataclass(frozen=True)
+class LocalAnalysis:
+    """Everything the exact analysis says about a method and a scheme at an equilibrium."""
+
+    method: str
+    scheme: str
+    regular: bool
+    note: str
+    equilibrium: Tensor
+    jacobian: Tensor | None = None
+    jacobian_eigenvalues: Tensor | None = None
+    update_jacobian: Tensor | None = None
+    update_eigenvalues: Tensor | None = None
+    spectral_radius: float | None = None
+    verdict: str = "undefined"
+    max_stable_lr_scale: float | None = None
+    continuous_time_stable: bool | None = None
+    period: int = 1
+
+    @property
+    def converges(self) -> bool | None:
+        return None if not self.regular else self.verdict == "converges"
+
+    @property
+    def rate_per_step(self) -> float | None:
+        """``ρ^(1/period)``: comparable across schemes with different periods (lazy)."""
+        if self.spectral_radius is None:
+            return None
+        return self.spectral_radius ** (1.0 / self.period)
+
+    @property
+    def rate(self) -> float | None:
+        """Linear rate ``ρ`` per period: the distance shrinks like ``ρ^k`` (when ``ρ < 1``)."""
+        return self.spectral_radius if self.verdict == "converges" else None
+
+
+def analyze(game, method: Method, scheme: Scheme) -> LocalAnalysis:
+    """Exact local analysis of ``method`` trained with ``scheme`` on ``game``."""
+    x = game.equilibrium()
+    field = game_field(game, method)
+    base = dict(
+        method=method.name, scheme=scheme.name, equilibrium=flatten(x), period=scheme.period
+    )
+    regular, note = is_regular_equilibrium(field, x)
+    if not regular:
+        return LocalAnalysis(
+            regular=False,
+            note=f"no regular equilibrium: {note}; use trajectories instead",
+            **base,
+        )
+    jacobian = field_jacobian(field, x)
+    eigenvalues = torch.linalg.eigvals(jacobian)
+    update = update_jacobian(scheme, field, x)
+    update_eigenvalues = torch.linalg.eigvals(update)
+    radius = float(update_eigenvalues.abs().max())
+    sizes = tuple(x_i.shape[-1] for x_i in x)
+    jacobians = field_jacobians_by_gain(
+        field.with_regularization_gain, x, scheme.regularization_gains
+    )
+    if method.clip is not None:
+        note = f"{note}; weight clipping is inactive at the equilibrium"
+    return LocalAnalysis(
+        regular=True,
+        note=note,
+        jacobian=jacobian,
+        jacobian_eigenvalues=eigenvalues,
+        update_jacobian=update,
+        update_eigenvalues=update_eigenvalues,
+        spectral_radius=radius,
+        verdict=verdict(radius),
+        max_stable_lr_scale=max_stable_lr_scale(scheme, jacobians, sizes),
+        continuous_time_stable=bool((eigenvalues.real < -UNIT_CIRCLE_TOLERANCE).all()),
+        **base,
+    )

@@ -1,0 +1,109 @@
+"""Trajectories of a scheme on a game, batched over starts and parameter values.
+
+One ``torch.func.vmap`` over ``(start, method parameters, learning-rate factor)`` runs every
+trajectory at once; Python only loops over time steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from convergan.field import GameField, flatten, unflatten
+from convergan.methods.method import Method
+from convergan.schemes import Scheme
+
+CONVERGED_RATIO = 1e-3
+DIVERGED_RATIO = 1.5
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """``path`` has shape ``(batch, steps + 1, n)`` (``steps`` counts scheme steps)."""
+
+    path: Tensor
+    equilibrium: Tensor
+
+    @property
+    def initial_distance(self) -> Tensor:
+        return torch.linalg.vector_norm(self.path[:, 0] - self.equilibrium, dim=-1)
+
+    @property
+    def final_distance(self) -> Tensor:
+        return torch.linalg.vector_norm(self.path[:, -1] - self.equilibrium, dim=-1)
+
+    @property
+    def verdicts(self) -> list[str]:
+        return [
+            trajectory_verdict(float(a), float(b))
+            for a, b in zip(self.initial_distance, self.final_distance)
+        ]
+
+
+def trajectory_verdict(initial_distance: float, final_distance: float) -> str:
+    """``converges`` below 1e-3 of the initial distance, ``diverges`` if non-finite or above
+    1.5×, ``oscillates`` otherwise."""
+    if not torch.isfinite(torch.tensor(final_distance)):
+        return "diverges"
+    if final_distance <= CONVERGED_RATIO * initial_distance:
+        return "converges"
+    if final_distance > DIVERGED_RATIO * initial_distance:
+        return "diverges"
+    return "oscillates"
+
+
+def simulate(
+    game,
+    method: Method | Callable[..., Method],
+    scheme: Scheme,
+    starts: Tensor,
+    steps: int,
+    *,
+    method_params: Mapping[str, Tensor] | None = None,
+    lr_factors: Tensor | None = None,
+) -> Trajectories:
+    """Run ``scheme`` from every row of ``starts`` (shape ``(batch, n)``) for ``steps`` steps.
+
+    ``method`` is a :class:`Method`, or a factory called with one value from each tensor in
+    ``method_params`` (each of shape ``(batch,)``) so that every trajectory may have its own γ
+    or σ; ``lr_factors`` (shape ``(batch,)``) scales each trajectory's learning rates.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    starts = starts.to(torch.float64) if starts.dtype != torch.float64 else starts
+    batch = starts.shape[0]
+    params = {
+        k: torch.as_tensor(v, dtype=starts.dtype).expand(batch)
+        for k, v in (method_params or {}).items()
+    }
+    factors = (
+        torch.ones(batch, dtype=starts.dtype)
+        if lr_factors is None
+        else torch.as_tensor(lr_factors, dtype=starts.dtype).expand(batch)
+    )
+    probe = (
+        method(**{k: v[0] for k, v in params.items()})
+        if callable(method) and not isinstance(method, Method)
+        else method
+    )
+    batch_template = game.expectation_batch(probe)
+    sizes = tuple(int(s.numel()) for s in game.equilibrium())
+    equilibrium = flatten(game.equilibrium())
+
+    def run(start: Tensor, factor: Tensor, param_values: dict[str, Tensor]) -> Tensor:
+        m = method(**param_values) if not isinstance(method, Method) else method
+        s = scheme.scaled(factor)
+        x = unflatten(start, sizes)
+        field = GameField(game.generator, game.discriminator, m, batch_template)
+        state = s.init(field, x)
+        path = [start]
+        for t in range(steps):
+            x, state = s.step(field, x, state, t)
+            path.append(flatten(x))
+        return torch.stack(path)
+
+    path = torch.func.vmap(run)(starts, factors, params)
+    return Trajectories(path=path, equilibrium=equilibrium)

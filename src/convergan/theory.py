@@ -1,0 +1,61 @@
+"""The paper's closed forms for the Dirac-GAN (Mescheder et al., 2018, §3 and Table 1).
+
+Used only to check the numerical analysis and in docs: no analysis code path depends on
+anything here. ``a = f′(0) = 1/2`` and ``b = f″(0) = −1/4`` for the standard GAN's
+``f(t) = −log(1 + e^{−t})``; the WGAN's ``f(t) = t`` has ``a = 1``, ``b = 0``.
+"""
+
+from __future__ import annotations
+
+import cmath
+
+A_GAN = 0.5  # f'(0) for the (non-)saturating GAN
+B_GAN = -0.25  # f''(0)
+A_WGAN = 1.0
+
+
+def _pair(centre: float, discriminant: complex) -> list[complex]:
+    root = cmath.sqrt(discriminant)
+    return [complex(centre) + root, complex(centre) - root]
+
+
+def jacobian_eigenvalues(
+    method: str, gamma: float = 0.0, sigma: float = 0.0
+) -> list[complex] | None:
+    """Eigenvalues of ``v′(0, 0)`` on the Dirac-GAN for a preset name, ``None`` where the paper
+    has no closed form (WGAN-GP: no regular equilibrium).
+
+    * gan, nsgan: ``±a·i``
+    * wgan (clipping inactive at 0): ``±i``
+    * consensus: ``−γa² ± a·i``
+    * instance-noise: ``bσ² ± √(b²σ⁴ − a²)``
+    * r1, r2, nsgan-r1 (zero-centred GP): ``−γ/2 ± √(γ²/4 − a²)``
+    """
+    a, b = A_GAN, B_GAN
+    if method in ("gan", "nsgan"):
+        return _pair(0.0, -(a**2))
+    if method == "wgan":
+        return _pair(0.0, -(A_WGAN**2))
+    if method == "consensus":
+        return _pair(-gamma * a**2, -(a**2))
+    if method == "instance-noise":
+        return _pair(b * sigma**2, b**2 * sigma**4 - a**2)
+    if method in ("r1", "r2", "nsgan-r1"):
+        return _pair(-gamma / 2, gamma**2 / 4 - a**2)
+    return None
+
+
+def simgd_max_stable_lr(eigenvalues: list[complex]) -> float | None:
+    """SimGD ``x ← x + h v`` converges iff ``h < min 2|Re λ|/|λ|²`` (all Re λ < 0)."""
+    if any(lam.real >= 0 for lam in eigenvalues):
+        return None
+    return min(2 * abs(lam.real) / abs(lam) ** 2 for lam in eigenvalues)
+
+
+def instance_noise_equivalent_gamma(sigma: float) -> float:
+    """The R1 strength with the same Dirac-GAN eigenvalues as instance noise ``σ``: ``γ = σ²/2``
+    (equate ``bσ² = −γ/2`` with ``b = −1/4``; the determinants are both ``a²``)."""
+    return sigma**2 / 2
+
+
+CRITICAL_GAMMA = 2 * A_GAN  # R1/R2: real double eigenvalue −a at γ = 2a = 1
