@@ -1,0 +1,166 @@
+"""Figures for the 2D problems: samples with the discriminator's landscape, W1 curves.
+
+Everything uses matplotlib's object API (``matplotlib.figure.Figure``), never ``pyplot``:
+no global figure state, no backend is selected or forced at import, and it works headless
+(``Figure.savefig`` renders with the Agg canvas). Pass ``ax`` to draw into a figure of your
+own, e.g. one panel per training method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+__all__ = ["plot_samples", "plot_w1_curves", "save_samples_figure"]
+
+Bounds = tuple[float, float, float, float]
+"""``(xmin, xmax, ymin, ymax)``."""
+
+REAL_COLOR = "tab:blue"
+FAKE_COLOR = "tab:orange"
+GRID_RESOLUTION = 200
+
+
+def _to_numpy(name: str, points: Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(points, Tensor):
+        points = points.detach().cpu().to(torch.float64).numpy()
+    array = np.asarray(points, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (n, 2), got {array.shape}")
+    return array
+
+
+def _default_bounds(real: np.ndarray) -> Bounds:
+    """The real data's bounding box, padded by 25 % (at least 0.5) on each side.
+
+    Based on the real data only, so a diverging generator does not rescale the picture;
+    generated points outside it are simply off-screen.
+    """
+    finite = real[np.isfinite(real).all(axis=1)]
+    if len(finite) == 0:
+        return (-1.0, 1.0, -1.0, 1.0)
+    low, high = finite.min(axis=0), finite.max(axis=0)
+    pad = np.maximum(0.25 * (high - low), 0.5)
+    return (low[0] - pad[0], high[0] + pad[0], low[1] - pad[1], high[1] + pad[1])
+
+
+@torch.no_grad()
+def _discriminator_grid(discriminator: nn.Module, bounds: Bounds) -> tuple[np.ndarray, ...]:
+    """``D`` on a ``GRID_RESOLUTION²`` grid over ``bounds``, in D's device and dtype."""
+    reference = next(discriminator.parameters(), None)
+    device = reference.device if reference is not None else torch.device("cpu")
+    dtype = reference.dtype if reference is not None else torch.float32
+    xs = np.linspace(bounds[0], bounds[1], GRID_RESOLUTION)
+    ys = np.linspace(bounds[2], bounds[3], GRID_RESOLUTION)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    points = torch.as_tensor(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1))
+    values = discriminator(points.to(device=device, dtype=dtype)).reshape(grid_x.shape)
+    return grid_x, grid_y, values.detach().cpu().to(torch.float64).numpy()
+
+
+def plot_samples(
+    real: Tensor | np.ndarray,
+    fake: Tensor | np.ndarray,
+    discriminator: nn.Module | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    bounds: Bounds | None = None,
+) -> Axes:
+    """Scatter real (blue) and generated (orange) samples over D's filled contour.
+
+    The contour shows the raw logit ``D(x)`` (high = "real" in this library's convention),
+    evaluated on a grid without gradients; with R1 converged it should be flat on the data.
+    ``bounds`` defaults to the padded bounding box of ``real``. Returns the axes drawn into
+    (a new single-panel ``Figure`` when ``ax`` is ``None``: ``ax.figure``).
+    """
+    real_points = _to_numpy("real", real)
+    fake_points = _to_numpy("fake", fake)
+    if bounds is None:
+        bounds = _default_bounds(real_points)
+    if len(bounds) != 4 or not (bounds[0] < bounds[1] and bounds[2] < bounds[3]):
+        raise ValueError(f"bounds must be (xmin, xmax, ymin, ymax) with min < max, got {bounds}")
+    if ax is None:
+        ax = Figure(figsize=(5, 5), layout="constrained").add_subplot()
+    if discriminator is not None:
+        grid_x, grid_y, values = _discriminator_grid(discriminator, bounds)
+        if np.isfinite(values).any():
+            contour = ax.contourf(grid_x, grid_y, values, levels=20, cmap="RdBu_r", alpha=0.6)
+            ax.figure.colorbar(contour, ax=ax, label="D(x) (logit)", shrink=0.8)
+    size = 4.0 if max(len(real_points), len(fake_points)) > 1000 else 8.0
+    ax.scatter(*real_points.T, s=size, c=REAL_COLOR, alpha=0.5, linewidths=0, label="real")
+    ax.scatter(*fake_points.T, s=size, c=FAKE_COLOR, alpha=0.5, linewidths=0, label="generated")
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize="small", markerscale=3)
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def save_samples_figure(
+    path: str | Path,
+    real: Tensor | np.ndarray,
+    fake: Tensor | np.ndarray,
+    discriminator: nn.Module | None = None,
+    title: str | None = None,
+    bounds: Bounds | None = None,
+) -> Path:
+    """Draw :func:`plot_samples` into a new figure and save it (format from the suffix).
+
+    Creates missing parent folders. Returns the path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure = Figure(figsize=(5, 5), layout="constrained")
+    plot_samples(real, fake, discriminator, ax=figure.add_subplot(), title=title, bounds=bounds)
+    figure.savefig(path, dpi=120)
+    return path
+
+
+def plot_w1_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    title: str | None = "Wasserstein-1 to the data",
+    log_scale: bool = True,
+) -> Path:
+    """One line per method: ``curves[name] = (steps, w1_values)``; saves to ``path``.
+
+    The y-axis is logarithmic by default (convergence at a linear rate is a straight line);
+    it falls back to linear when a value is ≤ 0. Non-finite values are dropped from a line.
+    Returns the path written.
+    """
+    if not curves:
+        raise ValueError("plot_w1_curves needs at least one curve")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    ax = figure.add_subplot()
+    all_positive = True
+    for name, (steps, values) in curves.items():
+        steps_array = np.asarray(steps, dtype=np.float64).reshape(-1)
+        values_array = np.asarray(values, dtype=np.float64).reshape(-1)
+        if steps_array.shape != values_array.shape:
+            raise ValueError(
+                f"curve {name!r}: {len(steps_array)} steps but {len(values_array)} values"
+            )
+        keep = np.isfinite(steps_array) & np.isfinite(values_array)
+        all_positive &= bool((values_array[keep] > 0).all())
+        marker = "." if keep.sum() < 30 else None  # mark points only on short curves
+        ax.plot(steps_array[keep], values_array[keep], label=name, marker=marker)
+    if log_scale and all_positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("W1 (EMD)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    if title is not None:
+        ax.set_title(title)
+    figure.savefig(path, dpi=120)
+    return path
