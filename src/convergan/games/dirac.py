@@ -17,7 +17,10 @@ from convergan.games.game import Game
 from convergan.methods.batch import Batch
 from convergan.methods.method import Method
 
-DEFAULT_QUADRATURE_NODES = 48
+# Enough Gauss–Hermite nodes for ~1e-10 accuracy of the sigmoid-based fields at |ψ|σ ≤ 3
+# (the integrands are analytic but have poles near the real axis when |ψ|σ is large); the
+# Jacobian at the equilibrium only needs degree-2 exactness, which any rule with 2+ nodes has.
+DEFAULT_QUADRATURE_NODES = 160
 
 
 class DiracGenerator(nn.Module):
