@@ -188,6 +188,20 @@ def max_stable_lr_scale(
     return lo
 
 
+def _trajectory_fallback(game, method, scheme, x, steps, radius) -> dict[str, int]:
+    from convergan.analysis.trajectories import simulate
+
+    centre = flatten(x)
+    if centre.numel() != 2:
+        directions = torch.eye(centre.numel(), dtype=centre.dtype)
+        directions = torch.cat([directions, -directions])
+    else:
+        angles = torch.arange(8, dtype=centre.dtype) * (math.pi / 4) + math.pi / 8
+        directions = torch.stack([angles.cos(), angles.sin()], dim=1)
+    verdicts = simulate(game, method, scheme, centre + radius * directions, steps).verdicts
+    return {v: verdicts.count(v) for v in sorted(set(verdicts))}
+
+
 @dataclass(frozen=True)
 class LocalAnalysis:
     """Everything the exact analysis says about a method and a scheme at an equilibrium."""
@@ -206,6 +220,7 @@ class LocalAnalysis:
     max_stable_lr_scale: float | None = None
     continuous_time_stable: bool | None = None
     period: int = 1
+    trajectory_verdicts: dict[str, int] | None = None  # fallback without a regular equilibrium
 
     @property
     def converges(self) -> bool | None:
@@ -224,8 +239,15 @@ class LocalAnalysis:
         return self.spectral_radius if self.verdict == "converges" else None
 
 
-def analyze(game, method: Method, scheme: Scheme) -> LocalAnalysis:
-    """Exact local analysis of ``method`` trained with ``scheme`` on ``game``."""
+def analyze(
+    game, method: Method, scheme: Scheme, fallback_steps: int = 1000, fallback_radius: float = 0.5
+) -> LocalAnalysis:
+    """Exact local analysis of ``method`` trained with ``scheme`` on ``game``.
+
+    Without a regular equilibrium there is nothing to linearise; the analysis then runs the
+    scheme for ``fallback_steps`` from 8 points at distance ``fallback_radius`` around the
+    equilibrium and counts the trajectory verdicts instead.
+    """
     x = game.equilibrium()
     field = game_field(game, method)
     base = dict(
@@ -235,7 +257,10 @@ def analyze(game, method: Method, scheme: Scheme) -> LocalAnalysis:
     if not regular:
         return LocalAnalysis(
             regular=False,
-            note=f"no regular equilibrium: {note}; use trajectories instead",
+            note=f"no regular equilibrium: {note}; verdict from trajectories",
+            trajectory_verdicts=_trajectory_fallback(
+                game, method, scheme, x, fallback_steps, fallback_radius
+            ),
             **base,
         )
     jacobian = field_jacobian(field, x)

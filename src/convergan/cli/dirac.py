@@ -1,0 +1,408 @@
+"""``convergan dirac``: the exact analysis of the Dirac-GAN from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+
+import torch
+
+from convergan import theory
+from convergan.analysis import analyze, simulate
+from convergan.analysis.local import LocalAnalysis
+from convergan.analysis.table import TABLE_SCHEMES, dirac_table, theory_check
+from convergan.cli.errors import UsageError
+from convergan.games import dirac_gan
+from convergan.methods.presets import PRESETS, UnknownMethodError, make_method
+from convergan.schemes import AltGD, Scheme, lazy
+
+METHOD_HELP = "; ".join(f"{name}: {p.description}" for name, p in PRESETS.items())
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "dirac",
+        help="exact convergence analysis on the Dirac-GAN",
+        description="Exact convergence analysis on the Dirac-GAN (Mescheder et al., 2018).",
+    )
+    sub = parser.add_subparsers(dest="dirac_command", metavar="COMMAND", required=True)
+
+    analyze_parser = sub.add_parser(
+        "analyze",
+        help="eigenvalues, spectral radius, verdict and largest stable learning rate",
+        description="Linearise a method and a scheme at the equilibrium (0, 0) and report the "
+        "eigenvalues of the field Jacobian and of the update operator, the spectral radius, "
+        "the verdict and the largest stable learning rate.",
+    )
+    _method_and_scheme_arguments(analyze_parser)
+    analyze_parser.add_argument("--json", action="store_true", help="print one JSON object")
+    analyze_parser.set_defaults(run=run_analyze)
+
+    simulate_parser = sub.add_parser(
+        "simulate",
+        help="run the scheme from a starting point and report the trajectory",
+        description="Iterate the scheme on the exact Dirac-GAN field from --start and classify "
+        "the trajectory: converges (final distance < 1e-3 of the initial one), diverges "
+        "(non-finite or > 1.5x) or oscillates.",
+    )
+    _method_and_scheme_arguments(simulate_parser)
+    simulate_parser.add_argument(
+        "--steps", type=int, default=500, help="number of scheme steps (default 500)"
+    )
+    simulate_parser.add_argument(
+        "--start",
+        nargs=2,
+        metavar=("THETA", "PSI"),
+        default=["1.0", "1.0"],
+        help="starting point (default 1 1)",
+    )
+    simulate_parser.add_argument("--json", action="store_true", help="print one JSON object")
+    simulate_parser.set_defaults(run=run_simulate)
+
+    table_parser = sub.add_parser(
+        "table",
+        help="every method x scheme with eigenvalues, spectral radius and verdict",
+        description="Analyse every method (default hyperparameters) with every scheme and check "
+        "the Jacobian eigenvalues against the paper's closed forms.",
+    )
+    table_parser.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")
+    output = table_parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print a JSON list")
+    output.add_argument("--csv", action="store_true", help="print CSV")
+    table_parser.set_defaults(run=run_table)
+
+    figure_parser = sub.add_parser(
+        "figure",
+        help="write the Figure-3 grids, eigenvalue plot, stability maps and an animation",
+        description="Write PNG figures (and a GIF) of the Dirac-GAN analysis into --out.",
+    )
+    figure_parser.add_argument(
+        "--out", default="out/dirac", help="output folder (default out/dirac)"
+    )
+    figure_parser.set_defaults(run=run_figure)
+
+
+def _method_and_scheme_arguments(parser: argparse.ArgumentParser) -> None:
+    method = parser.add_argument_group("method")
+    method.add_argument(
+        "--method", required=True, metavar="NAME", help=f"one of: {', '.join(PRESETS)}"
+    )
+    method.add_argument(
+        "--gamma", type=float, help="regularization strength (r1, r2, nsgan-r1, consensus, wgan-gp)"
+    )
+    method.add_argument("--sigma", type=float, help="instance noise standard deviation")
+    method.add_argument("--clip", type=float, help="WGAN weight clipping bound")
+    method.add_argument("--target", type=float, help="WGAN-GP target gradient norm (default 1)")
+    scheme = parser.add_argument_group("scheme")
+    scheme.add_argument(
+        "--scheme",
+        default="simgd",
+        choices=list(TABLE_SCHEMES),
+        help="update scheme (default simgd)",
+    )
+    scheme.add_argument("--lr", type=float, help="learning rate of both players (default 0.1)")
+    scheme.add_argument("--lr-g", type=float, help="generator learning rate (TTUR)")
+    scheme.add_argument("--lr-d", type=float, help="discriminator learning rate (TTUR)")
+    scheme.add_argument("--g-steps", type=int, default=1, help="altgd: generator steps per round")
+    scheme.add_argument(
+        "--d-steps", type=int, default=1, help="altgd: discriminator steps per round"
+    )
+    scheme.add_argument(
+        "--lazy", type=int, metavar="K", help="apply regularizers every K steps with gain K"
+    )
+
+
+def build_method(args):
+    for flag in ("gamma", "sigma", "clip", "target"):
+        value = getattr(args, flag)
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise UsageError(f"--{flag} must be a finite number >= 0, got {value}")
+    if args.clip is not None and args.clip == 0:
+        raise UsageError("--clip must be > 0")
+    try:
+        return make_method(
+            args.method, gamma=args.gamma, sigma=args.sigma, clip=args.clip, target=args.target
+        )
+    except UnknownMethodError as error:
+        raise UsageError(str(error)) from None
+
+
+def build_scheme(args) -> Scheme:
+    for flag in ("lr", "lr_g", "lr_d"):
+        value = getattr(args, flag)
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            raise UsageError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
+    if args.g_steps < 1 or args.d_steps < 1:
+        raise UsageError("--g-steps and --d-steps must be >= 1")
+    if args.lazy is not None and args.lazy < 1:
+        raise UsageError(f"--lazy must be >= 1, got {args.lazy}")
+    if args.scheme != "altgd" and (args.g_steps != 1 or args.d_steps != 1):
+        raise UsageError("--g-steps/--d-steps apply to --scheme altgd only")
+    rates = {"lr": args.lr, "lr_g": args.lr_g, "lr_d": args.lr_d}
+    rates = {k: v for k, v in rates.items() if v is not None}
+    cls = TABLE_SCHEMES[args.scheme]
+    scheme = (
+        cls(**rates, g_steps=args.g_steps, d_steps=args.d_steps) if cls is AltGD else cls(**rates)
+    )
+    return lazy(scheme, args.lazy) if args.lazy else scheme
+
+
+def _pairs(values) -> list[list[float]] | None:
+    if values is None:
+        return None
+    return [[float(z.real), float(z.imag)] for z in values.tolist()]
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def analysis_record(result: LocalAnalysis, method_params: dict, scheme: Scheme) -> dict:
+    closed, error = theory_check(result.method, method_params, result)
+    scale = result.max_stable_lr_scale
+    lr_g, lr_d = (float(v) for v in scheme.lrs)
+    return {
+        "method": result.method,
+        "method_params": method_params,
+        "scheme": result.scheme,
+        "lr_g": lr_g,
+        "lr_d": lr_d,
+        "period": result.period,
+        "regular_equilibrium": result.regular,
+        "note": result.note,
+        "jacobian_eigenvalues": _pairs(result.jacobian_eigenvalues),
+        "update_eigenvalues": _pairs(result.update_eigenvalues),
+        "spectral_radius": result.spectral_radius,
+        "rate_per_step": result.rate_per_step,
+        "verdict": result.verdict,
+        "converges": result.converges,
+        "continuous_time_stable": result.continuous_time_stable,
+        "max_stable_lr": _finite_or_none(scale * lr_d)
+        if scale is not None and lr_g == lr_d
+        else None,
+        "max_stable_lr_scale": _finite_or_none(scale),
+        "max_stable_lr_unbounded": scale is not None and math.isinf(scale),
+        "theory_eigenvalues": None if closed is None else [[z.real, z.imag] for z in closed],
+        "theory_max_error": error,
+        "trajectory_verdicts": result.trajectory_verdicts,
+    }
+
+
+def _method_params(args, method) -> dict:
+    defaults = PRESETS[args.method].defaults
+    return {
+        k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in defaults.items()
+    }
+
+
+def _fmt_complex(pair) -> str:
+    re, im = pair
+    return f"{re:+.6f}{im:+.6f}i"
+
+
+def run_analyze(args) -> int:
+    method, scheme = build_method(args), build_scheme(args)
+    record = analysis_record(
+        analyze(dirac_gan(), method, scheme), _method_params(args, method), scheme
+    )
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    params = ", ".join(f"{k}={v:g}" for k, v in record["method_params"].items())
+    print(f"method      {record['method']}{f' ({params})' if params else ''}")
+    print(f"scheme      {record['scheme']}  lr_g={record['lr_g']:g}  lr_d={record['lr_d']:g}")
+    if not record["regular_equilibrium"]:
+        print(f"note        {record['note']}")
+        counts = ", ".join(f"{n} {v}" for v, n in record["trajectory_verdicts"].items())
+        print(f"trajectories from 8 starts at distance 0.5: {counts}")
+        return 0
+    print(
+        "field eigenvalues    " + "  ".join(_fmt_complex(p) for p in record["jacobian_eigenvalues"])
+    )
+    if record["theory_eigenvalues"] is not None:
+        print(
+            "closed form          "
+            + "  ".join(_fmt_complex(p) for p in record["theory_eigenvalues"])
+            + f"   (max error {record['theory_max_error']:.1e})"
+        )
+    print(
+        "update eigenvalues   " + "  ".join(_fmt_complex(p) for p in record["update_eigenvalues"])
+    )
+    print(
+        f"spectral radius      {record['spectral_radius']:.6f}"
+        f"  (per step {record['rate_per_step']:.6f})"
+    )
+    print(f"verdict              {record['verdict']}")
+    print(
+        "continuous time      "
+        + ("stable" if record["continuous_time_stable"] else "not asymptotically stable")
+    )
+    if record["max_stable_lr_unbounded"]:
+        print("max stable lr        unbounded on the scanned range")
+    elif record["max_stable_lr_scale"] is None:
+        print("max stable lr        none (no learning rate converges)")
+    elif record["max_stable_lr"] is not None:
+        print(f"max stable lr        {record['max_stable_lr']:.6g}")
+    else:
+        print(f"max stable lr        {record['max_stable_lr_scale']:.6g} x (lr_g, lr_d)")
+    if record["note"] != "regular equilibrium":
+        print(f"note                 {record['note']}")
+    return 0
+
+
+def _parse_start(values) -> torch.Tensor:
+    try:
+        start = [float(v) for v in values]
+    except ValueError:
+        raise UsageError(f"--start needs two numbers THETA PSI, got {' '.join(values)}") from None
+    if not all(math.isfinite(v) for v in start):
+        raise UsageError("--start must be finite")
+    return torch.tensor([start], dtype=torch.float64)
+
+
+def run_simulate(args) -> int:
+    method, scheme = build_method(args), build_scheme(args)
+    if args.steps <= 0:
+        raise UsageError(f"--steps must be > 0, got {args.steps}")
+    start = _parse_start(args.start)
+    result = simulate(dirac_gan(), method, scheme, start, args.steps)
+    path = result.path[0]
+    record = {
+        "method": method.name,
+        "method_params": _method_params(args, method),
+        "scheme": scheme.name,
+        "steps": args.steps,
+        "start": start[0].tolist(),
+        "trajectory": [[_json_float(v) for v in row] for row in path.tolist()],
+        "initial_distance": float(result.initial_distance[0]),
+        "final_distance": _json_float(float(result.final_distance[0])),
+        "verdict": result.verdicts[0],
+    }
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    print(f"{method.name} with {scheme.name}: {record['verdict']}")
+    print(
+        f"distance to equilibrium {record['initial_distance']:.6g} -> "
+        f"{float(result.final_distance[0]):.6g} after {args.steps} steps"
+    )
+    for t in sorted({0, args.steps // 4, args.steps // 2, 3 * args.steps // 4, args.steps}):
+        theta, psi = path[t].tolist()
+        print(f"  step {t:>7d}  theta={theta:+.6g}  psi={psi:+.6g}")
+    return 0
+
+
+def _json_float(value: float):
+    return value if math.isfinite(value) else None
+
+
+def run_table(args) -> int:
+    if not math.isfinite(args.lr) or args.lr <= 0:
+        raise UsageError(f"--lr must be > 0, got {args.lr}")
+    started = time.perf_counter()
+    rows = dirac_table(lr=args.lr)
+    records = [
+        {
+            "method": row.method,
+            "params": row.params,
+            "scheme": row.analysis.scheme,
+            "jacobian_eigenvalues": _pairs(row.analysis.jacobian_eigenvalues),
+            "spectral_radius": row.analysis.spectral_radius,
+            "verdict": row.analysis.verdict,
+            "trajectory_verdicts": row.analysis.trajectory_verdicts,
+            "converges": row.analysis.converges,
+            "theory_max_error": row.theory_error,
+        }
+        for row in rows
+    ]
+    if args.json:
+        print(json.dumps(records))
+        return 0
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(
+            [
+                "method",
+                "params",
+                "scheme",
+                "eigenvalues",
+                "spectral_radius",
+                "verdict",
+                "theory_max_error",
+            ]
+        )
+        for r in records:
+            writer.writerow(
+                [
+                    r["method"],
+                    _params_text(r["params"]),
+                    r["scheme"],
+                    " ".join(_fmt_complex(p) for p in r["jacobian_eigenvalues"] or []),
+                    "" if r["spectral_radius"] is None else f"{r['spectral_radius']:.10f}",
+                    r["verdict"],
+                    "" if r["theory_max_error"] is None else f"{r['theory_max_error']:.2e}",
+                ]
+            )
+        return 0
+    print(
+        f"Dirac-GAN, learning rate {args.lr:g}; AltGD = 1 generator step then 1 discriminator step."
+    )
+    print(
+        "rho = spectral radius of the update operator; "
+        "closed form = max |eigenvalue - paper's formula|\n"
+    )
+    header = (
+        f"{'method':<16}{'params':<18}{'field eigenvalues':<34}{'scheme':<15}{'rho':>9}  "
+        f"{'verdict':<22}{'closed form':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    previous = None
+    for r in records:
+        first = r["method"] != previous
+        previous = r["method"]
+        eig = "  ".join(_fmt_short(p) for p in r["jacobian_eigenvalues"] or []) if first else ""
+        if first and r["jacobian_eigenvalues"] is None:
+            eig = "no regular equilibrium"
+        rho = "-" if r["spectral_radius"] is None else f"{r['spectral_radius']:.4f}"
+        verdict = r["verdict"]
+        if r["trajectory_verdicts"]:
+            verdict = "trajectories " + "/".join(r["trajectory_verdicts"])
+        err = "" if r["theory_max_error"] is None or not first else f"{r['theory_max_error']:.0e}"
+        print(
+            f"{r['method'] if first else '':<16}"
+            f"{_params_text(r['params']) if first else '':<18}{eig:<34}"
+            f"{r['scheme']:<15}{rho:>9}  {verdict:<22}{err:>11}".rstrip()
+        )
+    print(
+        f"\n{len(records)} analyses in {time.perf_counter() - started:.1f} s. {_table_footnote()}"
+    )
+    return 0
+
+
+def _fmt_short(pair) -> str:
+    re, im = pair
+    return f"{re:+.3f}{im:+.3f}i"
+
+
+def _params_text(params: dict) -> str:
+    return " ".join(f"{k}={v:g}" for k, v in params.items())
+
+
+def _table_footnote() -> str:
+    return f"Critical R1 damping at gamma = {theory.CRITICAL_GAMMA:g}."
+
+
+def run_figure(args) -> int:
+    try:
+        from convergan.plots.dirac import write_all_figures
+    except ImportError as error:  # pragma: no cover - matplotlib is a dependency
+        raise UsageError(f"figures need matplotlib: {error}") from None
+    paths = write_all_figures(args.out)
+    for path in paths:
+        print(path)
+    return 0

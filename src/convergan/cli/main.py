@@ -1,0 +1,58 @@
+"""The ``convergan`` command line: ``convergan dirac …`` (exact analysis) and friends."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from convergan.cli import dirac
+from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, fail
+
+DESCRIPTION = """\
+Does this GAN training method converge?
+
+  convergan dirac analyze --method r1 --gamma 1 --scheme altgd --lr 0.5
+  convergan dirac simulate --method gan --scheme simgd --lr 0.1 --steps 500 --start 1 1
+  convergan dirac table
+  convergan dirac figure --out out/dirac
+"""
+
+COMMAND_MODULES = [dirac]
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="convergan",
+        description=DESCRIPTION,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def _version() -> str:
+    from convergan import __version__
+
+    return f"convergan {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UsageError as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        sys.stderr.write("convergan: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    return USAGE_ERROR  # unreachable: fail() exits
+
+
+if __name__ == "__main__":
+    sys.exit(main())
