@@ -1,4 +1,4 @@
-"""Config system: inheritance, overrides, validation errors that name the key, presets, round trip."""
+"""Config system: inheritance, overrides, key-naming errors, presets, round trip."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from convergan.config import (
     parse_yaml,
     save_config,
 )
+from convergan.config.schema import DATA_2D, DATA_IMAGES
 from convergan.methods.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +47,14 @@ def test_defaults_layer_is_the_schema():
     assert load_config(None) == config_from_dict({}) == Config()
     assert Config().method.name == "r1"
     assert Config().method.params == PRESETS["r1"].defaults
+
+
+def test_data_names_match_the_data_registries():
+    from convergan.data.images import IMAGE_DATASETS
+    from convergan.data.toy2d import TOY2D_PROBLEMS
+
+    assert DATA_2D == tuple(TOY2D_PROBLEMS)
+    assert DATA_IMAGES == tuple(IMAGE_DATASETS)
 
 
 def test_config_is_frozen():
@@ -209,7 +218,7 @@ def test_bad_override_value_yaml():
         ("ema.half_life_samples=0", "ema.half_life_samples: must be > 0"),
         ("scheme.lazy_every=0", "scheme.lazy_every: must be >= 1"),
         ("data.name=cirlce", "data.name: 'cirlce' is not one of"),
-        ("eval.metrics=[w1, fidd]", "eval.metrics[1]: 'fidd' is not one of w1, fid, kid"),
+        ("eval.metrics=[w1, fidd]", "eval.metrics[1]: 'fidd' is not one of w1, modes, fid, kid"),
         ("device=tpu", "device: 'tpu' is not one of cpu, cuda, auto"),
     ],
 )

@@ -1,0 +1,190 @@
+"""YAML config files with inheritance and dotted ``key=value`` overrides.
+
+A config is built from layers, later layers winning:
+
+1. the schema defaults (:mod:`convergan.config.schema`);
+2. the chain of ``base:`` files, oldest ancestor first (``base`` is relative to the file
+   that names it);
+3. the file itself;
+4. the command-line overrides, all together as one layer.
+
+Mappings merge key by key; anything else (numbers, strings, lists) is replaced. One exception
+keeps presets honest: when a layer switches ``method`` to another preset, the hyperparameters
+set below it are dropped, because they belonged to the other method (``method=wgan`` on top of
+``method: {name: r1, gamma: 10}`` gives WGAN with its own defaults, not an error about gamma).
+
+YAML is read with a safe loader that also reads ``1e-4`` as a float; PyYAML's YAML 1.1
+resolver would otherwise hand back the string ``"1e-4"``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from convergan.config.schema import (
+    DEFAULT_METHOD,
+    Config,
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+)
+
+_OVERRIDE_KEY = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that accepts YAML 1.2 floats (``1e-4``, ``2E5``) and rejects
+    duplicate keys (a silently ignored duplicate is a lost setting)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML safely; errors become one line ``source:line:column: problem``."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = " ".join(str(error.problem or error.context or error).split())
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: invalid YAML: {' '.join(str(error).split())}") from None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings of ``path`` merged over its ``base:`` chain (without the ``base`` key)."""
+    return _read_chain(Path(path), ())
+
+
+def _read_chain(path: Path, children: tuple[Path, ...]) -> dict[str, Any]:
+    resolved = path.resolve()
+    if resolved in children:
+        cycle = " -> ".join(p.name for p in (*children, resolved)[children.index(resolved) :])
+        raise ConfigError(f"config inheritance cycle: {cycle}")
+    if not path.is_file():
+        named_by = f" (base of {children[-1]})" if children else ""
+        raise ConfigError(f"config file not found: {path}{named_by}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    data = parse_yaml(text, str(path))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base: expected a file path, got {base!r}")
+    parent = _read_chain(path.parent / base, (*children, resolved))
+    return merge_layers(parent, data)
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """Turn ``["train.steps=2000", "optim.d.lr=1e-4"]`` into one nested settings layer.
+
+    Values are YAML (``true``, ``[1, 2]``, ``1e-4``, ``null``); an empty value means null.
+    ``method=r1`` is shorthand for ``method.name=r1``, so ``method=r2 method.gamma=5`` means
+    the same in either order.
+    """
+    layer: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not _OVERRIDE_KEY.fullmatch(key):
+            raise ConfigError(
+                f"bad override {item!r}: expected key=value with a dotted key, "
+                "e.g. train.steps=2000"
+            )
+        if key.split(".")[0] == "base":
+            raise ConfigError(f"bad override {item!r}: base can only be set in a config file")
+        try:
+            value = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+        except yaml.YAMLError as error:
+            problem = " ".join(str(getattr(error, "problem", None) or error).split())
+            raise ConfigError(f"bad override {item!r}: invalid YAML value ({problem})") from None
+        if key == "method" and isinstance(value, str):
+            key = "method.name"
+        _set_dotted(layer, key.split("."), value)
+    return layer
+
+
+def _set_dotted(tree: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        child = tree.get(key)
+        if not isinstance(child, dict):  # a later, deeper override wins
+            child = {}
+        tree[key] = child
+        tree = child
+    tree[keys[-1]] = value
+
+
+def merge_layers(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge two settings layers, ``top`` winning; see the module docstring for ``method``."""
+    merged = _deep_merge(base, {k: v for k, v in top.items() if k != "method"})
+    if "method" in top:
+        below, above = _as_method(base.get("method")), _as_method(top["method"])
+        if isinstance(below, Mapping) and isinstance(above, Mapping):
+            switched = "name" in above and above["name"] != below.get("name", DEFAULT_METHOD)
+            merged["method"] = dict(above) if switched else _deep_merge(below, above)
+        else:
+            merged["method"] = above  # not a mapping: let validation report it
+    return merged
+
+
+def _as_method(value: Any) -> Any:
+    if value is None:
+        return {}
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Config:
+    """Read ``path`` (with its ``base:`` chain), apply ``overrides`` and validate.
+
+    ``path=None`` starts from the schema defaults alone. Raises :class:`ConfigError` with one
+    line naming the file or the dotted key at fault.
+    """
+    settings = read_config_file(path) if path is not None else {}
+    return config_from_dict(merge_layers(settings, parse_overrides(overrides)))
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the full, validated config so ``load_config(path) == cfg`` reproduces the run."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None)
+    path.write_text("# convergan config, written by save_config\n" + text, encoding="utf-8")

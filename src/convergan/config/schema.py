@@ -1,0 +1,355 @@
+"""The configuration schema: every setting, its default and its allowed values, in one place.
+
+The dataclasses below are the single source of truth. :func:`config_from_dict` walks their
+type hints and field metadata, so adding a setting is one line here (type, default,
+constraint) and never a new branch in the validator. Every validation error is one line that
+names the full dotted key (``optim.d.lr: must be > 0, got -0.001``) because that is the text a
+user has to find in their YAML file or command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A user error in a config file or override; the message is one line naming the key."""
+
+
+# Copies of the data registries' names (a test checks they agree), so that validating a config
+# does not import the data modules.
+DATA_2D = ("gaussian", "line", "circle", "four-lines", "ring8", "grid25")
+DATA_IMAGES = ("fashion-mnist", "cifar10", "image-folder", "npy")
+# Metric names the trainer understands: 2D Wasserstein-1, mode coverage on Gaussian mixtures,
+# and the image metrics.
+METRICS = ("w1", "modes", "fid", "kid")
+DEFAULT_METHOD = "r1"
+
+# Ranges of method hyperparameters, by name, whatever preset takes them.
+METHOD_PARAM_RANGES: dict[str, dict[str, float]] = {
+    "gamma": {"ge": 0.0},  # penalty / consensus weight
+    "sigma": {"ge": 0.0},  # instance-noise standard deviation
+    "clip": {"gt": 0.0},  # weight-clipping bound; 0 would make D constant
+}
+
+
+def option(default: Any, *, choices: tuple[Any, ...] | None = None, **bounds: float) -> Any:
+    """A dataclass field with validation metadata: ``choices`` and bounds ``gt``/``ge``/``lt``."""
+    assert set(bounds) <= {"gt", "ge", "lt"}, f"unsupported bounds {bounds}"
+    metadata = {"choices": choices, **bounds} if choices else dict(bounds)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = option("circle", choices=DATA_2D + DATA_IMAGES)  # which problem / dataset
+    path: str | None = None  # dataset location (image datasets); None = the built-in default
+    batch_size: int = option(256, gt=0)  # samples per step and per process
+    noise_std: float = option(0.0, ge=0)  # per-problem std / spread of the 2D modes (0 = default)
+    num_workers: int = option(0, ge=0)  # DataLoader worker processes (0 = load in the main one)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = option("mlp", choices=("mlp", "dcgan", "resnet"))  # architecture family
+    latent_dim: int = option(16, gt=0)  # dimension of the generator's input z
+    width: int = option(256, gt=0)  # hidden units (MLP) or base channel count (conv nets)
+    depth: int = option(3, ge=1)  # hidden layers (MLP) or blocks per resolution (conv nets)
+    image_size: int | None = option(None, gt=0)  # image side; None = taken from the data
+    channels: int | None = option(None, gt=0)  # image channels; None = taken from the data
+    conditional: bool = False  # class-conditional G and D
+    num_classes: int | None = option(None, ge=1)  # classes when conditional; None = from data
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """A preset of :data:`convergan.methods.presets.PRESETS` and its hyperparameters.
+
+    After validation ``params`` holds every hyperparameter the preset takes (defaults filled
+    in), so the run's YAML records exactly what was trained.
+    """
+
+    name: str = DEFAULT_METHOD  # preset name, e.g. r1, wgan-gp, consensus
+    params: dict[str, float] = field(default_factory=dict)  # the preset's hyperparameters
+
+    def build(self) -> Any:
+        """The :class:`~convergan.methods.method.Method` this config names."""
+        from convergan.methods.presets import make_method
+
+        return make_method(self.name, **self.params)
+
+
+@dataclass(frozen=True)
+class SchemeConfig:
+    name: str = option("altgd", choices=("simgd", "altgd", "extragradient", "optimistic"))
+    d_steps: int = option(1, ge=1)  # discriminator updates per generator update
+    g_steps: int = option(1, ge=1)  # generator updates per round
+    lazy_every: int = option(1, ge=1)  # apply penalties every k D steps with gain k (1 = always)
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str = option("adam", choices=("adam", "rmsprop", "sgd"))
+    lr: float = option(1e-4, gt=0)  # learning rate h
+    betas: tuple[float, float] = option((0.0, 0.99), ge=0, lt=1)  # Adam moment decay rates
+    eps: float = option(1e-8, gt=0)  # denominator guard (Adam, RMSprop)
+    weight_decay: float = option(0.0, ge=0)  # L2 coefficient
+    alpha: float = option(0.99, ge=0, lt=1)  # RMSprop squared-gradient decay
+    momentum: float = option(0.0, ge=0, lt=1)  # SGD / RMSprop momentum
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    g: OptimizerConfig = field(default_factory=OptimizerConfig)  # generator optimizer
+    d: OptimizerConfig = field(default_factory=OptimizerConfig)  # discriminator optimizer
+    schedule: str = option("constant", choices=("constant", "linear", "cosine"))  # lr decay
+    warmup_steps: int = option(0, ge=0)  # linear lr warm-up from 0 over this many steps
+
+
+@dataclass(frozen=True)
+class EmaConfig:
+    enabled: bool = True  # keep an exponential moving average of G for sampling and eval
+    # StyleGAN2 convention: beta = 0.5 ** (batch / half_life), independent of the batch size.
+    half_life_samples: float = option(10000.0, gt=0)
+    rampup: float | None = option(None, ge=0)  # half-life <= rampup * samples seen; None = off
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = option(2000, gt=0)  # generator updates in the whole run
+    log_every: int = option(50, ge=1)  # steps between scalar logs
+    eval_every: int = option(500, ge=0)  # steps between metric evaluations (0 = only at the end)
+    sample_every: int = option(500, ge=0)  # steps between sample grids / plots (0 = never)
+    checkpoint_every: int = option(500, ge=0)  # steps between checkpoints (0 = only at the end)
+    keep_last: int = option(3, ge=1)  # most recent checkpoints kept
+    keep_every: int | None = option(None, ge=1)  # also keep checkpoints at multiples of this
+    progress: bool = True  # show a progress bar
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    w1_samples: int = option(2000, gt=0)  # samples per side for the 2D Wasserstein-1 distance
+    metrics: list[str] = option(["w1"], choices=METRICS)  # metrics computed at each evaluation
+    n_samples: int = option(10000, gt=0)  # generated samples for image metrics (FID/KID)
+
+
+@dataclass(frozen=True)
+class DistributedConfig:
+    backend: str = option("auto", choices=("auto", "gloo", "nccl"))  # auto: nccl on GPU
+    amp: bool = False  # mixed precision on CUDA
+
+
+def _default_method() -> MethodConfig:
+    return _method_from({"name": DEFAULT_METHOD}, "method")
+
+
+@dataclass(frozen=True)
+class Config:
+    out_dir: str = "runs/default"  # where logs, samples and checkpoints go
+    seed: int = option(0, ge=0)  # seeds torch, numpy and random on every process
+    device: str = option("cpu", choices=("cpu", "cuda", "auto"))  # auto: cuda when available
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=_default_method)
+    scheme: SchemeConfig = field(default_factory=SchemeConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """Validate a (merged) settings mapping into a :class:`Config`; missing keys take defaults.
+
+    ``method`` may be a preset name or a mapping ``{name: ..., <hyperparameter>: ...}``.
+
+    >>> config_from_dict({"train": {"steps": 10}, "method": "wgan-gp"}).method.params
+    {'gamma': 1.0, 'target': 1.0}
+    """
+    return _build(Config, data, "")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain YAML-safe types (dicts, lists, str, numbers, bool, None)."""
+    return {f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, MethodConfig):
+        return {"name": value.name, **value.params}
+    if dataclasses.is_dataclass(value):
+        return config_to_dict(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {_show(data)}"
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(_unknown_key(str(key), prefix, list(fields)))
+    hints = _hints(cls)
+    values = {}
+    for name in fields:
+        if name not in data:
+            continue  # the dataclass default
+        key = prefix + name
+        if hints[name] is MethodConfig:
+            values[name] = _method_from(data[name], key)
+            continue
+        value = _convert(data[name], hints[name], key)
+        _check_allowed(value, fields[name].metadata, key)
+        values[name] = value
+    return cls(**values)
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _convert(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a type hint; ints widen to float, bools never count as numbers."""
+    origin = get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, value, key + ".")
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in get_args(annotation):
+            return None
+        (inner,) = [a for a in get_args(annotation) if a is not type(None)]
+        return _convert(value, inner, key)
+    if origin is tuple:
+        items = get_args(annotation)
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
+            raise ConfigError(f"{key}: expected a list of {len(items)} numbers, got {_show(value)}")
+        return tuple(_convert(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, items)))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {_show(value)}")
+        (inner,) = get_args(annotation)
+        return [_convert(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if annotation is bool and isinstance(value, bool):
+        return value
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int and is_number and float(value).is_integer():
+        return int(value)  # 2e3 or 2000.0 mean 2000; 1.5 is an error
+    if annotation is float and is_number:
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value}")
+        return float(value)
+    if annotation is str and isinstance(value, str):
+        return value
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    raise ConfigError(f"{key}: expected {expected[annotation]}, got {_show(value)}")
+
+
+def _check_allowed(value: Any, rules: Mapping[str, Any], key: str) -> None:
+    """Apply ``choices`` and bounds; lists and tuples are checked element by element."""
+    if value is None or not rules:
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_allowed(item, rules, f"{key}[{i}]")
+        return
+    choices = rules.get("choices")
+    if choices is not None and value not in choices:
+        hint = _did_you_mean(str(value), [str(c) for c in choices])
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}{hint}")
+    limits = {"gt": (">", float.__gt__), "ge": (">=", float.__ge__), "lt": ("<", float.__lt__)}
+    for rule, (symbol, holds) in limits.items():
+        if rule in rules and not holds(float(value), float(rules[rule])):
+            raise ConfigError(f"{key}: must be {symbol} {rules[rule]:g}, got {value}")
+
+
+def _method_from(value: Any, key: str) -> MethodConfig:
+    """Validate ``method``: a preset name, or ``{name: preset, <hyperparameter>: value, ...}``."""
+    from convergan.methods.presets import PRESETS  # imports torch; only when validating
+
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"{key}: expected a method name or a mapping with 'name', got {_show(value)}"
+        )
+    name = value.get("name", DEFAULT_METHOD)
+    if not isinstance(name, str):
+        raise ConfigError(f"{key}.name: expected a method name, got {_show(name)}")
+    if name not in PRESETS:
+        hint = _did_you_mean(name, list(PRESETS))
+        raise ConfigError(
+            f"{key}: unknown method {name!r}{hint}; choose one of {', '.join(PRESETS)}"
+        )
+    defaults = PRESETS[name].defaults
+    params = {k: float(v) for k, v in defaults.items()}
+    for param, given in value.items():
+        if param == "name":
+            continue
+        if param not in defaults:
+            takes = ", ".join(defaults) or "no hyperparameters"
+            hint = _did_you_mean(str(param), list(defaults))
+            raise ConfigError(
+                f"{key}.{param}: method {name!r} does not take {param!r}{hint}; it takes {takes}"
+            )
+        params[param] = _convert(given, float, f"{key}.{param}")
+        _check_allowed(params[param], METHOD_PARAM_RANGES.get(param, {}), f"{key}.{param}")
+    return MethodConfig(name, params)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _did_you_mean(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unknown_key(key: str, prefix: str, siblings: list[str]) -> str:
+    """One line naming the bad key and the closest valid one, searched among siblings first."""
+    full = prefix + key
+    close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key {full!r} (did you mean {prefix + close[0]!r}?)"
+    # A known leaf name in the wrong section, e.g. ``steps`` for ``train.steps``.
+    elsewhere = [k for k in _all_keys() if k.rsplit(".", 1)[-1] == key][:2]
+    if elsewhere:
+        return f"unknown key {full!r} (did you mean {' or '.join(map(repr, elsewhere))}?)"
+    valid = ", ".join(siblings)
+    return f"unknown key {full!r}; valid keys here: {valid}"
+
+
+@cache
+def _all_keys(cls: type = Config, prefix: str = "") -> tuple[str, ...]:
+    keys: list[str] = []
+    for f in dataclasses.fields(cls):
+        hint = _hints(cls)[f.name]
+        if dataclasses.is_dataclass(hint) and hint is not MethodConfig:
+            keys += _all_keys(hint, f"{prefix}{f.name}.")
+        else:
+            keys.append(prefix + f.name)
+    return tuple(keys)
