@@ -12,6 +12,7 @@ autodiff field of real modules and on a linearised field ``z ↦ J z``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -33,7 +34,9 @@ class Field(Protocol):
 
     def player(self, i: int, x: State) -> Tensor: ...
 
-    def project(self, i: int, x_i: Tensor) -> Tensor: ...
+    def move(self, i: int, x_i: Tensor, direction: Tensor, lr) -> Tensor:
+        """Player ``i``'s parameters after a step along ``direction`` (the field's sign)."""
+        ...
 
     def with_regularization_gain(self, gain: float | Tensor) -> Field: ...
 
@@ -79,6 +82,8 @@ class GameField:
     batch: Batch
     regularization_gain: float | Tensor = 1.0
     step: int = 0
+    # Receives ("generator/adversarial", value)-style records in training; None in analysis.
+    reporter: Callable[[str, Tensor], None] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_g", ParameterLayout(self.generator))
@@ -89,27 +94,35 @@ class GameField:
         return (self._g.size, self._d.size)
 
     # -- the two losses as functions of the flat parameters --------------------------------
-    def generator_loss(self, theta: Tensor, psi: Tensor) -> Tensor:
-        return self.method.generator_loss(
-            self._g.bind(theta), self._d.bind(psi), self.batch, step=self.step
-        ).total
+    def player_loss(self, i: int, theta: Tensor, psi: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Player ``i``'s loss and its named terms at flat parameters ``(theta, psi)``."""
+        generator, discriminator = self._g.bind(theta), self._d.bind(psi)
+        if i == GENERATOR:
+            loss = self.method.generator_loss(generator, discriminator, self.batch, step=self.step)
+        else:
+            loss = self.method.discriminator_loss(
+                generator,
+                discriminator,
+                self.batch,
+                regularization_gain=self.regularization_gain,
+                step=self.step,
+            )
+        return loss.total, loss.terms
 
-    def discriminator_loss(self, theta: Tensor, psi: Tensor) -> Tensor:
-        return self.method.discriminator_loss(
-            self._g.bind(theta),
-            self._d.bind(psi),
-            self.batch,
-            regularization_gain=self.regularization_gain,
-            step=self.step,
-        ).total
+    def _descent_direction(self, i: int, x: State) -> Tensor:
+        def loss(theta: Tensor, psi: Tensor):
+            return self.player_loss(i, theta, psi)
+
+        grad, terms = torch.func.grad(loss, argnums=i, has_aux=True)(*x)
+        if self.reporter is not None:
+            prefix = "generator" if i == GENERATOR else "discriminator"
+            for name, value in terms.items():
+                self.reporter(f"{prefix}/{name}", value.detach())
+        return -grad
 
     def gradient_field(self, x: State) -> State:
         """``v`` before field transforms."""
-        theta, psi = x
-        return (
-            -torch.func.grad(self.generator_loss, argnums=0)(theta, psi),
-            -torch.func.grad(self.discriminator_loss, argnums=1)(theta, psi),
-        )
+        return (self._descent_direction(GENERATOR, x), self._descent_direction(DISCRIMINATOR, x))
 
     # -- the Field protocol ----------------------------------------------------------------
     def __call__(self, x: State) -> State:
@@ -118,7 +131,7 @@ class GameField:
         if consensus is None or _is_zero(self.regularization_gain):
             return v
         # ∇(½‖v‖²) = v′ᵀ v, one vector-Jacobian product through the field.
-        _, pullback = torch.func.vjp(self.gradient_field, x)
+        _, pullback = torch.func.vjp(replace(self, reporter=None).gradient_field, x)
         (vjp,) = pullback(v)
         scale = self.regularization_gain * consensus.gamma
         return tuple(v_i - scale * c_i for v_i, c_i in zip(v, vjp))
@@ -126,15 +139,17 @@ class GameField:
     def player(self, i: int, x: State) -> Tensor:
         if self.method.consensus is not None:
             return self(x)[i]  # consensus couples the players' fields
-        theta, psi = x
-        if i == GENERATOR:
-            return -torch.func.grad(self.generator_loss, argnums=0)(theta, psi)
-        return -torch.func.grad(self.discriminator_loss, argnums=1)(theta, psi)
+        return self._descent_direction(i, x)
 
     def project(self, i: int, x_i: Tensor) -> Tensor:
+        """The method's constraint (WGAN weight clipping of D), a projection."""
         if i == DISCRIMINATOR and self.method.clip is not None:
             return self.method.clip(x_i)
         return x_i
+
+    def move(self, i: int, x_i: Tensor, direction: Tensor, lr) -> Tensor:
+        """A projected gradient step ``P(x_i + lr·direction)``."""
+        return self.project(i, x_i + lr * direction)
 
     def with_regularization_gain(self, gain: float | Tensor) -> GameField:
         return replace(self, regularization_gain=gain)
@@ -170,8 +185,8 @@ class LinearField:
     def player(self, i: int, x: State) -> Tensor:
         return self(x)[i]
 
-    def project(self, i: int, x_i: Tensor) -> Tensor:
-        return x_i  # constraints are inactive at an interior equilibrium
+    def move(self, i: int, x_i: Tensor, direction: Tensor, lr) -> Tensor:
+        return x_i + lr * direction  # constraints are inactive at an interior equilibrium
 
     def with_regularization_gain(self, gain: float) -> LinearField:
         if gain not in self.jacobians:

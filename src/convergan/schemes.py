@@ -2,9 +2,10 @@
 
 Each scheme is a small frozen dataclass with ``init(field, x) -> state`` and
 ``step(field, x, state, t) -> (x, state)``, in the style of optax. A field is anything with
-``player(i, x)``, ``__call__(x)``, ``project(i, x_i)`` and ``with_regularization_gain(g)``
-(:mod:`convergan.field`), so the same scheme runs on real modules, on the exact Dirac field and
-on a linearised field (which is how update Jacobians are computed).
+``player(i, x)``, ``__call__(x)``, ``move(i, x_i, direction, lr)`` and
+``with_regularization_gain(g)`` (:mod:`convergan.field`), so the same scheme runs on real
+modules with optimizers, on the exact Dirac field and on a linearised field (which is how
+update Jacobians are computed).
 
 The *update operator* F of a scheme is one period: ``period`` calls of ``step`` from
 ``t = 0``. Learning rates are per player (TTUR): ``lr_g`` for the generator, ``lr_d`` for the
@@ -60,14 +61,15 @@ class Scheme:
 
 
 def _moved(field: Field, x: State, i: int, lr: Rate, v_i: Tensor) -> State:
-    """``x`` with player ``i`` moved by ``lr·v_i`` and projected onto its constraint set."""
+    """``x`` with player ``i`` moved along ``v_i`` with learning rate ``lr`` (a gradient step
+    and a projection in the analysis, an optimizer step in training: ``field.move``)."""
     moved = list(x)
-    moved[i] = field.project(i, x[i] + lr * v_i)
+    moved[i] = field.move(i, x[i], v_i, lr)
     return tuple(moved)
 
 
 def _all_moved(field: Field, x: State, lrs, v: State) -> State:
-    return tuple(field.project(i, x_i + h * v_i) for i, (x_i, h, v_i) in enumerate(zip(x, lrs, v)))
+    return tuple(field.move(i, x_i, v_i, h) for i, (x_i, h, v_i) in enumerate(zip(x, lrs, v)))
 
 
 @dataclass(frozen=True, kw_only=True)
