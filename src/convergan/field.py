@@ -65,11 +65,19 @@ class ParameterLayout:
     def flat(self) -> Tensor:
         return torch.cat([p.detach().reshape(-1) for p in self.module.parameters()])
 
-    def bind(self, flat: Tensor):
-        """The module as a function of its input, with parameters taken from ``flat``."""
+    def bind(self, flat: Tensor, labels: Tensor | None = None):
+        """The module as a function of its input, with parameters taken from ``flat`` (and,
+        for conditional models, the batch's class labels bound as ``labels=``)."""
         chunks = torch.split(flat, self.sizes)
         params = {n: c.reshape(s) for n, c, s in zip(self.names, chunks, self.shapes)}
-        return lambda inputs: functional_call(self.module, params, (inputs,))
+        kwargs = {} if labels is None else {"labels": labels}
+        return lambda inputs: functional_call(self.module, params, (inputs,), kwargs)
+
+    def assign(self, flat: Tensor) -> None:
+        """Copy ``flat`` into the module's own parameters (for sampling and export)."""
+        with torch.no_grad():
+            for p, c in zip(self.module.parameters(), torch.split(flat, self.sizes)):
+                p.copy_(c.reshape(p.shape))
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,8 @@ class GameField:
     # -- the two losses as functions of the flat parameters --------------------------------
     def player_loss(self, i: int, theta: Tensor, psi: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Player ``i``'s loss and its named terms at flat parameters ``(theta, psi)``."""
-        generator, discriminator = self._g.bind(theta), self._d.bind(psi)
+        labels = self.batch.labels
+        generator, discriminator = self._g.bind(theta, labels), self._d.bind(psi, labels)
         if i == GENERATOR:
             loss = self.method.generator_loss(generator, discriminator, self.batch, step=self.step)
         else:
@@ -142,10 +151,7 @@ class GameField:
         return self._descent_direction(i, x)
 
     def project(self, i: int, x_i: Tensor) -> Tensor:
-        """The method's constraint (WGAN weight clipping of D), a projection."""
-        if i == DISCRIMINATOR and self.method.clip is not None:
-            return self.method.clip(x_i)
-        return x_i
+        return apply_constraint(self.method, i, x_i)
 
     def move(self, i: int, x_i: Tensor, direction: Tensor, lr) -> Tensor:
         """A projected gradient step ``P(x_i + lr·direction)``."""
@@ -153,6 +159,13 @@ class GameField:
 
     def with_regularization_gain(self, gain: float | Tensor) -> GameField:
         return replace(self, regularization_gain=gain)
+
+
+def apply_constraint(method: Method, i: int, x_i: Tensor) -> Tensor:
+    """The method's constraint on player ``i`` (WGAN weight clipping of D), a projection."""
+    if i == DISCRIMINATOR and method.clip is not None:
+        return method.clip(x_i)
+    return x_i
 
 
 def game_field(game, method: Method, step: int = 0) -> GameField:

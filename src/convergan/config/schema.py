@@ -94,6 +94,7 @@ class SchemeConfig:
     d_steps: int = option(1, ge=1)  # discriminator updates per generator update
     g_steps: int = option(1, ge=1)  # generator updates per round
     lazy_every: int = option(1, ge=1)  # apply penalties every k D steps with gain k (1 = always)
+    discriminator_first: bool = True  # altgd: D steps before the G step, as GAN_stability does
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Training real GANs with the same method and scheme objects the analysis differentiates."""

@@ -1,0 +1,61 @@
+"""Metrics of a generator during and after training (2D problems here; images in
+:mod:`convergan.metrics`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from convergan.config.schema import Config
+from convergan.field import ParameterLayout
+
+
+@torch.no_grad()
+def generate(
+    generator: nn.Module, flat_params: Tensor, latents: Tensor, batch: int = 4096
+) -> Tensor:
+    """Samples of ``generator`` with parameters ``flat_params`` (the module is left as is)."""
+    bound = ParameterLayout(generator).bind(flat_params)
+    return torch.cat([bound(z) for z in latents.split(batch)])
+
+
+def evaluate_toy2d(
+    config: Config,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    theta: Tensor,
+    psi: Tensor,
+    generator_params_for_samples: Tensor,
+    seed: int = 12345,
+) -> dict[str, float]:
+    """W1 to fresh real samples (exact EMD, POT), mode statistics for mixtures, and D's mean
+    squared input-gradient norm at real and generated points (what R1/R2 penalise)."""
+    from convergan.data.toy2d import make_toy2d
+    from convergan.metrics.toy2d import input_gradient_norm, mode_coverage, wasserstein1
+
+    n = config.eval.w1_samples
+    g = torch.Generator().manual_seed(seed)
+    problem = make_toy2d(config.data.name)
+    real = problem.sample(n, g)
+    latents = torch.randn(n, config.model.latent_dim, generator=g)
+    fake = generate(generator, generator_params_for_samples, latents)
+    metrics = {"eval/w1": wasserstein1(real, fake, max_samples=n, seed=seed)}
+    if "modes" in config.eval.metrics and hasattr(problem, "modes"):
+        stats = mode_coverage(fake, problem.modes, problem.mode_std)
+        metrics["eval/modes_covered"] = float(stats.modes_covered)
+        metrics["eval/high_quality_fraction"] = stats.high_quality_fraction
+    discriminator_at = _with_params(discriminator, psi)
+    metrics["eval/grad_norm_sq_real"] = input_gradient_norm(discriminator_at, real[:512])
+    metrics["eval/grad_norm_sq_fake"] = input_gradient_norm(discriminator_at, fake[:512])
+    return metrics
+
+
+class _with_params(nn.Module):
+    """A module view with flat parameters bound (for metrics that call ``D(x)``)."""
+
+    def __init__(self, module: nn.Module, flat: Tensor) -> None:
+        super().__init__()
+        self._bound = ParameterLayout(module).bind(flat.detach())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._bound(x)

@@ -1,0 +1,82 @@
+"""The stochastic field that training runs schemes on.
+
+It is the exact :class:`~convergan.field.GameField` of the analysis, evaluated on a fresh
+minibatch at every call (each D step of AltGD sees new data, as in every GAN trainer), with
+the gradient averaged across processes under distributed training, and with ``move`` taking
+an optimizer step instead of a plain gradient step. Nothing about the method is re-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor, nn
+
+from convergan.field import DISCRIMINATOR, GENERATOR, GameField, State, apply_constraint
+from convergan.methods.batch import Batch
+from convergan.methods.method import Method
+from convergan.training.optim import PlayerOptimizer
+
+PLAYER_NAMES = {GENERATOR: "generator", DISCRIMINATOR: "discriminator"}
+
+
+class DivergenceError(RuntimeError):
+    """A NaN or infinity appeared; the message names the step and the quantity."""
+
+
+def check_finite(value: Tensor, what: str, step: int) -> None:
+    if not torch.isfinite(value).all():
+        kind = "NaN" if torch.isnan(value).any() else "Inf"
+        raise DivergenceError(f"training diverged at step {step}: {kind} in {what}")
+
+
+@dataclass(frozen=True)
+class TrainingField:
+    generator: nn.Module
+    discriminator: nn.Module
+    method: Method
+    sample_batch: Callable[[], Batch]
+    optimizers: tuple[PlayerOptimizer, PlayerOptimizer]
+    step: int = 0
+    regularization_gain: float = 1.0
+    reporter: Callable[[str, Tensor], None] | None = None
+    average_across_processes: Callable[[Tensor], Tensor] | None = None
+
+    def _exact_field(self) -> GameField:
+        return GameField(
+            self.generator,
+            self.discriminator,
+            self.method,
+            self.sample_batch(),
+            regularization_gain=self.regularization_gain,
+            step=self.step,
+            reporter=self._checked_reporter,
+        )
+
+    def _checked_reporter(self, name: str, value: Tensor) -> None:
+        check_finite(value, f"the loss term {name}", self.step)
+        if self.reporter is not None:
+            self.reporter(name, value)
+
+    def _finish(self, i: int, direction: Tensor) -> Tensor:
+        if self.average_across_processes is not None:
+            direction = self.average_across_processes(direction)
+        check_finite(direction, f"the {PLAYER_NAMES[i]}'s gradient", self.step)
+        return direction
+
+    def __call__(self, x: State) -> State:
+        v = self._exact_field()(x)
+        return tuple(self._finish(i, v_i) for i, v_i in enumerate(v))
+
+    def player(self, i: int, x: State) -> Tensor:
+        return self._finish(i, self._exact_field().player(i, x))
+
+    def move(self, i: int, x_i: Tensor, direction: Tensor, lr) -> Tensor:
+        moved = apply_constraint(self.method, i, self.optimizers[i].step(x_i, direction, float(lr)))
+        check_finite(moved, f"the {PLAYER_NAMES[i]}'s parameters", self.step)
+        return moved
+
+    def with_regularization_gain(self, gain: float) -> TrainingField:
+        return replace(self, regularization_gain=gain)

@@ -1,0 +1,135 @@
+"""The training loop: one scheme step per iteration, everything else in hooks.
+
+The loop is the analysis's scheme, run on :class:`TrainingField` (the exact field on fresh
+minibatches, moved by optimizers). Data, checkpoints, logging and evaluation sit in
+:mod:`convergan.training.run` and never inside the step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from convergan.config.schema import Config
+from convergan.field import GENERATOR, ParameterLayout
+from convergan.schemes import SCHEMES, AltGD, Scheme, lazy
+from convergan.training import distributed
+from convergan.training.ema import GeneratorEMA
+from convergan.training.field import TrainingField
+from convergan.training.optim import PlayerOptimizer, lr_factor
+from convergan.training.problem import BatchSampler, make_players, make_real_stream
+from convergan.training.report import Reporter
+from convergan.training.run import Run
+
+
+def build_scheme(config: Config) -> Scheme:
+    """The config's scheme, with the optimizers' learning rates as the players' rates."""
+    s = config.scheme
+    rates = {"lr_g": config.optim.g.lr, "lr_d": config.optim.d.lr}
+    if s.name == "altgd":
+        scheme = AltGD(
+            **rates, g_steps=s.g_steps, d_steps=s.d_steps, discriminator_first=s.discriminator_first
+        )
+    else:
+        scheme = SCHEMES[s.name](**rates)
+    return lazy(scheme, s.lazy_every) if s.lazy_every > 1 else scheme
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    last_metrics: dict[str, float]
+
+
+def train(config: Config, *, resume: bool = False, progress: bool | None = None) -> TrainResult:
+    """Train ``config`` (or continue the run in ``config.out_dir`` when ``resume``)."""
+    dist = distributed.setup(config.device, config.distributed.backend)
+    try:
+        return _train(config, dist, resume, config.train.progress if progress is None else progress)
+    finally:
+        distributed.teardown()
+
+
+def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResult:
+    torch.manual_seed(config.seed)
+    stream = make_real_stream(config, dist.rank, dist.world_size)
+    data_shape, num_classes = _data_shape(config, stream)
+    players = make_players(config, data_shape, num_classes)
+    generator = players.generator.to(dist.device)
+    discriminator = players.discriminator.to(dist.device)
+    method, scheme = config.method.build(), build_scheme(config)
+    x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
+    optimizers = (PlayerOptimizer(config.optim.g, x[0]), PlayerOptimizer(config.optim.d, x[1]))
+    ema = GeneratorEMA(x[0], config.ema.half_life_samples, config.ema.rampup)
+    sampler = BatchSampler(
+        stream,
+        players.latent_dim,
+        config.data.batch_size,
+        method,
+        seed=config.seed * 1000 + 500 + dist.rank,
+        device=dist.device,
+        conditional=config.model.conditional,
+    )
+    reporter = Reporter()
+    samples_per_step = config.data.batch_size * dist.world_size
+
+    def field_at(step: int) -> TrainingField:
+        return TrainingField(
+            generator,
+            discriminator,
+            method,
+            sampler,
+            optimizers,
+            step=step,
+            reporter=reporter,
+            average_across_processes=dist.average,
+        )
+
+    run = Run(config, dist, generator, discriminator, show_progress)
+    start, samples_seen, scheme_state = 0, 0, None
+    if resume:
+        restored = run.restore(optimizers, ema, sampler)
+        start, samples_seen, x, scheme_state = (
+            restored.step,
+            restored.samples_seen,
+            restored.x,
+            restored.scheme_state,
+        )
+    else:
+        run.start()
+    if scheme_state is None:
+        scheme_state = scheme.init(field_at(start), x)
+
+    total = config.train.steps
+    with run.progress(start, total) as bar:
+        for step in range(start, total):
+            factor = lr_factor(config.optim.schedule, config.optim.warmup_steps, step, total)
+            x, scheme_state = scheme.scaled(factor).step(field_at(step), x, scheme_state, step)
+            samples_seen += samples_per_step
+            if config.ema.enabled:
+                ema.update(x[GENERATOR], samples_per_step, samples_seen)
+            run.after_step(
+                step + 1,
+                x,
+                scheme_state,
+                optimizers,
+                ema,
+                sampler,
+                samples_seen,
+                reporter,
+                lr_scale=factor,
+                bar=bar,
+            )
+    return TrainResult(run.directory, total, run.last_metrics)
+
+
+def _data_shape(config: Config, stream) -> tuple[tuple[int, ...], int | None]:
+    from convergan.training.problem import is_toy2d
+
+    if is_toy2d(config):
+        return (2,), None
+    dataset = stream.dataset
+    return tuple(dataset.shape), getattr(dataset, "num_classes", None)

@@ -1,0 +1,235 @@
+"""A run directory and everything that happens around the training step.
+
+Layout of ``out_dir``::
+
+    config.yaml            the resolved config (re-read by ``convergan resume``)
+    checkpoints/           step-XXXXXXXX.pt, atomic, last N kept (+ every keep_every)
+    metrics.jsonl          one JSON object per log/eval: {"step": ..., "name": value, ...}
+    tensorboard/           TensorBoard event files with the same scalars
+    samples/               step-XXXXXXXX.png: fixed-noise samples (2D: with D's contour)
+
+Only the main process writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from convergan.config.load import save_config
+from convergan.config.schema import Config
+from convergan.field import GENERATOR, State
+from convergan.training.checkpoint import CheckpointManager, rng_state, set_rng_state
+from convergan.training.evaluate import evaluate_toy2d, generate
+from convergan.training.problem import is_toy2d, sample_latents
+
+FIXED_NOISE_SEED = 2018
+FIXED_SAMPLES = 1000
+
+
+@dataclass
+class Restored:
+    step: int
+    samples_seen: int
+    x: State
+    scheme_state: State | None
+
+
+class Run:
+    def __init__(
+        self,
+        config: Config,
+        dist,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        show_progress: bool,
+    ):
+        self.config = config
+        self.dist = dist
+        self.directory = Path(config.out_dir)
+        self.generator, self.discriminator = generator, discriminator
+        self.show_progress = show_progress and dist.is_main
+        self.checkpoints = CheckpointManager(
+            self.directory / "checkpoints", config.train.keep_last, config.train.keep_every
+        )
+        self.last_metrics: dict[str, float] = {}
+        self._log = None
+
+    # -- set-up ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.dist.is_main:
+            if self.checkpoints.latest() is not None:
+                raise FileExistsError(
+                    f"{self.directory} already holds a run; use "
+                    f"`convergan resume {self.directory}` "
+                    "or choose another out_dir"
+                )
+            self.directory.mkdir(parents=True, exist_ok=True)
+            save_config(self.config, self.directory / "config.yaml")
+        self._open_log()
+
+    def restore(self, optimizers, ema, sampler) -> Restored:
+        step, state = self.checkpoints.load_latest()
+        for optimizer, saved in zip(optimizers, state["optimizers"]):
+            optimizer.load_state_dict(saved)
+        ema.load_state_dict(state["ema"])
+        samplers = state["samplers"]
+        if len(samplers) == self.dist.world_size:
+            sampler.load_state_dict(samplers[self.dist.rank])
+        else:  # a different number of processes: fresh, distinct streams from here on
+            if self.dist.is_main:
+                print(
+                    f"note: checkpoint written by {len(samplers)} processes, resuming with "
+                    f"{self.dist.world_size}; data streams are re-seeded",
+                    file=sys.stderr,
+                )
+            sampler.generator.manual_seed(self.config.seed * 7919 + step * 31 + self.dist.rank)
+        if len(state["rng"]) == self.dist.world_size:
+            set_rng_state(state["rng"][self.dist.rank])
+        device = self.dist.device
+        x = (state["theta"].to(device), state["psi"].to(device))
+        scheme_state = (
+            tuple(t.to(device) for t in state["scheme_state"])
+            if state["has_scheme_state"]
+            else None
+        )
+        if self.dist.is_main:
+            save_config(self.config, self.directory / "config.yaml")  # records new overrides
+        self._open_log()
+        return Restored(step, int(state["samples_seen"]), x, scheme_state)
+
+    def _open_log(self) -> None:
+        if self.dist.is_main:
+            from convergan.training.report import MetricsLog
+
+            self._log = MetricsLog(self.directory)
+
+    # -- around every step -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def progress(self, start: int, total: int):
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=total,
+            initial=start,
+            disable=not self.show_progress,
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+        try:
+            yield bar
+        finally:
+            bar.close()
+            if self._log is not None:
+                self._log.close()
+
+    def after_step(
+        self,
+        step,
+        x,
+        scheme_state,
+        optimizers,
+        ema,
+        sampler,
+        samples_seen,
+        reporter,
+        *,
+        lr_scale,
+        bar,
+    ):
+        t = self.config.train
+        final = step == self.config.train.steps
+        bar.update(1)
+        if step % t.log_every == 0 or final:
+            scalars = reporter.summary()
+            scalars["lr/scale"] = lr_scale
+            scalars["progress/samples_seen"] = float(samples_seen)
+            self._write(step, scalars, bar)
+        if (t.eval_every and step % t.eval_every == 0) or final:
+            self._write(step, self.evaluate(x, ema), bar)
+        if self.dist.is_main and ((t.sample_every and step % t.sample_every == 0) or final):
+            self.save_samples(step, x, ema)
+        if (t.checkpoint_every and step % t.checkpoint_every == 0) or final:
+            self.save_checkpoint(step, x, scheme_state, optimizers, ema, sampler, samples_seen)
+
+    def _write(self, step: int, scalars: dict[str, float], bar) -> None:
+        self.last_metrics.update(scalars)
+        if self._log is not None:
+            self._log.write(step, scalars)
+        shown = {
+            k.split("/")[-1]
+            if k.startswith("eval/")
+            else k.replace("discriminator/", "D_").replace("generator/", "G_"): v
+            for k, v in self.last_metrics.items()
+            if not k.startswith(("progress/", "lr/", "eval/grad"))
+        }
+        bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
+
+    def generator_params(self, x: State, ema) -> Tensor:
+        return ema.average if self.config.ema.enabled else x[GENERATOR]
+
+    def evaluate(self, x: State, ema) -> dict[str, float]:
+        if not self.dist.is_main or not is_toy2d(self.config):
+            return {}
+        return evaluate_toy2d(
+            self.config,
+            self.generator,
+            self.discriminator,
+            x[0],
+            x[1],
+            self.generator_params(x, ema),
+        )
+
+    def save_samples(self, step: int, x: State, ema) -> None:
+        latents = sample_latents(FIXED_SAMPLES, self.config.model.latent_dim, FIXED_NOISE_SEED)
+        fake = generate(self.generator, self.generator_params(x, ema), latents.to(self.dist.device))
+        path = self.directory / "samples" / f"step-{step:08d}.png"
+        write_samples(self.config, path, fake, self.discriminator, x[1], title=f"step {step}")
+
+    def save_checkpoint(
+        self, step, x, scheme_state, optimizers, ema, sampler, samples_seen
+    ) -> None:
+        samplers = self.dist.all_gather_objects(sampler.state_dict())
+        rngs = self.dist.all_gather_objects(rng_state())
+        if not self.dist.is_main:
+            return
+        self.checkpoints.save(
+            step,
+            {
+                "step": step,
+                "samples_seen": samples_seen,
+                "theta": x[0].detach().cpu(),
+                "psi": x[1].detach().cpu(),
+                "has_scheme_state": scheme_state is not None,
+                "scheme_state": [t.detach().cpu() for t in (scheme_state or ())],
+                "optimizers": [o.state_dict() for o in optimizers],
+                "ema": {k: v.cpu() for k, v in ema.state_dict().items()},
+                "samplers": samplers,
+                "rng": rngs,
+            },
+        )
+
+
+def write_samples(
+    config: Config, path: Path, fake: Tensor, discriminator: nn.Module, psi: Tensor, title: str
+) -> None:
+    """2D: real vs generated scatter over D's contour; images: a sample grid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if is_toy2d(config):
+        from convergan.data.toy2d import make_toy2d
+        from convergan.plots.toy2d import save_samples_figure
+        from convergan.training.evaluate import _with_params
+
+        real = make_toy2d(config.data.name).sample(len(fake), torch.Generator().manual_seed(0))
+        save_samples_figure(path, real, fake.cpu(), _with_params(discriminator, psi), title=title)
+    else:
+        from convergan.plots.images import save_image_grid
+
+        save_image_grid(path, fake.cpu())
