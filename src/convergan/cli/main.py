@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from convergan.cli import dirac
+from convergan.cli import dirac, train
 from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, fail
 
 DESCRIPTION = """\
@@ -15,9 +15,12 @@ Does this GAN training method converge?
   convergan dirac simulate --method gan --scheme simgd --lr 0.1 --steps 500 --start 1 1
   convergan dirac table
   convergan dirac figure --out out/dirac
+  convergan train configs/toy2d/circle.yaml method=r1 method.gamma=1
+  convergan resume runs/toy2d/circle train.steps=20000
+  convergan sample runs/toy2d/circle --n 2000 --out samples.png
 """
 
-COMMAND_MODULES = [dirac]
+COMMAND_MODULES = [dirac, train]
 
 
 def build_parser() -> ArgumentParser:

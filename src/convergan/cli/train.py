@@ -1,0 +1,118 @@
+"""``convergan train``, ``resume`` and ``sample``: training real GANs from YAML configs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from convergan.cli.errors import UsageError
+
+DIVERGED_EXIT = 3
+
+
+def register(commands) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train a GAN from a YAML config with key=value overrides",
+        description="Train a GAN. CONFIG is a YAML file (see configs/); overrides are dotted "
+        "key=value pairs, e.g. `method=r1 method.gamma=1 train.steps=2000 out_dir=runs/r1`.",
+    )
+    train.add_argument("config", help="YAML config file")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=run_train)
+
+    resume = commands.add_parser(
+        "resume",
+        help="continue a run from its latest checkpoint",
+        description="Continue the run in RUN_DIR from its latest checkpoint, bit-identically on "
+        "CPU. Overrides apply on top of the run's config.yaml, e.g. a larger train.steps.",
+    )
+    resume.add_argument("run_dir", help="run directory (holds config.yaml and checkpoints/)")
+    resume.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    resume.set_defaults(run=run_resume)
+
+    sample = commands.add_parser(
+        "sample",
+        help="draw samples from a run's generator",
+        description="Draw N samples from the latest checkpoint of RUN_DIR (EMA generator by "
+        "default). FILE ending in .png writes a figure, in .npy the raw samples.",
+    )
+    sample.add_argument("run_dir", help="run directory")
+    sample.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
+    sample.add_argument("--out", required=True, metavar="FILE", help="output .png or .npy file")
+    sample.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    sample.add_argument("--no-ema", action="store_true", help="use the raw generator, not the EMA")
+    sample.set_defaults(run=run_sample)
+
+
+def _user_errors():
+    """Exceptions that mean the user gave us something wrong (one line, exit 2)."""
+    from convergan.config import ConfigError
+    from convergan.data.image_formats import DatasetError
+    from convergan.training.checkpoint import CheckpointError
+
+    return (ConfigError, CheckpointError, DatasetError, FileExistsError, FileNotFoundError)
+
+
+def _load(config_path: Path, overrides: list[str]):
+    from convergan.config import load_config
+
+    return load_config(config_path, overrides)
+
+
+def _run_training(config, resume: bool, quiet: bool) -> int:
+    from convergan.training.field import DivergenceError
+    from convergan.training.loop import train
+
+    try:
+        result = train(config, resume=resume, progress=False if quiet else None)
+    except DivergenceError as error:
+        sys.stderr.write(f"convergan: {error}; the last good checkpoint is kept\n")
+        return DIVERGED_EXIT
+    except _user_errors() as error:
+        raise UsageError(str(error)) from None
+    print(f"run directory: {result.run_dir}")
+    evals = {k: v for k, v in result.last_metrics.items() if k.startswith("eval/")}
+    for name, value in evals.items():
+        print(f"  {name:<28} {value:.6g}")
+    return 0
+
+
+def run_train(args) -> int:
+    try:
+        config = _load(Path(args.config), args.overrides)
+    except _user_errors() as error:
+        raise UsageError(str(error)) from None
+    return _run_training(config, resume=False, quiet=args.quiet)
+
+
+def run_resume(args) -> int:
+    run_dir = Path(args.run_dir)
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise UsageError(f"{run_dir} is not a run directory (no config.yaml)")
+    try:
+        config = _load(config_path, [*args.overrides, f"out_dir={run_dir}"])
+    except _user_errors() as error:
+        raise UsageError(str(error)) from None
+    if not (run_dir / "checkpoints").is_dir():
+        raise UsageError(f"{run_dir} has no checkpoints to resume from")
+    return _run_training(config, resume=True, quiet=args.quiet)
+
+
+def run_sample(args) -> int:
+    from convergan.training.sampling import load_generator_samples
+
+    if args.n <= 0:
+        raise UsageError(f"--n must be > 0, got {args.n}")
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npy"):
+        raise UsageError(f"--out must end in .png or .npy, got {out.name}")
+    try:
+        path = load_generator_samples(Path(args.run_dir), args.n, out, args.seed, not args.no_ema)
+    except _user_errors() as error:
+        raise UsageError(str(error)) from None
+    print(path)
+    return 0

@@ -1,0 +1,49 @@
+"""Samples from a finished (or running) run's latest checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from convergan.config import load_config
+from convergan.field import ParameterLayout
+from convergan.training.checkpoint import CheckpointManager
+from convergan.training.evaluate import generate
+from convergan.training.problem import make_players, make_real_stream, sample_latents
+
+
+def load_run(run_dir: Path):
+    """``(config, players, checkpoint state, step)`` of the latest checkpoint in ``run_dir``."""
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml)")
+    config = load_config(config_path)
+    manager = CheckpointManager(run_dir / "checkpoints", config.train.keep_last)
+    if manager.latest() is None:
+        raise FileNotFoundError(f"{run_dir} has no checkpoints")
+    step, state = manager.load_latest()
+    from convergan.training.loop import _data_shape
+
+    data_shape, num_classes = _data_shape(config, make_real_stream(config))
+    players = make_players(config, data_shape, num_classes)
+    ParameterLayout(players.generator).assign(state["theta"])
+    ParameterLayout(players.discriminator).assign(state["psi"])
+    return config, players, state, step
+
+
+def load_generator_samples(run_dir: Path, n: int, out: Path, seed: int, use_ema: bool) -> Path:
+    config, players, state, step = load_run(run_dir)
+    params = state["ema"]["average"] if use_ema and config.ema.enabled else state["theta"]
+    samples = generate(players.generator, params, sample_latents(n, players.latent_dim, seed))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, samples.cpu().numpy())
+        return out
+    from convergan.training.run import write_samples
+
+    kind = "EMA" if use_ema and config.ema.enabled else "raw"
+    write_samples(
+        config, out, samples, players.discriminator, state["psi"], title=f"{kind} G, step {step}"
+    )
+    return out
