@@ -1,0 +1,1 @@
+"""Empirical studies: several training runs compared in one figure and one table."""
