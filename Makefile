@@ -5,6 +5,9 @@ TORCH ?= torch==2.13.0
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
+# The 2D part of the demo: short runs at a larger learning rate than the paper-like configs.
+DEMO_STEPS ?= 1500
+DEMO_OVERRIDES ?= optim.g.lr=1e-3 optim.d.lr=1e-3 eval.w1_samples=1000
 
 .PHONY: install test demo lint bench clean
 
@@ -25,9 +28,13 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks
 
 demo: install
-	$(BIN)/convergan dirac table
-	$(BIN)/convergan dirac table --csv > $(OUT)/dirac-table.csv 2>/dev/null || (mkdir -p $(OUT) && $(BIN)/convergan dirac table --csv > $(OUT)/dirac-table.csv)
+	mkdir -p $(OUT)
+	$(BIN)/convergan dirac table | tee $(OUT)/dirac-table.txt
+	$(BIN)/convergan dirac table --csv > $(OUT)/dirac-table.csv
 	MPLBACKEND=Agg $(BIN)/convergan dirac figure --out $(OUT)/dirac
+	MPLBACKEND=Agg $(BIN)/convergan study toy2d --problems circle --methods gan r1 \
+		--steps $(DEMO_STEPS) --out $(OUT)/toy2d $(DEMO_OVERRIDES)
+	@echo "figures and tables are in $(OUT)/"
 
 bench: install
 	$(BIN)/python benchmarks/bench_dirac.py

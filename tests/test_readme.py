@@ -1,0 +1,31 @@
+"""The README's Python examples run and say what the README claims."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_python_examples_run(index, capsys):
+    exec(compile(BLOCKS[index], f"README block {index}", "exec"), {})
+    assert capsys.readouterr().out.strip()
+
+
+def test_momentum_claims_in_readme(capsys):
+    exec(compile(BLOCKS[-1], "README last block", "exec"), {})
+    out = capsys.readouterr().out
+    assert "rho = 0.8171 (converges)" in out and "rho = 0.5477 (converges)" in out
+    assert "no linear convergence" in out
+
+
+def test_readme_documents_every_method_and_scheme():
+    from convergan.methods.presets import PRESETS
+    from convergan.schemes import SCHEMES
+
+    text = README.read_text()
+    for name in [*PRESETS, *SCHEMES]:
+        assert f"`{name}`" in text
