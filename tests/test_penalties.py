@@ -81,7 +81,9 @@ def test_value_and_parameter_gradient_under_torch_func(penalty, points, target):
     value = value_of(params)
     grads = torch.func.grad(value_of)(params)
     reference = classic_penalty(d, points(real, fake, u), 3.0, target)
-    reference_grads = dict(zip(params, torch.autograd.grad(reference, list(d.parameters()), materialize_grads=True)))
+    reference_grads = dict(
+        zip(params, torch.autograd.grad(reference, list(d.parameters()), materialize_grads=True))
+    )
     assert value.item() == pytest.approx(reference.item(), abs=1e-6, rel=1e-6)
     for name in params:
         assert torch.allclose(grads[name], reference_grads[name], atol=1e-6, rtol=1e-5)

@@ -194,8 +194,8 @@ def test_nan_stops_the_run_naming_quantity_and_keeps_last_good_checkpoint(
     quantity = POISONS[poison][2]
     assert "\n" not in message
     assert quantity in message and "NaN" in message
-    # The step of the bad update, 0-based or 1-based (which one is the xfail test below).
-    assert re.search(r"at step (\d+):", message).group(1) in (str(BAD_STEP), str(BAD_STEP + 1))
+    # The step of the bad update, 1-based as in the logs.
+    assert re.search(r"at step (\d+):", message).group(1) == str(BAD_STEP + 1)
 
     manager = CheckpointManager(tmp_path / "run" / "checkpoints")
     assert manager.step_of(manager.latest()) == BAD_STEP  # nothing after the bad update
@@ -214,13 +214,6 @@ def test_nan_stops_the_run_naming_quantity_and_keeps_last_good_checkpoint(
     assert torch.isfinite(checkpoint(tmp_path / "run", 10)["theta"]).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: DivergenceError names the 0-based loop index (TrainingField.step), while "
-    "metrics.jsonl and checkpoints number steps 1-based (after_step(step + 1)); a NaN in the "
-    "update logged as step 6 is reported as 'at step 5', the step whose losses and checkpoint "
-    "are finite",
-)
 def test_divergence_message_uses_the_run_step_numbering(tmp_path, monkeypatch):
     _, message = run_with_poison(tmp_path, monkeypatch, "discriminator-real")
     assert f"at step {BAD_STEP + 1}:" in message
@@ -231,7 +224,7 @@ def test_inf_parameters_after_a_move_are_reported():
     config = load_config(None, ["optim.d.name=sgd"]).optim.d
     optimizers = (PlayerOptimizer(config, theta), PlayerOptimizer(config, psi))
     field = TrainingField(None, None, make_method("gan"), None, optimizers, step=7)
-    with pytest.raises(DivergenceError, match=r"step 7: Inf in the discriminator's parameters"):
+    with pytest.raises(DivergenceError, match=r"step 8: Inf in the discriminator's parameters"):
         field.move(1, psi, torch.full((4,), 3e38), lr=10.0)
 
 
@@ -311,12 +304,6 @@ def test_starting_over_an_existing_run_is_refused(tmp_path):
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-00000002.pt"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Run.start refuses a directory only when it holds checkpoints; a run that "
-    "stopped before its first checkpoint (e.g. diverged) leaves metrics.jsonl behind, and a "
-    "fresh run there appends to it (MetricsLog opens with 'a'), mixing two runs' records",
-)
 def test_a_fresh_run_never_appends_to_an_aborted_runs_metrics(tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     sampler = type("Poisoned", (PoisonedSampler,), {"poison_call": 6, "poison_field": "real"})

@@ -181,7 +181,7 @@ class Lazy(Scheme):
         return float(self.every) if (t // self.inner.period) % self.every == self.every - 1 else 0.0
 
     def init(self, field, x):
-        return self.inner.init(field, x)
+        return self.inner.init(field.with_regularization_gain(self.gain_at(0)), x)
 
     def step(self, field, x, state, t):
         return self.inner.step(field.with_regularization_gain(self.gain_at(t)), x, state, t)

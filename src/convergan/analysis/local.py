@@ -240,7 +240,7 @@ class LocalAnalysis:
 
 
 def analyze(
-    game, method: Method, scheme: Scheme, fallback_steps: int = 1000, fallback_radius: float = 0.5
+    game, method: Method, scheme: Scheme, fallback_steps: int = 300, fallback_radius: float = 0.5
 ) -> LocalAnalysis:
     """Exact local analysis of ``method`` trained with ``scheme`` on ``game``.
 

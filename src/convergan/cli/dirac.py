@@ -218,7 +218,7 @@ def run_analyze(args) -> int:
     if not record["regular_equilibrium"]:
         print(f"note        {record['note']}")
         counts = ", ".join(f"{n} {v}" for v, n in record["trajectory_verdicts"].items())
-        print(f"trajectories from 8 starts at distance 0.5: {counts}")
+        print(f"trajectories from 8 starts at distance 0.5, 300 steps: {counts}")
         return 0
     print(
         "field eigenvalues    " + "  ".join(_fmt_complex(p) for p in record["jacobian_eigenvalues"])

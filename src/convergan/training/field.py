@@ -27,6 +27,7 @@ class DivergenceError(RuntimeError):
 
 
 def check_finite(value: Tensor, what: str, step: int) -> None:
+    """Raise :class:`DivergenceError` naming ``step`` (1-based, as in logs and checkpoints)."""
     if not torch.isfinite(value).all():
         kind = "NaN" if torch.isnan(value).any() else "Inf"
         raise DivergenceError(f"training diverged at step {step}: {kind} in {what}")
@@ -39,7 +40,7 @@ class TrainingField:
     method: Method
     sample_batch: Callable[[], Batch]
     optimizers: tuple[PlayerOptimizer, PlayerOptimizer]
-    step: int = 0
+    step: int = 0  # 0-based index of the step being computed (the logs call it step + 1)
     regularization_gain: float = 1.0
     reporter: Callable[[str, Tensor], None] | None = None
     average_across_processes: Callable[[Tensor], Tensor] | None = None
@@ -56,14 +57,14 @@ class TrainingField:
         )
 
     def _checked_reporter(self, name: str, value: Tensor) -> None:
-        check_finite(value, f"the loss term {name}", self.step)
+        check_finite(value, f"the loss term {name}", self.step + 1)
         if self.reporter is not None:
             self.reporter(name, value)
 
     def _finish(self, i: int, direction: Tensor) -> Tensor:
         if self.average_across_processes is not None:
             direction = self.average_across_processes(direction)
-        check_finite(direction, f"the {PLAYER_NAMES[i]}'s gradient", self.step)
+        check_finite(direction, f"the {PLAYER_NAMES[i]}'s gradient", self.step + 1)
         return direction
 
     def __call__(self, x: State) -> State:
@@ -75,7 +76,7 @@ class TrainingField:
 
     def move(self, i: int, x_i: Tensor, direction: Tensor, lr) -> Tensor:
         moved = apply_constraint(self.method, i, self.optimizers[i].step(x_i, direction, float(lr)))
-        check_finite(moved, f"the {PLAYER_NAMES[i]}'s parameters", self.step)
+        check_finite(moved, f"the {PLAYER_NAMES[i]}'s parameters", self.step + 1)
         return moved
 
     def with_regularization_gain(self, gain: float) -> TrainingField:

@@ -70,8 +70,24 @@ class Run:
                     "or choose another out_dir"
                 )
             self.directory.mkdir(parents=True, exist_ok=True)
+            self._clear_leftovers()
             save_config(self.config, self.directory / "config.yaml")
         self._open_log()
+
+    def _clear_leftovers(self) -> None:
+        """Logs of an earlier attempt that stopped before its first checkpoint (say, it
+        diverged at once) would otherwise be appended to; a fresh run starts clean."""
+        import shutil
+
+        leftovers = [self.directory / n for n in ("metrics.jsonl", "tensorboard", "samples")]
+        leftovers = [p for p in leftovers if p.exists()]
+        if leftovers:
+            print(
+                f"note: {self.directory} holds logs of a run without checkpoints; starting afresh",
+                file=sys.stderr,
+            )
+        for path in leftovers:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     def restore(self, optimizers, ema, sampler) -> Restored:
         step, state = self.checkpoints.load_latest()
