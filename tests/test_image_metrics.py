@@ -134,6 +134,7 @@ def test_kid_matches_double_loop_on_shifted_sets():
     assert std == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save")
 def test_kid_identical_sets_near_zero_and_matches_torchmetrics():
     from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -207,6 +208,9 @@ def test_stats_cache_hits_and_key_changes_with_weights(tmp_path, monkeypatch):
     assert path.is_file() and path.parent.parent == tmp_path
     assert stats_cache_path("toy", extractor, 32) != path
     assert stats_cache_path("other", extractor, 64) != path
+    path.write_bytes(b"damaged")  # a corrupt entry is recomputed and replaced
+    assert torch.equal(cached_feature_stats("toy", images, extractor, n=64).cov, first.cov)
+    assert extractor.calls > calls and FeatureStats.load(path).n == 64
     with torch.no_grad():
         extractor.scale.fill_(2.0)
     assert stats_cache_path("toy", extractor, 64) != path
@@ -301,16 +305,20 @@ def test_classifier_shapes_and_save_load(tmp_path):
 
 
 def test_classifier_learns_synthetic_classes():
+    """Class c is a bright 7×6 patch at one of 10 grid positions, under pixel noise."""
     g = torch.Generator().manual_seed(8)
-    prototypes = torch.rand(10, 1, 28, 28, generator=g) * 2 - 1
-    labels = torch.randint(0, 10, (600,), generator=g)
-    images = (prototypes[labels] + 0.8 * torch.randn(600, 1, 28, 28, generator=g)).clamp(-1, 1)
+    labels = torch.randint(0, 10, (400,), generator=g)
+    images = torch.full((400, 1, 28, 28), -1.0)
+    for i, c in enumerate(labels.tolist()):
+        top, left = 2 + 9 * (c // 4), 2 + 6 * (c % 4)
+        images[i, :, top : top + 7, left : left + 6] = 1.0
+    images = (images + 0.5 * torch.randn(images.shape, generator=g)).clamp(-1, 1)
     torch.manual_seed(0)
     model = FashionMNISTClassifier()
-    before = classifier_accuracy(model, images, labels)
-    train_classifier(model, images[:500], labels[:500], epochs=2, batch_size=50, lr=2e-3)
-    after = classifier_accuracy(model, images[500:], labels[500:])
-    assert before < 0.3 and after > 0.8
+    before = classifier_accuracy(model, images[300:], labels[300:])
+    train_classifier(model, images[:300], labels[:300], epochs=2, batch_size=30, lr=3e-3)
+    after = classifier_accuracy(model, images[300:], labels[300:])
+    assert before < 0.3 and after > 0.9
 
 
 def test_classifier_short_run_on_fashion_mnist():
@@ -323,7 +331,8 @@ def test_classifier_short_run_on_fashion_mnist():
         pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
     torch.manual_seed(0)
     model = FashionMNISTClassifier()
-    train_classifier(model, train_x[:6000], train_y[:6000].long(), epochs=1, batch_size=64)
+    # 125 Adam steps on 4000 images: 74.5% measured; the full 3-epoch run is in the docs.
+    train_classifier(model, train_x[:4000], train_y[:4000].long(), epochs=1, batch_size=32, lr=3e-3)
     assert classifier_accuracy(model, test_x[:2000], test_y[:2000].long()) > 0.7
 
 

@@ -110,7 +110,7 @@ def test_resume_is_bit_identical(tmp_path, case):
     assert result.steps == 2 * n
 
     a, b = checkpoint(tmp_path / "straight", 2 * n), checkpoint(tmp_path / "halves", 2 * n)
-    assert set(a) >= {"theta", "psi", "ema", "optimizers", "scheme_state", "samplers", "rng"}
+    assert set(a) >= {"theta", "psi", "ema", "optimizers", "scheme_state", "sampler", "rng"}
     if case.startswith("optimistic"):
         assert len(a["scheme_state"]) == 2  # the previous field value is carried over
     assert a["optimizers"][0]["state"], "the optimizers have moments to restore"

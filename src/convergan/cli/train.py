@@ -73,6 +73,8 @@ def _run_training(config, resume: bool, quiet: bool) -> int:
         return DIVERGED_EXIT
     except _user_errors() as error:
         raise UsageError(str(error)) from None
+    if not result.is_main_process:
+        return 0
     print(f"run directory: {result.run_dir}")
     evals = {k: v for k, v in result.last_metrics.items() if k.startswith("eval/")}
     for name, value in evals.items():

@@ -52,9 +52,6 @@ class WeightsNotFoundError(FileNotFoundError):
     """A feature extractor's weights file is missing; the message names it and its source."""
 
 
-# ------------------------------------------------------------------ Fashion-MNIST classifier
-
-
 class FashionMNISTClassifier(nn.Module):
     """Three conv(3×3)-maxpool-ReLU stages (16, 32, 64 channels; 28→14→7→3), then
     ``576 → 256 → 10``. ``forward`` gives logits; :meth:`features` the 256-d ReLU layer.
@@ -97,8 +94,11 @@ class ClassifierFeatures(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier.features(self._prepare(x))
 
+    def logits_from_features(self, features: Tensor) -> Tensor:
+        return self.classifier.head(features)
+
     def logits(self, x: Tensor) -> Tensor:
-        return self.classifier(self._prepare(x))
+        return self.logits_from_features(self(x))
 
 
 def _to_unit_range(images: Tensor) -> Tensor:
@@ -204,11 +204,9 @@ def _load_classifier(path: Path) -> ClassifierFeatures:
     return ClassifierFeatures(model)
 
 
-# ---------------------------------------------------------------------- FID Inception-v3
-
-# A branch is a list of steps: ``(name, out_channels, kernel, stride, padding)`` is a conv-BN-
-# ReLU unit, ``("avg"|"max", stride)`` a 3×3 pool, and a list of units runs them in parallel
-# on the same input and concatenates (Inception-v3's factorised 1×3 / 3×1 "expanded" pairs).
+# FID Inception-v3. A branch is a list of steps: ``(name, out_channels, kernel, stride,
+# padding)`` is a conv-BN-ReLU unit, ``("avg"|"max", stride)`` a 3×3 pool; a list of units
+# runs them on the same input and concatenates (the factorised 1×3 / 3×1 "expanded" pairs).
 Branch = list[Any]
 
 
@@ -334,8 +332,7 @@ class InceptionFeatures(nn.Module):
             block = _Mixed(channels, branches)
             self.add_module(name, block)
             channels = block.out_channels
-        assert channels == self.num_features
-        self.fc = nn.Linear(channels, 1008)
+        self.fc, self.has_logits = nn.Linear(channels, 1008), True
         if weights_path is not None:
             self._load(Path(weights_path).expanduser())
         self.eval().requires_grad_(False)
@@ -354,8 +351,9 @@ class InceptionFeatures(nn.Module):
             raise CheckpointError(
                 f"cannot load Inception weights {path} ({error!r:.120})"
             ) from None
+        self.has_logits = not any(k.startswith("fc.") for k in missing)  # pool3-only files
         wrong = [k for k in missing + unexpected if not k.endswith("num_batches_tracked")]
-        if wrong:
+        if [k for k in wrong if not k.startswith("fc.")]:
             raise CheckpointError(f"{path} is not an FID Inception-v3 state dict ({wrong[:3]}...)")
 
     def forward(self, x: Tensor) -> Tensor:
@@ -369,11 +367,13 @@ class InceptionFeatures(nn.Module):
                 x = F.max_pool2d(x, 3, 2)
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
+    def logits_from_features(self, features: Tensor) -> Tensor:
+        if not self.has_logits:
+            raise ValueError("these Inception weights have no classifier layer (fc.*): no logits")
+        return features @ self.fc.weight.T
+
     def logits(self, x: Tensor) -> Tensor:
-        return self(x) @ self.fc.weight.T
-
-
-# ----------------------------------------------------------------------------- loading
+        return self.logits_from_features(self(x))
 
 
 def load_feature_extractor(name_or_path: str | Path) -> nn.Module:

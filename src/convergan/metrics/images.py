@@ -61,9 +61,6 @@ def weights_digest(module: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-# ------------------------------------------------------------------------------ statistics
-
-
 @dataclass(frozen=True)
 class FeatureStats:
     """Mean ``(d,)`` and covariance ``(d, d)`` (float64, unbiased) of ``n`` features, and the
@@ -93,10 +90,10 @@ class FeatureStats:
         state = load_checkpoint(path)
         try:
             stats = cls(state["mean"], state["cov"], int(state["n"]), state.get("features"))
-        except (KeyError, TypeError, ValueError):
+            if stats.cov.shape != (len(stats.mean), len(stats.mean)):
+                raise ValueError("covariance and mean shapes differ")
+        except (AttributeError, KeyError, TypeError, ValueError):
             raise CheckpointError(f"{path} is not a feature-statistics file") from None
-        if stats.cov.shape != (len(stats.mean), len(stats.mean)):
-            raise CheckpointError(f"{path}: covariance shape does not match the mean")
         return stats
 
 
@@ -252,6 +249,10 @@ def inception_score(logits: Tensor, splits: int = 10) -> tuple[float, float]:
     It lies in ``[1, number of classes]``.
     """
     log_p = torch.as_tensor(logits).detach().to(torch.float64).log_softmax(1)
+    if not 1 <= splits <= len(log_p):
+        raise ValueError(
+            f"splits must be in [1, {len(log_p)}] (the number of logits), got {splits}"
+        )
     scores = []
     for part in log_p.tensor_split(splits):
         log_marginal = part.exp().mean(0).log()
@@ -293,18 +294,16 @@ def extract_features(
     A finite source with fewer images gives fewer rows. Returns float32 CPU tensors."""
     if n < 1:
         raise ValueError(f"n must be a positive number of images, got {n}")
-    device = (
-        torch.device(device)
-        if device is not None
-        else next((p.device for p in extractor.parameters()), torch.device("cpu"))
-    )
+    device = device or next((p.device for p in extractor.parameters()), "cpu")
+    head = getattr(extractor, "logits_from_features", None)  # saves a second forward pass
     extractor.eval()
     features, outputs, count = [], [], 0
     for images in _batches(source, n, batch_size):
         images = images[: n - count].to(device, torch.float32)
-        features.append(extractor(images).float().cpu())
+        features.append(extractor(images))
         if logits:
-            outputs.append(extractor.logits(images).float().cpu())
+            outputs.append((head(features[-1]) if head else extractor.logits(images)).float().cpu())
+        features[-1] = features[-1].float().cpu()
         count += len(images)
         if count >= n:
             break
@@ -333,10 +332,13 @@ def cached_feature_stats(
     refresh: bool = False,
 ) -> FeatureStats:
     """:class:`FeatureStats` of the first ``n`` images of ``source``, read from the cache
-    when present (see :func:`stats_cache_path`), else computed and written there."""
+    when present and readable (see :func:`stats_cache_path`), else computed and written there."""
     path = stats_cache_path(dataset, extractor, n, cache_dir)
     if path.is_file() and not refresh:
-        return FeatureStats.load(path)
+        try:
+            return FeatureStats.load(path)
+        except CheckpointError:  # a damaged cache entry is recomputed and replaced
+            pass
     stats = FeatureStats.from_features(
         extract_features(extractor, source, n, batch_size=batch_size)[0]
     )
@@ -371,12 +373,11 @@ def evaluate_generator(
         raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(METRICS)}")
     if "is" in metrics and not hasattr(extractor, "logits"):
         raise ValueError(f"the Inception Score needs logits; {type(extractor).__name__} has none")
-    if isinstance(real, FeatureStats):
-        real_stats = real
-    elif dataset is not None:
+    real_stats = real
+    if dataset is not None and not isinstance(real, FeatureStats):
         real_stats = cached_feature_stats(dataset, real, extractor, n, cache_dir=cache_dir,
                                           batch_size=batch_size)  # fmt: skip
-    else:
+    elif not isinstance(real, FeatureStats):
         real_stats = FeatureStats.from_features(
             extract_features(extractor, real, n, batch_size=batch_size)[0]
         )

@@ -42,6 +42,7 @@ class TrainResult:
     run_dir: Path
     steps: int
     last_metrics: dict[str, float]
+    is_main_process: bool = True
 
 
 def train(config: Config, *, resume: bool = False, progress: bool | None = None) -> TrainResult:
@@ -55,7 +56,7 @@ def train(config: Config, *, resume: bool = False, progress: bool | None = None)
 
 def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResult:
     torch.manual_seed(config.seed)
-    stream = make_real_stream(config, dist.rank, dist.world_size)
+    stream = make_real_stream(config, dist.world_size)
     data_shape, num_classes = _data_shape(config, stream)
     players = make_players(config, data_shape, num_classes)
     generator = players.generator.to(dist.device)
@@ -69,9 +70,11 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
         players.latent_dim,
         config.data.batch_size,
         method,
-        seed=config.seed * 1000 + 500 + dist.rank,
+        seed=config.seed * 1000 + 500,  # the same on every process: see BatchSampler
         device=dist.device,
         conditional=config.model.conditional,
+        rank=dist.rank,
+        world_size=dist.world_size,
     )
     reporter = Reporter()
     samples_per_step = config.data.batch_size * dist.world_size
@@ -123,7 +126,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
                 lr_scale=factor,
                 bar=bar,
             )
-    return TrainResult(run.directory, total, run.last_metrics)
+    return TrainResult(run.directory, total, run.last_metrics, dist.is_main)
 
 
 def _data_shape(config: Config, stream) -> tuple[tuple[int, ...], int | None]:

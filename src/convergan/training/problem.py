@@ -31,9 +31,15 @@ def is_toy2d(config: Config) -> bool:
     return config.data.name in DATA_2D
 
 
-def make_real_stream(config: Config, rank: int = 0, world_size: int = 1):
-    """An infinite, resumable iterator of real batches (a tensor, or (images, labels))."""
-    seed = config.seed * 1000 + rank
+def make_real_stream(config: Config, world_size: int = 1):
+    """An infinite, resumable iterator of *global* real batches (``batch_size × world_size``
+    rows: a tensor, or (images, labels)). Every process draws the same global batch and keeps
+    its own slice (see :class:`BatchSampler`), so a run on N processes sees exactly the data of
+    a 1-process run with an N-times larger batch, and its position can be resumed on any
+    number of processes with the same global batch. The price is that every process loads the
+    whole global batch, which is negligible for 2D problems and small images.
+    """
+    global_batch = config.data.batch_size * world_size
     if is_toy2d(config):
         from convergan.data.toy2d import Toy2DStream, make_toy2d
 
@@ -42,25 +48,15 @@ def make_real_stream(config: Config, rank: int = 0, world_size: int = 1):
             if config.data.name not in ("gaussian", "ring8", "grid25"):
                 raise ValueError("data.noise_std applies to gaussian, ring8 and grid25 only")
             kwargs = {"std": config.data.noise_std}
-        return Toy2DStream(
-            make_toy2d(config.data.name, **kwargs), config.data.batch_size, seed=seed
-        )
+        problem = make_toy2d(config.data.name, **kwargs)
+        return Toy2DStream(problem, global_batch, seed=config.seed * 1000)
     from convergan.data.images import make_dataloader, make_image_dataset
 
     dataset = make_image_dataset(
         config.data.name, path=config.data.path, image_size=config.model.image_size
     )
-    sampler = None
-    if world_size > 1:
-        sampler = torch.utils.data.distributed.DistributedSampler(
-            dataset, num_replicas=world_size, rank=rank, seed=config.seed, drop_last=True
-        )
     return make_dataloader(
-        dataset,
-        config.data.batch_size,
-        num_workers=config.data.num_workers,
-        seed=seed,
-        sampler=sampler,
+        dataset, global_batch, num_workers=config.data.num_workers, seed=config.seed * 1000
     )
 
 
@@ -103,7 +99,11 @@ def make_players(
 
 
 class BatchSampler:
-    """Draws one :class:`Batch` per call: real data plus latents, noise and interpolation."""
+    """Draws one :class:`Batch` per call: real data plus latents, noise and interpolation.
+
+    All processes draw the same global batch from identically seeded streams and generators;
+    process ``rank`` keeps rows ``[rank·b, (rank+1)·b)``.
+    """
 
     def __init__(
         self,
@@ -114,6 +114,8 @@ class BatchSampler:
         seed: int,
         device: torch.device | str = "cpu",
         conditional: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.real_stream = real_stream
         self.latent_dim = latent_dim
@@ -121,6 +123,7 @@ class BatchSampler:
         self.with_noise = method.noise is not None
         self.conditional = conditional
         self.device = torch.device(device)
+        self.rows = slice(rank * batch_size, (rank + 1) * batch_size)
         self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self) -> Batch:
@@ -128,19 +131,19 @@ class BatchSampler:
         labels = None
         if isinstance(real, (tuple, list)):
             real, labels = real
-        n = real.shape[0]
-        g = self.generator
+        n, g = real.shape[0], self.generator
         latent = torch.randn(n, self.latent_dim, generator=g)
         real_noise = torch.randn(real.shape, generator=g) if self.with_noise else None
         fake_noise = torch.randn(real.shape, generator=g) if self.with_noise else None
         interpolation = torch.rand(n, generator=g)
+        mine = self.rows
         batch = Batch(
-            real=real,
-            latent=latent,
-            real_noise=real_noise,
-            fake_noise=fake_noise,
-            interpolation=interpolation,
-            labels=labels if self.conditional else None,
+            real=real[mine],
+            latent=latent[mine],
+            real_noise=None if real_noise is None else real_noise[mine],
+            fake_noise=None if fake_noise is None else fake_noise[mine],
+            interpolation=interpolation[mine],
+            labels=labels[mine] if self.conditional and labels is not None else None,
         )
         return batch.to(self.device) if self.device.type != "cpu" else batch
 

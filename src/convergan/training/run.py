@@ -94,19 +94,14 @@ class Run:
         for optimizer, saved in zip(optimizers, state["optimizers"]):
             optimizer.load_state_dict(saved)
         ema.load_state_dict(state["ema"])
-        samplers = state["samplers"]
-        if len(samplers) == self.dist.world_size:
-            sampler.load_state_dict(samplers[self.dist.rank])
-        else:  # a different number of processes: fresh, distinct streams from here on
-            if self.dist.is_main:
-                print(
-                    f"note: checkpoint written by {len(samplers)} processes, resuming with "
-                    f"{self.dist.world_size}; data streams are re-seeded",
-                    file=sys.stderr,
-                )
-            sampler.generator.manual_seed(self.config.seed * 7919 + step * 31 + self.dist.rank)
-        if len(state["rng"]) == self.dist.world_size:
-            set_rng_state(state["rng"][self.dist.rank])
+        try:  # identical on every process; any process count with the same global batch
+            sampler.load_state_dict(state["sampler"])
+        except ValueError as error:
+            raise ValueError(
+                f"cannot continue the data stream: {error}; keep data.batch_size x processes "
+                "equal to the checkpoint's global batch"
+            ) from None
+        set_rng_state(state["rng"])
         device = self.dist.device
         x = (state["theta"].to(device), state["psi"].to(device))
         scheme_state = (
@@ -212,8 +207,6 @@ class Run:
     def save_checkpoint(
         self, step, x, scheme_state, optimizers, ema, sampler, samples_seen
     ) -> None:
-        samplers = self.dist.all_gather_objects(sampler.state_dict())
-        rngs = self.dist.all_gather_objects(rng_state())
         if not self.dist.is_main:
             return
         self.checkpoints.save(
@@ -227,8 +220,8 @@ class Run:
                 "scheme_state": [t.detach().cpu() for t in (scheme_state or ())],
                 "optimizers": [o.state_dict() for o in optimizers],
                 "ema": {k: v.cpu() for k, v in ema.state_dict().items()},
-                "samplers": samplers,
-                "rng": rngs,
+                "sampler": sampler.state_dict(),
+                "rng": rng_state(),
             },
         )
 
