@@ -26,7 +26,7 @@ def register(commands) -> None:
         "($CONVERGAN_CACHE, default ~/.cache/convergan) or --out.",
     )
     train.add_argument("dataset", choices=DATASETS, help="dataset to train on")
-    train.add_argument("--epochs", type=int, default=3, help="epochs (default 3)")
+    train.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
     train.add_argument("--out", default=None, help="output .pt file (default: cache folder)")
     train.add_argument("--data", default=None, help="folder of the IDX files (default: dpkg's)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

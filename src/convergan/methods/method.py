@@ -19,7 +19,7 @@ from convergan.methods.consensus import Consensus
 from convergan.methods.constraints import WeightClip
 from convergan.methods.losses import GANLoss, StandardLoss
 from convergan.methods.noise import InstanceNoise
-from convergan.methods.penalties import GradientPenalty
+from convergan.methods.penalties import GradientPenalty, output_and_input_gradient
 
 Module = Callable[[Tensor], Tensor]
 
@@ -80,15 +80,28 @@ class Method:
         steps it applies the penalties (StyleGAN2's lazy regularization).
         """
         real, fake = self._seen_by_discriminator(generator, batch, step)
+        regularized = bool(self.penalties) and not _is_zero(regularization_gain)
+        # Penalties at the real or fake points reuse the forward pass of the loss term.
+        needed = {p.at for p in self.penalties} if regularized else set()
+        outputs, input_gradients = {}, {}
+        for where, points in (("real", real), ("fake", fake)):
+            if where in needed:
+                outputs[where], input_gradients[where] = output_and_input_gradient(
+                    discriminator, points
+                )
+            else:
+                outputs[where] = discriminator(points)
         adversarial = weighted_mean(
-            self.loss.real_term(discriminator(real)), batch.real_weight
-        ) + weighted_mean(self.loss.fake_term(discriminator(fake)), batch.fake_weight)
+            self.loss.real_term(outputs["real"]), batch.real_weight
+        ) + weighted_mean(self.loss.fake_term(outputs["fake"]), batch.fake_weight)
         terms = {"adversarial": adversarial}
         total = adversarial
-        if self.penalties and not _is_zero(regularization_gain):
+        if regularized:
             weights = (batch.real_weight, batch.fake_weight)
             for penalty in self.penalties:
-                value = penalty(discriminator, real, fake, batch.interpolation, weights)
+                value = penalty(
+                    discriminator, real, fake, batch.interpolation, weights, input_gradients
+                )
                 terms[penalty.name] = value
                 total = total + regularization_gain * value
         return PlayerLoss(total, terms)

@@ -34,20 +34,30 @@ def _inside_torch_func() -> bool:
     return torch._C._functorch.peek_interpreter_stack() is not None
 
 
-def input_gradient(discriminator: Discriminator, x: Tensor) -> Tensor:
-    """Per-sample ``∇_x D(x)``, differentiable with respect to D's parameters.
+def output_and_input_gradient(discriminator: Discriminator, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``D(x)`` and the per-sample ``∇_x D(x)`` from *one* forward pass, the gradient
+    differentiable with respect to D's parameters.
 
-    Under ``torch.func`` transforms (the exact analysis) it is ``torch.func.grad``; in eager
-    training it is the fused ``autograd.grad(create_graph=True)`` pattern so that the loss and
-    the penalty share one backward pass. Both compute the same quantity; samples must not
-    interact inside D (no batch norm), as for every gradient penalty.
+    Sharing the forward pass is what makes a penalised D step cheap: the loss term on
+    ``D(x)`` and the penalty on ``∇_x D(x)`` then need one backward pass together. Under
+    ``torch.func`` transforms (the analysis, and the trainer's field) it is ``torch.func.vjp``;
+    in plain eager code it is ``autograd.grad(create_graph=True)``. Samples must not interact
+    inside D (no batch norm), as for every gradient penalty.
     """
     if _inside_torch_func():
-        return torch.func.grad(lambda points: discriminator(points).sum())(x)
+        output, pullback = torch.func.vjp(discriminator, x)
+        (grad,) = pullback(torch.ones_like(output))
+        return output, grad
     if not x.requires_grad:
         x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
-    return grad
+    output = discriminator(x)
+    (grad,) = torch.autograd.grad(output.sum(), x, create_graph=True)
+    return output, grad
+
+
+def input_gradient(discriminator: Discriminator, x: Tensor) -> Tensor:
+    """Per-sample ``∇_x D(x)``, differentiable with respect to D's parameters."""
+    return output_and_input_gradient(discriminator, x)[1]
 
 
 def _squared_norms_minus(grad: Tensor, target: float | Tensor) -> Tensor:
@@ -97,9 +107,15 @@ class GradientPenalty:
         fake: Tensor,
         interpolation: Tensor | None = None,
         weights: tuple[Tensor | None, Tensor | None] = (None, None),
+        input_gradients: dict[str, Tensor] | None = None,
     ) -> Tensor:
+        """The penalty; ``input_gradients`` may hold ``∇_x D`` already computed at the real or
+        fake points (keyed "real"/"fake") by :meth:`Method.discriminator_loss`."""
         x, weight = self.points(real, fake, interpolation, weights)
-        grad = input_gradient(discriminator, x)
+        if input_gradients is not None and self.at in input_gradients:
+            grad = input_gradients[self.at]
+        else:
+            grad = input_gradient(discriminator, x)
         return 0.5 * self.gamma * weighted_mean(_squared_norms_minus(grad, self.target), weight)
 
 

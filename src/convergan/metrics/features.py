@@ -153,7 +153,7 @@ def train_classifier(
 
 def train_fashion_mnist_classifier(
     path: str | Path | None = None,
-    epochs: int = 3,
+    epochs: int = 5,
     out: str | Path | None = None,
     *,
     seed: int = 0,

@@ -68,11 +68,32 @@ class TrainingField:
         return direction
 
     def __call__(self, x: State) -> State:
-        v = self._exact_field()(x)
+        exact = self._exact_field()
+        if self.method.consensus is not None:  # needs v′ᵀv: the torch.func route
+            v = exact(x)
+        else:
+            v = tuple(self._eager_direction(exact, i, x) for i in range(len(x)))
         return tuple(self._finish(i, v_i) for i, v_i in enumerate(v))
 
     def player(self, i: int, x: State) -> Tensor:
-        return self._finish(i, self._exact_field().player(i, x))
+        if self.method.consensus is not None:
+            return self._finish(i, self._exact_field().player(i, x))
+        return self._finish(i, self._eager_direction(self._exact_field(), i, x))
+
+    @staticmethod
+    def _eager_direction(exact: GameField, i: int, x: State) -> Tensor:
+        """``−∇_{x_i}`` of player ``i``'s loss by eager autograd: the same loss code as the
+        analysis (``GameField.player_loss``), differentiated by ``autograd.grad`` rather than
+        ``torch.func.grad``, which measured ~13% faster for a DCGAN D step on CPU. Only player
+        ``i``'s parameters require grad, so e.g. G's forward in a D step builds no graph."""
+        params = [x_j.detach().requires_grad_(j == i) for j, x_j in enumerate(x)]
+        loss, terms = exact.player_loss(i, *params)
+        if exact.reporter is not None:
+            prefix = PLAYER_NAMES[i]
+            for name, value in terms.items():
+                exact.reporter(f"{prefix}/{name}", value.detach())
+        (grad,) = torch.autograd.grad(loss, params[i])
+        return -grad
 
     def move(self, i: int, x_i: Tensor, direction: Tensor, lr) -> Tensor:
         moved = apply_constraint(self.method, i, self.optimizers[i].step(x_i, direction, float(lr)))

@@ -1,0 +1,135 @@
+"""D-step time of a DCGAN on 28x28 images, batch 64, CPU (DESIGN.md §6).
+
+Compares, in one run and on the same batch:
+  * unregularized D step (the library's training field + optimizer move),
+  * R1 every step (the library: loss and penalty in one backward),
+  * the classic pattern: loss.backward(retain_graph=True); penalty.backward() (eager modules),
+  * lazy R1, every 16 steps with gain 16 (amortized).
+Prints a markdown table; writes benchmarks/results/train_step.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from convergan.config.schema import OptimizerConfig
+from convergan.field import DISCRIMINATOR, ParameterLayout
+from convergan.methods import Batch, make_method
+from convergan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from convergan.schemes import AltGD, lazy
+from convergan.training.field import TrainingField
+from convergan.training.optim import PlayerOptimizer
+
+RESULTS = Path(__file__).parent / "results" / "train_step.json"
+
+
+def time_it(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    generator = DCGANGenerator(latent_dim=128, image_size=28, channels=1)
+    discriminator = DCGANDiscriminator(image_size=28, channels=1)
+    batch = Batch(real=torch.rand(64, 1, 28, 28) * 2 - 1, latent=torch.randn(64, 128))
+    x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
+    adam = OptimizerConfig(name="adam", lr=1e-4, betas=(0.0, 0.99))
+
+    def d_step_with(method, gain_schedule=None):
+        optimizers = (PlayerOptimizer(adam, x[0]), PlayerOptimizer(adam, x[1]))
+        scheme = AltGD(lr=1e-4)
+        counter = {"t": 0}
+
+        def step():
+            field = TrainingField(generator, discriminator, method, lambda: batch, optimizers)
+            if gain_schedule is not None:
+                field = field.with_regularization_gain(gain_schedule(counter["t"]))
+            counter["t"] += 1
+            v = field.player(DISCRIMINATOR, x)
+            field.move(DISCRIMINATOR, x[1], v, scheme.lr_d)
+
+        return step
+
+    unregularized = d_step_with(make_method("nsgan"))
+    r1 = d_step_with(make_method("nsgan-r1", gamma=10.0))
+    lazy16 = lazy(AltGD(lr=1e-4), 16)
+    lazy_r1 = d_step_with(make_method("nsgan-r1", gamma=10.0), lazy16.gain_at)
+
+    # The classic two-backward pattern on ordinary modules and torch.optim.
+    d_classic = DCGANDiscriminator(image_size=28, channels=1)
+    d_classic.load_state_dict(discriminator.state_dict())
+    optimizer = torch.optim.Adam(d_classic.parameters(), lr=1e-4, betas=(0.0, 0.99))
+
+    def classic():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            fake = generator(batch.latent)
+        real = batch.real.detach().requires_grad_(True)
+        d_real = d_classic(real)
+        loss = (
+            torch.nn.functional.softplus(-d_real).mean()
+            + torch.nn.functional.softplus(d_classic(fake)).mean()
+        )
+        loss.backward(retain_graph=True)
+        (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+        penalty = 5.0 * grad.pow(2).reshape(64, -1).sum(1).mean()
+        penalty.backward()
+        optimizer.step()
+
+    rows = {}
+    # Interleave repeats so that machine noise hits every variant alike.
+    for name, fn, reps in [
+        ("unregularized", unregularized, args.repeats),
+        ("r1", r1, args.repeats),
+        ("classic", classic, args.repeats),
+        ("lazy_r1_16", lazy_r1, 32),
+    ]:
+        rows[name] = time_it(fn, reps)
+    base = rows["unregularized"]
+    table = {
+        "unregularized_ms": base * 1e3,
+        "r1_ms": rows["r1"] * 1e3,
+        "classic_r1_ms": rows["classic"] * 1e3,
+        "lazy_r1_16_amortized_ms": rows["lazy_r1_16"] * 1e3,
+        "r1_over_unregularized": rows["r1"] / base,
+        "classic_over_r1": rows["classic"] / rows["r1"],
+        "lazy16_over_unregularized": rows["lazy_r1_16"] / base,
+        "threads": args.threads,
+        "torch": torch.__version__,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(table, indent=1))
+    print("| D step (DCGAN 28x28, batch 64, CPU) | ms | ratio | target |")
+    print("|---|---|---|---|")
+    print(f"| unregularized | {table['unregularized_ms']:.1f} | 1.00 | |")
+    print(
+        f"| R1 every step (library) | {table['r1_ms']:.1f} | {table['r1_over_unregularized']:.2f}x unregularized | <= 1.45x |"
+    )
+    print(
+        f"| classic two-backward R1 | {table['classic_r1_ms']:.1f} | library is {table['classic_over_r1']:.2f}x faster | >= 1.2x |"
+    )
+    print(
+        f"| lazy R1, k = 16 (amortized) | {table['lazy_r1_16_amortized_ms']:.1f} | {table['lazy16_over_unregularized']:.2f}x unregularized | <= 1.05x |"
+    )
+
+
+if __name__ == "__main__":
+    main()
