@@ -295,8 +295,15 @@ class Library:
             self.batches,
             self.optimizers,
             step=step,
-            reporter=lambda name, value: self.terms.append((name, float(value))),
+            reporter=self.record,
         )
+
+    LOGGING_ONLY = ("/output_real", "/output_fake", "/gradient_norm")
+
+    def record(self, name: str, value) -> None:
+        """Loss terms only: the mean D outputs and field norms are logging extras."""
+        if not name.endswith(self.LOGGING_ONLY):
+            self.terms.append((name, float(value)))
 
     def run(self, scheme, steps: int) -> None:
         state = scheme.init(self.field(0), self.x)

@@ -94,7 +94,12 @@ class Method:
         adversarial = weighted_mean(
             self.loss.real_term(outputs["real"]), batch.real_weight
         ) + weighted_mean(self.loss.fake_term(outputs["fake"]), batch.fake_weight)
-        terms = {"adversarial": adversarial}
+        terms = {
+            "adversarial": adversarial,
+            # Mean D outputs, for logging only (the maths reads ``total``).
+            "output_real": weighted_mean(outputs["real"], batch.real_weight),
+            "output_fake": weighted_mean(outputs["fake"], batch.fake_weight),
+        }
         total = adversarial
         if regularized:
             weights = (batch.real_weight, batch.fake_weight)

@@ -65,6 +65,8 @@ class TrainingField:
         if self.average_across_processes is not None:
             direction = self.average_across_processes(direction)
         check_finite(direction, f"the {PLAYER_NAMES[i]}'s gradient", self.step + 1)
+        if self.reporter is not None:
+            self.reporter(f"{PLAYER_NAMES[i]}/gradient_norm", torch.linalg.vector_norm(direction))
         return direction
 
     def __call__(self, x: State) -> State:
