@@ -1,21 +1,19 @@
 """Feature extractors for image metrics: a Fashion-MNIST classifier and FID Inception-v3.
 
-An extractor is any ``nn.Module`` mapping images in ``[-1, 1]`` (``n×C×H×W``) to features
-``(n, d)``; both here also have ``logits(x)`` (for the Inception Score), ``name`` and
-``num_features`` (read by torchmetrics).
+An extractor maps images ``n×C×H×W`` in ``[-1, 1]`` to features ``(n, d)``; both here also
+have ``logits`` (Inception Score), ``name`` and ``num_features`` (read by torchmetrics).
 
-* :class:`FashionMNISTClassifier`, a small CNN (174k parameters) trained by
-  :func:`train_fashion_mnist_classifier`; its 256-d penultimate layer plays the part of
-  Inception's pool3. FIDs in this space compare only under the same weights (the stats cache
-  key hashes them).
+* :class:`FashionMNISTClassifier`, a small CNN (174k parameters, 90.7% test accuracy) whose
+  256-d penultimate layer plays the part of Inception's pool3. FIDs in this space compare
+  only under the same weights (the stats cache key hashes them).
 * :class:`InceptionFeatures` is the Inception-v3 used for FID by TTUR/pytorch-fid
   (Szegedy et al., "Rethinking the Inception Architecture", CVPR 2016; Heusel et al. 2017),
   built here from the published architecture and loading the ported TensorFlow weights
   ``pt_inception-2015-12-05-6726825d.pth`` from a local file (this machine cannot download).
-  The FID variant differs from torchvision's Inception-v3 in three places: the 3×3 average
-  pools of blocks 5b-d, 6b-e and 7b exclude padding from the average, block 7c's pool branch
-  takes a 3×3 *max* pool (a quirk of the TF graph), and the classifier has 1008 classes.
-  Images are resized to 299×299 bilinearly and grayscale is repeated to three channels.
+  It differs from torchvision's Inception-v3 in three places: the 3×3 average pools of blocks
+  5b-d, 6b-e, 7b exclude padding, block 7c's pool branch takes a 3×3 *max* pool (a quirk of
+  the TF graph), and the classifier has 1008 classes. Inputs are resized to 299×299
+  bilinearly; grayscale is repeated to three channels.
 """
 
 from __future__ import annotations
@@ -163,7 +161,8 @@ def train_fashion_mnist_classifier(
     default: the Debian package's) and save it, weights-only, to ``out`` (default
     ``<cache>/fashion-mnist-classifier.pt``). Returns ``(model, test_accuracy)``.
 
-    Measured on 2 shared CPU cores: 3 epochs take ~3 minutes and reach ~90.5% test accuracy.
+    Measured (seed 0, 2 CPU cores shared with other jobs): test accuracy after epochs 1-5 is
+    86.6, 88.8, 89.1, 90.3, 90.7%; the 5 epochs took 263 s (15-95 s an epoch, by load).
     """
     from convergan.data.image_formats import load_fashion_mnist
 

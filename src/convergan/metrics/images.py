@@ -42,7 +42,7 @@ __all__ = [
 ]  # fmt: skip
 
 METRICS = ("fid", "kid", "pr", "is")
-RAW_FEATURES_LIMIT = 2**24  # keep raw features in FeatureStats up to this many numbers (64 MB)
+RAW_FEATURES_LIMIT = 2**25  # raw features kept up to this many numbers: 10k × 2048 fits
 ImageSource = Tensor | Dataset | Iterable | Callable[[int], Tensor]
 
 
@@ -121,12 +121,6 @@ def _raw(name: str, x: Tensor | np.ndarray | FeatureStats) -> Tensor:
 # ----------------------------------------------------------------------------------- FID
 
 
-def _psd_sqrt(matrix: Tensor) -> Tensor:
-    """Symmetric square root of a PSD matrix via ``eigh``, negative rounding clipped to 0."""
-    values, vectors = torch.linalg.eigh(matrix)
-    return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
-
-
 def frechet_distance(
     mu1: Tensor | np.ndarray, sigma1: Tensor | np.ndarray,
     mu2: Tensor | np.ndarray, sigma2: Tensor | np.ndarray,
@@ -137,8 +131,10 @@ def frechet_distance(
 
     Numerics: ``Σ₁Σ₂`` has the eigenvalues of the PSD matrix ``M = Σ₁^{1/2} Σ₂ Σ₁^{1/2}``
     (``AB`` and ``BA`` share their spectrum), so ``Tr (Σ₁Σ₂)^{1/2} = Σᵢ √λᵢ(M)``, computed with
-    two symmetric eigendecompositions in float64; eigenvalues below ``d·ε·λ_max`` (rounding
-    noise, e.g. the null space of a singular covariance) count as 0. Unlike
+    two symmetric eigendecompositions in float64 (``eigh`` of Σ₁, ``eigvalsh`` of M written in
+    Σ₁'s eigenbasis); eigenvalues below ``d·ε·λ_max`` (rounding noise, e.g. the null space of a
+    singular covariance) count as 0. At d = 2048 this takes 2-3.5 s on 2 CPU cores, against
+    4 s for torchmetrics' general ``eigvals`` of Σ₁Σ₂ and 14 s for ``scipy.linalg.sqrtm``. Unlike
     ``scipy.linalg.sqrtm`` on the non-symmetric ``Σ₁Σ₂`` (pytorch-fid, which then needs an
     ``εI`` retry and drops imaginary parts), this stays real and exact for singular
     covariances (``n < d``); it agrees with torchmetrics' general ``eigvals`` to ~1e-9.
@@ -150,8 +146,9 @@ def frechet_distance(
             f"shapes do not match: mu {tuple(mu1.shape)}, {tuple(mu2.shape)}; "
             f"sigma {tuple(s1.shape)}, {tuple(s2.shape)}"
         )
-    root1 = _psd_sqrt((s1 + s1.T) / 2)
-    middle = root1 @ s2 @ root1
+    lam, vectors = torch.linalg.eigh((s1 + s1.T) / 2)  # Σ₁ = V Λ Vᵀ, W = V Λ^{1/2}
+    w = vectors * lam.clamp(min=0).sqrt()
+    middle = w.T @ s2 @ w  # = Vᵀ (Σ₁^{1/2} Σ₂ Σ₁^{1/2}) V: the same eigenvalues
     values = torch.linalg.eigvalsh((middle + middle.T) / 2)
     # Rounding leaves |λ| ~ ε‖M‖ in null directions, and √ would inflate that to √ε: zero it.
     noise = len(values) * torch.finfo(torch.float64).eps * values.abs().max().clamp(min=1e-300)
@@ -215,13 +212,6 @@ def _knn_radii(x: Tensor, k: int, chunk: int) -> Tensor:
     ])  # fmt: skip
 
 
-def _coverage(points: Tensor, centres: Tensor, radii: Tensor, chunk: int) -> float:
-    inside = [
-        (_squared_distances(rows, centres) <= radii).any(1) for rows in points.split(chunk)
-    ]  # fmt: skip
-    return float(torch.cat(inside).double().mean())
-
-
 def precision_recall(
     real: Tensor | FeatureStats, fake: Tensor | FeatureStats, k: int = 3, *, chunk: int = 1024
 ) -> tuple[float, float]:
@@ -235,9 +225,13 @@ def precision_recall(
     x, y = _raw("real features", real), _raw("fake features", fake)
     if min(len(x), len(y)) <= k:
         raise ValueError(f"precision/recall with k={k} needs more than {k} samples per set")
-    precision = _coverage(y, x, _knn_radii(x, k, chunk), chunk)
-    recall = _coverage(x, y, _knn_radii(y, k, chunk), chunk)
-    return precision, recall
+    real_radii, fake_radii = _knn_radii(x, k, chunk), _knn_radii(y, k, chunk)
+    fake_inside, real_inside = torch.zeros(len(y), dtype=torch.bool), []
+    for rows, radii in zip(x.split(chunk), real_radii.split(chunk)):  # one pass over real×fake
+        distances = _squared_distances(rows, y)
+        fake_inside |= (distances <= radii[:, None]).any(0)
+        real_inside.append((distances <= fake_radii).any(1))
+    return float(fake_inside.double().mean()), float(torch.cat(real_inside).double().mean())
 
 
 # -------------------------------------------------------------------------- Inception Score
