@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from convergan.cli import dirac, study, train
+from convergan.cli import dirac, evaluate, features, study, train
 from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, fail
 
 DESCRIPTION = """\
@@ -18,10 +18,12 @@ Does this GAN training method converge?
   convergan train configs/toy2d/circle.yaml method=r1 method.gamma=1
   convergan resume runs/toy2d/circle train.steps=20000
   convergan sample runs/toy2d/circle --n 2000 --out samples.png
+  convergan eval runs/fashion-mnist/dcgan-r1 --metrics fid kid pr
   convergan study toy2d --problems circle --methods gan r1 --steps 1000
+  convergan features train fashion-mnist
 """
 
-COMMAND_MODULES = [dirac, train, study]
+COMMAND_MODULES = [dirac, train, evaluate, study, features]
 
 
 def build_parser() -> ArgumentParser:

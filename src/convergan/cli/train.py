@@ -53,6 +53,7 @@ def _user_errors():
     from convergan.data.image_formats import DatasetError
     from convergan.training.checkpoint import CheckpointError
 
+    # WeightsNotFoundError (a missing feature extractor) is a FileNotFoundError.
     return (ConfigError, CheckpointError, DatasetError, FileExistsError, FileNotFoundError)
 
 

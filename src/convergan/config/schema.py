@@ -29,7 +29,7 @@ DATA_2D = ("gaussian", "line", "circle", "four-lines", "ring8", "grid25")
 DATA_IMAGES = ("fashion-mnist", "cifar10", "image-folder", "npy")
 # Metric names the trainer understands: 2D Wasserstein-1, mode coverage on Gaussian mixtures,
 # and the image metrics.
-METRICS = ("w1", "modes", "fid", "kid")
+METRICS = ("w1", "modes", "fid", "kid", "pr", "is")
 DEFAULT_METHOD = "r1"
 
 # Ranges of method hyperparameters, by name, whatever preset takes them.
@@ -141,6 +141,9 @@ class EvalConfig:
     w1_samples: int = option(2000, gt=0)  # samples per side for the 2D Wasserstein-1 distance
     metrics: list[str] = option(["w1"], choices=METRICS)  # metrics computed at each evaluation
     n_samples: int = option(10000, gt=0)  # generated samples for image metrics (FID/KID)
+    # Feature extractor for image metrics: fashion-mnist-classifier, inception, or a weights
+    # file; None = fashion-mnist-classifier on Fashion-MNIST, inception otherwise.
+    features: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,78 @@ from torch import Tensor, nn
 from convergan.config.schema import Config
 from convergan.field import ParameterLayout
 
+IMAGE_METRICS = ("fid", "kid", "pr", "is")
+
 
 @torch.no_grad()
 def generate(
-    generator: nn.Module, flat_params: Tensor, latents: Tensor, batch: int = 4096
+    generator: nn.Module,
+    flat_params: Tensor,
+    latents: Tensor,
+    batch: int = 4096,
+    labels: Tensor | None = None,
 ) -> Tensor:
-    """Samples of ``generator`` with parameters ``flat_params`` (the module is left as is)."""
-    bound = ParameterLayout(generator).bind(flat_params)
-    return torch.cat([bound(z) for z in latents.split(batch)])
+    """Samples of ``generator`` with parameters ``flat_params`` (the module is left as is);
+    ``labels`` for conditional generators."""
+    layout = ParameterLayout(generator)
+    if labels is None:
+        bound = layout.bind(flat_params)
+        return torch.cat([bound(z) for z in latents.split(batch)])
+    return torch.cat(
+        [layout.bind(flat_params, y)(z) for z, y in zip(latents.split(batch), labels.split(batch))]
+    )
+
+
+def image_metrics_requested(config: Config) -> list[str]:
+    return [m for m in config.eval.metrics if m in IMAGE_METRICS]
+
+
+def load_image_feature_extractor(config: Config, device: torch.device) -> nn.Module | None:
+    """The extractor for the config's image metrics (None when none is requested). Loaded
+    when a run starts, so a missing weights file fails at once rather than hours later."""
+    if not image_metrics_requested(config):
+        return None
+    from convergan.metrics.features import load_feature_extractor
+
+    name = config.eval.features or (
+        "fashion-mnist-classifier" if config.data.name == "fashion-mnist" else "inception"
+    )
+    return load_feature_extractor(name).to(device).eval()
+
+
+def evaluate_images(
+    config: Config,
+    generator: nn.Module,
+    flat_params: Tensor,
+    real_dataset,
+    extractor: nn.Module,
+    num_classes: int | None = None,
+    seed: int = 12345,
+) -> dict[str, float]:
+    """FID / KID / precision-recall / IS of ``eval.n_samples`` generated images against as many
+    real ones, in the extractor's feature space; real statistics are cached per dataset."""
+    from convergan.metrics.images import evaluate_generator
+
+    device = flat_params.device
+    g = torch.Generator().manual_seed(seed)
+
+    def sample(n: int) -> Tensor:
+        latents = torch.randn(n, config.model.latent_dim, generator=g).to(device)
+        labels = None
+        if num_classes:
+            labels = torch.randint(num_classes, (n,), generator=g).to(device)
+        return generate(generator, flat_params, latents, labels=labels)
+
+    key = f"{config.data.name}-{config.model.image_size or 'native'}"
+    results = evaluate_generator(
+        sample,
+        real_dataset,
+        extractor,
+        image_metrics_requested(config),
+        n=config.eval.n_samples,
+        dataset=key,
+    )
+    return {f"eval/{name}": value for name, value in results.items()}
 
 
 def evaluate_toy2d(

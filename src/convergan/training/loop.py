@@ -19,7 +19,7 @@ from convergan.training import distributed
 from convergan.training.ema import GeneratorEMA
 from convergan.training.field import TrainingField
 from convergan.training.optim import PlayerOptimizer, lr_factor
-from convergan.training.problem import BatchSampler, make_players, make_real_stream
+from convergan.training.problem import BatchSampler, is_toy2d, make_players, make_real_stream
 from convergan.training.report import Reporter
 from convergan.training.run import Run
 
@@ -91,7 +91,10 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
             average_across_processes=dist.average,
         )
 
-    run = Run(config, dist, generator, discriminator, show_progress)
+    real_dataset = None if is_toy2d(config) else stream.dataset
+    run = Run(
+        config, dist, generator, discriminator, show_progress, real_dataset, players.num_classes
+    )
     start, samples_seen, scheme_state = 0, 0, None
     if resume:
         restored = run.restore(optimizers, ema, sampler)
@@ -130,8 +133,6 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
 
 
 def _data_shape(config: Config, stream) -> tuple[tuple[int, ...], int | None]:
-    from convergan.training.problem import is_toy2d
-
     if is_toy2d(config):
         return (2,), None
     dataset = stream.dataset

@@ -25,11 +25,25 @@ from convergan.config.load import save_config
 from convergan.config.schema import Config
 from convergan.field import GENERATOR, State
 from convergan.training.checkpoint import CheckpointManager, rng_state, set_rng_state
-from convergan.training.evaluate import evaluate_toy2d, generate
+from convergan.training.evaluate import (
+    evaluate_images,
+    evaluate_toy2d,
+    generate,
+    load_image_feature_extractor,
+)
 from convergan.training.problem import is_toy2d, sample_latents
 
 FIXED_NOISE_SEED = 2018
-FIXED_SAMPLES = 1000
+FIXED_SAMPLES = 1000  # 2D scatter plots
+FIXED_IMAGES = 64  # an 8 x 8 grid
+
+
+def fixed_labels(n: int, num_classes: int | None) -> Tensor | None:
+    """Class labels for conditional sample grids: one class per row."""
+    if not num_classes:
+        return None
+    side = max(1, int(n**0.5))
+    return (torch.arange(n) // side) % num_classes
 
 
 @dataclass
@@ -48,6 +62,8 @@ class Run:
         generator: nn.Module,
         discriminator: nn.Module,
         show_progress: bool,
+        real_dataset=None,
+        num_classes: int | None = None,
     ):
         self.config = config
         self.dist = dist
@@ -59,6 +75,10 @@ class Run:
         )
         self.last_metrics: dict[str, float] = {}
         self._log = None
+        self.real_dataset, self.num_classes = real_dataset, num_classes
+        self.extractor = None
+        if dist.is_main and real_dataset is not None:
+            self.extractor = load_image_feature_extractor(config, dist.device)
 
     # -- set-up ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -187,8 +207,19 @@ class Run:
         return ema.average if self.config.ema.enabled else x[GENERATOR]
 
     def evaluate(self, x: State, ema) -> dict[str, float]:
-        if not self.dist.is_main or not is_toy2d(self.config):
+        if not self.dist.is_main:
             return {}
+        if not is_toy2d(self.config):
+            if self.extractor is None:
+                return {}
+            return evaluate_images(
+                self.config,
+                self.generator,
+                self.generator_params(x, ema),
+                self.real_dataset,
+                self.extractor,
+                self.num_classes,
+            )
         return evaluate_toy2d(
             self.config,
             self.generator,
@@ -199,10 +230,24 @@ class Run:
         )
 
     def save_samples(self, step: int, x: State, ema) -> None:
-        latents = sample_latents(FIXED_SAMPLES, self.config.model.latent_dim, FIXED_NOISE_SEED)
-        fake = generate(self.generator, self.generator_params(x, ema), latents.to(self.dist.device))
-        path = self.directory / "samples" / f"step-{step:08d}.png"
-        write_samples(self.config, path, fake, self.discriminator, x[1], title=f"step {step}")
+        """Fixed-noise samples: the EMA generator (``step-N.png``) and, for images, the raw one
+        too (``step-N-raw.png``)."""
+        images = not is_toy2d(self.config)
+        n = FIXED_IMAGES if images else FIXED_SAMPLES
+        latents = sample_latents(n, self.config.model.latent_dim, FIXED_NOISE_SEED)
+        labels = fixed_labels(n, self.num_classes)
+        versions = {"": self.generator_params(x, ema)}
+        if images and self.config.ema.enabled:
+            versions["-raw"] = x[GENERATOR]
+        for suffix, params in versions.items():
+            fake = generate(
+                self.generator,
+                params,
+                latents.to(self.dist.device),
+                labels=None if labels is None else labels.to(self.dist.device),
+            )
+            path = self.directory / "samples" / f"step-{step:08d}{suffix}.png"
+            write_samples(self.config, path, fake, self.discriminator, x[1], title=f"step {step}")
 
     def save_checkpoint(
         self, step, x, scheme_state, optimizers, ema, sampler, samples_seen
