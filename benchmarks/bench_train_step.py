@@ -29,17 +29,6 @@ from convergan.training.optim import PlayerOptimizer
 RESULTS = Path(__file__).parent / "results" / "train_step.json"
 
 
-def time_it(fn, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=15)
@@ -94,15 +83,22 @@ def main() -> None:
         penalty.backward()
         optimizer.step()
 
-    rows = {}
-    # Interleave repeats so that machine noise hits every variant alike.
-    for name, fn, reps in [
-        ("unregularized", unregularized, args.repeats),
-        ("r1", r1, args.repeats),
-        ("classic", classic, args.repeats),
-        ("lazy_r1_16", lazy_r1, 32),
-    ]:
-        rows[name] = time_it(fn, reps)
+    def lazy_period():  # one full period of 16 steps; amortized time = period / 16
+        for _ in range(16):
+            lazy_r1()
+
+    variants = {"unregularized": unregularized, "r1": r1, "classic": classic, "lazy": lazy_period}
+    for fn in variants.values():  # warm-up
+        fn()
+    samples = {name: [] for name in variants}
+    # Round-robin repeats, so that load from other processes hits every variant alike.
+    for _ in range(args.repeats):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    rows = {name: statistics.median(times) for name, times in samples.items()}
+    rows["lazy_r1_16"] = rows.pop("lazy") / 16
     base = rows["unregularized"]
     table = {
         "unregularized_ms": base * 1e3,
