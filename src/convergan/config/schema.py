@@ -134,6 +134,9 @@ class TrainConfig:
     keep_last: int = option(3, ge=1)  # most recent checkpoints kept
     keep_every: int | None = option(None, ge=1)  # also keep checkpoints at multiples of this
     progress: bool = True  # show a progress bar
+    # Stop after this many minutes of wall-clock time (final eval and checkpoint still run),
+    # e.g. for comparisons at a fixed compute budget; None = run all train.steps.
+    time_budget_minutes: float | None = option(None, gt=0)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,14 @@ class Distributed:
 
         return all_reduce_mean
 
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any process (all processes get the same answer)."""
+        if self.world_size == 1:
+            return bool(flag)
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
     def barrier(self) -> None:
         if self.world_size > 1:
             dist.barrier()

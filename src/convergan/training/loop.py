@@ -7,6 +7,7 @@ minibatches, moved by optimizers). Data, checkpoints, logging and evaluation sit
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
         scheme_state = scheme.init(field_at(start), x)
 
     total = config.train.steps
+    deadline = _deadline(config.train.time_budget_minutes)
     with run.progress(start, total) as bar:
         for step in range(start, total):
             factor = lr_factor(config.optim.schedule, config.optim.warmup_steps, step, total)
@@ -117,6 +119,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
             samples_seen += samples_per_step
             if config.ema.enabled:
                 ema.update(x[GENERATOR], samples_per_step, samples_seen)
+            out_of_time = dist.any(deadline is not None and time.monotonic() > deadline)
             run.after_step(
                 step + 1,
                 x,
@@ -128,8 +131,16 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
                 reporter,
                 lr_scale=factor,
                 bar=bar,
+                final=out_of_time or step + 1 == total,
             )
+            if out_of_time:
+                total = step + 1
+                break
     return TrainResult(run.directory, total, run.last_metrics, dist.is_main)
+
+
+def _deadline(minutes: float | None) -> float | None:
+    return None if minutes is None else time.monotonic() + 60.0 * minutes
 
 
 def _data_shape(config: Config, stream) -> tuple[tuple[int, ...], int | None]:

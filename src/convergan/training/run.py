@@ -174,9 +174,10 @@ class Run:
         *,
         lr_scale,
         bar,
+        final=None,
     ):
         t = self.config.train
-        final = step == self.config.train.steps
+        final = step == self.config.train.steps if final is None else final
         bar.update(1)
         if step % t.log_every == 0 or final:
             scalars = reporter.summary()
