@@ -56,7 +56,8 @@ class LabelCode(nn.Module):
         return code / code.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def _check_classes(num_classes: int | None) -> None:
+def check_num_classes(num_classes: int | None) -> None:
+    """Conditional models take a positive class count; None means unconditional."""
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
         raise ValueError(f"num_classes must be None or a positive int, got {num_classes!r}")
 
@@ -102,7 +103,7 @@ class DCGANGenerator(nn.Module):
             raise ValueError(
                 f"DCGAN image_size must be one of {sorted(DCGAN_SIZES)}, got {image_size!r}"
             )
-        _check_classes(num_classes)
+        check_num_classes(num_classes)
         self.latent_dim, self.image_size, self.channels = latent_dim, image_size, channels
         self.num_classes = num_classes
         self.start = DCGAN_SIZES[image_size]
@@ -148,7 +149,7 @@ class DCGANDiscriminator(nn.Module):
             raise ValueError(
                 f"DCGAN image_size must be one of {sorted(DCGAN_SIZES)}, got {image_size!r}"
             )
-        _check_classes(num_classes)
+        check_num_classes(num_classes)
         self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
         num_down = int(math.log2(image_size // DCGAN_SIZES[image_size]))
         layers: list[nn.Module] = []

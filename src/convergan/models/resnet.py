@@ -28,7 +28,12 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from convergan.models.dcgan import LabelCode, condition_latent, select_class_logit
+from convergan.models.dcgan import (
+    LabelCode,
+    check_num_classes,
+    condition_latent,
+    select_class_logit,
+)
 
 __all__ = ["RESNET_SIZES", "ResNetDiscriminator", "ResNetGenerator", "ResidualBlock"]
 
@@ -94,8 +99,7 @@ class ResNetGenerator(nn.Module):
     ) -> None:
         super().__init__()
         widths = _levels(image_size, nf, nf_max, blocks_per_stage)
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
-            raise ValueError(f"num_classes must be None or a positive int, got {num_classes!r}")
+        check_num_classes(num_classes)
         self.latent_dim, self.image_size, self.channels = latent_dim, image_size, channels
         self.num_classes, self.num_stages = num_classes, len(widths) - 1
         embed_dim = latent_dim if embed_dim is None else embed_dim
@@ -145,8 +149,7 @@ class ResNetDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         widths = _levels(image_size, nf, nf_max, blocks_per_stage)
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
-            raise ValueError(f"num_classes must be None or a positive int, got {num_classes!r}")
+        check_num_classes(num_classes)
         self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
         self.num_stages = len(widths) - 1
         self.from_image = nn.Conv2d(channels, widths[-1], 3, padding=1)

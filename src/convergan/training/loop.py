@@ -22,7 +22,7 @@ from convergan.training.field import TrainingField
 from convergan.training.optim import PlayerOptimizer, lr_factor
 from convergan.training.problem import BatchSampler, is_toy2d, make_players, make_real_stream
 from convergan.training.report import Reporter
-from convergan.training.run import Run
+from convergan.training.run import Run, TrainingState
 
 
 def build_scheme(config: Config) -> Scheme:
@@ -64,8 +64,6 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
     discriminator = players.discriminator.to(dist.device)
     method, scheme = config.method.build(), build_scheme(config)
     x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
-    optimizers = (PlayerOptimizer(config.optim.g, x[0]), PlayerOptimizer(config.optim.d, x[1]))
-    ema = GeneratorEMA(x[0], config.ema.half_life_samples, config.ema.rampup)
     sampler = BatchSampler(
         stream,
         players.latent_dim,
@@ -77,6 +75,14 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
         rank=dist.rank,
         world_size=dist.world_size,
     )
+    state = TrainingState(
+        step=0,
+        x=x,
+        scheme_state=None,
+        optimizers=(PlayerOptimizer(config.optim.g, x[0]), PlayerOptimizer(config.optim.d, x[1])),
+        ema=GeneratorEMA(x[0], config.ema.half_life_samples, config.ema.rampup),
+        sampler=sampler,
+    )
     reporter = Reporter()
     samples_per_step = config.data.batch_size * dist.world_size
 
@@ -86,7 +92,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
             discriminator,
             method,
             sampler,
-            optimizers,
+            state.optimizers,
             step=step,
             reporter=reporter,
             average_across_processes=dist.average,
@@ -96,47 +102,30 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
     run = Run(
         config, dist, generator, discriminator, show_progress, real_dataset, players.num_classes
     )
-    start, samples_seen, scheme_state = 0, 0, None
     if resume:
-        restored = run.restore(optimizers, ema, sampler)
-        start, samples_seen, x, scheme_state = (
-            restored.step,
-            restored.samples_seen,
-            restored.x,
-            restored.scheme_state,
-        )
+        run.restore(state)
     else:
         run.start()
-    if scheme_state is None:
-        scheme_state = scheme.init(field_at(start), x)
+    if state.scheme_state is None:
+        state.scheme_state = scheme.init(field_at(state.step), state.x)
 
-    total = config.train.steps
-    deadline = _deadline(config.train.time_budget_minutes)
-    with run.progress(start, total) as bar:
-        for step in range(start, total):
+    total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
+    with run.progress(state.step, total) as bar:
+        for step in range(state.step, total):
             factor = lr_factor(config.optim.schedule, config.optim.warmup_steps, step, total)
-            x, scheme_state = scheme.scaled(factor).step(field_at(step), x, scheme_state, step)
-            samples_seen += samples_per_step
+            state.x, state.scheme_state = scheme.scaled(factor).step(
+                field_at(step), state.x, state.scheme_state, step
+            )
+            state.step, state.samples_seen = step + 1, state.samples_seen + samples_per_step
             if config.ema.enabled:
-                ema.update(x[GENERATOR], samples_per_step, samples_seen)
+                state.ema.update(state.x[GENERATOR], samples_per_step, state.samples_seen)
             out_of_time = dist.any(deadline is not None and time.monotonic() > deadline)
             run.after_step(
-                step + 1,
-                x,
-                scheme_state,
-                optimizers,
-                ema,
-                sampler,
-                samples_seen,
-                reporter,
-                lr_scale=factor,
-                bar=bar,
-                final=out_of_time or step + 1 == total,
+                state, reporter, lr_scale=factor, bar=bar, final=out_of_time or step + 1 == total
             )
             if out_of_time:
-                total = step + 1
                 break
-    return TrainResult(run.directory, total, run.last_metrics, dist.is_main)
+    return TrainResult(run.directory, state.step, run.last_metrics, dist.is_main)
 
 
 def _deadline(minutes: float | None) -> float | None:

@@ -47,11 +47,48 @@ def fixed_labels(n: int, num_classes: int | None) -> Tensor | None:
 
 
 @dataclass
-class Restored:
+class TrainingState:
+    """Everything that changes during training and goes into a checkpoint."""
+
     step: int
-    samples_seen: int
-    x: State
+    x: State  # (generator, discriminator) flat parameters
     scheme_state: State | None
+    optimizers: tuple
+    ema: object
+    sampler: object
+    samples_seen: int = 0
+
+    def checkpoint(self) -> dict:
+        return {
+            "step": self.step,
+            "samples_seen": self.samples_seen,
+            "theta": self.x[0].detach().cpu(),
+            "psi": self.x[1].detach().cpu(),
+            "has_scheme_state": self.scheme_state is not None,
+            "scheme_state": [t.detach().cpu() for t in (self.scheme_state or ())],
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "ema": {k: v.cpu() for k, v in self.ema.state_dict().items()},
+            "sampler": self.sampler.state_dict(),
+            "rng": rng_state(),
+        }
+
+    def load(self, saved: dict, device) -> None:
+        for optimizer, optimizer_state in zip(self.optimizers, saved["optimizers"]):
+            optimizer.load_state_dict(optimizer_state)
+        self.ema.load_state_dict(saved["ema"])
+        try:  # identical on every process; any process count with the same global batch
+            self.sampler.load_state_dict(saved["sampler"])
+        except ValueError as error:
+            raise ValueError(
+                f"cannot continue the data stream: {error}; keep data.batch_size x processes "
+                "equal to the checkpoint's global batch"
+            ) from None
+        set_rng_state(saved["rng"])
+        self.step, self.samples_seen = int(saved["step"]), int(saved["samples_seen"])
+        self.x = (saved["theta"].to(device), saved["psi"].to(device))
+        self.scheme_state = None
+        if saved["has_scheme_state"]:
+            self.scheme_state = tuple(t.to(device) for t in saved["scheme_state"])
 
 
 class Run:
@@ -109,30 +146,13 @@ class Run:
         for path in leftovers:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
-    def restore(self, optimizers, ema, sampler) -> Restored:
-        step, state = self.checkpoints.load_latest()
-        for optimizer, saved in zip(optimizers, state["optimizers"]):
-            optimizer.load_state_dict(saved)
-        ema.load_state_dict(state["ema"])
-        try:  # identical on every process; any process count with the same global batch
-            sampler.load_state_dict(state["sampler"])
-        except ValueError as error:
-            raise ValueError(
-                f"cannot continue the data stream: {error}; keep data.batch_size x processes "
-                "equal to the checkpoint's global batch"
-            ) from None
-        set_rng_state(state["rng"])
-        device = self.dist.device
-        x = (state["theta"].to(device), state["psi"].to(device))
-        scheme_state = (
-            tuple(t.to(device) for t in state["scheme_state"])
-            if state["has_scheme_state"]
-            else None
-        )
+    def restore(self, state: TrainingState) -> None:
+        """Load the latest checkpoint into ``state`` and reopen the logs."""
+        _, saved = self.checkpoints.load_latest()
+        state.load(saved, self.dist.device)
         if self.dist.is_main:
             save_config(self.config, self.directory / "config.yaml")  # records new overrides
         self._open_log()
-        return Restored(step, int(state["samples_seen"]), x, scheme_state)
 
     def _open_log(self) -> None:
         if self.dist.is_main:
@@ -162,34 +182,23 @@ class Run:
                 self._log.close()
 
     def after_step(
-        self,
-        step,
-        x,
-        scheme_state,
-        optimizers,
-        ema,
-        sampler,
-        samples_seen,
-        reporter,
-        *,
-        lr_scale,
-        bar,
-        final=None,
-    ):
+        self, state: TrainingState, reporter, *, lr_scale: float, bar, final: bool
+    ) -> None:
+        """Logging, evaluation, samples and checkpoints after ``state.step`` steps."""
+        step, x = state.step, state.x
         t = self.config.train
-        final = step == self.config.train.steps if final is None else final
         bar.update(1)
         if step % t.log_every == 0 or final:
             scalars = reporter.summary()
             scalars["lr/scale"] = lr_scale
-            scalars["progress/samples_seen"] = float(samples_seen)
+            scalars["progress/samples_seen"] = float(state.samples_seen)
             self._write(step, scalars, bar)
         if (t.eval_every and step % t.eval_every == 0) or final:
-            self._write(step, self.evaluate(x, ema), bar)
+            self._write(step, self.evaluate(x, state.ema), bar)
         if self.dist.is_main and ((t.sample_every and step % t.sample_every == 0) or final):
-            self.save_samples(step, x, ema)
+            self.save_samples(step, x, state.ema)
         if (t.checkpoint_every and step % t.checkpoint_every == 0) or final:
-            self.save_checkpoint(step, x, scheme_state, optimizers, ema, sampler, samples_seen)
+            self.save_checkpoint(state)
 
     def _write(self, step: int, scalars: dict[str, float], bar) -> None:
         self.last_metrics.update(scalars)
@@ -250,26 +259,9 @@ class Run:
             path = self.directory / "samples" / f"step-{step:08d}{suffix}.png"
             write_samples(self.config, path, fake, self.discriminator, x[1], title=f"step {step}")
 
-    def save_checkpoint(
-        self, step, x, scheme_state, optimizers, ema, sampler, samples_seen
-    ) -> None:
-        if not self.dist.is_main:
-            return
-        self.checkpoints.save(
-            step,
-            {
-                "step": step,
-                "samples_seen": samples_seen,
-                "theta": x[0].detach().cpu(),
-                "psi": x[1].detach().cpu(),
-                "has_scheme_state": scheme_state is not None,
-                "scheme_state": [t.detach().cpu() for t in (scheme_state or ())],
-                "optimizers": [o.state_dict() for o in optimizers],
-                "ema": {k: v.cpu() for k, v in ema.state_dict().items()},
-                "sampler": sampler.state_dict(),
-                "rng": rng_state(),
-            },
-        )
+    def save_checkpoint(self, state: TrainingState) -> None:
+        if self.dist.is_main:
+            self.checkpoints.save(state.step, state.checkpoint())
 
 
 def write_samples(
