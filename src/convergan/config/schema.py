@@ -152,7 +152,7 @@ class EvalConfig:
 @dataclass(frozen=True)
 class DistributedConfig:
     backend: str = option("auto", choices=("auto", "gloo", "nccl"))  # auto: nccl on GPU
-    amp: bool = False  # mixed precision on CUDA
+    amp: bool = False  # bf16 autocast of the players' losses (meant for GPUs; works on CPU)
 
 
 def _default_method() -> MethodConfig:

@@ -44,6 +44,8 @@ class TrainingField:
     regularization_gain: float = 1.0
     reporter: Callable[[str, Tensor], None] | None = None
     average_across_processes: Callable[[Tensor], Tensor] | None = None
+    # bf16 autocast of the losses (forward passes); parameters and updates stay float32.
+    autocast_device: str | None = None
 
     def _exact_field(self) -> GameField:
         return GameField(
@@ -74,22 +76,32 @@ class TrainingField:
         if self.method.consensus is not None:  # needs v′ᵀv: the torch.func route
             v = exact(x)
         else:
-            v = tuple(self._eager_direction(exact, i, x) for i in range(len(x)))
+            v = tuple(
+                self._eager_direction(exact, i, x, self.autocast_device) for i in range(len(x))
+            )
         return tuple(self._finish(i, v_i) for i, v_i in enumerate(v))
 
     def player(self, i: int, x: State) -> Tensor:
         if self.method.consensus is not None:
             return self._finish(i, self._exact_field().player(i, x))
-        return self._finish(i, self._eager_direction(self._exact_field(), i, x))
+        return self._finish(
+            i, self._eager_direction(self._exact_field(), i, x, self.autocast_device)
+        )
 
     @staticmethod
-    def _eager_direction(exact: GameField, i: int, x: State) -> Tensor:
+    def _eager_direction(
+        exact: GameField, i: int, x: State, autocast_device: str | None = None
+    ) -> Tensor:
         """``−∇_{x_i}`` of player ``i``'s loss by eager autograd: the same loss code as the
         analysis (``GameField.player_loss``), differentiated by ``autograd.grad`` rather than
         ``torch.func.grad``, which measured ~13% faster for a DCGAN D step on CPU. Only player
         ``i``'s parameters require grad, so e.g. G's forward in a D step builds no graph."""
         params = [x_j.detach().requires_grad_(j == i) for j, x_j in enumerate(x)]
-        loss, terms = exact.player_loss(i, *params)
+        with torch.autocast(
+            autocast_device or "cpu", dtype=torch.bfloat16, enabled=autocast_device is not None
+        ):
+            loss, terms = exact.player_loss(i, *params)
+        loss = loss.float()
         if exact.reporter is not None:
             prefix = PLAYER_NAMES[i]
             for name, value in terms.items():

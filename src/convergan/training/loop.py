@@ -96,6 +96,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
             step=step,
             reporter=reporter,
             average_across_processes=dist.average,
+            autocast_device=dist.device.type if config.distributed.amp else None,
         )
 
     real_dataset = None if is_toy2d(config) else stream.dataset
