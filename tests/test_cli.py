@@ -111,7 +111,7 @@ def test_simulate_json(capsys):
 
 
 def test_table_json_and_csv(capsys, monkeypatch):
-    from convergan.cli import dirac
+    from convergan.cli import dirac_table as dirac_table_module
 
     computed = {}  # the table takes seconds: compute it once for both output formats
 
@@ -120,8 +120,8 @@ def test_table_json_and_csv(capsys, monkeypatch):
             computed[lr] = dirac_table(lr=lr)
         return computed[lr]
 
-    dirac_table = dirac.dirac_table
-    monkeypatch.setattr(dirac, "dirac_table", table_once)
+    dirac_table = dirac_table_module.dirac_table
+    monkeypatch.setattr(dirac_table_module, "dirac_table", table_once)
     code, out, _ = run(capsys, "dirac", "table", "--json")
     rows = json.loads(out)
     assert code == 0 and len(rows) == 9 * 4

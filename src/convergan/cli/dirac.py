@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import sys
-import time
 
 import torch
 
-from convergan import theory
 from convergan.analysis import analyze, simulate
 from convergan.analysis.local import LocalAnalysis
-from convergan.analysis.table import TABLE_SCHEMES, dirac_table, theory_check
+from convergan.analysis.table import TABLE_SCHEMES, theory_check
+from convergan.cli.dirac_table import eigenvalue_pairs, format_complex, run_table
 from convergan.cli.errors import UsageError
 from convergan.games import dirac_gan
 from convergan.methods.presets import PRESETS, UnknownMethodError, make_method
@@ -151,12 +148,6 @@ def build_scheme(args) -> Scheme:
     return lazy(scheme, args.lazy) if args.lazy else scheme
 
 
-def _pairs(values) -> list[list[float]] | None:
-    if values is None:
-        return None
-    return [[float(z.real), float(z.imag)] for z in values.tolist()]
-
-
 def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
@@ -174,8 +165,8 @@ def analysis_record(result: LocalAnalysis, method_params: dict, scheme: Scheme) 
         "period": result.period,
         "regular_equilibrium": result.regular,
         "note": result.note,
-        "jacobian_eigenvalues": _pairs(result.jacobian_eigenvalues),
-        "update_eigenvalues": _pairs(result.update_eigenvalues),
+        "jacobian_eigenvalues": eigenvalue_pairs(result.jacobian_eigenvalues),
+        "update_eigenvalues": eigenvalue_pairs(result.update_eigenvalues),
         "spectral_radius": result.spectral_radius,
         "rate_per_step": result.rate_per_step,
         "verdict": result.verdict,
@@ -199,11 +190,6 @@ def _method_params(args, method) -> dict:
     }
 
 
-def _fmt_complex(pair) -> str:
-    re, im = pair
-    return f"{re:+.6f}{im:+.6f}i"
-
-
 def run_analyze(args) -> int:
     method, scheme = build_method(args), build_scheme(args)
     record = analysis_record(
@@ -221,16 +207,17 @@ def run_analyze(args) -> int:
         print(f"trajectories from 8 starts at distance 0.5, 300 steps: {counts}")
         return 0
     print(
-        "field eigenvalues    " + "  ".join(_fmt_complex(p) for p in record["jacobian_eigenvalues"])
+        "field eigenvalues    "
+        + "  ".join(format_complex(p) for p in record["jacobian_eigenvalues"])
     )
     if record["theory_eigenvalues"] is not None:
         print(
             "closed form          "
-            + "  ".join(_fmt_complex(p) for p in record["theory_eigenvalues"])
+            + "  ".join(format_complex(p) for p in record["theory_eigenvalues"])
             + f"   (max error {record['theory_max_error']:.1e})"
         )
     print(
-        "update eigenvalues   " + "  ".join(_fmt_complex(p) for p in record["update_eigenvalues"])
+        "update eigenvalues   " + "  ".join(format_complex(p) for p in record["update_eigenvalues"])
     )
     print(
         f"spectral radius      {record['spectral_radius']:.6f}"
@@ -298,103 +285,6 @@ def run_simulate(args) -> int:
 
 def _json_float(value: float):
     return value if math.isfinite(value) else None
-
-
-def run_table(args) -> int:
-    if not math.isfinite(args.lr) or args.lr <= 0:
-        raise UsageError(f"--lr must be > 0, got {args.lr}")
-    started = time.perf_counter()
-    rows = dirac_table(lr=args.lr)
-    records = [
-        {
-            "method": row.method,
-            "params": row.params,
-            "scheme": row.analysis.scheme,
-            "jacobian_eigenvalues": _pairs(row.analysis.jacobian_eigenvalues),
-            "spectral_radius": row.analysis.spectral_radius,
-            "verdict": row.analysis.verdict,
-            "trajectory_verdicts": row.analysis.trajectory_verdicts,
-            "converges": row.analysis.converges,
-            "theory_max_error": row.theory_error,
-        }
-        for row in rows
-    ]
-    if args.json:
-        print(json.dumps(records))
-        return 0
-    if args.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(
-            [
-                "method",
-                "params",
-                "scheme",
-                "eigenvalues",
-                "spectral_radius",
-                "verdict",
-                "theory_max_error",
-            ]
-        )
-        for r in records:
-            writer.writerow(
-                [
-                    r["method"],
-                    _params_text(r["params"]),
-                    r["scheme"],
-                    " ".join(_fmt_complex(p) for p in r["jacobian_eigenvalues"] or []),
-                    "" if r["spectral_radius"] is None else f"{r['spectral_radius']:.10f}",
-                    r["verdict"],
-                    "" if r["theory_max_error"] is None else f"{r['theory_max_error']:.2e}",
-                ]
-            )
-        return 0
-    print(
-        f"Dirac-GAN, learning rate {args.lr:g}; AltGD = 1 generator step then 1 discriminator step."
-    )
-    print(
-        "rho = spectral radius of the update operator; "
-        "closed form = max |eigenvalue - paper's formula|\n"
-    )
-    header = (
-        f"{'method':<16}{'params':<18}{'field eigenvalues':<34}{'scheme':<15}{'rho':>9}  "
-        f"{'verdict':<22}{'closed form':>11}"
-    )
-    print(header)
-    print("-" * len(header))
-    previous = None
-    for r in records:
-        first = r["method"] != previous
-        previous = r["method"]
-        eig = "  ".join(_fmt_short(p) for p in r["jacobian_eigenvalues"] or []) if first else ""
-        if first and r["jacobian_eigenvalues"] is None:
-            eig = "no regular equilibrium"
-        rho = "-" if r["spectral_radius"] is None else f"{r['spectral_radius']:.4f}"
-        verdict = r["verdict"]
-        if r["trajectory_verdicts"]:
-            verdict = "trajectories " + "/".join(r["trajectory_verdicts"])
-        err = "" if r["theory_max_error"] is None or not first else f"{r['theory_max_error']:.0e}"
-        print(
-            f"{r['method'] if first else '':<16}"
-            f"{_params_text(r['params']) if first else '':<18}{eig:<34}"
-            f"{r['scheme']:<15}{rho:>9}  {verdict:<22}{err:>11}".rstrip()
-        )
-    print(
-        f"\n{len(records)} analyses in {time.perf_counter() - started:.1f} s. {_table_footnote()}"
-    )
-    return 0
-
-
-def _fmt_short(pair) -> str:
-    re, im = pair
-    return f"{re:+.3f}{im:+.3f}i"
-
-
-def _params_text(params: dict) -> str:
-    return " ".join(f"{k}={v:g}" for k, v in params.items())
-
-
-def _table_footnote() -> str:
-    return f"Critical R1 damping at gamma = {theory.CRITICAL_GAMMA:g}."
 
 
 def run_figure(args) -> int:
