@@ -142,8 +142,7 @@ class GameField:
         # ∇(½‖v‖²) = v′ᵀ v, one vector-Jacobian product through the field.
         _, pullback = torch.func.vjp(replace(self, reporter=None).gradient_field, x)
         (vjp,) = pullback(v)
-        scale = self.regularization_gain * consensus.gamma
-        return tuple(v_i - scale * c_i for v_i, c_i in zip(v, vjp))
+        return consensus.transform(v, vjp, self.regularization_gain)
 
     def player(self, i: int, x: State) -> Tensor:
         if self.method.consensus is not None:

@@ -20,3 +20,11 @@ class Consensus:
     def __post_init__(self) -> None:
         if isinstance(self.gamma, (int, float)) and self.gamma < 0:
             raise ValueError(f"consensus: gamma must be >= 0, got {self.gamma}")
+
+    def transform(self, field, field_jacobian_transpose_times_field, gain=1.0):
+        """``w_i = v_i − gain·γ·(v′ᵀv)_i`` for every player, given ``v`` and ``v′ᵀv``
+        (computed by ``torch.func.vjp`` in the analysis, by autograd in training)."""
+        scale = gain * self.gamma
+        return tuple(
+            v_i - scale * c_i for v_i, c_i in zip(field, field_jacobian_transpose_times_field)
+        )
