@@ -55,6 +55,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
+        # Warm-up: the first run in a process pays one-off imports (e.g. torch._dynamo via the
+        # optimizers), which would otherwise be charged to the first method.
+        steps_per_second("gan", 20, Path(tmp) / "warmup")
         rates = {m: steps_per_second(m, args.steps, Path(tmp)) for m in METHODS}
     base = rates["gan"]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
