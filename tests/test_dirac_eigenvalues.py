@@ -110,3 +110,17 @@ def test_max_stable_lr_of_simgd_matches_closed_form(gamma, name):
 def test_continuous_time_stability_flags():
     assert analyze(GAME, make_method("r1"), SimGD(lr=0.1)).continuous_time_stable is True
     assert analyze(GAME, make_method("gan"), SimGD(lr=0.1)).continuous_time_stable is False
+
+
+@settings(max_examples=20, deadline=None)
+@given(gamma=st.floats(0.05, 4.0))
+def test_max_stable_lr_of_altgd_matches_jury_criterion(gamma):
+    """AltGD (G then D) with R1 linearises to M = [[1, ha], [−ha, 1 − h²a² − hγ]]
+    (derived by hand). Jury's criterion for a 2x2 map, |det| < 1 and |tr| < 1 + det, gives
+    h < 2/γ and h²a² + 2hγ − 4 < 0, i.e. h < (−γ + √(γ² + 4a²))/a²."""
+    from convergan.schemes import AltGD
+
+    a = 0.5
+    expected = min(2 / gamma, (-gamma + (gamma**2 + 4 * a**2) ** 0.5) / a**2)
+    result = analyze(GAME, make_method("r1", gamma=gamma), AltGD(lr=1.0))
+    assert result.max_stable_lr_scale == pytest.approx(expected, rel=1e-6)
