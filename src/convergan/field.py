@@ -21,10 +21,11 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from convergan.methods.batch import Batch
-from convergan.methods.method import Method
+from convergan.methods.method import Method, is_zero_gain
 
 State = tuple[Tensor, ...]
 GENERATOR, DISCRIMINATOR = 0, 1
+PLAYER_NAMES = {GENERATOR: "generator", DISCRIMINATOR: "discriminator"}
 
 
 class Field(Protocol):
@@ -123,11 +124,14 @@ class GameField:
             return self.player_loss(i, theta, psi)
 
         grad, terms = torch.func.grad(loss, argnums=i, has_aux=True)(*x)
-        if self.reporter is not None:
-            prefix = "generator" if i == GENERATOR else "discriminator"
-            for name, value in terms.items():
-                self.reporter(f"{prefix}/{name}", value.detach())
+        self.report_terms(i, terms)
         return -grad
+
+    def report_terms(self, i: int, terms: dict[str, Tensor]) -> None:
+        """Hand player ``i``'s loss terms to the reporter as ``"<player>/<term>"``."""
+        if self.reporter is not None:
+            for name, value in terms.items():
+                self.reporter(f"{PLAYER_NAMES[i]}/{name}", value.detach())
 
     def gradient_field(self, x: State) -> State:
         """``v`` before field transforms."""
@@ -137,7 +141,7 @@ class GameField:
     def __call__(self, x: State) -> State:
         v = self.gradient_field(x)
         consensus = self.method.consensus
-        if consensus is None or _is_zero(self.regularization_gain):
+        if consensus is None or is_zero_gain(self.regularization_gain):
             return v
         # ∇(½‖v‖²) = v′ᵀ v, one vector-Jacobian product through the field.
         _, pullback = torch.func.vjp(replace(self, reporter=None).gradient_field, x)
@@ -204,7 +208,3 @@ class LinearField:
         if gain not in self.jacobians:
             raise KeyError(f"no Jacobian precomputed for regularization gain {gain}")
         return replace(self, regularization_gain=gain)
-
-
-def _is_zero(value: float | Tensor) -> bool:
-    return isinstance(value, (int, float)) and value == 0

@@ -116,12 +116,8 @@ def linearized_update_jacobian(
     # before the matrix axes so that batch shapes broadcast.
     field = LinearField({g: j[..., None, :, :] for g, j in jacobians.items()}, sizes)
     field = field.with_regularization_gain(scheme.regularization_gains[-1])
-    probe_state = scheme.init(
-        LinearField({g: j for g, j in jacobians.items()}, sizes).with_regularization_gain(
-            scheme.regularization_gains[-1]
-        ),
-        unflatten(torch.zeros(n, dtype=some.dtype), sizes),
-    )
+    # The scheme's own state (e.g. optimistic GD's previous field value) sets the augmented size.
+    probe_state = scheme.init(field, unflatten(torch.zeros(n, dtype=some.dtype), sizes))
     state_sizes = tuple(s.shape[-1] for s in probe_state)
     m = n + sum(state_sizes)
     basis = torch.eye(m, dtype=some.dtype)

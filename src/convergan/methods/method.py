@@ -48,22 +48,23 @@ class Method:
     consensus: Consensus | None = None
     name: str = "custom"
 
-    @property
-    def is_regularized(self) -> bool:
-        """Whether the method has terms that lazy regularization may thin out."""
-        return bool(self.penalties) or self.consensus is not None
-
     def with_name(self, name: str) -> Method:
         return replace(self, name=name)
+
+    def _generated(self, generator: Module, batch: Batch, step: int) -> Tensor:
+        """Generated samples as D sees them (with instance noise, if any)."""
+        fake = generator(batch.latent)
+        if self.noise is not None:
+            fake = self.noise(fake, batch.fake_noise, step)
+        return fake
 
     def _seen_by_discriminator(
         self, generator: Module, batch: Batch, step: int
     ) -> tuple[Tensor, Tensor]:
-        real, fake = batch.real, generator(batch.latent)
+        real = batch.real
         if self.noise is not None:
             real = self.noise(real, batch.real_noise, step)
-            fake = self.noise(fake, batch.fake_noise, step)
-        return real, fake
+        return real, self._generated(generator, batch, step)
 
     def discriminator_loss(
         self,
@@ -80,7 +81,7 @@ class Method:
         steps it applies the penalties (StyleGAN2's lazy regularization).
         """
         real, fake = self._seen_by_discriminator(generator, batch, step)
-        regularized = bool(self.penalties) and not _is_zero(regularization_gain)
+        regularized = bool(self.penalties) and not is_zero_gain(regularization_gain)
         # Penalties at the real or fake points reuse the forward pass of the loss term.
         needed = {p.at for p in self.penalties} if regularized else set()
         outputs, input_gradients = {}, {}
@@ -115,14 +116,14 @@ class Method:
         self, generator: Module, discriminator: Module, batch: Batch, *, step: int = 0
     ) -> PlayerLoss:
         """``E_fake[generator_term(D(G(z)))]`` (noise applied to the generated samples)."""
-        fake = generator(batch.latent)
-        if self.noise is not None:
-            fake = self.noise(fake, batch.fake_noise, step)
+        fake = self._generated(generator, batch, step)
         adversarial = weighted_mean(
             self.loss.generator_term(discriminator(fake)), batch.fake_weight
         )
         return PlayerLoss(adversarial, {"adversarial": adversarial})
 
 
-def _is_zero(value: float | Tensor) -> bool:
+def is_zero_gain(value: float | Tensor) -> bool:
+    """Whether a regularization gain is the constant 0 (lazy regularization's off steps).
+    Tensor gains (batched analysis) are never treated as zero."""
     return isinstance(value, (int, float)) and value == 0

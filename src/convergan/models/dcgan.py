@@ -56,6 +56,13 @@ class LabelCode(nn.Module):
         return code / code.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+def check_image_size(image_size: int) -> None:
+    if image_size not in DCGAN_SIZES:
+        raise ValueError(
+            f"DCGAN image_size must be one of {sorted(DCGAN_SIZES)}, got {image_size!r}"
+        )
+
+
 def check_num_classes(num_classes: int | None) -> None:
     """Conditional models take a positive class count; None means unconditional."""
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
@@ -99,10 +106,7 @@ class DCGANGenerator(nn.Module):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        if image_size not in DCGAN_SIZES:
-            raise ValueError(
-                f"DCGAN image_size must be one of {sorted(DCGAN_SIZES)}, got {image_size!r}"
-            )
+        check_image_size(image_size)
         check_num_classes(num_classes)
         self.latent_dim, self.image_size, self.channels = latent_dim, image_size, channels
         self.num_classes = num_classes
@@ -145,10 +149,7 @@ class DCGANDiscriminator(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        if image_size not in DCGAN_SIZES:
-            raise ValueError(
-                f"DCGAN image_size must be one of {sorted(DCGAN_SIZES)}, got {image_size!r}"
-            )
+        check_image_size(image_size)
         check_num_classes(num_classes)
         self.image_size, self.channels, self.num_classes = image_size, channels, num_classes
         num_down = int(math.log2(image_size // DCGAN_SIZES[image_size]))

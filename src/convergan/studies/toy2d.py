@@ -113,9 +113,9 @@ def _figures(out_dir: Path, problem: str, runs: list[StudyRun]) -> None:
 
     from convergan.data.toy2d import make_toy2d
     from convergan.plots.toy2d import plot_samples, plot_w1_curves
-    from convergan.training.evaluate import _with_params, generate
+    from convergan.training.evaluate import generate
     from convergan.training.problem import sample_latents
-    from convergan.training.sampling import load_run
+    from convergan.training.sampling import load_run, saved_generator
 
     plot_w1_curves(
         {r.method: (r.steps, r.w1) for r in runs},
@@ -126,13 +126,13 @@ def _figures(out_dir: Path, problem: str, runs: list[StudyRun]) -> None:
     axes = figure.subplots(1, len(runs), squeeze=False)[0]
     real = make_toy2d(problem).sample(1000, torch.Generator().manual_seed(0))
     for ax, run in zip(axes, runs):
-        config, players, state, step = load_run(run.run_dir)
-        params = state["ema"]["average"] if config.ema.enabled else state["theta"]
+        config, players, state, _ = load_run(run.run_dir)  # players hold the saved weights
+        params = saved_generator(config, state)
         fake = generate(players.generator, params, sample_latents(1000, players.latent_dim, 1))
         plot_samples(
             real,
             fake,
-            _with_params(players.discriminator, state["psi"]),
+            players.discriminator,
             ax=ax,
             title=f"{run.method}: W1 {run.final_w1:.3f}",
         )

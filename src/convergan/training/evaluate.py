@@ -108,13 +108,13 @@ def evaluate_toy2d(
         stats = mode_coverage(fake, problem.modes, problem.mode_std)
         metrics["eval/modes_covered"] = float(stats.modes_covered)
         metrics["eval/high_quality_fraction"] = stats.high_quality_fraction
-    discriminator_at = _with_params(discriminator, psi)
+    discriminator_at = BoundModule(discriminator, psi)
     metrics["eval/grad_norm_sq_real"] = input_gradient_norm(discriminator_at, real[:512])
     metrics["eval/grad_norm_sq_fake"] = input_gradient_norm(discriminator_at, fake[:512])
     return metrics
 
 
-class _with_params(nn.Module):
+class BoundModule(nn.Module):
     """A module view with flat parameters bound (for metrics that call ``D(x)``)."""
 
     def __init__(self, module: nn.Module, flat: Tensor) -> None:

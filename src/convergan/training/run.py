@@ -272,10 +272,10 @@ def write_samples(
     if is_toy2d(config):
         from convergan.data.toy2d import make_toy2d
         from convergan.plots.toy2d import save_samples_figure
-        from convergan.training.evaluate import _with_params
+        from convergan.training.evaluate import BoundModule
 
         real = make_toy2d(config.data.name).sample(len(fake), torch.Generator().manual_seed(0))
-        save_samples_figure(path, real, fake.cpu(), _with_params(discriminator, psi), title=title)
+        save_samples_figure(path, real, fake.cpu(), BoundModule(discriminator, psi), title=title)
     else:
         from convergan.plots.images import save_image_grid
 

@@ -32,9 +32,14 @@ def load_run(run_dir: Path):
     return config, players, state, step
 
 
+def saved_generator(config, state: dict, use_ema: bool = True):
+    """The checkpoint's generator parameters: the EMA when kept and asked for, else raw."""
+    return state["ema"]["average"] if use_ema and config.ema.enabled else state["theta"]
+
+
 def load_generator_samples(run_dir: Path, n: int, out: Path, seed: int, use_ema: bool) -> Path:
     config, players, state, step = load_run(run_dir)
-    params = state["ema"]["average"] if use_ema and config.ema.enabled else state["theta"]
+    params = saved_generator(config, state, use_ema)
     samples = generate(players.generator, params, sample_latents(n, players.latent_dim, seed))
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
