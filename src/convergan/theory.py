@@ -45,6 +45,41 @@ def jacobian_eigenvalues(
     return None
 
 
+# f'(0) and f''(0) of each loss in the paper's notation, at the Dirac-GAN's equilibrium. The
+# hinge loss is linear around D = 0 (its kinks are at D = ±1), so it acts as the WGAN there.
+LOSS_DERIVATIVES = {
+    "saturating": (A_GAN, B_GAN),
+    "nonsaturating": (A_GAN, B_GAN),
+    "wgan": (A_WGAN, 0.0),
+    "hinge": (A_WGAN, 0.0),
+}
+
+
+def composed_jacobian(
+    a: float, b: float, gamma: float = 0.0, sigma: float = 0.0, consensus: float = 0.0
+) -> list[list[float]]:
+    """``v′(0, 0)`` on the Dirac-GAN (paper's sign convention) for a loss with ``f′(0) = a``,
+    ``f″(0) = b``, zero-centred penalties of total weight ``gamma``, Gaussian instance noise
+    ``sigma`` and consensus ``consensus``.
+
+    Derivation: with ``D_ψ(x) = ψx`` every zero-centred penalty (R1, R2, GP at interpolates)
+    is ``(γ/2)ψ²``, so their weights add; instance noise turns ``f(ψθ)`` into
+    ``E f(ψ(θ + ε)) + E f(−ψε)``, whose ψψ-derivative at 0 is ``2bσ²``. The unregularized
+    Jacobian is ``[[0, −a], [a, 0]]``; so ``J₀ = [[0, −a], [a, 2bσ² − γ]]``, and consensus
+    ``w = v − c·v′ᵀv`` has the Jacobian ``J₀ − c·J₀ᵀJ₀`` at a stationary point.
+    """
+    j = [[0.0, -a], [a, 2 * b * sigma**2 - gamma]]
+    jtj = [[sum(j[k][r] * j[k][c] for k in range(2)) for c in range(2)] for r in range(2)]
+    return [[j[r][c] - consensus * jtj[r][c] for c in range(2)] for r in range(2)]
+
+
+def eigenvalues_2x2(matrix: list[list[float]]) -> list[complex]:
+    """``tr/2 ± √(tr²/4 − det)``."""
+    (p, q), (r, t) = matrix
+    trace, det = p + t, p * t - q * r
+    return _pair(trace / 2, trace**2 / 4 - det)
+
+
 def simgd_max_stable_lr(eigenvalues: list[complex]) -> float | None:
     """SimGD ``x ← x + h v`` converges iff ``h < min 2|Re λ|/|λ|²`` (all Re λ < 0)."""
     if any(lam.real >= 0 for lam in eigenvalues):

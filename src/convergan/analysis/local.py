@@ -24,7 +24,7 @@ from torch import Tensor
 
 from convergan.field import GameField, LinearField, State, flatten, game_field, unflatten
 from convergan.methods.method import Method
-from convergan.schemes import Scheme
+from convergan.schemes import Scheme, SchemeState
 
 UNIT_CIRCLE_TOLERANCE = 1e-9
 STATIONARITY_TOLERANCE = 1e-10
@@ -81,23 +81,25 @@ def _unpack(z: Tensor, sizes: tuple[int, ...], state_sizes: tuple[int, ...]) -> 
 
 
 def period_map(scheme: Scheme, field, sizes: tuple[int, ...], state_sizes: tuple[int, ...]):
-    """One period of ``scheme`` as a map of the flat augmented state ``(x, scheme state)``."""
+    """One period of ``scheme`` as a map of the flat augmented state ``(x, scheme's own
+    state)``. The field's mover must keep no state (plain gradient steps)."""
 
     def operator(z: Tensor) -> Tensor:
-        x, state = _unpack(z, sizes, state_sizes)
+        x, own = _unpack(z, sizes, state_sizes)
+        state = SchemeState(own, tuple(field.init_move(i, x_i) for i, x_i in enumerate(x)))
         for t in range(scheme.period):
             x, state = scheme.step(field, x, state, t)
-        return _pack(x, state)
+        return _pack(x, state.own)
 
     return operator
 
 
 def update_jacobian(scheme: Scheme, field: GameField, x: State) -> Tensor:
     """``F′`` at ``x``: the Jacobian of one period of ``scheme`` on the augmented state."""
-    state = scheme.init(field, x)
+    own = scheme.init(field, x).own
     sizes = tuple(x_i.shape[-1] for x_i in x)
-    state_sizes = tuple(s.shape[-1] for s in state)
-    return torch.func.jacfwd(period_map(scheme, field, sizes, state_sizes))(_pack(x, state))
+    state_sizes = tuple(s.shape[-1] for s in own)
+    return torch.func.jacfwd(period_map(scheme, field, sizes, state_sizes))(_pack(x, own))
 
 
 def linearized_update_jacobian(
@@ -117,7 +119,7 @@ def linearized_update_jacobian(
     field = LinearField({g: j[..., None, :, :] for g, j in jacobians.items()}, sizes)
     field = field.with_regularization_gain(scheme.regularization_gains[-1])
     # The scheme's own state (e.g. optimistic GD's previous field value) sets the augmented size.
-    probe_state = scheme.init(field, unflatten(torch.zeros(n, dtype=some.dtype), sizes))
+    probe_state = scheme.init(field, unflatten(torch.zeros(n, dtype=some.dtype), sizes)).own
     state_sizes = tuple(s.shape[-1] for s in probe_state)
     m = n + sum(state_sizes)
     basis = torch.eye(m, dtype=some.dtype)

@@ -7,24 +7,25 @@ from dataclasses import dataclass
 from convergan import theory
 from convergan.analysis.local import LocalAnalysis, analyze
 from convergan.games import dirac_gan
-from convergan.methods.presets import PRESETS, make_method
-from convergan.schemes import AltGD, Extragradient, Optimistic, Scheme, SimGD
-
-TABLE_SCHEMES = {
-    "simgd": SimGD,
-    "altgd": AltGD,
-    "extragradient": Extragradient,
-    "optimistic": Optimistic,
-}
+from convergan.methods.presets import preset_spec
+from convergan.methods.spec import MethodSpec
+from convergan.registry import METHODS, SCHEMES
 
 
 @dataclass(frozen=True)
 class TableRow:
-    method: str
-    params: dict[str, float]
+    spec: MethodSpec
     analysis: LocalAnalysis
     theory_eigenvalues: list[complex] | None
     theory_error: float | None  # max |λ_numeric − λ_closed form| over matched eigenvalues
+
+    @property
+    def method(self) -> str:
+        return self.spec.name
+
+    @property
+    def params(self) -> dict[str, float]:
+        return self.spec.hyperparameters
 
 
 def eigenvalue_error(numeric: list[complex], closed: list[complex]) -> float:
@@ -38,23 +39,39 @@ def eigenvalue_error(numeric: list[complex], closed: list[complex]) -> float:
     return worst
 
 
-def theory_check(name: str, params: dict[str, float], result: LocalAnalysis):
-    closed = theory.jacobian_eigenvalues(
-        name, gamma=params.get("gamma", 0.0), sigma=params.get("sigma", 0.0)
-    )
+def closed_form_eigenvalues(spec: MethodSpec) -> list[complex] | None:
+    """The Dirac-GAN eigenvalues of ``spec`` by :func:`theory.composed_jacobian`, or ``None``
+    where there is no closed form (a loss outside :data:`theory.LOSS_DERIVATIVES`, a penalty
+    with a nonzero target)."""
+    if spec.loss not in theory.LOSS_DERIVATIVES:
+        return None
+    a, b = theory.LOSS_DERIVATIVES[spec.loss]
+    gamma = 0.0
+    for p in spec.penalties:
+        if float(dict(p.params).get("target", 0.0)) != 0.0:
+            return None
+        gamma += float(p.gamma)
+    sigma = 0.0 if spec.noise is None else float(spec.noise.sigma)
+    consensus = 0.0 if spec.consensus is None else float(spec.consensus)
+    return theory.eigenvalues_2x2(theory.composed_jacobian(a, b, gamma, sigma, consensus))
+
+
+def theory_check(spec: MethodSpec, result: LocalAnalysis):
+    closed = closed_form_eigenvalues(spec)
     if closed is None or result.jacobian_eigenvalues is None:
         return closed, None
     return closed, eigenvalue_error(result.jacobian_eigenvalues.tolist(), closed)
 
 
-def dirac_table(lr: float = 0.5, schemes: dict[str, type[Scheme]] | None = None) -> list[TableRow]:
-    """Analyse every preset (default hyperparameters) with every scheme at learning rate ``lr``."""
+def dirac_table(lr: float = 0.5, schemes: tuple[str, ...] | None = None) -> list[TableRow]:
+    """Analyse every preset (default hyperparameters) with every registered scheme at ``lr``."""
     game = dirac_gan()
     rows = []
-    for name, preset in PRESETS.items():
-        method = make_method(name)
-        for scheme_cls in (schemes or TABLE_SCHEMES).values():
-            result = analyze(game, method, scheme_cls(lr=lr))
-            closed, error = theory_check(name, preset.defaults, result)
-            rows.append(TableRow(name, dict(preset.defaults), result, closed, error))
+    for name in METHODS.names():
+        spec = preset_spec(name)
+        method = spec.build()
+        for scheme_name in schemes or SCHEMES.names():
+            result = analyze(game, method, SCHEMES[scheme_name](lr=lr))
+            closed, error = theory_check(spec, result)
+            rows.append(TableRow(spec, result, closed, error))
     return rows

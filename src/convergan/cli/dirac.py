@@ -10,14 +10,15 @@ import torch
 
 from convergan.analysis import analyze, simulate
 from convergan.analysis.local import LocalAnalysis
-from convergan.analysis.table import TABLE_SCHEMES, theory_check
+from convergan.analysis.table import theory_check
 from convergan.cli.dirac_table import eigenvalue_pairs, format_complex, run_table
 from convergan.cli.errors import UsageError
 from convergan.games import dirac_gan
-from convergan.methods.presets import PRESETS, UnknownMethodError, make_method
-from convergan.schemes import AltGD, Scheme, lazy
+from convergan.methods.spec import MethodSpec
+from convergan.registry import LOSSES, METHODS, PENALTIES, SCHEMES
+from convergan.schemes import Scheme, SchemeSpec
 
-METHOD_HELP = "; ".join(f"{name}: {p.description}" for name, p in PRESETS.items())
+OVERRIDE_SECTIONS = ("method", "scheme", "plugins")
 
 
 def register(commands) -> None:
@@ -33,7 +34,10 @@ def register(commands) -> None:
         help="eigenvalues, spectral radius, verdict and largest stable learning rate",
         description="Linearise a method and a scheme at the equilibrium (0, 0) and report the "
         "eigenvalues of the field Jacobian and of the update operator, the spectral radius, "
-        "the verdict and the largest stable learning rate.",
+        "the verdict and the largest stable learning rate. The method is a preset (--method) "
+        "or any composition given as method.* overrides, as in a training config.",
+        epilog=_registered_names(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _method_and_scheme_arguments(analyze_parser)
     analyze_parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -84,9 +88,16 @@ def register(commands) -> None:
 
 
 def _method_and_scheme_arguments(parser: argparse.ArgumentParser) -> None:
-    method = parser.add_argument_group("method")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="method/scheme settings as in a training config, e.g. method.loss=hinge "
+        "method.penalties=[r1:1,r2:2] scheme.d_steps=2 plugins=[my_loss.py]",
+    )
+    method = parser.add_argument_group("method (a preset, or method.* overrides)")
     method.add_argument(
-        "--method", required=True, metavar="NAME", help=f"one of: {', '.join(PRESETS)}"
+        "--method", metavar="NAME", help=f"a preset: {', '.join(METHODS.names())}"
     )
     method.add_argument(
         "--gamma", type=float, help="regularization strength (r1, r2, nsgan-r1, consensus, wgan-gp)"
@@ -97,68 +108,111 @@ def _method_and_scheme_arguments(parser: argparse.ArgumentParser) -> None:
     scheme = parser.add_argument_group("scheme")
     scheme.add_argument(
         "--scheme",
-        default="simgd",
-        choices=list(TABLE_SCHEMES),
-        help="update scheme (default simgd)",
+        metavar="NAME",
+        help=f"update scheme: {', '.join(SCHEMES.names())} (default simgd)",
     )
     scheme.add_argument("--lr", type=float, help="learning rate of both players (default 0.1)")
     scheme.add_argument("--lr-g", type=float, help="generator learning rate (TTUR)")
     scheme.add_argument("--lr-d", type=float, help="discriminator learning rate (TTUR)")
-    scheme.add_argument("--g-steps", type=int, default=1, help="altgd: generator steps per round")
-    scheme.add_argument(
-        "--d-steps", type=int, default=1, help="altgd: discriminator steps per round"
-    )
+    scheme.add_argument("--g-steps", type=int, help="altgd: generator steps per round")
+    scheme.add_argument("--d-steps", type=int, help="altgd: discriminator steps per round")
     scheme.add_argument(
         "--lazy", type=int, metavar="K", help="apply regularizers every K steps with gain K"
     )
 
 
-def build_method(args):
-    for flag in ("gamma", "sigma", "clip", "target"):
-        value = getattr(args, flag)
-        if value is not None and (not math.isfinite(value) or value < 0):
-            raise UsageError(f"--{flag} must be a finite number >= 0, got {value}")
-    if args.clip is not None and args.clip == 0:
-        raise UsageError("--clip must be > 0")
+def _spec_settings(args) -> dict:
+    """The flags and ``KEY=VALUE`` overrides as one settings layer (flags first, overrides
+    on top), restricted to the sections the analysis reads."""
+    from convergan.config.load import merge_layers, parse_overrides
+
+    flags: dict = {}
+    if args.method is not None:
+        flags["method"] = {"name": args.method}
+    for name in ("gamma", "sigma", "clip", "target"):
+        value = getattr(args, name)
+        if value is not None:
+            if not math.isfinite(value):
+                raise UsageError(f"--{name} must be a finite number, got {value}")
+            flags.setdefault("method", {})[name] = value
+    scheme = {"name": args.scheme or "simgd"}
+    for flag, key in (("g_steps", "g_steps"), ("d_steps", "d_steps"), ("lazy", "lazy_every")):
+        if getattr(args, flag) is not None:
+            scheme[key] = getattr(args, flag)
+    flags["scheme"] = scheme
     try:
-        return make_method(
-            args.method, gamma=args.gamma, sigma=args.sigma, clip=args.clip, target=args.target
+        layer = parse_overrides(args.overrides)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    stray = [k for k in layer if k not in OVERRIDE_SECTIONS]
+    if stray:
+        raise UsageError(
+            f"dirac commands take method.*, scheme.* and plugins overrides, not {stray[0]!r}"
         )
-    except UnknownMethodError as error:
+    return merge_layers(flags, layer)
+
+
+def build_specs(args) -> tuple[MethodSpec, SchemeSpec]:
+    """The method and scheme specs from ``--method``/``--scheme`` flags and overrides."""
+    from convergan.methods.spec import MethodSpecError, parse_method
+    from convergan.registry import PluginError, load_plugins
+    from convergan.schemes.spec import SchemeSpecError, parse_scheme
+
+    settings = _spec_settings(args)
+    if "method" not in settings:
+        raise UsageError("name a method: --method NAME, or method.* overrides (see --help)")
+    try:
+        load_plugins(settings.get("plugins") or [])
+        return parse_method(settings["method"]), parse_scheme(settings["scheme"])
+    except (MethodSpecError, SchemeSpecError, PluginError) as error:
         raise UsageError(str(error)) from None
 
 
-def build_scheme(args) -> Scheme:
+def _registered_names() -> str:
+    return "\n".join(
+        [
+            "registered names (method.* overrides take any of them):",
+            f"  presets    {', '.join(METHODS.names())}",
+            f"  losses     {', '.join(LOSSES.names())}",
+            f"  penalties  {', '.join(PENALTIES.names())} (method.penalties=[r1:10,r2:10])",
+            f"  schemes    {', '.join(SCHEMES.names())}",
+            "examples:",
+            "  convergan dirac analyze --method r1 --gamma 1 --scheme altgd --lr 0.5",
+            "  convergan dirac analyze method.loss=nonsaturating method.penalties=[r1:1,r2:2] "
+            "--scheme simgd --lr 0.5 --json",
+        ]
+    )
+
+
+def build_method(args):
+    return build_specs(args)[0].build()
+
+
+def _rates(args) -> dict:
     for flag in ("lr", "lr_g", "lr_d"):
         value = getattr(args, flag)
         if value is not None and (not math.isfinite(value) or value <= 0):
             raise UsageError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
-    if args.g_steps < 1 or args.d_steps < 1:
-        raise UsageError("--g-steps and --d-steps must be >= 1")
-    if args.lazy is not None and args.lazy < 1:
-        raise UsageError(f"--lazy must be >= 1, got {args.lazy}")
-    if args.scheme != "altgd" and (args.g_steps != 1 or args.d_steps != 1):
-        raise UsageError("--g-steps/--d-steps apply to --scheme altgd only")
     rates = {"lr": args.lr, "lr_g": args.lr_g, "lr_d": args.lr_d}
-    rates = {k: v for k, v in rates.items() if v is not None}
-    cls = TABLE_SCHEMES[args.scheme]
-    scheme = (
-        cls(**rates, g_steps=args.g_steps, d_steps=args.d_steps) if cls is AltGD else cls(**rates)
-    )
-    return lazy(scheme, args.lazy) if args.lazy else scheme
+    return {k: v for k, v in rates.items() if v is not None}
+
+
+def build_scheme(args) -> Scheme:
+    return build_specs(args)[1].build(**_rates(args))
 
 
 def _finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def analysis_record(result: LocalAnalysis, method_params: dict, scheme: Scheme) -> dict:
-    closed, error = theory_check(result.method, method_params, result)
+def analysis_record(result: LocalAnalysis, spec: MethodSpec, scheme: Scheme) -> dict:
+    closed, error = theory_check(spec, result)
     scale = result.max_stable_lr_scale
     lr_g, lr_d = (float(v) for v in scheme.lrs)
     return {
         "method": result.method,
-        "method_params": method_params,
+        "method_params": spec.hyperparameters,
+        "method_spec": spec.to_dict(),
         "scheme": result.scheme,
         "lr_g": lr_g,
         "lr_d": lr_d,
@@ -183,23 +237,18 @@ def analysis_record(result: LocalAnalysis, method_params: dict, scheme: Scheme) 
     }
 
 
-def _method_params(args, method) -> dict:
-    defaults = PRESETS[args.method].defaults
-    return {
-        k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in defaults.items()
-    }
-
-
 def run_analyze(args) -> int:
-    method, scheme = build_method(args), build_scheme(args)
-    record = analysis_record(
-        analyze(dirac_gan(), method, scheme), _method_params(args, method), scheme
-    )
+    spec, scheme_spec = build_specs(args)
+    scheme = scheme_spec.build(**_rates(args))
+    try:
+        result = analyze(dirac_gan(), spec.build(), scheme)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    record = analysis_record(result, spec, scheme)
     if args.json:
         print(json.dumps(record))
         return 0
-    params = ", ".join(f"{k}={v:g}" for k, v in record["method_params"].items())
-    print(f"method      {record['method']}{f' ({params})' if params else ''}")
+    print(f"method      {spec}")
     print(f"scheme      {record['scheme']}  lr_g={record['lr_g']:g}  lr_d={record['lr_d']:g}")
     if not record["regular_equilibrium"]:
         print(f"note        {record['note']}")
@@ -252,15 +301,20 @@ def _parse_start(values) -> torch.Tensor:
 
 
 def run_simulate(args) -> int:
-    method, scheme = build_method(args), build_scheme(args)
+    spec, scheme_spec = build_specs(args)
+    method, scheme = spec.build(), scheme_spec.build(**_rates(args))
     if args.steps <= 0:
         raise UsageError(f"--steps must be > 0, got {args.steps}")
     start = _parse_start(args.start)
-    result = simulate(dirac_gan(), method, scheme, start, args.steps)
+    try:
+        result = simulate(dirac_gan(), method, scheme, start, args.steps)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     path = result.path[0]
     record = {
         "method": method.name,
-        "method_params": _method_params(args, method),
+        "method_params": spec.hyperparameters,
+        "method_spec": spec.to_dict(),
         "scheme": scheme.name,
         "steps": args.steps,
         "start": start[0].tolist(),

@@ -53,18 +53,17 @@ def register(commands) -> None:
 
 def run_toy2d(args) -> int:
     from convergan.config import ConfigError
-    from convergan.config.schema import DATA_2D
-    from convergan.methods.presets import PRESETS
+    from convergan.registry import METHODS, PROBLEMS_2D
     from convergan.studies.toy2d import run_study
 
     if args.steps <= 0:
         raise UsageError(f"--steps must be > 0, got {args.steps}")
     for problem in args.problems:
-        if problem not in DATA_2D:
-            raise UsageError(f"unknown 2D problem {problem!r}; choose from {', '.join(DATA_2D)}")
+        if problem not in PROBLEMS_2D:
+            raise UsageError(PROBLEMS_2D.unknown(problem))
     for method in args.methods:
-        if method not in PRESETS:
-            raise UsageError(f"unknown method {method!r}; choose from {', '.join(PRESETS)}")
+        if method not in METHODS:
+            raise UsageError(METHODS.unknown(method))
     try:
         runs = run_study(args.problems, args.methods, args.steps, Path(args.out), args.overrides)
     except ConfigError as error:

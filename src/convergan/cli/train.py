@@ -64,7 +64,7 @@ def _load(config_path: Path, overrides: list[str]):
 
 
 def _run_training(config, resume: bool, quiet: bool) -> int:
-    from convergan.training.field import DivergenceError
+    from convergan.field import DivergenceError
     from convergan.training.loop import train
 
     try:

@@ -9,9 +9,11 @@ A config is built from layers, later layers winning:
 4. the command-line overrides, all together as one layer.
 
 Mappings merge key by key; anything else (numbers, strings, lists) is replaced. One exception
-keeps presets honest: when a layer switches ``method`` to another preset, the hyperparameters
-set below it are dropped, because they belonged to the other method (``method=wgan`` on top of
-``method: {name: r1, gamma: 10}`` gives WGAN with its own defaults, not an error about gamma).
+keeps presets honest: when a layer switches ``method`` (or ``scheme``) to another name, the
+keys set below it are dropped, because they belonged to the other method (``method=wgan`` on
+top of ``method: {name: r1, gamma: 10}`` gives WGAN with its own defaults, not an error about
+gamma). Composition keys on top of a preset (``method.loss=hinge`` over ``method: r1``) change
+that preset's parts; see :mod:`convergan.methods.spec`.
 
 YAML is read with a safe loader that also reads ``1e-4`` as a float; PyYAML's YAML 1.1
 resolver would otherwise hand back the string ``"1e-4"``.
@@ -26,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from convergan.methods.spec import is_composition
 from convergan.config.schema import (
     DEFAULT_METHOD,
     Config,
@@ -127,8 +130,8 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
         except yaml.YAMLError as error:
             problem = " ".join(str(getattr(error, "problem", None) or error).split())
             raise ConfigError(f"bad override {item!r}: invalid YAML value ({problem})") from None
-        if key == "method" and isinstance(value, str):
-            key = "method.name"
+        if key in NAMED_SECTIONS and isinstance(value, str):
+            key = f"{key}.name"
         _set_dotted(layer, key.split("."), value)
     return layer
 
@@ -144,19 +147,29 @@ def _set_dotted(tree: dict[str, Any], keys: list[str], value: Any) -> None:
 
 
 def merge_layers(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge two settings layers, ``top`` winning; see the module docstring for ``method``."""
-    merged = _deep_merge(base, {k: v for k, v in top.items() if k != "method"})
-    if "method" in top:
-        below, above = _as_method(base.get("method")), _as_method(top["method"])
+    """Deep-merge two settings layers, ``top`` winning; see the module docstring for ``method``
+    and ``scheme``."""
+    merged = _deep_merge(base, {k: v for k, v in top.items() if k not in NAMED_SECTIONS})
+    for section, default in NAMED_SECTIONS.items():
+        if section not in top:
+            continue
+        below, above = _as_named(base.get(section)), _as_named(top[section])
         if isinstance(below, Mapping) and isinstance(above, Mapping):
-            switched = "name" in above and above["name"] != below.get("name", DEFAULT_METHOD)
-            merged["method"] = dict(above) if switched else _deep_merge(below, above)
+            # A composed method has no name below; naming a preset on top replaces it.
+            below_name = None if is_composition(below) else below.get("name", default)
+            switched = "name" in above and above["name"] != below_name
+            merged[section] = dict(above) if switched else _deep_merge(below, above)
         else:
-            merged["method"] = above  # not a mapping: let validation report it
+            merged[section] = above  # not a mapping: let validation report it
     return merged
 
 
-def _as_method(value: Any) -> Any:
+# Sections named by a registry entry whose other keys belong to that entry: switching the
+# name drops the keys set below (``method=wgan`` over ``{name: r1, gamma: 10}``).
+NAMED_SECTIONS = {"method": DEFAULT_METHOD, "scheme": "altgd"}
+
+
+def _as_named(value: Any) -> Any:
     if value is None:
         return {}
     return {"name": value} if isinstance(value, str) else value

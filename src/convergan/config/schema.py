@@ -18,30 +18,33 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from convergan.registry import (
+    ARCHITECTURES,
+    IMAGE_DATASETS,
+    METRICS,
+    OPTIMIZERS,
+    PROBLEMS_2D,
+    PluginError,
+    Registry,
+    load_plugins,
+)
+from convergan.methods.spec import MethodSpec
+from convergan.schemes.spec import SchemeSpec
+
 
 class ConfigError(ValueError):
     """A user error in a config file or override; the message is one line naming the key."""
 
 
-# Copies of the data registries' names (a test checks they agree), so that validating a config
-# does not import the data modules.
-DATA_2D = ("gaussian", "line", "circle", "four-lines", "ring8", "grid25")
-DATA_IMAGES = ("fashion-mnist", "cifar10", "image-folder", "npy")
-# Metric names the trainer understands: 2D Wasserstein-1, mode coverage on Gaussian mixtures,
-# and the image metrics.
-METRICS = ("w1", "modes", "fid", "kid", "pr", "is")
 DEFAULT_METHOD = "r1"
-
-# Ranges of method hyperparameters, by name, whatever preset takes them.
-METHOD_PARAM_RANGES: dict[str, dict[str, float]] = {
-    "gamma": {"ge": 0.0},  # penalty / consensus weight
-    "sigma": {"ge": 0.0},  # instance-noise standard deviation
-    "clip": {"gt": 0.0},  # weight-clipping bound; 0 would make D constant
-}
+# The trainer runs AltGD with the discriminator first, as GAN_stability does; the analysis
+# (and the scheme class) default to the generator first, the order of the paper's worked values.
+TRAINING_SCHEME_DEFAULTS = {"altgd": {"discriminator_first": True}}
 
 
-def option(default: Any, *, choices: tuple[Any, ...] | None = None, **bounds: float) -> Any:
-    """A dataclass field with validation metadata: ``choices`` and bounds ``gt``/``ge``/``lt``."""
+def option(default: Any, *, choices: Any = None, **bounds: float) -> Any:
+    """A dataclass field with validation metadata: ``choices`` (a tuple, or a registry whose
+    names are read when validating) and bounds ``gt``/``ge``/``lt``."""
     assert set(bounds) <= {"gt", "ge", "lt"}, f"unsupported bounds {bounds}"
     metadata = {"choices": choices, **bounds} if choices else dict(bounds)
     if isinstance(default, list):
@@ -51,7 +54,7 @@ def option(default: Any, *, choices: tuple[Any, ...] | None = None, **bounds: fl
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = option("circle", choices=DATA_2D + DATA_IMAGES)  # which problem / dataset
+    name: str = option("circle", choices=(PROBLEMS_2D, IMAGE_DATASETS))  # problem or dataset
     path: str | None = None  # dataset location (image datasets); None = the built-in default
     batch_size: int = option(256, gt=0)  # samples per step and per process
     noise_std: float = option(0.0, ge=0)  # per-problem std / spread of the 2D modes (0 = default)
@@ -60,7 +63,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = option("mlp", choices=("mlp", "dcgan", "resnet"))  # architecture family
+    name: str = option("mlp", choices=ARCHITECTURES)  # architecture family
     latent_dim: int = option(16, gt=0)  # dimension of the generator's input z
     width: int = option(256, gt=0)  # hidden units (MLP) or base channel count (conv nets)
     depth: int = option(3, ge=1)  # hidden layers (MLP) or blocks per resolution (conv nets)
@@ -71,36 +74,9 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class MethodConfig:
-    """A preset of :data:`convergan.methods.presets.PRESETS` and its hyperparameters.
-
-    After validation ``params`` holds every hyperparameter the preset takes (defaults filled
-    in), so the run's YAML records exactly what was trained.
-    """
-
-    name: str = DEFAULT_METHOD  # preset name, e.g. r1, wgan-gp, consensus
-    params: dict[str, float] = field(default_factory=dict)  # the preset's hyperparameters
-
-    def build(self) -> Any:
-        """The :class:`~convergan.methods.method.Method` this config names."""
-        from convergan.methods.presets import make_method
-
-        return make_method(self.name, **self.params)
-
-
-@dataclass(frozen=True)
-class SchemeConfig:
-    name: str = option("altgd", choices=("simgd", "altgd", "extragradient", "optimistic"))
-    d_steps: int = option(1, ge=1)  # discriminator updates per generator update
-    g_steps: int = option(1, ge=1)  # generator updates per round
-    lazy_every: int = option(1, ge=1)  # apply penalties every k D steps with gain k (1 = always)
-    discriminator_first: bool = True  # altgd: D steps before the G step, as GAN_stability does
-
-
-@dataclass(frozen=True)
 class OptimizerConfig:
-    name: str = option("adam", choices=("adam", "rmsprop", "sgd"))
-    lr: float = option(1e-4, gt=0)  # learning rate h
+    name: str = option("adam", choices=OPTIMIZERS)
+    lr: float = option(1e-4, gt=0)  # learning rate h (the scheme's rate for this player)
     betas: tuple[float, float] = option((0.0, 0.99), ge=0, lt=1)  # Adam moment decay rates
     eps: float = option(1e-8, gt=0)  # denominator guard (Adam, RMSprop)
     weight_decay: float = option(0.0, ge=0)  # L2 coefficient
@@ -155,8 +131,12 @@ class DistributedConfig:
     amp: bool = False  # bf16 autocast of the players' losses (meant for GPUs; works on CPU)
 
 
-def _default_method() -> MethodConfig:
+def _default_method() -> Any:
     return _method_from({"name": DEFAULT_METHOD}, "method")
+
+
+def _default_scheme() -> Any:
+    return _scheme_from({"name": "altgd"}, "scheme")
 
 
 @dataclass(frozen=True)
@@ -166,8 +146,11 @@ class Config:
     device: str = option("cpu", choices=("cpu", "cuda", "auto"))  # auto: cuda when available
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    method: MethodConfig = field(default_factory=_default_method)
-    scheme: SchemeConfig = field(default_factory=SchemeConfig)
+    # Modules or .py files that register a user's parts (losses, penalties, schemes, ...);
+    # imported before the rest of the config is validated.
+    plugins: list[str] = option([])
+    method: MethodSpec = field(default_factory=_default_method)
+    scheme: SchemeSpec = field(default_factory=_default_scheme)
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -181,11 +164,19 @@ class Config:
 def config_from_dict(data: Mapping[str, Any]) -> Config:
     """Validate a (merged) settings mapping into a :class:`Config`; missing keys take defaults.
 
-    ``method`` may be a preset name or a mapping ``{name: ..., <hyperparameter>: ...}``.
+    ``method`` is a preset name, ``{name: preset, <hyperparameter>: ...}`` or a composition
+    (:mod:`convergan.methods.spec`); ``scheme`` a registered scheme and its parameters.
+    ``plugins`` are imported first, so that the names they register are accepted.
 
-    >>> config_from_dict({"train": {"steps": 10}, "method": "wgan-gp"}).method.params
-    {'gamma': 1.0, 'target': 1.0}
+    >>> config_from_dict({"train": {"steps": 10}, "method": "wgan-gp"}).method.to_dict()
+    {'name': 'wgan-gp', 'gamma': 1.0, 'target': 1.0}
     """
+    if isinstance(data, Mapping) and data.get("plugins"):
+        plugins = _convert(data["plugins"], list[str], "plugins")
+        try:
+            load_plugins(plugins)
+        except PluginError as error:
+            raise ConfigError(f"plugins: {error}") from None
     return _build(Config, data, "")
 
 
@@ -195,8 +186,8 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, MethodConfig):
-        return {"name": value.name, **value.params}
+    if isinstance(value, (MethodSpec, SchemeSpec)):
+        return value.to_dict()
     if dataclasses.is_dataclass(value):
         return config_to_dict(value)
     if isinstance(value, (list, tuple)):
@@ -221,8 +212,11 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         if name not in data:
             continue  # the dataclass default
         key = prefix + name
-        if hints[name] is MethodConfig:
+        if hints[name] is MethodSpec:
             values[name] = _method_from(data[name], key)
+            continue
+        if hints[name] is SchemeSpec:
+            values[name] = _scheme_from(data[name], key)
             continue
         value = _convert(data[name], hints[name], key)
         _check_allowed(value, fields[name].metadata, key)
@@ -278,7 +272,7 @@ def _check_allowed(value: Any, rules: Mapping[str, Any], key: str) -> None:
         for i, item in enumerate(value):
             _check_allowed(item, rules, f"{key}[{i}]")
         return
-    choices = rules.get("choices")
+    choices = _choices(rules.get("choices"))
     if choices is not None and value not in choices:
         hint = _did_you_mean(str(value), [str(c) for c in choices])
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}{hint}")
@@ -288,38 +282,35 @@ def _check_allowed(value: Any, rules: Mapping[str, Any], key: str) -> None:
             raise ConfigError(f"{key}: must be {symbol} {rules[rule]:g}, got {value}")
 
 
-def _method_from(value: Any, key: str) -> MethodConfig:
-    """Validate ``method``: a preset name, or ``{name: preset, <hyperparameter>: value, ...}``."""
-    from convergan.methods.presets import PRESETS  # imports torch; only when validating
+def _choices(choices: Any) -> tuple[Any, ...] | None:
+    """Allowed values: a tuple, a registry, or several registries (their names joined)."""
+    if choices is None:
+        return None
+    if isinstance(choices, Registry):
+        return choices.names()
+    if isinstance(choices, tuple) and any(isinstance(c, Registry) for c in choices):
+        return tuple(n for c in choices for n in (c.names() if isinstance(c, Registry) else (c,)))
+    return tuple(choices)
 
-    if isinstance(value, str):
-        value = {"name": value}
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"{key}: expected a method name or a mapping with 'name', got {_show(value)}"
-        )
-    name = value.get("name", DEFAULT_METHOD)
-    if not isinstance(name, str):
-        raise ConfigError(f"{key}.name: expected a method name, got {_show(name)}")
-    if name not in PRESETS:
-        hint = _did_you_mean(name, list(PRESETS))
-        raise ConfigError(
-            f"{key}: unknown method {name!r}{hint}; choose one of {', '.join(PRESETS)}"
-        )
-    defaults = PRESETS[name].defaults
-    params = {k: float(v) for k, v in defaults.items()}
-    for param, given in value.items():
-        if param == "name":
-            continue
-        if param not in defaults:
-            takes = ", ".join(defaults) or "no hyperparameters"
-            hint = _did_you_mean(str(param), list(defaults))
-            raise ConfigError(
-                f"{key}.{param}: method {name!r} does not take {param!r}{hint}; it takes {takes}"
-            )
-        params[param] = _convert(given, float, f"{key}.{param}")
-        _check_allowed(params[param], METHOD_PARAM_RANGES.get(param, {}), f"{key}.{param}")
-    return MethodConfig(name, params)
+
+def _method_from(value: Any, key: str) -> MethodSpec:
+    """Validate ``method`` (see :func:`convergan.methods.spec.parse_method`)."""
+    from convergan.methods.spec import MethodSpecError, parse_method  # imports torch
+
+    try:
+        return parse_method(value, key)
+    except MethodSpecError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _scheme_from(value: Any, key: str) -> SchemeSpec:
+    """Validate ``scheme`` (see :func:`convergan.schemes.spec.parse_scheme`)."""
+    from convergan.schemes.spec import SchemeSpecError, parse_scheme
+
+    try:
+        return parse_scheme(value, key, TRAINING_SCHEME_DEFAULTS)
+    except SchemeSpecError as error:
+        raise ConfigError(str(error)) from None
 
 
 # --------------------------------------------------------------------------- messages
@@ -355,7 +346,7 @@ def _all_keys(cls: type = Config, prefix: str = "") -> tuple[str, ...]:
     keys: list[str] = []
     for f in dataclasses.fields(cls):
         hint = _hints(cls)[f.name]
-        if dataclasses.is_dataclass(hint) and hint is not MethodConfig:
+        if dataclasses.is_dataclass(hint) and hint not in (MethodSpec, SchemeSpec):
             keys += _all_keys(hint, f"{prefix}{f.name}.")
         else:
             keys.append(prefix + f.name)

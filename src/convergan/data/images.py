@@ -39,6 +39,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from convergan.registry import IMAGE_DATASETS
 from convergan.data.image_formats import (
     DatasetError,
     DatasetNotFoundError,
@@ -55,7 +56,25 @@ __all__ = [
     "find_fashion_mnist", "make_dataloader", "make_image_dataset", "read_idx",
 ]  # fmt: skip
 
-IMAGE_DATASETS = ("fashion-mnist", "cifar10", "image-folder", "npy")
+# The built-in datasets, handled by make_image_dataset itself. A user's dataset is registered
+# with a factory taking make_image_dataset's keyword arguments and returning an ImageDataset.
+BUILTIN_IMAGE_DATASETS = {
+    "fashion-mnist": "Fashion-MNIST IDX files (default: the Debian package dataset-fashion-mnist)",
+    "cifar10": "CIFAR-10 python batches (cifar-10-batches-py)",
+    "image-folder": "a folder of images (labels from sub-folders)",
+    "npy": "a .npy array of images",
+}
+
+
+def _builtin_dataset(name: str):
+    def build(**options: Any) -> ImageDataset:
+        return make_image_dataset(name, **options)
+
+    return build
+
+
+for _name, _description in BUILTIN_IMAGE_DATASETS.items():
+    IMAGE_DATASETS.register(_name, _builtin_dataset(_name), description=_description)
 
 
 class ImageDataset(Dataset):
@@ -188,7 +207,16 @@ def make_image_dataset(
     DatasetError: unknown dataset 'mnist'; choose one of fashion-mnist, cifar10, ...
     """
     if name not in IMAGE_DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(IMAGE_DATASETS)}")
+        raise DatasetError(IMAGE_DATASETS.unknown(name))
+    if name not in BUILTIN_IMAGE_DATASETS:
+        return IMAGE_DATASETS[name](
+            path=path,
+            image_size=image_size,
+            flip=flip,
+            dequantize=dequantize,
+            split=split,
+            labeled=labeled,
+        )
     if split not in ("train", "test"):
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
     if image_size is not None and (not isinstance(image_size, int) or image_size <= 0):

@@ -30,6 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from convergan.registry import PROBLEMS_2D
+
 __all__ = [
     "TOY2D_PROBLEMS",
     "Circle",
@@ -251,15 +253,18 @@ def grid_of_gaussians(side: int = 5, spacing: float = 2.0, std: float = 0.05) ->
     return GaussianMixture2D(modes, std, name=f"grid{side * side}")
 
 
-TOY2D_PROBLEMS: dict[str, Callable[..., Toy2DProblem]] = {
-    "gaussian": Gaussian2D,
-    "line": Line,
-    "circle": Circle,
-    "four-lines": FourLines,
-    "ring8": ring_of_gaussians,
-    "grid25": grid_of_gaussians,
-}
-"""Problem name → factory. Keyword arguments of :func:`make_toy2d` go to the factory."""
+for _name, _factory, _description in (
+    ("gaussian", Gaussian2D, "one isotropic Gaussian (absolutely continuous)"),
+    ("line", Line, "uniform on a segment (a 1D manifold)"),
+    ("circle", Circle, "uniform on a circle (a closed 1D manifold)"),
+    ("four-lines", FourLines, "uniform on the four sides of a square"),
+    ("ring8", ring_of_gaussians, "8 Gaussians on a ring (mode coverage)"),
+    ("grid25", grid_of_gaussians, "25 Gaussians on a 5x5 grid (mode coverage)"),
+):
+    PROBLEMS_2D.register(_name, _factory, description=_description)
+
+# The registry is the list of problems; this name is kept for existing imports.
+TOY2D_PROBLEMS = PROBLEMS_2D
 
 
 def make_toy2d(name: str, **kwargs: Any) -> Toy2DProblem:
@@ -268,10 +273,9 @@ def make_toy2d(name: str, **kwargs: Any) -> Toy2DProblem:
     Raises ``ValueError`` with one line naming the valid choices for an unknown name or an
     option the factory does not take.
     """
-    if name not in TOY2D_PROBLEMS:
-        choices = ", ".join(TOY2D_PROBLEMS)
-        raise ValueError(f"unknown 2D problem {name!r}; choose one of {choices}")
-    factory = TOY2D_PROBLEMS[name]
+    if name not in PROBLEMS_2D:
+        raise ValueError(PROBLEMS_2D.unknown(name))
+    factory = PROBLEMS_2D[name]
     signature = inspect.signature(factory)
     try:
         signature.bind(**kwargs)

@@ -6,6 +6,7 @@ from convergan.methods.constraints import WeightClip
 from convergan.methods.losses import (
     GANLoss,
     HingeLoss,
+    LeastSquaresLoss,
     NonSaturatingLoss,
     StandardLoss,
     WassersteinLoss,
@@ -13,7 +14,8 @@ from convergan.methods.losses import (
 from convergan.methods.method import Method, PlayerLoss
 from convergan.methods.noise import InstanceNoise
 from convergan.methods.penalties import GradientPenalty, input_gradient, r1, r2, wgan_gp, zero_gp
-from convergan.methods.presets import PRESETS, UnknownMethodError, make_method
+from convergan.methods.presets import UnknownMethodError, make_method, preset_spec
+from convergan.methods.spec import MethodSpec, NoiseSpec, PenaltySpec, parse_method, penalty
 
 __all__ = [
     "Batch",
@@ -22,9 +24,12 @@ __all__ = [
     "GradientPenalty",
     "HingeLoss",
     "InstanceNoise",
+    "LeastSquaresLoss",
     "Method",
+    "MethodSpec",
+    "NoiseSpec",
+    "PenaltySpec",
     "NonSaturatingLoss",
-    "PRESETS",
     "PlayerLoss",
     "StandardLoss",
     "UnknownMethodError",
@@ -32,6 +37,9 @@ __all__ = [
     "WeightClip",
     "input_gradient",
     "make_method",
+    "parse_method",
+    "penalty",
+    "preset_spec",
     "r1",
     "r2",
     "wgan_gp",

@@ -21,6 +21,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from convergan.registry import LOSSES
+
 
 @dataclass(frozen=True)
 class GANLoss:
@@ -38,6 +40,7 @@ class GANLoss:
         raise NotImplementedError
 
 
+@LOSSES.register("saturating", description="the original GAN: G minimises log(1 - sigmoid(D(G(z))))")
 @dataclass(frozen=True)
 class StandardLoss(GANLoss):
     """Saturating GAN of Goodfellow et al. (2014): G minimises ``log(1 − sigmoid(D(G(z))))``.
@@ -46,7 +49,7 @@ class StandardLoss(GANLoss):
     In the paper's notation this is f(t) = −log(1 + e^{−t}), f′(0) = 1/2, f″(0) = −1/4.
     """
 
-    name: str = "standard"
+    name: str = "saturating"
 
     def real_term(self, d_real: Tensor) -> Tensor:
         return F.softplus(-d_real)
@@ -58,21 +61,23 @@ class StandardLoss(GANLoss):
         return -F.softplus(d_fake)
 
 
+@LOSSES.register("nonsaturating", description="non-saturating GAN: G minimises -log sigmoid(D(G(z)))")
 @dataclass(frozen=True)
 class NonSaturatingLoss(StandardLoss):
     """Non-saturating GAN: G minimises ``−log sigmoid(D(G(z))) = softplus(−D(G(z)))``."""
 
-    name: str = "non-saturating"
+    name: str = "nonsaturating"
 
     def generator_term(self, d_fake: Tensor) -> Tensor:
         return F.softplus(-d_fake)
 
 
+@LOSSES.register("wgan", description="Wasserstein: D maximises E D(x) - E D(G(z))")
 @dataclass(frozen=True)
 class WassersteinLoss(GANLoss):
     """WGAN (Arjovsky et al., 2017): the critic maximises ``E D(x) − E D(G(z))``."""
 
-    name: str = "wasserstein"
+    name: str = "wgan"
 
     def real_term(self, d_real: Tensor) -> Tensor:
         return -d_real
@@ -84,6 +89,7 @@ class WassersteinLoss(GANLoss):
         return -d_fake
 
 
+@LOSSES.register("hinge", description="hinge D loss with the Wasserstein G term (SNGAN, BigGAN)")
 @dataclass(frozen=True)
 class HingeLoss(GANLoss):
     """Hinge loss (Lim & Ye, 2017; Miyato et al., 2018) with the Wasserstein generator term."""
@@ -98,3 +104,21 @@ class HingeLoss(GANLoss):
 
     def generator_term(self, d_fake: Tensor) -> Tensor:
         return -d_fake
+
+
+@LOSSES.register("least-squares", description="LSGAN (Mao et al., 2017): D regresses real to 1, fake to 0")
+@dataclass(frozen=True)
+class LeastSquaresLoss(GANLoss):
+    """Least-squares GAN with the 0-1-1 coding: ``½(D(x) − 1)² + ½D(G(z))²`` for D and
+    ``½(D(G(z)) − 1)²`` for G."""
+
+    name: str = "least-squares"
+
+    def real_term(self, d_real: Tensor) -> Tensor:
+        return 0.5 * (d_real - 1.0) ** 2
+
+    def fake_term(self, d_fake: Tensor) -> Tensor:
+        return 0.5 * d_fake**2
+
+    def generator_term(self, d_fake: Tensor) -> Tensor:
+        return 0.5 * (d_fake - 1.0) ** 2

@@ -74,11 +74,14 @@ class Method:
         *,
         regularization_gain: float | Tensor = 1.0,
         step: int = 0,
+        functional: bool = False,
     ) -> PlayerLoss:
         """``E_real[real_term(D)] + E_fake[fake_term(D)] + gain · Σ penalties``.
 
         ``regularization_gain`` is 0 on the steps lazy regularization skips and ``k`` on the
-        steps it applies the penalties (StyleGAN2's lazy regularization).
+        steps it applies the penalties (StyleGAN2's lazy regularization). ``functional`` says
+        whether the caller differentiates with ``torch.func`` (the penalties' input gradients
+        then use ``torch.func.vjp``) or eager autograd.
         """
         real, fake = self._seen_by_discriminator(generator, batch, step)
         regularized = bool(self.penalties) and not is_zero_gain(regularization_gain)
@@ -88,7 +91,7 @@ class Method:
         for where, points in (("real", real), ("fake", fake)):
             if where in needed:
                 outputs[where], input_gradients[where] = output_and_input_gradient(
-                    discriminator, points
+                    discriminator, points, functional
                 )
             else:
                 outputs[where] = discriminator(points)
@@ -106,7 +109,13 @@ class Method:
             weights = (batch.real_weight, batch.fake_weight)
             for penalty in self.penalties:
                 value = penalty(
-                    discriminator, real, fake, batch.interpolation, weights, input_gradients
+                    discriminator,
+                    real,
+                    fake,
+                    batch.interpolation,
+                    weights,
+                    input_gradients,
+                    functional,
                 )
                 terms[penalty.name] = value
                 total = total + regularization_gain * value

@@ -25,26 +25,26 @@ import torch
 from torch import Tensor
 
 from convergan.methods.batch import weighted_mean
+from convergan.registry import PENALTIES
 
 Discriminator = Callable[[Tensor], Tensor]
 PenaltyPoints = Literal["real", "fake", "interpolates"]
 
 
-def _inside_torch_func() -> bool:
-    return torch._C._functorch.peek_interpreter_stack() is not None
-
-
-def output_and_input_gradient(discriminator: Discriminator, x: Tensor) -> tuple[Tensor, Tensor]:
+def output_and_input_gradient(
+    discriminator: Discriminator, x: Tensor, functional: bool = False
+) -> tuple[Tensor, Tensor]:
     """``D(x)`` and the per-sample ``∇_x D(x)`` from *one* forward pass, the gradient
     differentiable with respect to D's parameters.
 
     Sharing the forward pass is what makes a penalised D step cheap: the loss term on
-    ``D(x)`` and the penalty on ``∇_x D(x)`` then need one backward pass together. Under
-    ``torch.func`` transforms (the analysis, and the trainer's field) it is ``torch.func.vjp``;
-    in plain eager code it is ``autograd.grad(create_graph=True)``. Samples must not interact
-    inside D (no batch norm), as for every gradient penalty.
+    ``D(x)`` and the penalty on ``∇_x D(x)`` then need one backward pass together. The field
+    says which differentiation route it runs (:mod:`convergan.field`): under ``torch.func``
+    transforms (``functional=True``) the input gradient is ``torch.func.vjp``; in eager code
+    it is ``autograd.grad(create_graph=True)``. Samples must not interact inside D (no batch
+    norm), as for every gradient penalty.
     """
-    if _inside_torch_func():
+    if functional:
         output, pullback = torch.func.vjp(discriminator, x)
         (grad,) = pullback(torch.ones_like(output))
         return output, grad
@@ -55,9 +55,9 @@ def output_and_input_gradient(discriminator: Discriminator, x: Tensor) -> tuple[
     return output, grad
 
 
-def input_gradient(discriminator: Discriminator, x: Tensor) -> Tensor:
+def input_gradient(discriminator: Discriminator, x: Tensor, functional: bool = False) -> Tensor:
     """Per-sample ``∇_x D(x)``, differentiable with respect to D's parameters."""
-    return output_and_input_gradient(discriminator, x)[1]
+    return output_and_input_gradient(discriminator, x, functional)[1]
 
 
 def _squared_norms_minus(grad: Tensor, target: float | Tensor) -> Tensor:
@@ -108,6 +108,7 @@ class GradientPenalty:
         interpolation: Tensor | None = None,
         weights: tuple[Tensor | None, Tensor | None] = (None, None),
         input_gradients: dict[str, Tensor] | None = None,
+        functional: bool = False,
     ) -> Tensor:
         """The penalty; ``input_gradients`` may hold ``∇_x D`` already computed at the real or
         fake points (keyed "real"/"fake") by :meth:`Method.discriminator_loss`."""
@@ -115,25 +116,31 @@ class GradientPenalty:
         if input_gradients is not None and self.at in input_gradients:
             grad = input_gradients[self.at]
         else:
-            grad = input_gradient(discriminator, x)
+            grad = input_gradient(discriminator, x, functional)
         return 0.5 * self.gamma * weighted_mean(_squared_norms_minus(grad, self.target), weight)
 
 
+@PENALTIES.register("r1", description="(gamma/2) E_data |grad_x D|^2 (Mescheder et al., 2018)")
 def r1(gamma: float | Tensor = 10.0) -> GradientPenalty:
     """R1: (γ/2)·E_{p_D}‖∇_x D(x)‖²."""
     return GradientPenalty(gamma=gamma, target=0.0, at="real", name="r1")
 
 
+@PENALTIES.register("r2", description="(gamma/2) E_generator |grad_x D|^2")
 def r2(gamma: float | Tensor = 10.0) -> GradientPenalty:
     """R2: (γ/2)·E_{p_θ}‖∇_x D(x)‖²."""
     return GradientPenalty(gamma=gamma, target=0.0, at="fake", name="r2")
 
 
+@PENALTIES.register(
+    "wgan-gp", description="(gamma/2) E_interpolates (|grad_x D| - target)^2, target 1 by default"
+)
 def wgan_gp(gamma: float | Tensor = 20.0, target: float | Tensor = 1.0) -> GradientPenalty:
     """WGAN-GP: (γ/2)·E_{interpolates}(‖∇_x D‖ − g₀)² (λ = 10 of the WGAN-GP paper is γ = 20)."""
     return GradientPenalty(gamma=gamma, target=target, at="interpolates", name="wgan-gp")
 
 
+@PENALTIES.register("zero-gp", description="(gamma/2) E_interpolates |grad_x D|^2 (zero-centred GP)")
 def zero_gp(gamma: float | Tensor = 10.0) -> GradientPenalty:
     """Zero-centred gradient penalty at interpolates: (γ/2)·E_{interpolates}‖∇_x D‖²."""
     return GradientPenalty(gamma=gamma, target=0.0, at="interpolates", name="zero-gp")

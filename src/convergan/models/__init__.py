@@ -1,1 +1,66 @@
-"""Player networks: 2D MLPs (:mod:`convergan.models.mlp`) and, later, image models."""
+"""Player networks: 2D MLPs, DCGANs and the paper's ResNets, registered by architecture name.
+
+An architecture is a builder ``(model_config, data_shape, num_classes) -> (generator,
+discriminator)`` in :data:`~convergan.registry.ARCHITECTURES`; ``model.name`` in a config picks
+it. ``data_shape`` is ``(dim,)`` for 2D problems and ``(channels, size, size)`` for images;
+``num_classes`` is the number of classes of a conditional model (``None`` otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convergan.registry import ARCHITECTURES
+
+
+def _image_shape(name: str, data_shape: tuple[int, ...]) -> tuple[int, int]:
+    if len(data_shape) != 3:
+        raise ValueError(
+            f"model.name={name} needs image data (channels x size x size), got data of shape "
+            f"{tuple(data_shape)}; use model.name=mlp for 2D problems"
+        )
+    channels, size, _ = data_shape
+    return channels, size
+
+
+@ARCHITECTURES.register("mlp", description="MLP players for 2D problems (width x depth)")
+def build_mlp(m: Any, data_shape: tuple[int, ...], num_classes: int | None = None):
+    from convergan.models.mlp import MLPDiscriminator, MLPGenerator
+
+    if len(data_shape) != 1:
+        raise ValueError(
+            f"model.name=mlp takes flat data (2D problems), got data of shape {tuple(data_shape)}"
+        )
+    (dim,) = data_shape
+    return (
+        MLPGenerator(m.latent_dim, out_dim=dim, width=m.width, depth=m.depth),
+        MLPDiscriminator(in_dim=dim, width=m.width, depth=m.depth),
+    )
+
+
+@ARCHITECTURES.register("dcgan", description="DCGAN for 28, 32 and 64 px images")
+def build_dcgan(m: Any, data_shape: tuple[int, ...], num_classes: int | None = None):
+    from convergan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    channels, size = _image_shape("dcgan", data_shape)
+    return (
+        DCGANGenerator(
+            m.latent_dim, image_size=size, channels=channels, width=m.width, num_classes=num_classes
+        ),
+        DCGANDiscriminator(
+            image_size=size, channels=channels, width=m.width, num_classes=num_classes
+        ),
+    )
+
+
+@ARCHITECTURES.register("resnet", description="the paper's ResNets, 32 to 1024 px")
+def build_resnet(m: Any, data_shape: tuple[int, ...], num_classes: int | None = None):
+    from convergan.models.resnet import ResNetDiscriminator, ResNetGenerator
+
+    channels, size = _image_shape("resnet", data_shape)
+    return (
+        ResNetGenerator(
+            m.latent_dim, image_size=size, channels=channels, nf=m.width, num_classes=num_classes
+        ),
+        ResNetDiscriminator(image_size=size, channels=channels, nf=m.width, num_classes=num_classes),
+    )

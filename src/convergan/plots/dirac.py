@@ -38,7 +38,8 @@ from convergan.analysis.trajectories import Trajectories, simulate
 from convergan.field import game_field
 from convergan.games.dirac import DiracGAN, dirac_gan
 from convergan.methods.method import Method
-from convergan.methods.presets import make_method
+from convergan.methods.presets import make_method, preset_spec
+from convergan.methods.spec import MethodSpec
 from convergan.schemes import AltGD, Scheme, SimGD
 
 __all__ = [
@@ -54,30 +55,33 @@ __all__ = [
 
 
 class Figure3Panel(NamedTuple):
-    """One panel of Figure 3: a title, a preset name and the preset's parameters."""
+    """One panel of Figure 3: a title and the method's spec."""
 
     label: str
-    preset: str
-    params: dict[str, float]
+    spec: MethodSpec
 
     def method(self) -> Method:
-        return make_method(self.preset, **self.params)
+        return self.spec.build()
+
+
+def _panel(label: str, preset: str, **params: float) -> Figure3Panel:
+    return Figure3Panel(label, preset_spec(preset, **params))
 
 
 FIGURE3_METHODS: tuple[Figure3Panel, ...] = (
-    Figure3Panel("GAN", "gan", {}),
-    Figure3Panel("non-saturating GAN", "nsgan", {}),
-    Figure3Panel("WGAN (clip 1)", "wgan", {"clip": 1.0}),
+    _panel("GAN", "gan"),
+    _panel("non-saturating GAN", "nsgan"),
+    _panel("WGAN (clip 1)", "wgan", clip=1.0),
     # γ = 1, g₀ = 1: the penalty pushes |ψ| towards 1, so there is no regular equilibrium at
     # ψ = 0 and the trajectory keeps circling at |ψ| ≈ 1 (GAN_stability's notebook: γ = 0.7).
-    Figure3Panel("WGAN-GP (γ=1, g₀=1)", "wgan-gp", {"gamma": 1.0, "target": 1.0}),
-    Figure3Panel("consensus (γ=1)", "consensus", {"gamma": 1.0}),
+    _panel("WGAN-GP (γ=1, g₀=1)", "wgan-gp", gamma=1.0, target=1.0),
+    _panel("consensus (γ=1)", "consensus", gamma=1.0),
     # σ = 1 (eigenvalues −1/4 ± 0.43i) converges visibly within the figure's 300 steps; the
     # notebook's σ = 0.7 (−0.12 ± 0.48i) needs about twice as many.
-    Figure3Panel("instance noise (σ=1)", "instance-noise", {"sigma": 1.0}),
-    Figure3Panel("gradient penalty (γ=0.3)", "r1", {"gamma": 0.3}),
-    Figure3Panel("gradient penalty, critical (γ=1)", "r1", {"gamma": 1.0}),
-    Figure3Panel("non-saturating GAN + R1 (γ=1)", "nsgan-r1", {"gamma": 1.0}),
+    _panel("instance noise (σ=1)", "instance-noise", sigma=1.0),
+    _panel("gradient penalty (γ=0.3)", "r1", gamma=0.3),
+    _panel("gradient penalty, critical (γ=1)", "r1", gamma=1.0),
+    _panel("non-saturating GAN + R1 (γ=1)", "nsgan-r1", gamma=1.0),
 )
 """The paper's Figure 3 panels plus non-saturating GAN + R1. ``γ = 1 = 2f′(0)`` is the
 critical damping of R1 on the Dirac-GAN (a real double eigenvalue −1/2)."""
@@ -127,16 +131,18 @@ def figure3_trajectories(
     game = game or dirac_gan()
     groups: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(list)
     for index, panel in enumerate(methods):
-        groups[(panel.preset, tuple(sorted(panel.params)))].append(index)
+        groups[(panel.spec.preset, tuple(sorted(dict(panel.spec.params))))].append(index)
     results: list[Trajectories | None] = [None] * len(methods)
     for (preset, names), indices in groups.items():
         starts = torch.tensor([start] * len(indices), dtype=torch.float64)
-        if len(indices) == 1 or not names:
+        if len(indices) == 1 or not names or preset is None:
             for i in indices:
                 results[i] = simulate(game, methods[i].method(), scheme, starts[:1], steps)
             continue
         params = {
-            name: torch.tensor([methods[i].params[name] for i in indices], dtype=torch.float64)
+            name: torch.tensor(
+                [dict(methods[i].spec.params)[name] for i in indices], dtype=torch.float64
+            )
             for name in names
         }
 

@@ -28,7 +28,8 @@ from convergan import theory
 from convergan.analysis.stability import field_jacobians_over, stability_map
 from convergan.games.dirac import DiracGAN, dirac_gan
 from convergan.methods.method import Method
-from convergan.methods.presets import PRESETS, make_method
+from convergan.methods.presets import make_method
+from convergan.registry import METHODS
 from convergan.schemes import AltGD, Extragradient, Optimistic, Scheme, SimGD
 
 __all__ = [
@@ -44,10 +45,10 @@ RADIUS_RANGE = (0.5, 2.0)  # colour limits of ρ (log scale, centred on ρ = 1)
 def method_parameter(name: str) -> str:
     """The strength parameter a preset is swept over: ``sigma`` for instance noise, else
     ``gamma``. One clear error for presets without a strength (gan, nsgan, wgan)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(PRESETS)}")
+    if name not in METHODS:
+        raise ValueError(METHODS.unknown(name))
     for parameter in ("gamma", "sigma"):
-        if parameter in PRESETS[name].defaults:
+        if parameter in METHODS[name].defaults:
             return parameter
     raise ValueError(f"method {name!r} has no gamma or sigma to sweep")
 

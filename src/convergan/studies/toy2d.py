@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convergan.config import load_config
-from convergan.config.schema import Config, MethodConfig
-from convergan.methods.presets import PRESETS
+from convergan.config.schema import Config
+from convergan.methods.presets import preset_spec
 from convergan.training.report import read_metrics
 
 # The shipped configs when running from a checkout; schema defaults otherwise.
@@ -43,13 +43,11 @@ def study_config(
     """The shipped config of ``problem`` with ``method`` (preset defaults) and ``steps``."""
     path = CONFIG_DIR / f"{problem}.yaml"
     base = load_config(path if path.is_file() else None, [f"data.name={problem}", *overrides])
-    if method not in PRESETS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(PRESETS)}")
-    params = dict(PRESETS[method].defaults)
+    spec = preset_spec(method)
     eval_every = max(1, steps // 20)
     return replace(
         base,
-        method=MethodConfig(method, params),
+        method=spec,
         out_dir=str(out_dir / problem / method),
         train=replace(
             base.train,

@@ -1,8 +1,9 @@
 """The training loop: one scheme step per iteration, everything else in hooks.
 
-The loop is the analysis's scheme, run on :class:`TrainingField` (the exact field on fresh
-minibatches, moved by optimizers). Data, checkpoints, logging and evaluation sit in
-:mod:`convergan.training.run` and never inside the step.
+The loop is the analysis's scheme, run on the analysis's :class:`~convergan.field.GameField`
+with a fresh minibatch per evaluation, the eager differentiation route and optimizer moves.
+Data, checkpoints, logging and evaluation sit in :mod:`convergan.training.run` and never
+inside the step.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from pathlib import Path
 import torch
 
 from convergan.config.schema import Config
-from convergan.field import GENERATOR, ParameterLayout
-from convergan.schemes import SCHEMES, AltGD, Scheme, lazy
+from convergan.field import GENERATOR, DivergenceGuard, GameField, OptimizerStep, ParameterLayout
+from convergan.schemes import Scheme
 from convergan.training import distributed
 from convergan.training.ema import GeneratorEMA
-from convergan.training.field import TrainingField
-from convergan.training.optim import PlayerOptimizer, lr_factor
+from convergan.training.optim import build_optimizer, lr_factor
 from convergan.training.problem import BatchSampler, is_toy2d, make_players, make_real_stream
 from convergan.training.report import Reporter
 from convergan.training.run import Run, TrainingState
@@ -27,15 +27,7 @@ from convergan.training.run import Run, TrainingState
 
 def build_scheme(config: Config) -> Scheme:
     """The config's scheme, with the optimizers' learning rates as the players' rates."""
-    s = config.scheme
-    rates = {"lr_g": config.optim.g.lr, "lr_d": config.optim.d.lr}
-    if s.name == "altgd":
-        scheme = AltGD(
-            **rates, g_steps=s.g_steps, d_steps=s.d_steps, discriminator_first=s.discriminator_first
-        )
-    else:
-        scheme = SCHEMES[s.name](**rates)
-    return lazy(scheme, s.lazy_every) if s.lazy_every > 1 else scheme
+    return config.scheme.build(lr_g=config.optim.g.lr, lr_d=config.optim.d.lr)
 
 
 @dataclass
@@ -63,6 +55,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
     method, scheme = config.method.build(), build_scheme(config)
+    mover = OptimizerStep((build_optimizer(config.optim.g), build_optimizer(config.optim.d)))
     x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
     sampler = BatchSampler(
         stream,
@@ -79,22 +72,23 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
         step=0,
         x=x,
         scheme_state=None,
-        optimizers=(PlayerOptimizer(config.optim.g, x[0]), PlayerOptimizer(config.optim.d, x[1])),
         ema=GeneratorEMA(x[0], config.ema.half_life_samples, config.ema.rampup),
         sampler=sampler,
     )
-    reporter = Reporter()
+    reporter, guard = Reporter(), DivergenceGuard()
     samples_per_step = config.data.batch_size * dist.world_size
 
-    def field_at(step: int) -> TrainingField:
-        return TrainingField(
+    def field_at(step: int) -> GameField:
+        return GameField(
             generator,
             discriminator,
             method,
-            sampler,
-            state.optimizers,
+            sampler,  # a fresh minibatch at every evaluation of the field
+            route="eager",
+            mover=mover,
             step=step,
             reporter=reporter,
+            guard=guard,
             average_across_processes=dist.average,
             autocast_device=dist.device.type if config.distributed.amp else None,
         )
@@ -117,6 +111,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
             state.x, state.scheme_state = scheme.scaled(factor).step(
                 field_at(step), state.x, state.scheme_state, step
             )
+            guard.check(step + 1)  # one host synchronisation per step
             state.step, state.samples_seen = step + 1, state.samples_seen + samples_per_step
             if config.ema.enabled:
                 state.ema.update(state.x[GENERATOR], samples_per_step, state.samples_seen)

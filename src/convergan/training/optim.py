@@ -1,72 +1,26 @@
-"""Per-player optimizers behind the ``Field.move`` step, and learning-rate schedules.
+"""From the optimizer configs to the players' optimizers, and learning-rate schedules.
 
-Each player's parameters live in one flat vector (the state the schemes manipulate); its
-optimizer owns one leaf tensor of that size. A move copies the scheme's ``x_i`` into the leaf,
-sets the gradient to minus the field's direction and takes one optimizer step with the
-scheme's learning rate, so SimGD, AltGD, extragradient and optimistic updates all run on Adam,
-RMSprop or SGD unchanged. (Extragradient's look-ahead step also updates the optimizer's
-moments, as Extra-Adam of Gidel et al., 2019 does.)
+The optimizers themselves are pure update rules (:mod:`convergan.optimizers`); their states
+travel in the scheme state. Learning rates are the scheme's (``optim.g.lr`` and ``optim.d.lr``
+times :func:`lr_factor`), handed to the optimizer on every move.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
-import torch
-from torch import Tensor, nn
-
 from convergan.config.schema import OptimizerConfig
+from convergan.registry import OPTIMIZERS
 
 
-def make_torch_optimizer(config: OptimizerConfig, params: list[Tensor]) -> torch.optim.Optimizer:
-    if config.name == "adam":
-        return torch.optim.Adam(
-            params,
-            lr=config.lr,
-            betas=config.betas,
-            eps=config.eps,
-            weight_decay=config.weight_decay,
-        )
-    if config.name == "rmsprop":
-        return torch.optim.RMSprop(
-            params,
-            lr=config.lr,
-            alpha=config.alpha,
-            eps=config.eps,
-            weight_decay=config.weight_decay,
-            momentum=config.momentum,
-        )
-    if config.name == "sgd":
-        return torch.optim.SGD(
-            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-        )
-    raise ValueError(f"unknown optimizer {config.name!r}")
-
-
-class PlayerOptimizer:
-    """One player's optimizer acting on flat parameter vectors."""
-
-    def __init__(self, config: OptimizerConfig, initial: Tensor) -> None:
-        self.config = config
-        self.param = nn.Parameter(initial.detach().clone())
-        self.optimizer = make_torch_optimizer(config, [self.param])
-
-    def step(self, x_i: Tensor, direction: Tensor, lr: float) -> Tensor:
-        """``x_i`` after one optimizer step on the gradient ``−direction`` at rate ``lr``."""
-        with torch.no_grad():
-            self.param.copy_(x_i)
-        self.param.grad = -direction.detach()
-        for group in self.optimizer.param_groups:
-            group["lr"] = float(lr)
-        self.optimizer.step()
-        self.param.grad = None
-        return self.param.detach().clone()
-
-    def state_dict(self) -> dict:
-        return self.optimizer.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state)
+def build_optimizer(config: OptimizerConfig):
+    """The registered optimizer ``config.name`` with the config's hyperparameters that it
+    takes (e.g. Adam takes ``betas``, ``eps``, ``weight_decay``; the rate is the scheme's)."""
+    cls = OPTIMIZERS[config.name]
+    takes = {f.name for f in dataclasses.fields(cls)}
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    return cls(**{k: v for k, v in values.items() if k in takes})
 
 
 def lr_factor(schedule: str, warmup_steps: int, step: int, total_steps: int) -> float:

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from convergan.config.schema import DATA_2D, Config
+from convergan.config.schema import Config
+from convergan.registry import ARCHITECTURES, PROBLEMS_2D
 from convergan.methods.batch import Batch
 from convergan.methods.method import Method
 
@@ -28,7 +29,7 @@ class Players:
 
 
 def is_toy2d(config: Config) -> bool:
-    return config.data.name in DATA_2D
+    return config.data.name in PROBLEMS_2D
 
 
 def make_real_stream(config: Config, world_size: int = 1):
@@ -65,37 +66,9 @@ def make_players(
 ) -> Players:
     m = config.model
     torch.manual_seed(config.seed)  # identical initial players on every process
-    if m.name == "mlp":
-        from convergan.models.mlp import MLPDiscriminator, MLPGenerator
-
-        (dim,) = data_shape
-        return Players(
-            MLPGenerator(m.latent_dim, out_dim=dim, width=m.width, depth=m.depth),
-            MLPDiscriminator(in_dim=dim, width=m.width, depth=m.depth),
-            m.latent_dim,
-            data_shape,
-        )
-    channels, size, _ = data_shape
     classes = (m.num_classes or num_classes) if m.conditional else None
-    if m.name == "dcgan":
-        from convergan.models.dcgan import DCGANDiscriminator, DCGANGenerator
-
-        g = DCGANGenerator(
-            m.latent_dim, image_size=size, channels=channels, width=m.width, num_classes=classes
-        )
-        d = DCGANDiscriminator(
-            image_size=size, channels=channels, width=m.width, num_classes=classes
-        )
-    elif m.name == "resnet":
-        from convergan.models.resnet import ResNetDiscriminator, ResNetGenerator
-
-        g = ResNetGenerator(
-            m.latent_dim, image_size=size, channels=channels, nf=m.width, num_classes=classes
-        )
-        d = ResNetDiscriminator(image_size=size, channels=channels, nf=m.width, num_classes=classes)
-    else:
-        raise ValueError(f"unknown model {m.name!r}")
-    return Players(g, d, m.latent_dim, data_shape, classes)
+    generator, discriminator = ARCHITECTURES[m.name](m, data_shape, classes)
+    return Players(generator, discriminator, m.latent_dim, data_shape, classes)
 
 
 class BatchSampler:

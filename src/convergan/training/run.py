@@ -52,8 +52,7 @@ class TrainingState:
 
     step: int
     x: State  # (generator, discriminator) flat parameters
-    scheme_state: State | None
-    optimizers: tuple
+    scheme_state: object | None  # SchemeState: the scheme's tensors and the optimizers' states
     ema: object
     sampler: object
     samples_seen: int = 0
@@ -65,16 +64,13 @@ class TrainingState:
             "theta": self.x[0].detach().cpu(),
             "psi": self.x[1].detach().cpu(),
             "has_scheme_state": self.scheme_state is not None,
-            "scheme_state": [t.detach().cpu() for t in (self.scheme_state or ())],
-            "optimizers": [o.state_dict() for o in self.optimizers],
+            "scheme_state": _to_device(_scheme_state_dict(self.scheme_state), "cpu"),
             "ema": {k: v.cpu() for k, v in self.ema.state_dict().items()},
             "sampler": self.sampler.state_dict(),
             "rng": rng_state(),
         }
 
     def load(self, saved: dict, device) -> None:
-        for optimizer, optimizer_state in zip(self.optimizers, saved["optimizers"]):
-            optimizer.load_state_dict(optimizer_state)
         self.ema.load_state_dict(saved["ema"])
         try:  # identical on every process; any process count with the same global batch
             self.sampler.load_state_dict(saved["sampler"])
@@ -88,7 +84,29 @@ class TrainingState:
         self.x = (saved["theta"].to(device), saved["psi"].to(device))
         self.scheme_state = None
         if saved["has_scheme_state"]:
-            self.scheme_state = tuple(t.to(device) for t in saved["scheme_state"])
+            from convergan.schemes import SchemeState
+
+            state = _to_device(saved["scheme_state"], device)
+            self.scheme_state = SchemeState(tuple(state["own"]), tuple(state["moves"]))
+
+
+def _scheme_state_dict(state) -> dict | None:
+    """A :class:`~convergan.schemes.SchemeState` as checkpointable containers: the scheme's
+    own tensors and each player's optimizer state (a dict of tensors and a step count)."""
+    if state is None:
+        return None
+    return {"own": list(state.own), "moves": list(state.moves)}
+
+
+def _to_device(value, device):
+    """``value`` (nested dicts, lists, tuples, tensors) with every tensor on ``device``."""
+    if isinstance(value, Tensor):
+        return value.detach().to(device)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device(v, device) for v in value)
+    return value
 
 
 class Run:

@@ -2,23 +2,36 @@
 
 Each scheme is a small frozen dataclass with ``init(field, x) -> state`` and
 ``step(field, x, state, t) -> (x, state)``, in the style of optax. A field is anything with
-``player(i, x)``, ``__call__(x)``, ``move(i, x_i, direction, lr)`` and
-``with_regularization_gain(g)`` (:mod:`convergan.field`), so the same scheme runs on real
-modules with optimizers, on the exact Dirac field and on a linearised field (which is how
-update Jacobians are computed).
+``player(i, x)``, ``__call__(x)``, ``init_move(i, x_i)``, ``move(i, x_i, direction, lr,
+move_state)`` and ``with_regularization_gain(g)`` (:mod:`convergan.field`), so the same scheme
+runs on real modules with optimizers, on the exact Dirac field and on a linearised field
+(which is how update Jacobians are computed).
 
-The *update operator* F of a scheme is one period: ``period`` calls of ``step`` from
-``t = 0``. Learning rates are per player (TTUR): ``lr_g`` for the generator, ``lr_d`` for the
-discriminator; ``lr`` sets both.
+**State.** A scheme's state is a :class:`SchemeState`: ``own`` (what the scheme itself keeps,
+e.g. optimistic GD's previous field value; a tuple of tensors) and ``moves`` (one entry per
+player: what the field's mover keeps, e.g. Adam's moments; ``None`` for plain gradient
+steps). Nothing is mutated behind a step: all state goes in and comes out.
+
+**Learning rates** are set here, once: ``lr_g`` for the generator, ``lr_d`` for the
+discriminator (TTUR); ``lr`` sets both. The trainer passes its optimizers' rates (times the
+schedule's factor) and the mover receives them on every move.
+
+**Period.** The *update operator* F of a scheme is one period: ``period`` calls of ``step``
+from ``t = 0``, after which the scheme's behaviour as a function of ``t`` repeats. A wrapper
+with its own cycle of ``c`` steps around a scheme of period ``p`` has period ``lcm(c, p)``
+(:func:`combined_period`), not ``c·p``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 from torch import Tensor
 
 from convergan.field import DISCRIMINATOR, GENERATOR, Field, State
+from convergan.registry import SCHEMES
 
 Rate = float | Tensor
 
@@ -53,25 +66,56 @@ class Scheme:
         """The same scheme with every learning rate multiplied by ``factor``."""
         return replace(self, lr_g=self.lr_g * factor, lr_d=self.lr_d * factor)
 
-    def init(self, field: Field, x: State) -> State:
+    def init(self, field: Field, x: State) -> SchemeState:
+        """The scheme's own state (:meth:`init_own`) and the mover's state of each player."""
+        return SchemeState(
+            self.init_own(field, x), tuple(field.init_move(i, x_i) for i, x_i in enumerate(x))
+        )
+
+    def init_own(self, field: Field, x: State) -> State:
+        """What the scheme itself keeps between steps (a tuple of tensors)."""
         return ()
 
-    def step(self, field: Field, x: State, state: State, t: int) -> tuple[State, State]:
+    def step(
+        self, field: Field, x: State, state: SchemeState, t: int
+    ) -> tuple[State, SchemeState]:
         raise NotImplementedError
 
 
-def _moved(field: Field, x: State, i: int, lr: Rate, v_i: Tensor) -> State:
-    """``x`` with player ``i`` moved along ``v_i`` with learning rate ``lr`` (a gradient step
-    and a projection in the analysis, an optimizer step in training: ``field.move``)."""
-    moved = list(x)
-    moved[i] = field.move(i, x[i], v_i, lr)
-    return tuple(moved)
+class SchemeState(NamedTuple):
+    """``own``: the scheme's tensors; ``moves``: the mover's state per player."""
+
+    own: tuple = ()
+    moves: tuple = ()
 
 
-def _all_moved(field: Field, x: State, lrs, v: State) -> State:
-    return tuple(field.move(i, x_i, v_i, h) for i, (x_i, h, v_i) in enumerate(zip(x, lrs, v)))
+def move_player(
+    field: Field, x: State, i: int, lr: Rate, v_i: Tensor, moves: tuple
+) -> tuple[State, tuple]:
+    """``x`` with player ``i`` moved along ``v_i`` at rate ``lr`` (a projected gradient step in
+    the analysis, an optimizer step in training: ``field.move``), and the new mover states."""
+    x_i, move_i = field.move(i, x[i], v_i, lr, moves[i])
+    return _replaced(x, i, x_i), _replaced(moves, i, move_i)
 
 
+def move_all(field: Field, x: State, lrs, v: State, moves: tuple) -> tuple[State, tuple]:
+    """Every player moved along its part of ``v`` (simultaneously, from the same ``x``)."""
+    moved = [field.move(i, x_i, v_i, h, m) for i, (x_i, h, v_i, m) in enumerate(zip(x, lrs, v, moves))]
+    return tuple(m[0] for m in moved), tuple(m[1] for m in moved)
+
+
+def _replaced(values: tuple, i: int, value: Any) -> tuple:
+    return (*values[:i], value, *values[i + 1 :])
+
+
+def combined_period(cycle: int, inner_period: int) -> int:
+    """The period of a wrapper whose own behaviour repeats every ``cycle`` steps around a
+    scheme of period ``inner_period``: the least common multiple, the first step count at
+    which both have completed whole periods."""
+    return math.lcm(int(cycle), int(inner_period))
+
+
+@SCHEMES.register("simgd", description="simultaneous gradient descent: x <- x + h v(x)")
 @dataclass(frozen=True, kw_only=True)
 class SimGD(Scheme):
     """Simultaneous gradient descent: ``x ← x + h·v(x)``."""
@@ -79,9 +123,13 @@ class SimGD(Scheme):
     name = "simgd"
 
     def step(self, field, x, state, t):
-        return _all_moved(field, x, self.lrs, field(x)), state
+        x, moves = move_all(field, x, self.lrs, field(x), state.moves)
+        return x, state._replace(moves=moves)
 
 
+@SCHEMES.register(
+    "altgd", description="alternating: g_steps G steps, then d_steps D steps (or D first)"
+)
 @dataclass(frozen=True, kw_only=True)
 class AltGD(Scheme):
     """Alternating gradient descent: ``g_steps`` generator steps, then ``d_steps`` discriminator
@@ -103,23 +151,31 @@ class AltGD(Scheme):
         phases = [(GENERATOR, self.g_steps, self.lr_g), (DISCRIMINATOR, self.d_steps, self.lr_d)]
         if self.discriminator_first:
             phases.reverse()
+        moves = state.moves
         for player, repeats, lr in phases:
             for _ in range(repeats):
-                x = _moved(field, x, player, lr, field.player(player, x))
-        return x, state
+                x, moves = move_player(field, x, player, lr, field.player(player, x), moves)
+        return x, state._replace(moves=moves)
 
 
+@SCHEMES.register("extragradient", description="extragradient: x <- x + h v(x + h v(x))")
 @dataclass(frozen=True, kw_only=True)
 class Extragradient(Scheme):
-    """Extragradient (Korpelevich, 1976): ``x ← x + h·v(x + h·v(x))``."""
+    """Extragradient (Korpelevich, 1976): ``x ← x + h·v(x + h·v(x))``.
+
+    With an optimizer as the mover, the look-ahead step updates the optimizer's moments too,
+    as Extra-Adam (Gidel et al., 2019) does.
+    """
 
     name = "extragradient"
 
     def step(self, field, x, state, t):
-        lookahead = _all_moved(field, x, self.lrs, field(x))
-        return _all_moved(field, x, self.lrs, field(lookahead)), state
+        lookahead, moves = move_all(field, x, self.lrs, field(x), state.moves)
+        x, moves = move_all(field, x, self.lrs, field(lookahead), moves)
+        return x, state._replace(moves=moves)
 
 
+@SCHEMES.register("optimistic", description="optimistic GD: x + 2h v(x_k) - h v(x_{k-1})")
 @dataclass(frozen=True, kw_only=True)
 class Optimistic(Scheme):
     """Optimistic gradient descent (Daskalakis et al., 2018):
@@ -132,13 +188,14 @@ class Optimistic(Scheme):
 
     name = "optimistic"
 
-    def init(self, field, x):
+    def init_own(self, field, x):
         return field(x)
 
     def step(self, field, x, state, t):
         v = field(x)
-        extrapolated = tuple(2 * v_i - p_i for v_i, p_i in zip(v, state))
-        return _all_moved(field, x, self.lrs, extrapolated), v
+        extrapolated = tuple(2 * v_i - p_i for v_i, p_i in zip(v, state.own))
+        x, moves = move_all(field, x, self.lrs, extrapolated, state.moves)
+        return x, SchemeState(v, moves)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,7 +223,8 @@ class Lazy(Scheme):
 
     @property
     def period(self) -> int:  # type: ignore[override]
-        return self.every * self.inner.period
+        # Gains change once per inner period, so the cycle is every·p steps: lcm(every·p, p).
+        return combined_period(self.every * self.inner.period, self.inner.period)
 
     @property
     def regularization_gains(self) -> tuple[float, ...]:  # type: ignore[override]
@@ -183,11 +241,11 @@ class Lazy(Scheme):
     def init(self, field, x):
         return self.inner.init(field.with_regularization_gain(self.gain_at(0)), x)
 
+    def init_own(self, field, x):
+        return self.inner.init_own(field.with_regularization_gain(self.gain_at(0)), x)
+
     def step(self, field, x, state, t):
         return self.inner.step(field.with_regularization_gain(self.gain_at(t)), x, state, t)
-
-
-SCHEMES = {"simgd": SimGD, "altgd": AltGD, "extragradient": Extragradient, "optimistic": Optimistic}
 
 
 def lazy(inner: Scheme, every: int) -> Lazy:

@@ -1,0 +1,98 @@
+"""Optimizers as pure update rules on a player's flat parameter vector (optax style).
+
+An optimizer is a frozen dataclass of hyperparameters with ``init(x) -> state`` and
+``update(x, gradient, lr, state) -> (x, state)``. Its state (Adam's moments, RMSprop's
+square average, momentum buffers, the step count) lives in the scheme state the trainer
+carries and checkpoints; nothing is mutated behind a step, and the learning rate comes from
+the scheme on every call, so it is set in exactly one place.
+
+The arithmetic is PyTorch's own single-tensor implementation, operation for operation
+(``torch.optim.Adam``, ``RMSprop`` and ``SGD`` with ``foreach=False``), so a trainer step
+equals one of ``torch.optim`` to the last bit; ``tests/test_optimizers.py`` checks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from convergan.registry import OPTIMIZERS
+
+OptimizerState = dict[str, Any]
+
+
+@OPTIMIZERS.register("sgd", description="SGD with optional heavy-ball momentum (torch.optim.SGD)")
+@dataclass(frozen=True)
+class SGD:
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+    def init(self, x: Tensor) -> OptimizerState:
+        return {"momentum_buffer": torch.zeros_like(x)} if self.momentum else {}
+
+    def update(self, x: Tensor, gradient: Tensor, lr: float, state: OptimizerState):
+        g = gradient if not self.weight_decay else gradient.add(x, alpha=self.weight_decay)
+        if self.momentum:
+            g = state["momentum_buffer"].mul(self.momentum).add(g)  # torch's first step: clone(g)
+            state = {"momentum_buffer": g}
+        return x.add(g, alpha=-lr), state
+
+
+@OPTIMIZERS.register("adam", description="Adam (Kingma & Ba, 2015; torch.optim.Adam)")
+@dataclass(frozen=True)
+class Adam:
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+    def init(self, x: Tensor) -> OptimizerState:
+        return {"step": 0, "exp_avg": torch.zeros_like(x), "exp_avg_sq": torch.zeros_like(x)}
+
+    def update(self, x: Tensor, gradient: Tensor, lr: float, state: OptimizerState):
+        beta1, beta2 = self.betas
+        g = gradient if not self.weight_decay else gradient.add(x, alpha=self.weight_decay)
+        step = state["step"] + 1
+        exp_avg = torch.lerp(state["exp_avg"], g, 1 - beta1)
+        exp_avg_sq = torch.addcmul(state["exp_avg_sq"].mul(beta2), g, g, value=1 - beta2)
+        step_size = lr / (1 - beta1**step)
+        denominator = (exp_avg_sq.sqrt() / (1 - beta2**step) ** 0.5).add_(self.eps)
+        moved = torch.addcdiv(x, exp_avg, denominator, value=-step_size)
+        return moved, {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+
+
+@OPTIMIZERS.register("rmsprop", description="RMSprop (Tieleman & Hinton, 2012; torch.optim.RMSprop)")
+@dataclass(frozen=True)
+class RMSprop:
+    alpha: float = 0.99
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+
+    def init(self, x: Tensor) -> OptimizerState:
+        state = {"step": 0, "square_avg": torch.zeros_like(x)}
+        if self.momentum:
+            state["momentum_buffer"] = torch.zeros_like(x)
+        return state
+
+    def update(self, x: Tensor, gradient: Tensor, lr: float, state: OptimizerState):
+        g = gradient if not self.weight_decay else gradient.add(x, alpha=self.weight_decay)
+        square_avg = torch.addcmul(state["square_avg"].mul(self.alpha), g, g, value=1 - self.alpha)
+        average = square_avg.sqrt().add_(self.eps)
+        new_state = {"step": state["step"] + 1, "square_avg": square_avg}
+        if self.momentum:
+            buffer = torch.addcdiv(state["momentum_buffer"].mul(self.momentum), g, average)
+            new_state["momentum_buffer"] = buffer
+            return x.add(buffer, alpha=-lr), new_state
+        return torch.addcdiv(x, g, average, value=-lr), new_state
+
+
+def second_moments(state: OptimizerState) -> Tensor | None:
+    """The running average of squared gradients an optimizer keeps, if any (for frozen
+    diagonal preconditioners in the spectrum analysis)."""
+    for key in ("exp_avg_sq", "square_avg"):
+        if key in state:
+            return state[key]
+    return None

@@ -1,0 +1,220 @@
+"""One registry per kind of part: every list of names in convergan is read from here.
+
+A registry maps a name to an object (a class or a factory) and a one-line description. The
+config schema's choices, the command line's choices, ``--help`` texts and the README tables
+all read the registry, so an entry registered once is accepted everywhere::
+
+    from convergan.registry import LOSSES
+
+    @LOSSES.register("least-squares", description="LSGAN (Mao et al., 2017)")
+    class LeastSquaresLoss(GANLoss): ...
+
+Built-in entries are registered by the module that defines them. That module is imported
+lazily, on the first look-up, so reading a config does not import torch until a name must be
+checked. A user's parts live in their own module, named in a config (``plugins:
+[mypkg.lsgan]`` or a ``.py`` file) or declared as a ``convergan.plugins`` entry point; see
+:func:`load_plugins`.
+
+This module imports nothing heavy on purpose.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+ENTRY_POINT_GROUP = "convergan.plugins"
+
+
+class UnknownNameError(ValueError):
+    """A name no registry entry has; the message is one line with the valid names."""
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    name: str
+    value: T
+    description: str
+
+
+class Registry(Generic[T]):
+    """Names of one kind of part (``kind`` is used in messages, e.g. "loss").
+
+    ``builtins`` is the module that registers the built-in entries; it is imported before the
+    first look-up.
+    """
+
+    def __init__(self, kind: str, builtins: str | None = None) -> None:
+        self.kind = kind
+        self._builtins = builtins
+        self._entries: dict[str, Entry[T]] = {}
+
+    def _populate(self) -> None:
+        if self._builtins is not None:
+            module, self._builtins = self._builtins, None
+            importlib.import_module(module)
+            load_plugins(())  # entry points declared by installed packages
+
+    def register(
+        self, name: str, value: T | None = None, *, description: str = "", replace: bool = False
+    ) -> Any:
+        """Register ``value`` as ``name``; without ``value``, a decorator.
+
+        Registering a taken name is an error unless ``replace=True`` (or it is the same
+        object, so that re-importing a plugin module is harmless).
+        """
+        if value is None:
+
+            def decorator(obj: T) -> T:
+                self.register(name, obj, description=description, replace=replace)
+                return obj
+
+            return decorator
+        if not name or any(c.isspace() for c in name) or ":" in name:
+            raise ValueError(f"{self.kind} name {name!r}: use a non-empty name without spaces or ':'")
+        old = self._entries.get(name)
+        if old is not None and not replace and not _same(old.value, value):
+            raise ValueError(f"{self.kind} {name!r} is already registered (pass replace=True)")
+        text = description or _first_line(getattr(value, "__doc__", None)) or name
+        self._entries[name] = Entry(name, value, text)
+        return value
+
+    def unregister(self, name: str) -> None:
+        self._entries.pop(name, None)
+
+    def entry(self, name: str) -> Entry[T]:
+        self._populate()
+        if name not in self._entries:
+            raise UnknownNameError(self.unknown(name))
+        return self._entries[name]
+
+    def __getitem__(self, name: str) -> T:
+        return self.entry(name).value
+
+    def __contains__(self, name: object) -> bool:
+        self._populate()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def names(self) -> tuple[str, ...]:
+        self._populate()
+        return tuple(self._entries)
+
+    def entries(self) -> tuple[Entry[T], ...]:
+        self._populate()
+        return tuple(self._entries.values())
+
+    def unknown(self, name: str) -> str:
+        """The one-line message for a name that is not registered."""
+        names = self.names()
+        close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown {self.kind} {name!r}{hint}; choose one of {', '.join(names)}"
+
+    def help(self) -> str:
+        """``name: description; ...`` for ``--help`` texts."""
+        return "; ".join(f"{e.name}: {e.description}" for e in self.entries())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {list(self._entries)})"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    # The same class or function defined again by re-executing its module (a plugin file
+    # imported twice) is the same entry.
+    return getattr(a, "__qualname__", None) == getattr(b, "__qualname__", 0) and getattr(
+        a, "__module__", None
+    ) == getattr(b, "__module__", 0)
+
+
+def _first_line(doc: str | None) -> str:
+    return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
+
+
+# ------------------------------------------------------------------------------ registries
+
+LOSSES: Registry[Callable[..., Any]] = Registry("loss", "convergan.methods.losses")
+PENALTIES: Registry[Callable[..., Any]] = Registry("penalty", "convergan.methods.penalties")
+METHODS: Registry[Any] = Registry("method", "convergan.methods.presets")
+SCHEMES: Registry[type] = Registry("scheme", "convergan.schemes.core")
+OPTIMIZERS: Registry[type] = Registry("optimizer", "convergan.optimizers")
+PROBLEMS_2D: Registry[Callable[..., Any]] = Registry("2D problem", "convergan.data.toy2d")
+IMAGE_DATASETS: Registry[Callable[..., Any]] = Registry("image dataset", "convergan.data.images")
+METRICS: Registry[Any] = Registry("metric", "convergan.metrics.catalog")
+ARCHITECTURES: Registry[Callable[..., Any]] = Registry("architecture", "convergan.models")
+
+REGISTRIES: dict[str, Registry] = {
+    "losses": LOSSES,
+    "penalties": PENALTIES,
+    "methods": METHODS,
+    "schemes": SCHEMES,
+    "optimizers": OPTIMIZERS,
+    "problems_2d": PROBLEMS_2D,
+    "image_datasets": IMAGE_DATASETS,
+    "metrics": METRICS,
+    "architectures": ARCHITECTURES,
+}
+
+# ------------------------------------------------------------------------------ plugins
+
+_loaded_entry_points = False
+
+
+class PluginError(ValueError):
+    """A plugin could not be imported; one line naming it."""
+
+
+def load_plugins(plugins: tuple[str, ...] | list[str], base: Path | None = None) -> None:
+    """Import user modules that register parts, plus every ``convergan.plugins`` entry point.
+
+    Each plugin is a module path (``mypkg.lsgan``) or a ``.py`` file (relative to ``base``,
+    then to the working directory). Importing twice is harmless.
+    """
+    global _loaded_entry_points
+    if not _loaded_entry_points:
+        _loaded_entry_points = True
+        from importlib.metadata import entry_points
+
+        for point in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                point.load()
+            except Exception as error:  # a broken installed plugin must not hide the others
+                raise PluginError(f"plugin entry point {point.name!r} failed: {error}") from None
+    for plugin in plugins:
+        _import_plugin(str(plugin), base)
+
+
+def _import_plugin(plugin: str, base: Path | None) -> None:
+    if plugin.endswith(".py"):
+        candidates = [Path(plugin)] if base is None else [base / plugin, Path(plugin)]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            raise PluginError(f"plugin file not found: {plugin}")
+        name = f"convergan_plugin_{path.resolve().stem}_{abs(hash(str(path.resolve())))}"
+        if name in sys.modules:
+            return
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:
+            del sys.modules[name]
+            raise PluginError(f"plugin {plugin} failed to import: {error}") from None
+        return
+    try:
+        importlib.import_module(plugin)
+    except ImportError as error:
+        raise PluginError(f"cannot import plugin {plugin!r}: {error}") from None
