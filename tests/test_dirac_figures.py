@@ -11,6 +11,8 @@ import matplotlib.image
 import pytest
 import torch
 
+from convergan.methods.presets import preset_spec
+
 from convergan.analysis import field_jacobians_over, simulate
 from convergan.field import game_field
 from convergan.games import dirac_gan
@@ -61,16 +63,21 @@ def test_figure3_grid_rejects_mismatched_trajectories(tmp_path):
 
 
 def test_figure3_methods_cover_the_paper_panels():
-    presets = [panel.preset for panel in FIGURE3_METHODS]
+    presets = [panel.spec.preset for panel in FIGURE3_METHODS]
     for name in ("gan", "nsgan", "wgan", "wgan-gp", "consensus", "instance-noise", "r1"):
         assert name in presets
-    critical = [p for p in FIGURE3_METHODS if p.preset == "r1" and p.params["gamma"] == 1.0]
+    critical = [
+        p for p in FIGURE3_METHODS if p.spec.preset == "r1" and p.spec.params["gamma"] == 1.0
+    ]
     assert len(critical) == 1
 
 
 def test_batched_figure3_trajectories_equal_separate_simulations():
     """R1 at two γ run as one batched call; each row must be that γ's own trajectory."""
-    panels = (Figure3Panel("a", "r1", {"gamma": 0.3}), Figure3Panel("b", "r1", {"gamma": 1.0}))
+    panels = (
+        Figure3Panel("a", preset_spec("r1", gamma=0.3)),
+        Figure3Panel("b", preset_spec("r1", gamma=1.0)),
+    )
     batched = figure3_trajectories(SimGD(lr=0.2), panels, start=(1.0, -0.5), steps=25)
     for panel, trajectory in zip(panels, batched):
         alone = simulate(

@@ -76,7 +76,7 @@ def test_value_and_parameter_gradient_under_torch_func(penalty, points, target):
 
     def value_of(p):
         bound = lambda x: torch.func.functional_call(d, p, (x,))  # noqa: E731
-        return penalty(bound, real, fake, u)
+        return penalty(bound, real, fake, u, functional=True)
 
     value = value_of(params)
     grads = torch.func.grad(value_of)(params)

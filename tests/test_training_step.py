@@ -1,7 +1,7 @@
 """One training step of every method preset against a straightforward PyTorch reference.
 
-The library side is the trainer's own step: :class:`TrainingField` (the exact field on fresh
-minibatches, moved by per-player optimizers) driven by the schemes. The reference side is the
+The library side is the trainer's own step: :class:`GameField` on fresh minibatches with the
+eager route, moved by per-player optimizers (:class:`OptimizerStep`) driven by the schemes. The reference side is the
 textbook GAN step written here from the conventions of DESIGN.md, with plain ``nn.Module``s,
 explicit loss formulas, ``torch.autograd.grad(create_graph=True)`` for penalties and consensus,
 and ``torch.optim`` optimizers on the modules' own parameters. Both sides draw the same batches
@@ -26,8 +26,8 @@ from convergan.field import ParameterLayout
 from convergan.methods import Batch, make_method
 from convergan.models.mlp import MLPDiscriminator, MLPGenerator
 from convergan.schemes import AltGD, Extragradient, Optimistic, SimGD, lazy
-from convergan.training.field import TrainingField
-from convergan.training.optim import PlayerOptimizer
+from convergan.field import GameField, OptimizerStep
+from convergan.training.optim import build_optimizer
 
 LATENT, WIDTH, BATCH = 2, 8, 6
 LR_G, LR_D = 0.01, 0.02  # different, so swapping the players' rates is caught
@@ -40,7 +40,7 @@ ATOL = 1e-6
 class Spec:
     """What the reference computes, written from DESIGN.md, not taken from the library."""
 
-    loss: str  # "saturating", "non-saturating" or "wasserstein"
+    loss: str  # "saturating", "nonsaturating" or "wgan"
     penalty: str | None = None  # "r1", "r2" or "wgan-gp"
     gamma: float = 0.0
     target: float = 0.0
@@ -52,17 +52,17 @@ class Spec:
 # Non-default hyperparameters, so a preset that ignores its parameters is caught.
 PRESETS: dict[str, tuple[dict[str, float], Spec]] = {
     "gan": ({}, Spec("saturating")),
-    "nsgan": ({}, Spec("non-saturating")),
-    "wgan": ({"clip": 0.05}, Spec("wasserstein", clip=0.05)),
+    "nsgan": ({}, Spec("nonsaturating")),
+    "wgan": ({"clip": 0.05}, Spec("wgan", clip=0.05)),
     "wgan-gp": (
         {"gamma": 3.0, "target": 0.7},
-        Spec("wasserstein", penalty="wgan-gp", gamma=3.0, target=0.7),
+        Spec("wgan", penalty="wgan-gp", gamma=3.0, target=0.7),
     ),
     "consensus": ({"gamma": 0.5}, Spec("saturating", consensus=0.5)),
     "instance-noise": ({"sigma": 0.3}, Spec("saturating", sigma=0.3)),
     "r1": ({"gamma": 3.0}, Spec("saturating", penalty="r1", gamma=3.0)),
     "r2": ({"gamma": 3.0}, Spec("saturating", penalty="r2", gamma=3.0)),
-    "nsgan-r1": ({"gamma": 3.0}, Spec("non-saturating", penalty="r1", gamma=3.0)),
+    "nsgan-r1": ({"gamma": 3.0}, Spec("nonsaturating", penalty="r1", gamma=3.0)),
 }
 
 
@@ -89,7 +89,7 @@ def reference_losses(G, D, batch: Batch, spec: Spec, gain: float):
         real = real + spec.sigma * batch.real_noise
         fake = fake + spec.sigma * batch.fake_noise
     d_real, d_fake = D(real), D(fake)
-    if spec.loss == "wasserstein":
+    if spec.loss == "wgan":
         adversarial_d = (-d_real).mean() + d_fake.mean()
         loss_g = (-d_fake).mean()
     else:
@@ -258,16 +258,16 @@ class Batches:
         return iter(self.batches)
 
 
-class RecordingOptimizer(PlayerOptimizer):
-    """The library's optimizer, logging the gradient (−direction) of every move."""
+class RecordingMover(OptimizerStep):
+    """The library's optimizer moves, logging the gradient (−direction) of every move."""
 
-    def __init__(self, config, initial, player, moves):
-        super().__init__(config, initial)
-        self.player, self.moves = player, moves
+    def __init__(self, optimizers, moves):
+        super().__init__(optimizers)
+        object.__setattr__(self, "moves", moves)
 
-    def step(self, x_i, direction, lr):
-        self.moves.append((self.player, -direction.detach().clone(), float(lr)))
-        return super().step(x_i, direction, lr)
+    def __call__(self, i, x_i, direction, lr, state):
+        self.moves.append((i, -direction.detach().clone(), float(lr)))
+        return super().__call__(i, x_i, direction, lr, state)
 
 
 class Library:
@@ -281,19 +281,17 @@ class Library:
         self.x = (ParameterLayout(self.G).flat(), ParameterLayout(self.D).flat())
         self.moves: list[tuple[int, Tensor, float]] = []
         self.terms: list[tuple[str, float]] = []
-        self.optimizers = tuple(
-            RecordingOptimizer(c, x_i, i, self.moves)
-            for i, (c, x_i) in enumerate(zip(optimizers, self.x))
-        )
+        self.mover = RecordingMover(tuple(build_optimizer(c) for c in optimizers), self.moves)
         self.batches = batches
 
-    def field(self, step: int) -> TrainingField:
-        return TrainingField(
+    def field(self, step: int) -> GameField:
+        return GameField(
             self.G,
             self.D,
             self.method,
             self.batches,
-            self.optimizers,
+            route="eager",
+            mover=self.mover,
             step=step,
             reporter=self.record,
         )

@@ -113,19 +113,21 @@ class DivergenceGuard:
         self._names: list[str] = []
 
     def watch(self, what: str, value: Tensor) -> None:
-        self._flags.append(torch.isfinite(value).all())
+        self._flags.append(torch.stack([torch.isfinite(value).all(), torch.isnan(value).any()]))
         self._names.append(what)
 
     def check(self, step: int) -> None:
         """Raise :class:`DivergenceError` naming ``step`` (1-based, as in logs)."""
         if not self._flags:
             return
-        flags, names = torch.stack(self._flags), self._names
+        flags, names = torch.stack(self._flags).cpu(), self._names
         self._flags, self._names = [], []
-        if bool(flags.all()):
+        finite, nan = flags[:, 0], flags[:, 1]
+        if bool(finite.all()):
             return
-        first = int((~flags).nonzero()[0])
-        raise DivergenceError(f"training diverged at step {step}: non-finite value in {names[first]}")
+        first = int((~finite).nonzero()[0])
+        kind = "NaN" if nan[first] else "Inf"
+        raise DivergenceError(f"training diverged at step {step}: {kind} in {names[first]}")
 
 
 def flatten(x: State) -> Tensor:

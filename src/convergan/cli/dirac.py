@@ -17,6 +17,7 @@ from convergan.games import dirac_gan
 from convergan.methods.spec import MethodSpec
 from convergan.registry import LOSSES, METHODS, PENALTIES, SCHEMES
 from convergan.schemes import Scheme, SchemeSpec
+from convergan.schemes.spec import MAX_STEPS_PER_PHASE
 
 OVERRIDE_SECTIONS = ("method", "scheme", "plugins")
 
@@ -132,13 +133,19 @@ def _spec_settings(args) -> dict:
     for name in ("gamma", "sigma", "clip", "target"):
         value = getattr(args, name)
         if value is not None:
-            if not math.isfinite(value):
-                raise UsageError(f"--{name} must be a finite number, got {value}")
+            if not math.isfinite(value) or value < 0 or (name == "clip" and value == 0):
+                bound = "> 0" if name == "clip" else ">= 0"
+                raise UsageError(f"--{name} must be a finite number {bound}, got {value}")
             flags.setdefault("method", {})[name] = value
     scheme = {"name": args.scheme or "simgd"}
     for flag, key in (("g_steps", "g_steps"), ("d_steps", "d_steps"), ("lazy", "lazy_every")):
-        if getattr(args, flag) is not None:
-            scheme[key] = getattr(args, flag)
+        value = getattr(args, flag)
+        if value is not None:
+            if not 1 <= value <= MAX_STEPS_PER_PHASE:
+                raise UsageError(
+                    f"--{flag.replace('_', '-')} must be in [1, {MAX_STEPS_PER_PHASE}], got {value}"
+                )
+            scheme[key] = value
     flags["scheme"] = scheme
     try:
         layer = parse_overrides(args.overrides)

@@ -93,7 +93,7 @@ class MethodSpec:
     clip: Any = None
     consensus: Any = None
     preset: str | None = None  # set when the spec is a preset with its hyperparameters
-    params: tuple[tuple[str, Any], ...] = field(default=())  # the preset's hyperparameters
+    params: dict[str, Any] = field(default_factory=dict)  # the preset's hyperparameters
 
     @property
     def name(self) -> str:
@@ -144,7 +144,7 @@ class MethodSpec:
         )
 
     def as_composition(self) -> MethodSpec:
-        return replace(self, preset=None, params=())
+        return replace(self, preset=None, params={})
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain YAML types; :func:`parse_method` of it gives the spec back."""
@@ -180,7 +180,7 @@ class Preset:
 
     def spec(self, name: str, **params: Any) -> MethodSpec:
         values = {**self.defaults, **params}
-        return replace(self.compose(**values), preset=name, params=tuple(values.items()))
+        return replace(self.compose(**values), preset=name, params=values)
 
 
 def register_preset(name: str, description: str, **defaults: float):
@@ -223,8 +223,9 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
             f"{key}: expected a method name or a mapping (name: preset, or loss/penalties/...), "
             f"got {_show(value)}"
         )
-    name = value.get("name")
     composed = {k: value[k] for k in COMPOSITION_KEYS if k in value}
+    # Hyperparameters without a name belong to the default preset (``method.gamma=2``).
+    name = value.get("name", None if composed else DEFAULT_METHOD)
     if name is not None:
         if not isinstance(name, str):
             raise MethodSpecError(f"{key}.name: expected a method name, got {_show(name)}")
@@ -238,8 +239,8 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
             if param not in preset.defaults:
                 takes = ", ".join(preset.defaults) or "no hyperparameters"
                 raise MethodSpecError(
-                    f"{key}.{param}: method {name!r} does not take {param!r}; it takes {takes}"
-                    f"{_hint(param, list(preset.defaults))}"
+                    f"{key}.{param}: method {name!r} does not take {param!r}"
+                    f"{_hint(param, list(preset.defaults))}; it takes {takes}"
                 )
             params[param] = _number(given, f"{key}.{param}", param)
         spec = preset.spec(name, **params)

@@ -97,8 +97,12 @@ def parse_scheme(
     values.update((defaults or {}).get(name, {}))
     lazy_every = value.get("lazy_every", 1)
     lazy_every = _integer(lazy_every, f"{key}.lazy_every")
-    if not 1 <= lazy_every <= MAX_STEPS_PER_PHASE:
-        raise SchemeSpecError(f"{key}.lazy_every: must be in [1, {MAX_STEPS_PER_PHASE}], got {lazy_every}")
+    if lazy_every < 1:
+        raise SchemeSpecError(f"{key}.lazy_every: must be >= 1, got {lazy_every}")
+    if lazy_every > MAX_STEPS_PER_PHASE:
+        raise SchemeSpecError(
+            f"{key}.lazy_every: must be <= {MAX_STEPS_PER_PHASE}, got {lazy_every}"
+        )
     for param, given in value.items():
         if param in ("name", "lazy_every"):
             continue
