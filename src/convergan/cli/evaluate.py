@@ -47,7 +47,7 @@ def run_eval(args) -> int:
         load_image_feature_extractor,
     )
     from convergan.training.problem import is_toy2d, make_real_stream
-    from convergan.training.sampling import load_run
+    from convergan.training.sampling import load_run, saved_generator
 
     if args.n is not None and args.n <= 0:
         raise UsageError(f"--n must be > 0, got {args.n}")
@@ -61,9 +61,9 @@ def run_eval(args) -> int:
         config = replace(config, eval=evaluation)
         versions = {}
         if not args.no_ema and config.ema.enabled:
-            versions["ema"] = state["ema"]["average"]
+            versions["ema"] = saved_generator(config, state, use_ema=True)
         if not args.ema_only:
-            versions["raw"] = state["theta"]
+            versions["raw"] = saved_generator(config, state, use_ema=False)
         results = {}
         if is_toy2d(config):
             for name, params in versions.items():

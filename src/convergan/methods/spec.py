@@ -223,9 +223,12 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
             f"{key}: expected a method name or a mapping (name: preset, or loss/penalties/...), "
             f"got {_show(value)}"
         )
-    composed = {k: value[k] for k in COMPOSITION_KEYS if k in value}
-    # Hyperparameters without a name belong to the default preset (``method.gamma=2``).
-    name = value.get("name", None if composed else DEFAULT_METHOD)
+    name = value.get("name")
+    # A preset's own hyperparameter may share a composition key's name (wgan's ``clip``).
+    own = set(METHODS[name].defaults) if isinstance(name, str) and name in METHODS else set()
+    composed = {k: value[k] for k in COMPOSITION_KEYS if k in value and k not in own}
+    if name is None and not composed:
+        name = DEFAULT_METHOD  # hyperparameters without a name: the default preset's
     if name is not None:
         if not isinstance(name, str):
             raise MethodSpecError(f"{key}.name: expected a method name, got {_show(name)}")
@@ -234,7 +237,7 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
         preset = METHODS[name]
         params = {k: float(v) for k, v in preset.defaults.items()}
         for param, given in value.items():
-            if param == "name" or param in COMPOSITION_KEYS:
+            if param == "name" or param in composed:
                 continue
             if param not in preset.defaults:
                 takes = ", ".join(preset.defaults) or "no hyperparameters"
@@ -363,5 +366,10 @@ def _hint(word: str, candidates: list[str]) -> str:
 
 
 def is_composition(value: Any) -> bool:
-    """Whether a settings value names composition keys (used when merging config layers)."""
-    return isinstance(value, Mapping) and any(k in value for k in COMPOSITION_KEYS)
+    """Whether a settings value is a composition (used when merging config layers): it sets
+    composition keys that are not its preset's own hyperparameters."""
+    if not isinstance(value, Mapping):
+        return False
+    name = value.get("name")
+    own = set(METHODS[name].defaults) if isinstance(name, str) and name in METHODS else set()
+    return any(k in value and k not in own for k in COMPOSITION_KEYS)

@@ -33,15 +33,15 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.image.kid import poly_mmd
 
+from convergan.registry import METRICS as METRICS_REGISTRY
 from convergan.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 __all__ = [
-    "METRICS", "FeatureStats", "cached_feature_stats", "default_cache_dir", "evaluate_generator",
+    "FeatureStats", "cached_feature_stats", "default_cache_dir", "evaluate_generator",
     "extract_features", "fid", "frechet_distance", "inception_score", "kid", "precision_recall",
     "weights_digest",
 ]  # fmt: skip
 
-METRICS = ("fid", "kid", "pr", "is")
 RAW_FEATURES_LIMIT = 2**25  # raw features kept up to this many numbers: 10k × 2048 fits
 ImageSource = Tensor | Dataset | Iterable | Callable[[int], Tensor]
 
@@ -362,9 +362,12 @@ def evaluate_generator(
     Returns the requested keys among ``fid``, ``kid_mean``, ``kid_std``, ``precision``,
     ``recall``, ``is_mean``, ``is_std`` (``"is"`` needs ``extractor.logits``).
     """
-    unknown = [m for m in metrics if m not in METRICS]
+    from convergan.metrics.catalog import metrics_for
+
+    image_metrics = metrics_for("images", METRICS_REGISTRY.names())
+    unknown = [m for m in metrics if m not in image_metrics]
     if unknown or not metrics:
-        raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(METRICS)}")
+        raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(image_metrics)}")
     if "is" in metrics and not hasattr(extractor, "logits"):
         raise ValueError(f"the Inception Score needs logits; {type(extractor).__name__} has none")
     real_stats = real

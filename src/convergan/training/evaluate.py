@@ -9,7 +9,6 @@ from torch import Tensor, nn
 from convergan.config.schema import Config
 from convergan.field import ParameterLayout
 
-IMAGE_METRICS = ("fid", "kid", "pr", "is")
 
 
 @torch.no_grad()
@@ -32,7 +31,9 @@ def generate(
 
 
 def image_metrics_requested(config: Config) -> list[str]:
-    return [m for m in config.eval.metrics if m in IMAGE_METRICS]
+    from convergan.metrics.catalog import metrics_for
+
+    return metrics_for("images", config.eval.metrics)
 
 
 def load_image_feature_extractor(config: Config, device: torch.device) -> nn.Module | None:

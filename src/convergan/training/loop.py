@@ -30,6 +30,13 @@ def build_scheme(config: Config) -> Scheme:
     return config.scheme.build(lr_g=config.optim.g.lr, lr_d=config.optim.d.lr)
 
 
+def training_field(generator, discriminator, method, sampler, **settings) -> GameField:
+    """The field the trainer steps on: the analysis's :class:`GameField` with a fresh minibatch
+    from ``sampler`` at every evaluation and the eager route (``settings``: mover, step,
+    reporter, guard, average_across_processes, autocast_device)."""
+    return GameField(generator, discriminator, method, sampler, route="eager", **settings)
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -79,12 +86,11 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
     samples_per_step = config.data.batch_size * dist.world_size
 
     def field_at(step: int) -> GameField:
-        return GameField(
+        return training_field(
             generator,
             discriminator,
             method,
-            sampler,  # a fresh minibatch at every evaluation of the field
-            route="eager",
+            sampler,
             mover=mover,
             step=step,
             reporter=reporter,

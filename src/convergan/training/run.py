@@ -232,7 +232,9 @@ class Run:
         bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
 
     def generator_params(self, x: State, ema) -> Tensor:
-        return ema.average if self.config.ema.enabled else x[GENERATOR]
+        from convergan.training.sampling import generator_weights
+
+        return generator_weights(self.config, x[GENERATOR], ema.average)
 
     def evaluate(self, x: State, ema) -> dict[str, float]:
         if not self.dist.is_main:

@@ -32,9 +32,16 @@ def load_run(run_dir: Path):
     return config, players, state, step
 
 
+def generator_weights(config, raw, ema_average, use_ema: bool = True):
+    """The one rule for "EMA or raw generator": the EMA when the run keeps one and it is asked
+    for, else the raw weights. Training samples and evaluations, ``convergan sample`` and
+    ``convergan eval`` all go through it."""
+    return ema_average if use_ema and config.ema.enabled else raw
+
+
 def saved_generator(config, state: dict, use_ema: bool = True):
-    """The checkpoint's generator parameters: the EMA when kept and asked for, else raw."""
-    return state["ema"]["average"] if use_ema and config.ema.enabled else state["theta"]
+    """The checkpoint's generator parameters (see :func:`generator_weights`)."""
+    return generator_weights(config, state["theta"], state["ema"]["average"], use_ema)
 
 
 def load_generator_samples(run_dir: Path, n: int, out: Path, seed: int, use_ema: bool) -> Path:
