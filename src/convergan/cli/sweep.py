@@ -1,0 +1,157 @@
+"""``convergan sweep SPEC.yaml`` (run a grid of runs) and ``convergan sweep status DIR``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from convergan.cli.errors import UsageError
+
+EPILOG = """\
+examples:
+  convergan sweep sweeps/toy2d-methods.yaml --out out/toy2d-methods
+  convergan sweep sweeps/r1-gamma.yaml --jobs 2 train.steps=500 --axis seed=[0,1,2]
+  convergan sweep sweeps/r1-gamma.yaml --launcher slurm --dry-run
+  convergan sweep status out/toy2d-methods
+"""
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "sweep",
+        help="run a grid of training runs (local processes, SLURM or in-process)",
+        description="Run every cell of a sweep spec as an ordinary run directory under "
+        "OUT/runs/<cell>, with submitit (local: subprocesses, at most --jobs at a time; slurm: "
+        "one job array; debug: in this process). Re-running skips finished cells and resumes "
+        "interrupted ones. `convergan sweep status DIR` shows the cells' state.",
+        epilog=EPILOG,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("spec", metavar="SPEC.yaml | status", help="sweep spec, or `status`")
+    parser.add_argument(
+        "items",
+        nargs="*",
+        metavar="DIR | KEY=VALUE",
+        help=("after `status`: the sweep directory; after a spec: overrides for every cell"),
+    )
+    parser.add_argument("--out", help="sweep directory (default out/sweeps/<spec name>)")
+    parser.add_argument("--launcher", choices=("local", "slurm", "debug"))
+    parser.add_argument("--jobs", type=int, help="cells at once (local; default cores/threads)")
+    parser.add_argument("--threads", type=int, help="torch threads per cell (default 1)")
+    parser.add_argument(
+        "--axis",
+        action="append",
+        default=[],
+        metavar="KEY=[V1,V2]",
+        help="replace (or add) an axis, e.g. --axis seed=[0,1,2]; may repeat",
+    )
+    parser.add_argument("--retry-failed", action="store_true", help="run failed cells again")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="show the cells (and the sbatch script); run none"
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="slurm: return after submitting the array"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_sweep_command)
+
+
+def run_sweep_command(args) -> int:
+    if args.spec == "status":
+        return _status(args)
+    from convergan.config import ConfigError
+    from convergan.studies.launch import SweepChanged
+
+    try:
+        spec = load_spec(args.spec, args.items, args.axis, args.launcher, args.jobs, args.threads)
+        out = Path(args.out or Path("out") / "sweeps" / spec.name)
+        if args.dry_run:
+            print(dry_run(spec, out, args.retry_failed))
+            return 0
+        from convergan.studies.launch import run_sweep
+
+        counts = run_sweep(
+            spec,
+            out,
+            retry_failed=args.retry_failed,
+            wait=not args.no_wait,
+            progress=not args.no_progress,
+        )
+    except SweepChanged as error:
+        raise UsageError(str(error)) from None
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" -> {out}")
+    print(f"next: convergan report {out}")
+    return 0 if counts.get("failed", 0) == 0 else 1
+
+
+def load_spec(path, overrides, axes, launcher, jobs, threads):
+    """The spec with the command line's overrides, axes and launcher settings."""
+    import dataclasses
+
+    from convergan.config import ConfigError
+    from convergan.config.load import parse_overrides, parse_yaml
+    from convergan.studies.spec import load_sweep_spec, with_launcher
+
+    if not Path(path).is_file():
+        raise UsageError(f"sweep spec not found: {path}")
+    spec = load_sweep_spec(path)
+    for item in overrides:
+        if "=" not in item:
+            raise UsageError(f"expected KEY=VALUE overrides after the spec, got {item!r}")
+    parse_overrides(overrides)  # checks the syntax; values are validated per cell
+    extra = {}
+    for item in overrides:
+        key, _, text = item.partition("=")
+        extra[key.strip()] = parse_yaml(text, key)
+    new_axes = dict(spec.axes)
+    for item in axes:
+        key, sep, text = item.partition("=")
+        values = parse_yaml(text, f"--axis {key}") if sep else None
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"--axis {item!r}: expected KEY=[V1,V2,...]")
+        new_axes[key.strip()] = values
+    spec = dataclasses.replace(spec, overrides={**spec.overrides, **extra}, axes=new_axes)
+    if jobs is not None and jobs < 1 or threads is not None and threads < 1:
+        raise UsageError("--jobs and --threads must be >= 1")
+    return with_launcher(spec, name=launcher, jobs=jobs, threads=threads)
+
+
+def dry_run(spec, out: Path, retry_failed: bool) -> str:
+    from convergan.studies.grid import cell_overrides
+    from convergan.studies.launch import local_jobs, plan, sbatch_script, to_run
+
+    planned = plan(spec, out)
+    todo = {id(p) for p in to_run(planned, retry_failed)}
+    width = max(len(p.cell.name) for p in planned)
+    lines = [f"sweep {spec.name}: {len(planned)} cells -> {out}"]
+    for p in planned:
+        action = ("resume" if p.status == "interrupted" else "run") if id(p) in todo else "skip"
+        lines.append(f"  {p.cell.name.ljust(width)}  {p.status:<11}  {action}")
+    first = planned[0]
+    lines.append(
+        f"cell config: {first.cell.base} "
+        + " ".join(cell_overrides(spec, first.cell, first.run_dir))
+    )
+    if spec.launcher.name == "local":
+        jobs, note = local_jobs(spec)
+        lines.append(
+            f"local: {jobs} jobs x {spec.launcher.threads} threads" + (f" ({note})" if note else "")
+        )
+    if spec.launcher.name == "slurm" and todo:
+        lines += ["sbatch script submitit would submit:", sbatch_script(spec, out, len(todo))]
+    return "\n".join(lines)
+
+
+def _status(args) -> int:
+    from convergan.studies.status import status_table
+
+    if len(args.items) != 1:
+        raise UsageError("usage: convergan sweep status DIR")
+    try:
+        print(status_table(args.items[0]))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    sys.stdout.flush()
+    return 0

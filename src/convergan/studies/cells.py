@@ -1,0 +1,209 @@
+"""A cell's life: its record on disk, and the job that trains it.
+
+Each cell is an ordinary run directory (``convergan resume/sample/eval`` work on it) plus one
+file of the sweep's own, ``cell.json``::
+
+    {"status": "running" | "done" | "diverged" | "failed", "error": "...",
+     "config": {...resolved config...}, "overrides": {...}, "host": ..., "pid": ...,
+     "attempts": n, "started": t, "finished": t, "train_seconds": s, "job_id": ...}
+
+``done``, ``diverged`` (a NaN/Inf stopped the run: an outcome, not a bug) and ``failed`` (any
+other exception; the traceback is in ``error.txt``) are final. A ``running`` record whose
+process is gone (same host, pid not alive) is ``interrupted``: the next sweep resumes it from
+its last checkpoint. A cell without ``cell.json`` is ``pending``.
+
+The resolved config is stored so that a re-run can tell whether the spec still describes the
+same experiment; keys that do not change the result (``out_dir``, ``train.progress``) are left
+out of the comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+CELL_FILE = "cell.json"
+FINAL = ("done", "diverged", "failed")
+IGNORED_KEYS = (("out_dir",), ("train", "progress"))
+
+
+def read_cell(run_dir: Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / CELL_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None  # a record cut off mid-write: treat as not started
+
+
+def write_cell(run_dir: Path, record: dict[str, Any]) -> None:
+    """Write atomically (temp file + rename): a killed writer never leaves half a record."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / f".{CELL_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, run_dir / CELL_FILE)
+
+
+def cell_status(record: dict[str, Any] | None) -> str:
+    """pending, running, interrupted, done, diverged or failed."""
+    if record is None:
+        return "pending"
+    status = record.get("status", "pending")
+    if status == "running" and not _alive(record):
+        return "interrupted"
+    return status
+
+
+def _alive(record: dict[str, Any]) -> bool:
+    if record.get("host") != socket.gethostname():
+        return True  # another node (SLURM): trust the record
+    pid = record.get("pid")
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's process
+        return True
+    return True
+
+
+def comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config without the keys that do not change a run's results."""
+    config = json.loads(json.dumps(config, default=str))
+    for path in IGNORED_KEYS:
+        node = config
+        for key in path[:-1]:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return config
+
+
+def config_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys set on both sides whose values differ, e.g. ``["train.steps: 50 -> 100"]``."""
+    changes = []
+    # Keys on one side only are schema additions or removals between convergan versions,
+    # not a change of the experiment: comparing them would refuse every sweep after an upgrade.
+    for key in sorted(set(old) & set(new), key=str):
+        a, b = old[key], new[key]
+        dotted = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_difference(a, b, dotted + ".")
+        elif a != b:
+            changes.append(f"{dotted}: {a} -> {b}")
+    return changes
+
+
+def run_cell(run_dir: str, config_dict: dict[str, Any], threads: int = 1) -> dict[str, Any]:
+    """Train one cell (resuming from its last checkpoint when it has one) and record the
+    outcome in ``cell.json``. This is the job submitit runs: it never raises for a failed
+    run, so one cell's error does not look like the launcher's."""
+    _limit_threads(threads)
+    if not _is_first_task():
+        return _train_quietly(config_dict)
+    from convergan.config.schema import config_from_dict
+    from convergan.field import DivergenceError
+    from convergan.training.loop import train
+
+    run_dir_path = Path(run_dir)
+    previous = read_cell(run_dir_path) or {}
+    record = {
+        **previous,
+        "status": "running",
+        "error": None,
+        "config": config_dict,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "job_id": os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID"),
+        "attempts": previous.get("attempts", 0) + 1,
+        "started": time.time(),
+        "threads": threads,
+    }
+    write_cell(run_dir_path, record)
+    started = time.perf_counter()
+    try:
+        config = config_from_dict(config_dict)
+        resume = last_checkpoint_step(run_dir_path) is not None
+        if resume:
+            trim_metrics(run_dir_path)
+        result = train(config, resume=resume, progress=False)
+        record.update(status="done", steps=result.steps)
+    except DivergenceError as error:
+        record.update(status="diverged", error=str(error))
+    except Exception as error:  # noqa: BLE001 - isolate the cell, keep the traceback
+        record.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
+        (run_dir_path / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+    record.update(finished=time.time(), train_seconds=time.perf_counter() - started)
+    record["train_seconds_total"] = (
+        previous.get("train_seconds_total", 0.0) + record["train_seconds"]
+    )
+    write_cell(run_dir_path, record)
+    return {k: record[k] for k in ("status", "error", "train_seconds")}
+
+
+def _is_first_task() -> bool:
+    """In a multi-task SLURM cell (DDP), export torch.distributed's variables from SLURM's
+    and let only task 0 keep the record; the others just train."""
+    if int(os.environ.get("SLURM_NTASKS", "1")) <= 1 or "SUBMITIT_EXECUTOR" not in os.environ:
+        return True
+    import submitit.helpers
+
+    environment = submitit.helpers.TorchDistributedEnvironment().export()
+    return environment.rank == 0
+
+
+def _train_quietly(config_dict: dict[str, Any]) -> dict[str, Any]:
+    from convergan.config.schema import config_from_dict
+    from convergan.training.loop import train
+
+    config = config_from_dict(config_dict)
+    train(config, resume=last_checkpoint_step(Path(config.out_dir)) is not None, progress=False)
+    return {"status": "done", "error": None, "train_seconds": 0.0}
+
+
+def _limit_threads(threads: int) -> None:
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def last_checkpoint_step(run_dir: Path) -> int | None:
+    """The step of the newest checkpoint file (``checkpoints/step-XXXXXXXX.pt``), if any."""
+    folder = Path(run_dir) / "checkpoints"
+    steps = []
+    for path in folder.glob("step-*.pt"):
+        try:
+            steps.append(int(path.stem.split("-")[1]))
+        except (IndexError, ValueError):
+            continue
+    return max(steps) if steps else None
+
+
+def trim_metrics(run_dir: Path) -> None:
+    """Drop ``metrics.jsonl`` records after the last checkpoint: the resumed run logs those
+    steps again, and an interrupted-then-resumed cell must read like an uninterrupted one."""
+    path = Path(run_dir) / "metrics.jsonl"
+    step = last_checkpoint_step(run_dir)
+    if step is None or not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except json.JSONDecodeError:
+            break  # a line cut off by the kill, and nothing valid after it
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,142 @@
+"""Reading a sweep (or a single run) back from disk: cells, their status and their metrics.
+
+A *sweep directory* holds ``sweep.json`` (written by ``convergan sweep``) and ``runs/<cell>``;
+a *run directory* holds ``config.yaml`` and ``metrics.jsonl``. Both read as a list of
+:class:`RunResult`; a single run is a sweep of one cell without axes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convergan.studies.cells import cell_status, read_cell
+
+SWEEP_FILE = "sweep.json"
+
+
+@dataclass
+class RunResult:
+    name: str
+    values: dict[str, Any]  # axis -> value, seed included
+    run_dir: Path
+    status: str
+    record: dict[str, Any] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # metrics.jsonl, one per step
+
+    @property
+    def error(self) -> str | None:
+        return self.record.get("error")
+
+    @property
+    def last_step(self) -> int | None:
+        return self.rows[-1]["step"] if self.rows else None
+
+    def curve(self, metric: str) -> tuple[list[int], list[float]]:
+        """(steps, values) of ``metric`` where it was logged and finite."""
+        steps, values = [], []
+        for row in self.rows:
+            value = row.get(metric)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                steps.append(row["step"])
+                values.append(float(value))
+        return steps, values
+
+    def final(self, metric: str) -> float | None:
+        """The last logged value, when it was logged at the run's last step (a run that
+        diverged before its final evaluation has no final value)."""
+        steps, values = self.curve(metric)
+        if not steps or self.status not in ("done", "single") or steps[-1] != self.last_step:
+            return None
+        return values[-1]
+
+    def metric_names(self) -> list[str]:
+        names: dict[str, None] = {}
+        for row in self.rows:
+            names.update((k, None) for k in row if k != "step")
+        return list(names)
+
+
+@dataclass
+class Sweep:
+    directory: Path
+    name: str
+    axes: list[str]
+    runs: list[RunResult]
+    report_metric: str | None = None
+    report_axis: str | None = None
+    description: str = ""
+    is_single_run: bool = False
+
+
+def read_metrics_rows(path: Path) -> list[dict[str, Any]]:
+    """``metrics.jsonl`` merged into one row per step (the loop writes training scalars and
+    evaluations as separate records); a record repeated after a resume replaces the earlier
+    one, and a line cut off by a kill is ignored."""
+    by_step: dict[int, dict[str, Any]] = {}
+    if not path.is_file():
+        return []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            by_step.setdefault(record["step"], {"step": record["step"]}).update(record)
+    return [by_step[s] for s in sorted(by_step)]
+
+
+def read_sweep(directory: str | Path) -> Sweep:
+    """The sweep (or the single run) in ``directory``; raises ``ValueError`` (one line) when
+    it is neither."""
+    directory = Path(directory)
+    sweep_file = directory / SWEEP_FILE
+    if sweep_file.is_file():
+        record = json.loads(sweep_file.read_text(encoding="utf-8"))
+        runs = []
+        for cell in record["cells"]:
+            run_dir = directory / cell["run_dir"]
+            cell_record = read_cell(run_dir)
+            runs.append(
+                RunResult(
+                    cell["name"],
+                    dict(cell["values"]),
+                    run_dir,
+                    cell_status(cell_record),
+                    cell_record or {},
+                    read_metrics_rows(run_dir / "metrics.jsonl"),
+                )
+            )
+        report = record.get("report") or {}
+        return Sweep(
+            directory,
+            record.get("name") or directory.name,
+            list(record.get("axes") or []),
+            runs,
+            report.get("metric"),
+            report.get("axis"),
+            record.get("description") or "",
+        )
+    if (directory / "config.yaml").is_file():
+        rows = read_metrics_rows(directory / "metrics.jsonl")
+        run = RunResult(directory.name, {}, directory, "single", {}, rows)
+        return Sweep(directory, directory.name, [], [run], is_single_run=True)
+    raise ValueError(
+        f"{directory} is neither a sweep directory (no {SWEEP_FILE}) nor a run directory "
+        "(no config.yaml)"
+    )
+
+
+def run_config(run: RunResult) -> dict[str, Any]:
+    """The run's resolved config (from its cell record, else its ``config.yaml``)."""
+    if run.record.get("config"):
+        return run.record["config"]
+    path = run.run_dir / "config.yaml"
+    if path.is_file():
+        import yaml
+
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {}

@@ -1,0 +1,261 @@
+"""Sweep specs: a base config, axes over dotted config keys, and where to run the cells.
+
+A spec is a small YAML file, validated like a run config (an unknown or ill-typed key is one
+line that names it)::
+
+    base: configs/toy2d/circle.yaml        # or {circle: configs/toy2d/circle.yaml, ...}
+    axes:                                  # a grid: the product of every axis
+      method: [gan, r1]
+      seed: [0, 1]
+    zip:                                   # optional: groups of axes that move together
+      - {optim.g.lr: [1e-4, 1e-3], optim.d.lr: [1e-4, 1e-3]}
+    overrides: {train.steps: 50}           # applied to every cell, below the axes
+    launcher: {name: local, jobs: 2}       # local | slurm | debug, see LauncherSpec
+    report: {metric: eval/w1, axis: method.gamma}
+
+A mapping as ``base`` is itself an axis, named ``base``, whose values are the mapping's labels
+(one base config per problem). Paths in ``base`` are looked up in the current directory, then
+beside the spec file and in its parent folders, so that a shipped spec runs from a checkout's
+root or from anywhere inside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convergan.config.load import parse_yaml
+from convergan.config.schema import ConfigError
+
+LAUNCHERS = ("local", "slurm", "debug")
+BASE_AXIS = "base"
+
+
+@dataclass(frozen=True)
+class SlurmSpec:
+    """What ``sbatch`` gets for each array task (submitit's ``slurm_*`` parameters)."""
+
+    partition: str | None = None
+    time_minutes: int = 60  # wall-clock limit per cell
+    gpus_per_node: int = 0
+    nodes: int = 1  # > 1 or tasks_per_node > 1 for multi-process (DDP) cells
+    tasks_per_node: int = 1
+    cpus_per_task: int | None = None  # None = launcher.threads
+    mem_gb: float | None = None
+    array_parallelism: int = 64  # array tasks running at once
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    setup: list[str] = field(default_factory=list)  # shell lines run before each task
+    additional: dict[str, Any] = field(default_factory=dict)  # extra #SBATCH --key=value
+
+
+@dataclass(frozen=True)
+class LauncherSpec:
+    name: str = "local"
+    jobs: int | None = None  # cells at once (local); None = cores // threads
+    threads: int = 1  # torch/OpenMP threads per cell
+    timeout_minutes: int = 24 * 60  # per cell, local and debug launchers
+    slurm: SlurmSpec = field(default_factory=SlurmSpec)
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    metric: str | None = None  # the headline metric; None = the first eval/* metric logged
+    axis: str | None = None  # numeric axis for "final metric vs axis"; None = first numeric
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep. ``bases`` maps a label to a config path (one entry, label ``""``,
+    when ``base`` is a single path); ``axes`` and every group in ``zipped`` keep file order."""
+
+    bases: dict[str, Path]
+    axes: dict[str, list[Any]]
+    zipped: list[dict[str, list[Any]]]
+    overrides: dict[str, Any]
+    launcher: LauncherSpec
+    report: ReportSpec
+    name: str
+    description: str = ""
+    source: Path | None = None
+
+    @property
+    def axis_keys(self) -> list[str]:
+        """Every axis, in the order of the cell directory names."""
+        keys = [BASE_AXIS] if len(self.bases) > 1 else []
+        keys += list(self.axes)
+        for group in self.zipped:
+            keys += list(group)
+        return keys
+
+
+_TOP_KEYS = ("name", "description", "base", "axes", "zip", "overrides", "launcher", "report")
+
+
+def load_sweep_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep spec; raises :class:`ConfigError` with one line naming the
+    file and the key at fault."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sweep spec not found: {path}")
+    data = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    return sweep_spec_from_dict(data, path)
+
+
+def sweep_spec_from_dict(data: Any, source: Path | None = None) -> SweepSpec:
+    where = f"{source}: " if source else ""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}expected a mapping with base and axes")
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise ConfigError(f"{where}{_unknown(str(key), _TOP_KEYS)}")
+    if "base" not in data:
+        raise ConfigError(f"{where}base: missing (a config path, or a mapping label: path)")
+    bases = _bases(data["base"], source, where)
+    axes = _axes(data.get("axes") or {}, "axes", where)
+    zipped = []
+    raw_zip = data.get("zip") or []
+    if not isinstance(raw_zip, list):
+        raise ConfigError(f"{where}zip: expected a list of mappings key: [values]")
+    for i, group in enumerate(raw_zip):
+        group = _axes(group, f"zip[{i}]", where)
+        lengths = {len(v) for v in group.values()}
+        if len(lengths) > 1:
+            sizes = ", ".join(f"{k}: {len(v)}" for k, v in group.items())
+            raise ConfigError(f"{where}zip[{i}]: axes must have equal lengths, got {sizes}")
+        zipped.append(group)
+    seen = [BASE_AXIS] if len(bases) > 1 else []
+    for key in [*axes, *(k for g in zipped for k in g)]:
+        if key in seen:
+            raise ConfigError(f"{where}axis {key!r} appears twice")
+        seen.append(key)
+    overrides = data.get("overrides") or {}
+    if not isinstance(overrides, Mapping) or not all(isinstance(k, str) for k in overrides):
+        raise ConfigError(f"{where}overrides: expected a mapping dotted.key: value")
+    name = data.get("name") or (source.stem if source else "sweep")
+    description = data.get("description") or ""
+    if not isinstance(name, str) or not isinstance(description, str):
+        raise ConfigError(f"{where}name and description must be strings")
+    launcher = _dataclass(LauncherSpec, data.get("launcher") or {}, "launcher", where)
+    if launcher.name not in LAUNCHERS:
+        raise ConfigError(
+            f"{where}launcher.name: expected one of {', '.join(LAUNCHERS)}, got {launcher.name!r}"
+        )
+    return SweepSpec(
+        bases=bases,
+        axes=axes,
+        zipped=zipped,
+        overrides=dict(overrides),
+        launcher=launcher,
+        report=_dataclass(ReportSpec, data.get("report") or {}, "report", where),
+        name=name,
+        description=description.strip(),
+        source=source,
+    )
+
+
+def with_launcher(spec: SweepSpec, **changes: Any) -> SweepSpec:
+    """The spec with launcher fields replaced (``None`` values are ignored): the CLI flags."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(spec, launcher=dataclasses.replace(spec.launcher, **changes))
+
+
+def _bases(value: Any, source: Path | None, where: str) -> dict[str, Path]:
+    if isinstance(value, str):
+        return {"": _find_config(value, source, "base", where)}
+    if isinstance(value, Mapping) and value:
+        bases = {}
+        for label, path in value.items():
+            if not isinstance(label, str) or not isinstance(path, str):
+                raise ConfigError(f"{where}base: expected label: path pairs of strings")
+            bases[label] = _find_config(path, source, f"base.{label}", where)
+        return bases
+    raise ConfigError(f"{where}base: expected a config path or a mapping label: path")
+
+
+def _find_config(path: str, source: Path | None, key: str, where: str) -> Path:
+    candidates = [Path(path)]
+    if source is not None and not Path(path).is_absolute():
+        folder = Path(source).resolve().parent
+        candidates += [parent / path for parent in (folder, *folder.parents)]
+    for candidate in candidates:
+        if candidate.is_file():
+            # Relative to the current directory where possible: shorter, and movable.
+            try:
+                return Path(os.path.relpath(candidate.resolve()))
+            except ValueError:  # pragma: no cover - another drive on Windows
+                return candidate.resolve()
+    raise ConfigError(f"{where}{key}: config file not found: {path}")
+
+
+def _axes(value: Any, key: str, where: str) -> dict[str, list[Any]]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}{key}: expected a mapping dotted.key: [values]")
+    axes = {}
+    for name, values in value.items():
+        if not isinstance(name, str) or not name or name == BASE_AXIS:
+            raise ConfigError(f"{where}{key}: bad axis name {name!r}")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}{key}.{name}: expected a non-empty list of values")
+        axes[name] = list(values)
+    return axes
+
+
+def _dataclass(cls: type, value: Any, key: str, where: str) -> Any:
+    """Build a spec dataclass from a mapping, checking keys and simple types."""
+    if isinstance(value, str) and cls is LauncherSpec:
+        value = {"name": value}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}{key}: expected a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, item in value.items():
+        if name not in fields:
+            raise ConfigError(f"{where}{key}.{_unknown(str(name), tuple(fields), bare=True)}")
+        default = fields[name].default
+        if fields[name].default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = fields[name].default_factory()  # type: ignore[misc]
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _dataclass(type(default), item, f"{key}.{name}", where)
+            continue
+        kwargs[name] = _check_type(item, default, fields[name].type, f"{key}.{name}", where)
+    spec = cls(**kwargs)
+    for name in ("jobs", "threads", "time_minutes", "nodes", "tasks_per_node", "array_parallelism"):
+        number = getattr(spec, name, None)
+        if number is not None and number < 1:
+            raise ConfigError(f"{where}{key}.{name}: must be >= 1, got {number}")
+    return spec
+
+
+def _check_type(item: Any, default: Any, annotation: Any, key: str, where: str) -> Any:
+    text = str(annotation)
+    if item is None and "None" in text:
+        return None
+    expected: tuple[type, ...]
+    if "dict" in text:
+        expected = (dict,)
+    elif "list" in text:
+        expected = (list,)
+    elif "float" in text:
+        expected = (int, float)
+    elif "int" in text:
+        expected = (int,)
+    else:
+        expected = (str,)
+    if isinstance(item, bool) and bool not in expected or not isinstance(item, expected):
+        kind = " or ".join(t.__name__ for t in expected)
+        raise ConfigError(f"{where}{key}: expected {kind}, got {item!r}")
+    return float(item) if expected == (int, float) else item
+
+
+def _unknown(word: str, candidates: tuple[str, ...], bare: bool = False) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, candidates, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{word}: unknown key{hint}" if bare else f"unknown key {word!r}{hint}"
