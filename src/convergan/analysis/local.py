@@ -11,6 +11,13 @@ Two routes to a scheme's update Jacobian, both exact:
 
 A scheme converges locally at a linear rate iff the spectral radius ρ of its update Jacobian
 is < 1; ``|ρ − 1| ≤ 1e-9`` is reported as "no linear convergence".
+
+**Limits.** LAPACK's eigenvalue routines can hang, uninterruptibly, on matrices with ``inf`` or
+``nan`` entries, so :func:`eigenvalues` never hands it one, and :func:`analyze` rejects a field
+Jacobian that is not finite or has entries beyond :data:`MAX_JACOBIAN_ENTRY` (products of such
+entries overflow float64). A scheme whose period takes more than :data:`MAX_MOVES_PER_PERIOD`
+player moves (``--d-steps 1e6``, ``--lazy 1e6``) is refused with a ``ValueError`` rather than
+run for hours without output.
 """
 
 from __future__ import annotations
@@ -28,6 +35,32 @@ from convergan.schemes import Scheme, SchemeState
 
 UNIT_CIRCLE_TOLERANCE = 1e-9
 STATIONARITY_TOLERANCE = 1e-10
+MAX_MOVES_PER_PERIOD = 10_000
+"""The most player moves one period of a scheme may take in the exact analysis (each move is
+one step of the differentiated program; a period of 10,000 moves already takes seconds)."""
+MAX_JACOBIAN_ENTRY = 1e100
+"""The largest field-Jacobian entry the analysis accepts: squares of larger entries (which an
+update Jacobian of two steps holds) overflow float64."""
+
+
+def moves_per_period(scheme: Scheme) -> int:
+    """How many player moves one period of ``scheme`` makes: ``g_steps + d_steps`` per step
+    (1 + 1 for simultaneous schemes) times the period, through any wrappers (lazy)."""
+    inner = getattr(scheme, "inner", None)
+    if isinstance(inner, Scheme):
+        return moves_per_period(inner) * (int(scheme.period) // int(inner.period))
+    per_step = int(getattr(scheme, "g_steps", 1)) + int(getattr(scheme, "d_steps", 1))
+    return per_step * int(scheme.period)
+
+
+def check_scheme_size(scheme: Scheme) -> None:
+    """Refuse schemes whose update operator is too long to differentiate in reasonable time."""
+    moves = moves_per_period(scheme)
+    if moves > MAX_MOVES_PER_PERIOD:
+        raise ValueError(
+            f"one period of {scheme.name} takes {moves:,} player moves, more than the "
+            f"analysis' limit of {MAX_MOVES_PER_PERIOD:,} (lower the step counts or lazy K)"
+        )
 
 
 def field_jacobian(field: GameField, x: State) -> Tensor:
@@ -127,8 +160,29 @@ def linearized_update_jacobian(
     return rows.transpose(-1, -2)
 
 
+def eigenvalues(matrix: Tensor) -> Tensor:
+    """Eigenvalues of a (batch of) square matrices; ``nan`` for every matrix with a non-finite
+    entry, which never reaches LAPACK (its balancing step can loop forever on ``inf``/``nan``).
+
+    Each matrix is divided by a power of two near its largest entry before the decomposition
+    and the eigenvalues multiplied back: exact in floating point, and it keeps LAPACK's
+    intermediate products from overflowing on huge (finite) entries.
+    """
+    finite = torch.isfinite(matrix).flatten(-2).all(dim=-1)
+    largest = matrix.abs().flatten(-2).amax(dim=-1)
+    usable = finite & (largest > 0)
+    _, exponent = torch.frexp(torch.where(usable, largest, torch.ones_like(largest)))
+    scale = torch.ldexp(torch.ones_like(largest), exponent - 1)  # 2**1024 would overflow
+    safe = torch.where(usable[..., None, None], matrix / scale[..., None, None], 0.0)
+    values = torch.linalg.eigvals(safe) * scale[..., None]
+    return torch.where(finite[..., None], values, torch.full_like(values, complex("nan+nanj")))
+
+
 def spectral_radius(matrix: Tensor) -> Tensor:
-    return torch.linalg.eigvals(matrix).abs().amax(dim=-1)
+    """``max |λ|`` over the eigenvalues of each matrix; ``inf`` where the matrix is not finite
+    (an update that overflowed diverges)."""
+    radius = eigenvalues(matrix).abs().amax(dim=-1)
+    return torch.where(torch.isnan(radius), torch.full_like(radius, float("inf")), radius)
 
 
 def verdict(radius: float) -> str:
@@ -149,41 +203,71 @@ def max_stable_lr_scale(
     scheme: Scheme,
     jacobians: dict[float, Tensor],
     sizes: tuple[int, ...],
-    lowest: float = 1e-4,
-    highest: float = 1e3,
-    grid: int = 281,
-    bisections: int = 50,
+    *,
+    per_decade: int = 20,
+    lowest_step: float = 1e-12,
+    highest_step: float = 1e15,
+    bisections: int = 80,
 ) -> float | None:
-    """The largest factor ``c`` on a log grid in ``[lowest, highest]`` at which
-    ``scheme.scaled(c)`` converges, refined by bisection against the next larger grid point.
+    """The largest factor ``c`` at which ``scheme.scaled(c)`` converges (ρ < 1 − 1e-9).
 
-    ``None`` when no factor on the grid converges, ``inf`` when the largest does. The grid is
-    scanned from the top because some schemes (extragradient on a pure rotation) contract by
-    only ``O(h²)`` per step, which is within the unit-circle tolerance for tiny ``h``.
+    The search does not depend on the scheme's own learning rates. It works in the
+    dimensionless step ``s = h_max·‖J‖₂`` (the largest rate times the largest field-Jacobian
+    norm over the scheme's regularization gains), scans a log grid of ``per_decade`` points per
+    decade from ``s = 1e-3`` to ``1e3``, expands it outwards a decade at a time — upwards while
+    the top point still converges (up to ``highest_step``), downwards while nothing has
+    converged yet (down to ``lowest_step``) — and bisects between the largest converging grid
+    point and its unstable neighbour.
+
+    Returns ``None`` when no rate converges: below ``s = 1e-12`` every contraction is within
+    the unit-circle tolerance, so nothing smaller can count as converging either (e.g. an
+    eigenvalue with positive real part, or a pure rotation under SimGD). Returns ``inf`` when
+    the scheme still converges at ``s = 1e15``, where ``I + hJ`` is ``hJ`` to float64
+    precision. For SimGD the answer is ``min 2|Re λ|/|λ|²`` over the field eigenvalues
+    (divided by the scheme's rate).
     """
     dtype = next(iter(jacobians.values())).dtype
+    norm = max(float(torch.linalg.matrix_norm(j, ord=2).max()) for j in jacobians.values())
+    rate = max(abs(float(lr)) for lr in scheme.lrs)
+    if not math.isfinite(norm) or norm == 0.0 or not math.isfinite(rate) or rate == 0.0:
+        return None
+    unit_scheme = scheme.scaled(1.0 / rate)  # largest rate 1: the search is lr-independent
 
-    def converges(factors: Tensor) -> Tensor:
-        scaled = scheme.scaled(factors[:, None, None])
+    def converges(steps: Tensor) -> Tensor:
+        scaled = unit_scheme.scaled((steps / norm)[:, None, None])
         radius = spectral_radius(linearized_update_jacobian(scaled, jacobians, sizes))
         return radius < 1 - UNIT_CIRCLE_TOLERANCE
 
-    exponents = torch.linspace(math.log10(lowest), math.log10(highest), grid, dtype=dtype)
-    factors = 10.0**exponents
-    stable = converges(factors)
+    def decades(first: int, last: int) -> Tensor:
+        exponents = torch.arange(first * per_decade, last * per_decade + 1, dtype=dtype)
+        return 10.0 ** (exponents / per_decade)
+
+    low, high = -3, 3
+    steps = decades(low, high)
+    stable = converges(steps)
+    while not stable.any() and 10.0**low > lowest_step:
+        low -= 3
+        steps = decades(low, high)
+        stable = converges(steps)
     if not stable.any():
         return None
-    last = int(stable.nonzero()[-1])
-    if last == grid - 1:
+    while stable[-1] and 10.0**high < highest_step:
+        high += 3
+        more = decades(high - 3, high)[1:]
+        steps, stable = torch.cat([steps, more]), torch.cat([stable, converges(more)])
+    if stable[-1]:
         return float("inf")
-    lo, hi = float(factors[last]), float(factors[last + 1])
+    last = int(stable.nonzero()[-1])
+    lo, hi = float(steps[last]), float(steps[last + 1])
     for _ in range(bisections):
         mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
         if converges(torch.tensor([mid], dtype=dtype))[0]:
             lo = mid
         else:
             hi = mid
-    return lo
+    return lo / norm / rate
 
 
 def _trajectory_fallback(game, method, scheme, x, steps, radius) -> dict[str, int]:
@@ -237,6 +321,18 @@ class LocalAnalysis:
         return self.spectral_radius if self.verdict == "converges" else None
 
 
+def _check_jacobian(jacobian: Tensor, method: str) -> None:
+    largest = float(jacobian.abs().max())
+    if not math.isfinite(largest):
+        raise ValueError(f"the field Jacobian of {method} at the equilibrium is not finite")
+    if largest > MAX_JACOBIAN_ENTRY:
+        raise ValueError(
+            f"the field Jacobian of {method} has entries up to {largest:.3g}, beyond the "
+            f"analysis' range of {MAX_JACOBIAN_ENTRY:g} (float64 would overflow); use smaller "
+            "hyperparameters"
+        )
+
+
 def analyze(
     game, method: Method, scheme: Scheme, fallback_steps: int = 300, fallback_radius: float = 0.5
 ) -> LocalAnalysis:
@@ -246,6 +342,7 @@ def analyze(
     scheme for ``fallback_steps`` from 8 points at distance ``fallback_radius`` around the
     equilibrium and counts the trajectory verdicts instead.
     """
+    check_scheme_size(scheme)
     x = game.equilibrium()
     field = game_field(game, method)
     base = dict(
@@ -262,9 +359,16 @@ def analyze(
             **base,
         )
     jacobian = field_jacobian(field, x)
-    eigenvalues = torch.linalg.eigvals(jacobian)
+    _check_jacobian(jacobian, method.name)
+    field_eigenvalues = eigenvalues(jacobian)
     update = update_jacobian(scheme, field, x)
-    update_eigenvalues = torch.linalg.eigvals(update)
+    if not torch.isfinite(update).all():
+        lrs = ", ".join(f"{float(lr):g}" for lr in scheme.lrs)
+        raise ValueError(
+            f"the update Jacobian of {scheme.name} overflows float64 at learning rates {lrs}; "
+            "use smaller learning rates"
+        )
+    update_eigenvalues = eigenvalues(update)
     radius = float(update_eigenvalues.abs().max())
     sizes = tuple(x_i.shape[-1] for x_i in x)
     jacobians = field_jacobians_by_gain(
@@ -276,12 +380,12 @@ def analyze(
         regular=True,
         note=note,
         jacobian=jacobian,
-        jacobian_eigenvalues=eigenvalues,
+        jacobian_eigenvalues=field_eigenvalues,
         update_jacobian=update,
         update_eigenvalues=update_eigenvalues,
         spectral_radius=radius,
         verdict=verdict(radius),
         max_stable_lr_scale=max_stable_lr_scale(scheme, jacobians, sizes),
-        continuous_time_stable=bool((eigenvalues.real < -UNIT_CIRCLE_TOLERANCE).all()),
+        continuous_time_stable=bool((field_eigenvalues.real < -UNIT_CIRCLE_TOLERANCE).all()),
         **base,
     )

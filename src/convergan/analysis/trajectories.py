@@ -1,16 +1,20 @@
 """Trajectories of a scheme on a game, batched over starts and parameter values.
 
 One ``torch.func.vmap`` over ``(start, method parameters, learning-rate factor)`` runs every
-trajectory at once; Python only loops over time steps.
+trajectory at once; Python only loops over time steps, so Ctrl-C stops a run between steps.
+A trajectory may take at most :data:`MAX_SIMULATION_MOVES` player moves (steps × moves per
+step); longer requests raise ``ValueError`` instead of running for days without output.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from convergan.field import GameField, flatten, unflatten
 from convergan.methods.method import Method
@@ -18,6 +22,9 @@ from convergan.schemes import Scheme
 
 CONVERGED_RATIO = 1e-3
 DIVERGED_RATIO = 1.5
+MAX_SIMULATION_MOVES = 1_000_000
+"""The most player moves one simulated trajectory may take (``steps`` × moves per step; an
+AltGD step with ``d_steps = 5`` makes 6). About half an hour on a laptop core."""
 
 
 @dataclass(frozen=True)
@@ -64,15 +71,28 @@ def simulate(
     *,
     method_params: Mapping[str, Tensor] | None = None,
     lr_factors: Tensor | None = None,
+    progress: bool = False,
 ) -> Trajectories:
     """Run ``scheme`` from every row of ``starts`` (shape ``(batch, n)``) for ``steps`` steps.
 
     ``method`` is a :class:`Method`, or a factory called with one value from each tensor in
     ``method_params`` (each of shape ``(batch,)``) so that every trajectory may have its own γ
     or σ; ``lr_factors`` (shape ``(batch,)``) scales each trajectory's learning rates.
+    ``progress`` shows a progress bar on stderr.
+
+    Raises ``ValueError`` when ``steps < 1`` or the run would take more than
+    :data:`MAX_SIMULATION_MOVES` player moves per trajectory.
     """
+    from convergan.analysis.local import moves_per_period
+
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    moves = steps * moves_per_period(scheme) // max(1, int(scheme.period))
+    if moves > MAX_SIMULATION_MOVES:
+        raise ValueError(
+            f"{steps:,} steps of {scheme.name} take {moves:,} player moves, more than the "
+            f"limit of {MAX_SIMULATION_MOVES:,} per trajectory"
+        )
     starts = starts.to(torch.float64) if starts.dtype != torch.float64 else starts
     batch = starts.shape[0]
     params = {
@@ -100,7 +120,9 @@ def simulate(
         field = GameField(game.generator, game.discriminator, m, batch_template)
         state = s.init(field, x)
         path = [start]
-        for t in range(steps):
+        for t in tqdm(
+            range(steps), disable=not progress, desc="simulate", unit="step", file=sys.stderr
+        ):
             x, state = s.step(field, x, state, t)
             path.append(flatten(x))
         return torch.stack(path)
