@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from convergan.cli import dirac, evaluate, features, spectrum, study, sweep, train
+from convergan.cli import dirac, evaluate, features, study, sweep, train
 from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, fail
 
 DESCRIPTION = """\
@@ -21,11 +21,9 @@ Does this GAN training method converge?
   convergan eval runs/fashion-mnist/dcgan-r1 --metrics fid kid pr
   convergan study toy2d --problems circle --methods gan r1 --steps 1000
   convergan features train fashion-mnist
-  convergan spectrum runs/toy2d/circle --k 10 --which LR LM --scheme run --json
-  convergan path-angle runs/toy2d/circle --from 5000 --to 10000 --plot path-angle.png
 """
 
-COMMAND_MODULES = [dirac, train, evaluate, study, sweep, features, spectrum]
+COMMAND_MODULES = [dirac, train, evaluate, study, sweep, features]
 
 
 def build_parser() -> ArgumentParser:
