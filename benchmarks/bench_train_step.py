@@ -18,15 +18,14 @@ from pathlib import Path
 
 import torch
 
-from convergan.config.schema import OptimizerConfig
-from convergan.field import DISCRIMINATOR, ParameterLayout
+from convergan.field import DISCRIMINATOR, OptimizerStep, ParameterLayout
 from convergan.methods import Batch, make_method
 from convergan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from convergan.optimizers import Adam
 from convergan.schemes import AltGD, lazy
-from convergan.training.field import TrainingField
-from convergan.training.optim import PlayerOptimizer
+from convergan.training.loop import training_field
 
-RESULTS = Path(__file__).parent / "results" / "train_step.json"
+RESULTS = Path(__file__).parent / "results" / "train_step.json"  # --out to write elsewhere
 
 
 def main() -> None:
@@ -40,20 +39,19 @@ def main() -> None:
     discriminator = DCGANDiscriminator(image_size=28, channels=1)
     batch = Batch(real=torch.rand(64, 1, 28, 28) * 2 - 1, latent=torch.randn(64, 128))
     x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
-    adam = OptimizerConfig(name="adam", lr=1e-4, betas=(0.0, 0.99))
+    mover = OptimizerStep((Adam(betas=(0.0, 0.99)), Adam(betas=(0.0, 0.99))))
 
     def d_step_with(method, gain_schedule=None):
-        optimizers = (PlayerOptimizer(adam, x[0]), PlayerOptimizer(adam, x[1]))
         scheme = AltGD(lr=1e-4)
-        counter = {"t": 0}
+        counter = {"t": 0, "state": mover.init(DISCRIMINATOR, x[1])}
 
         def step():
-            field = TrainingField(generator, discriminator, method, lambda: batch, optimizers)
+            field = training_field(generator, discriminator, method, lambda: batch, mover=mover)
             if gain_schedule is not None:
                 field = field.with_regularization_gain(gain_schedule(counter["t"]))
             counter["t"] += 1
             v = field.player(DISCRIMINATOR, x)
-            field.move(DISCRIMINATOR, x[1], v, scheme.lr_d)
+            _, counter["state"] = field.move(DISCRIMINATOR, x[1], v, scheme.lr_d, counter["state"])
 
         return step
 

@@ -220,8 +220,8 @@ def test_every_name_list_reads_its_registry(capsys):
         (METRICS, "probe-metric"),
         (ARCHITECTURES, "probe-arch"),
     ]
-    from convergan.metrics.catalog import Metric
     from convergan.methods.penalties import r1
+    from convergan.metrics.catalog import Metric
 
     values = {
         "probe-loss": LOSSES["saturating"],
@@ -393,29 +393,32 @@ def test_the_training_field_is_the_analysis_field(name):
     for got, want in zip(training(x), analysis(x)):
         torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
     for i in (0, 1):
-        torch.testing.assert_close(training.player(i, x), analysis.player(i, x), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(
+            training.player(i, x), analysis.player(i, x), atol=1e-6, rtol=1e-5
+        )
     assert flatten(x).shape[0] == sum(analysis.sizes)
 
 
 # ----------------------------------------------------------------------- optimizers
 
 
-@pytest.mark.parametrize(
-    "ours, theirs",
-    [
-        (Adam(betas=(0.5, 0.9), eps=1e-8), lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.9))),
-        (Adam(betas=(0.0, 0.99), weight_decay=0.1), lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.0, 0.99), weight_decay=0.1)),
-        (RMSprop(alpha=0.9), lambda p: torch.optim.RMSprop(p, lr=1e-2, alpha=0.9)),
-        (RMSprop(alpha=0.99, momentum=0.5), lambda p: torch.optim.RMSprop(p, lr=1e-2, momentum=0.5)),
-        (SGD(momentum=0.9), lambda p: torch.optim.SGD(p, lr=1e-2, momentum=0.9)),
-        (SGD(), lambda p: torch.optim.SGD(p, lr=1e-2)),
-    ],
-)  # fmt: skip
-def test_pure_optimizers_equal_torch_optim_bit_for_bit(ours, theirs):
+OPTIMIZER_PAIRS = [
+    (Adam(betas=(0.5, 0.9)), torch.optim.Adam, {"betas": (0.5, 0.9)}),
+    (Adam(betas=(0.0, 0.99), weight_decay=0.1), torch.optim.Adam,
+     {"betas": (0.0, 0.99), "weight_decay": 0.1}),
+    (RMSprop(alpha=0.9), torch.optim.RMSprop, {"alpha": 0.9}),
+    (RMSprop(momentum=0.5), torch.optim.RMSprop, {"momentum": 0.5}),
+    (SGD(momentum=0.9), torch.optim.SGD, {"momentum": 0.9}),
+    (SGD(), torch.optim.SGD, {}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("ours, cls, kwargs", OPTIMIZER_PAIRS)
+def test_pure_optimizers_equal_torch_optim_bit_for_bit(ours, cls, kwargs):
     g = torch.Generator().manual_seed(0)
     start = torch.randn(50, generator=g)
     param = torch.nn.Parameter(start.clone())
-    optimizer = theirs([param])
+    optimizer = cls([param], lr=1e-2, **kwargs)
     x, state = start.clone(), ours.init(start)
     for _ in range(7):
         grad = torch.randn(50, generator=g)
@@ -432,7 +435,7 @@ def test_an_optimizer_update_does_not_mutate_its_inputs():
     Adam().update(x, grad, 0.1, state)
     assert torch.equal(x, torch.ones(5))
     for key, value in before.items():
-        assert (torch.equal(value, state[key]) if torch.is_tensor(value) else value == state[key])
+        assert torch.equal(value, state[key]) if torch.is_tensor(value) else value == state[key]
 
 
 # ----------------------------------------------------------------------- flags anywhere
@@ -465,4 +468,6 @@ def test_train_with_a_flag_between_overrides_runs(capsys, tmp_path):
     )  # fmt: skip
     assert code == 0, err
     assert "run directory" in out and "train" not in err  # --quiet: no progress bar
-    assert math.isfinite(json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])["step"])
+    assert math.isfinite(
+        json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])["step"]
+    )

@@ -28,3 +28,14 @@ def test_readme_documents_every_method_and_scheme():
     text = README.read_text()
     for name in [*METHODS, *SCHEMES, *LOSSES, *PENALTIES]:
         assert f"`{name}`" in text, name
+
+
+def test_readme_registry_table_equals_the_registries():
+    from convergan.registry import REGISTRIES
+
+    rows = re.findall(r"^\| [^|]+ \| `([A-Z_0-9]+)` \| (.+) \|$", README.read_text(), flags=re.M)
+    by_registry = {name: re.findall(r"`([^`]+)`", names) for name, names in rows}
+    assert set(by_registry) == {k.upper() for k in REGISTRIES}
+    for key, registry in REGISTRIES.items():
+        listed = [n for n in by_registry[key.upper()] if "=" not in n]
+        assert listed == list(registry.names()), key

@@ -31,7 +31,9 @@ class Lookahead(Scheme):
     def __post_init__(self):
         super().__post_init__()
         if self.k < 1 or not 0 < self.alpha <= 1:
-            raise ValueError(f"lookahead needs k >= 1 and 0 < alpha <= 1, got {self.k}, {self.alpha}")
+            raise ValueError(
+                f"lookahead needs k >= 1 and 0 < alpha <= 1, got {self.k}, {self.alpha}"
+            )
         # One place for learning rates: the inner scheme's are Lookahead's.
         object.__setattr__(self, "inner", replace(self.inner, lr_g=self.lr_g, lr_d=self.lr_d))
 

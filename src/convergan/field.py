@@ -217,7 +217,10 @@ class GameField:
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Player ``i``'s loss and its named terms at flat parameters ``(theta, psi)``."""
         batch = self.draw_batch() if batch is None else batch
-        generator, discriminator = self._g.bind(theta, batch.labels), self._d.bind(psi, batch.labels)
+        generator, discriminator = (
+            self._g.bind(theta, batch.labels),
+            self._d.bind(psi, batch.labels),
+        )
         if i == GENERATOR:
             loss = self.method.generator_loss(generator, discriminator, batch, step=self.step)
         else:

@@ -63,7 +63,9 @@ class Adam:
         return moved, {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
 
 
-@OPTIMIZERS.register("rmsprop", description="RMSprop (Tieleman & Hinton, 2012; torch.optim.RMSprop)")
+@OPTIMIZERS.register(
+    "rmsprop", description="RMSprop (Tieleman & Hinton, 2012; torch.optim.RMSprop)"
+)
 @dataclass(frozen=True)
 class RMSprop:
     alpha: float = 0.99

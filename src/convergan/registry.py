@@ -79,7 +79,9 @@ class Registry(Generic[T]):
 
             return decorator
         if not name or any(c.isspace() for c in name) or ":" in name:
-            raise ValueError(f"{self.kind} name {name!r}: use a non-empty name without spaces or ':'")
+            raise ValueError(
+                f"{self.kind} name {name!r}: use a non-empty name without spaces or ':'"
+            )
         old = self._entries.get(name)
         if old is not None and not replace and not _same(old.value, value):
             raise ValueError(f"{self.kind} {name!r} is already registered (pass replace=True)")

@@ -13,9 +13,10 @@ from convergan.analysis.local import LocalAnalysis
 from convergan.analysis.table import theory_check
 from convergan.cli.dirac_table import eigenvalue_pairs, format_complex, run_table
 from convergan.cli.errors import UsageError
+from convergan.cli.names import ANALYSIS_KINDS, registered_names
 from convergan.games import dirac_gan
 from convergan.methods.spec import MethodSpec
-from convergan.registry import LOSSES, METHODS, PENALTIES, SCHEMES
+from convergan.registry import METHODS, SCHEMES
 from convergan.schemes import Scheme, SchemeSpec
 from convergan.schemes.spec import MAX_STEPS_PER_PHASE
 
@@ -97,9 +98,7 @@ def _method_and_scheme_arguments(parser: argparse.ArgumentParser) -> None:
         "method.penalties=[r1:1,r2:2] scheme.d_steps=2 plugins=[my_loss.py]",
     )
     method = parser.add_argument_group("method (a preset, or method.* overrides)")
-    method.add_argument(
-        "--method", metavar="NAME", help=f"a preset: {', '.join(METHODS.names())}"
-    )
+    method.add_argument("--method", metavar="NAME", help=f"a preset: {', '.join(METHODS.names())}")
     method.add_argument(
         "--gamma", type=float, help="regularization strength (r1, r2, nsgan-r1, consensus, wgan-gp)"
     )
@@ -178,11 +177,7 @@ def build_specs(args) -> tuple[MethodSpec, SchemeSpec]:
 def _registered_names() -> str:
     return "\n".join(
         [
-            "registered names (method.* overrides take any of them):",
-            f"  presets    {', '.join(METHODS.names())}",
-            f"  losses     {', '.join(LOSSES.names())}",
-            f"  penalties  {', '.join(PENALTIES.names())} (method.penalties=[r1:10,r2:10])",
-            f"  schemes    {', '.join(SCHEMES.names())}",
+            registered_names(ANALYSIS_KINDS),
             "examples:",
             "  convergan dirac analyze --method r1 --gamma 1 --scheme altgd --lr 0.5",
             "  convergan dirac analyze method.loss=nonsaturating method.penalties=[r1:1,r2:2] "

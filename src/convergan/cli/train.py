@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from convergan.cli.errors import UsageError
+from convergan.cli.names import registered_names
 
 DIVERGED_EXIT = 3
 
@@ -15,7 +17,10 @@ def register(commands) -> None:
         "train",
         help="train a GAN from a YAML config with key=value overrides",
         description="Train a GAN. CONFIG is a YAML file (see configs/); overrides are dotted "
-        "key=value pairs, e.g. `method=r1 method.gamma=1 train.steps=2000 out_dir=runs/r1`.",
+        "key=value pairs, e.g. `method=r1 method.gamma=1 train.steps=2000 out_dir=runs/r1` or "
+        "`method.loss=hinge method.penalties=[r1:10]`, in any order with the options.",
+        epilog=registered_names(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("config", help="YAML config file")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")

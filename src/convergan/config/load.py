@@ -28,7 +28,6 @@ from typing import Any
 
 import yaml
 
-from convergan.methods.spec import is_composition
 from convergan.config.schema import (
     DEFAULT_METHOD,
     Config,
@@ -36,6 +35,7 @@ from convergan.config.schema import (
     config_from_dict,
     config_to_dict,
 )
+from convergan.methods.spec import is_composition
 
 _OVERRIDE_KEY = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from convergan.methods.spec import MethodSpec
 from convergan.registry import (
     ARCHITECTURES,
     IMAGE_DATASETS,
@@ -28,7 +29,6 @@ from convergan.registry import (
     Registry,
     load_plugins,
 )
-from convergan.methods.spec import MethodSpec
 from convergan.schemes.spec import SchemeSpec
 
 

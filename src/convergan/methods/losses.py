@@ -40,7 +40,9 @@ class GANLoss:
         raise NotImplementedError
 
 
-@LOSSES.register("saturating", description="the original GAN: G minimises log(1 - sigmoid(D(G(z))))")
+@LOSSES.register(
+    "saturating", description="the original GAN: G minimises log(1 - sigmoid(D(G(z))))"
+)
 @dataclass(frozen=True)
 class StandardLoss(GANLoss):
     """Saturating GAN of Goodfellow et al. (2014): G minimises ``log(1 − sigmoid(D(G(z))))``.
@@ -61,7 +63,9 @@ class StandardLoss(GANLoss):
         return -F.softplus(d_fake)
 
 
-@LOSSES.register("nonsaturating", description="non-saturating GAN: G minimises -log sigmoid(D(G(z)))")
+@LOSSES.register(
+    "nonsaturating", description="non-saturating GAN: G minimises -log sigmoid(D(G(z)))"
+)
 @dataclass(frozen=True)
 class NonSaturatingLoss(StandardLoss):
     """Non-saturating GAN: G minimises ``−log sigmoid(D(G(z))) = softplus(−D(G(z)))``."""
@@ -106,7 +110,9 @@ class HingeLoss(GANLoss):
         return -d_fake
 
 
-@LOSSES.register("least-squares", description="LSGAN (Mao et al., 2017): D regresses real to 1, fake to 0")
+@LOSSES.register(
+    "least-squares", description="LSGAN (Mao et al., 2017): D regresses real to 1, fake to 0"
+)
 @dataclass(frozen=True)
 class LeastSquaresLoss(GANLoss):
     """Least-squares GAN with the 0-1-1 coding: ``½(D(x) − 1)² + ½D(G(z))²`` for D and

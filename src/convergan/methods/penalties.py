@@ -140,7 +140,9 @@ def wgan_gp(gamma: float | Tensor = 20.0, target: float | Tensor = 1.0) -> Gradi
     return GradientPenalty(gamma=gamma, target=target, at="interpolates", name="wgan-gp")
 
 
-@PENALTIES.register("zero-gp", description="(gamma/2) E_interpolates |grad_x D|^2 (zero-centred GP)")
+@PENALTIES.register(
+    "zero-gp", description="(gamma/2) E_interpolates |grad_x D|^2 (zero-centred GP)"
+)
 def zero_gp(gamma: float | Tensor = 10.0) -> GradientPenalty:
     """Zero-centred gradient penalty at interpolates: (γ/2)·E_{interpolates}‖∇_x D‖²."""
     return GradientPenalty(gamma=gamma, target=0.0, at="interpolates", name="zero-gp")

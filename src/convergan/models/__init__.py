@@ -62,5 +62,7 @@ def build_resnet(m: Any, data_shape: tuple[int, ...], num_classes: int | None = 
         ResNetGenerator(
             m.latent_dim, image_size=size, channels=channels, nf=m.width, num_classes=num_classes
         ),
-        ResNetDiscriminator(image_size=size, channels=channels, nf=m.width, num_classes=num_classes),
+        ResNetDiscriminator(
+            image_size=size, channels=channels, nf=m.width, num_classes=num_classes
+        ),
     )

@@ -76,9 +76,7 @@ class Scheme:
         """What the scheme itself keeps between steps (a tuple of tensors)."""
         return ()
 
-    def step(
-        self, field: Field, x: State, state: SchemeState, t: int
-    ) -> tuple[State, SchemeState]:
+    def step(self, field: Field, x: State, state: SchemeState, t: int) -> tuple[State, SchemeState]:
         raise NotImplementedError
 
 
@@ -100,7 +98,9 @@ def move_player(
 
 def move_all(field: Field, x: State, lrs, v: State, moves: tuple) -> tuple[State, tuple]:
     """Every player moved along its part of ``v`` (simultaneously, from the same ``x``)."""
-    moved = [field.move(i, x_i, v_i, h, m) for i, (x_i, h, v_i, m) in enumerate(zip(x, lrs, v, moves))]
+    moved = [
+        field.move(i, x_i, v_i, h, m) for i, (x_i, h, v_i, m) in enumerate(zip(x, lrs, v, moves))
+    ]
     return tuple(m[0] for m in moved), tuple(m[1] for m in moved)
 
 

@@ -37,7 +37,9 @@ class SchemeSpec:
         """The :class:`~convergan.schemes.Scheme` with these learning rates."""
         from convergan.schemes.core import lazy
 
-        kwargs = {k: (v.build(lr_g, lr_d, lr) if isinstance(v, SchemeSpec) else v) for k, v in self.params}
+        kwargs = {
+            k: (v.build(lr_g, lr_d, lr) if isinstance(v, SchemeSpec) else v) for k, v in self.params
+        }
         rates = {k: v for k, v in (("lr", lr), ("lr_g", lr_g), ("lr_d", lr_d)) if v is not None}
         scheme = SCHEMES[self.name](**rates, **kwargs)
         return lazy(scheme, self.lazy_every) if self.lazy_every > 1 else scheme
@@ -146,7 +148,11 @@ def _convert(value: Any, kind: tuple[Any, Any], key: str) -> Any:
 
 
 def _integer(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not float(value).is_integer()
+    ):
         raise SchemeSpecError(f"{key}: expected an integer, got {value!r}")
     return int(value)
 

@@ -14,9 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from convergan.config.schema import Config
-from convergan.registry import ARCHITECTURES, PROBLEMS_2D
 from convergan.methods.batch import Batch
 from convergan.methods.method import Method
+from convergan.registry import ARCHITECTURES, PROBLEMS_2D
 
 
 @dataclass
