@@ -14,7 +14,7 @@ synchronisation and the inner scheme repeat. Use it from a config or the command
         scheme=lookahead scheme.k=5 scheme.inner=altgd
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from convergan.registry import SCHEMES
 from convergan.schemes import Scheme, SchemeState, SimGD, combined_period
@@ -35,7 +35,7 @@ class Lookahead(Scheme):
                 f"lookahead needs k >= 1 and 0 < alpha <= 1, got {self.k}, {self.alpha}"
             )
         # One place for learning rates: the inner scheme's are Lookahead's.
-        object.__setattr__(self, "inner", replace(self.inner, lr_g=self.lr_g, lr_d=self.lr_d))
+        object.__setattr__(self, "inner", self.inner.with_rates(self.lr_g, self.lr_d))
 
     @property
     def period(self):
@@ -44,9 +44,6 @@ class Lookahead(Scheme):
     @property
     def regularization_gains(self):
         return self.inner.regularization_gains
-
-    def scaled(self, factor):
-        return replace(self, lr_g=self.lr_g * factor, lr_d=self.lr_d * factor)
 
     def init_own(self, field, x):
         return (*x, *self.inner.init_own(field, x))  # the slow weights, then the inner's state

@@ -64,7 +64,12 @@ class Scheme:
 
     def scaled(self, factor: Rate) -> Scheme:
         """The same scheme with every learning rate multiplied by ``factor``."""
-        return replace(self, lr_g=self.lr_g * factor, lr_d=self.lr_d * factor)
+        return self.with_rates(self.lr_g * factor, self.lr_d * factor)
+
+    def with_rates(self, lr_g: Rate, lr_d: Rate) -> Scheme:
+        """The same scheme with these learning rates (wrappers pass them to their inner
+        scheme: the one way to set a scheme's rates)."""
+        return replace(self, lr_g=lr_g, lr_d=lr_d)
 
     def init(self, field: Field, x: State) -> SchemeState:
         """The scheme's own state (:meth:`init_own`) and the mover's state of each player."""
@@ -230,8 +235,8 @@ class Lazy(Scheme):
     def regularization_gains(self) -> tuple[float, ...]:  # type: ignore[override]
         return (0.0, float(self.every)) if self.every > 1 else (1.0,)
 
-    def scaled(self, factor: Rate) -> Lazy:
-        return replace(self, inner=self.inner.scaled(factor))
+    def with_rates(self, lr_g: Rate, lr_d: Rate) -> Lazy:
+        return replace(self, inner=self.inner.with_rates(lr_g, lr_d))
 
     def gain_at(self, t: int) -> float:
         if self.every == 1:
