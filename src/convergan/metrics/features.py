@@ -6,29 +6,27 @@ have ``logits`` (Inception Score), ``name`` and ``num_features`` (read by torchm
 * :class:`FashionMNISTClassifier`, a small CNN (174k parameters, 90.7% test accuracy) whose
   256-d penultimate layer plays the part of Inception's pool3. FIDs in this space compare
   only under the same weights (the stats cache key hashes them).
-* :class:`InceptionFeatures` is the Inception-v3 used for FID by TTUR/pytorch-fid
-  (Szegedy et al., "Rethinking the Inception Architecture", CVPR 2016; Heusel et al. 2017),
-  built here from the published architecture and loading the ported TensorFlow weights
-  ``pt_inception-2015-12-05-6726825d.pth`` from a local file (this machine cannot download).
-  It differs from torchvision's Inception-v3 in three places: the 3×3 average pools of blocks
-  5b-d, 6b-e, 7b exclude padding, block 7c's pool branch takes a 3×3 *max* pool (a quirk of
-  the TF graph), and the classifier has 1008 classes. Inputs are resized to 299×299
-  bilinearly; grayscale is repeated to three channels.
+* :class:`InceptionFeatures` wraps torch-fidelity's ``FeatureExtractorInceptionV3``, the
+  TensorFlow FID/IS Inception-v3 ported bit-exactly, with its weights
+  ``weights-inception-2015-12-05-6726825d.pth`` read from a local file (this machine cannot
+  download). Any state dict in the same layout loads, e.g. pytorch-fid's port of the same
+  TF weights.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from convergan.metrics.fidelity import inception_module
 from convergan.metrics.images import default_cache_dir
 from convergan.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
@@ -40,10 +38,12 @@ __all__ = [
 ]  # fmt: skip
 
 CLASSIFIER_NAME = "fashion-mnist-classifier"
-INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+# torch-fidelity's release file of the TF weights (its URL_INCEPTION_V3).
 INCEPTION_URL = (
-    f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{INCEPTION_FILE}"
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+    "weights-inception-2015-12-05-6726825d.pth"
 )
+INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[1]
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -203,182 +203,85 @@ def _load_classifier(path: Path) -> ClassifierFeatures:
     return ClassifierFeatures(model)
 
 
-# FID Inception-v3. A branch is a list of steps: ``(name, out_channels, kernel, stride,
-# padding)`` is a conv-BN-ReLU unit, ``("avg"|"max", stride)`` a 3×3 pool; a list of units
-# runs them on the same input and concatenates (the factorised 1×3 / 3×1 "expanded" pairs).
-Branch = list[Any]
-
-
-def _inception_blocks() -> list[tuple[str, list[Branch]]]:
-    """``(name, branches)`` of Mixed_5b … Mixed_7c (Szegedy et al. 2016, Figs. 5-7 and 10)."""
-    r7, c7 = ((1, 7), 1, (0, 3)), ((7, 1), 1, (3, 0))  # (kernel, stride, padding)
-    r3, c3 = ((1, 3), 1, (0, 1)), ((3, 1), 1, (1, 0))
-
-    def a(pool_features: int) -> list[Branch]:  # 35×35
-        return [
-            [("branch1x1", 64, 1, 1, 0)],
-            [("branch5x5_1", 48, 1, 1, 0), ("branch5x5_2", 64, 5, 1, 2)],
-            [("branch3x3dbl_1", 64, 1, 1, 0), ("branch3x3dbl_2", 96, 3, 1, 1),
-             ("branch3x3dbl_3", 96, 3, 1, 1)],
-            [("avg", 1), ("branch_pool", pool_features, 1, 1, 0)],
-        ]  # fmt: skip
-
-    def c(ch: int) -> list[Branch]:  # 17×17 with factorised 7×7
-        return [
-            [("branch1x1", 192, 1, 1, 0)],
-            [("branch7x7_1", ch, 1, 1, 0), ("branch7x7_2", ch, *r7), ("branch7x7_3", 192, *c7)],
-            [("branch7x7dbl_1", ch, 1, 1, 0), ("branch7x7dbl_2", ch, *c7),
-             ("branch7x7dbl_3", ch, *r7), ("branch7x7dbl_4", ch, *c7),
-             ("branch7x7dbl_5", 192, *r7)],
-            [("avg", 1), ("branch_pool", 192, 1, 1, 0)],
-        ]  # fmt: skip
-
-    def e(pool: str) -> list[Branch]:  # 8×8 with expanded filter banks
-        return [
-            [("branch1x1", 320, 1, 1, 0)],
-            [("branch3x3_1", 384, 1, 1, 0),
-             [("branch3x3_2a", 384, *r3), ("branch3x3_2b", 384, *c3)]],
-            [("branch3x3dbl_1", 448, 1, 1, 0), ("branch3x3dbl_2", 384, 3, 1, 1),
-             [("branch3x3dbl_3a", 384, *r3), ("branch3x3dbl_3b", 384, *c3)]],
-            [(pool, 1), ("branch_pool", 192, 1, 1, 0)],
-        ]  # fmt: skip
-
-    reduce_35 = [  # 35 -> 17 grid reduction
-        [("branch3x3", 384, 3, 2, 0)],
-        [("branch3x3dbl_1", 64, 1, 1, 0), ("branch3x3dbl_2", 96, 3, 1, 1),
-         ("branch3x3dbl_3", 96, 3, 2, 0)],
-        [("max", 2)],
-    ]  # fmt: skip
-    reduce_17 = [  # 17 -> 8 grid reduction
-        [("branch3x3_1", 192, 1, 1, 0), ("branch3x3_2", 320, 3, 2, 0)],
-        [("branch7x7x3_1", 192, 1, 1, 0), ("branch7x7x3_2", 192, *r7),
-         ("branch7x7x3_3", 192, *c7), ("branch7x7x3_4", 192, 3, 2, 0)],
-        [("max", 2)],
-    ]  # fmt: skip
-    return [("Mixed_5b", a(32)), ("Mixed_5c", a(64)), ("Mixed_5d", a(64)),
-            ("Mixed_6a", reduce_35), ("Mixed_6b", c(128)), ("Mixed_6c", c(160)),
-            ("Mixed_6d", c(160)), ("Mixed_6e", c(192)), ("Mixed_7a", reduce_17),
-            ("Mixed_7b", e("avg")), ("Mixed_7c", e("max"))]  # fmt: skip
-
-
-class _ConvUnit(nn.Module):
-    """Conv (no bias) → BatchNorm(eps=1e-3) → ReLU; parameter names ``conv.*``, ``bn.*``."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: Any, stride: int = 1, padding: Any = 0):
-        super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False)
-        self.bn = nn.BatchNorm2d(c_out, eps=1e-3)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.bn(self.conv(x)))
-
-
-class _Mixed(nn.Module):
-    """One Inception block: branches run on the same input and are concatenated."""
-
-    def __init__(self, c_in: int, branches: list[Branch]) -> None:
-        super().__init__()
-        self.plan: list[list[Any]] = []  # per branch: pool tuples and lists of unit names
-        self.out_channels = 0
-        for branch in branches:
-            channels, steps = c_in, []
-            for step in branch:
-                pool = step[0] in ("avg", "max")
-                units = [] if pool else step if isinstance(step, list) else [step]
-                for name, c_out, *shape in units:
-                    self.add_module(name, _ConvUnit(channels, c_out, *shape))
-                steps.append(step if pool else [unit[0] for unit in units])
-                channels = channels if pool else sum(unit[1] for unit in units)
-            self.plan.append(steps)
-            self.out_channels += channels
-
-    def forward(self, x: Tensor) -> Tensor:
-        outputs = []
-        for steps in self.plan:
-            y = x
-            for step in steps:
-                if step[0] == "max":  # stride 1 keeps the size (7c), stride 2 reduces (6a, 7a)
-                    y = F.max_pool2d(y, 3, step[1], padding=int(step[1] == 1))
-                elif step[0] == "avg":  # padding excluded from the average: the FID variant
-                    y = F.avg_pool2d(y, 3, 1, padding=1, count_include_pad=False)
-                else:
-                    y = torch.cat([getattr(self, name)(y) for name in step], 1)
-            outputs.append(y)
-        return torch.cat(outputs, 1)
+def _read_inception_state(path: Path) -> dict[str, Tensor]:
+    """The state dict in ``path``, read with ``weights_only=True`` (no pickled code runs),
+    ``AuxLogits.*`` dropped and absent ``num_batches_tracked`` counters filled with 0 (files
+    exported without them, e.g. pytorch-fid's port of the same TF weights)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # unreadable file, pickled code, truncated...
+        raise CheckpointError(f"cannot load Inception weights {path} ({error!r:.120})") from None
+    state = state.get("state_dict", state) if isinstance(state, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} is not an FID Inception-v3 state dict")
+    state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
+    for key in [k for k in state if k.endswith(".bn.running_mean")]:
+        state.setdefault(key.replace("running_mean", "num_batches_tracked"), torch.tensor(0))
+    return state
 
 
 class InceptionFeatures(nn.Module):
-    """FID Inception-v3: ``forward`` gives the 2048-d pool3 features, :meth:`logits` the
-    1008-way logits as in the original Inception Score code (pool3 times the softmax weights,
-    no bias; Salimans et al., 2016). ``weights_path=None`` builds random weights (tests).
+    """torch-fidelity's FID Inception-v3 (``FeatureExtractorInceptionV3``): the TensorFlow
+    graph of TTUR's FID and of the original Inception Score (Szegedy et al., CVPR 2016;
+    Heusel et al. 2017; Salimans et al. 2016), ported bit-exactly, TF1 bilinear resize to
+    299×299 included, so FID/IS agree with published numbers.
 
-    Input: ``n×C×H×W`` in ``[-1, 1]``, C = 1 or 3; resized to 299×299 (bilinear,
-    ``align_corners=False``, as pytorch-fid). Weights load with ``weights_only=True``.
+    ``forward`` gives the 2048-d pool3 features; :meth:`logits` the 1008-way logits of the
+    IS code (pool3 times the softmax weights, no bias: torch-fidelity's ``logits_unbiased``).
+    Input: ``n×C×H×W`` in ``[-1, 1]`` with C = 1 (repeated to RGB) or 3, quantised to 8 bits
+    as a saved PNG would be, which is the input torch-fidelity expects.
+
+    ``weights_path`` is a state dict in torch-fidelity's layout, e.g. its
+    :data:`INCEPTION_FILE`. It is read with ``weights_only=True`` and handed to
+    torch-fidelity as an in-memory copy, so its own ``torch.load(weights_only=False)`` never
+    unpickles a user's file.
     """
 
     num_features = 2048
 
-    def __init__(self, weights_path: str | Path | None = None) -> None:
+    def __init__(self, weights_path: str | Path) -> None:
         super().__init__()
-        self.name = "inception-v3-fid"
-        stem = [("Conv2d_1a_3x3", 3, 32, 3, 2), ("Conv2d_2a_3x3", 32, 32, 3, 1),
-                ("Conv2d_2b_3x3", 32, 64, 3, 1, 1), ("Conv2d_3b_1x1", 64, 80, 1, 1),
-                ("Conv2d_4a_3x3", 80, 192, 3, 1)]  # fmt: skip
-        for name, *shape in stem:
-            self.add_module(name, _ConvUnit(*shape))
-        channels = 192
-        for name, branches in _inception_blocks():
-            block = _Mixed(channels, branches)
-            self.add_module(name, block)
-            channels = block.out_channels
-        self.fc, self.has_logits = nn.Linear(channels, 1008), True
-        if weights_path is not None:
-            self._load(Path(weights_path).expanduser())
-        self.eval().requires_grad_(False)
-
-    def _load(self, path: Path) -> None:
+        path = Path(weights_path).expanduser()
         if not path.is_file():
             raise WeightsNotFoundError(
                 f"Inception weights {path} not found: download {INCEPTION_URL} and pass its path"
             )
+        buffer = io.BytesIO()
+        torch.save(_read_inception_state(path), buffer)
+        buffer.seek(0)
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            state = state.get("state_dict", state) if isinstance(state, dict) else {}
-            state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
-            missing, unexpected = self.load_state_dict(state, strict=False)
-        except Exception as error:  # unreadable file, wrong shapes, not a dict...
+            self.net = inception_module().FeatureExtractorInceptionV3(
+                "inception-v3-compat", ["2048", "logits_unbiased"],
+                feature_extractor_weights_path=buffer,
+            )  # fmt: skip
+        except RuntimeError as error:  # load_state_dict: missing or unexpected keys, shapes
             raise CheckpointError(
-                f"cannot load Inception weights {path} ({error!r:.120})"
+                f"{path} is not an FID Inception-v3 state dict ({str(error).splitlines()[1]:.99})"
             ) from None
-        self.has_logits = not any(k.startswith("fc.") for k in missing)  # pool3-only files
-        wrong = [k for k in missing + unexpected if not k.endswith("num_batches_tracked")]
-        if [k for k in wrong if not k.startswith("fc.")]:
-            raise CheckpointError(f"{path} is not an FID Inception-v3 state dict ({wrong[:3]}...)")
+        self.name = "inception-v3-torch-fidelity"
+
+    @staticmethod
+    def to_uint8(x: Tensor) -> Tensor:
+        """``[-1, 1]`` to 8-bit RGB: ``round(127.5·(x + 1))`` clamped to ``[0, 255]``."""
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        return ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-        for name, module in self.named_children():
-            if name == "fc":
-                break
-            x = module(x)
-            if name in ("Conv2d_2b_3x3", "Conv2d_4a_3x3"):
-                x = F.max_pool2d(x, 3, 2)
-        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return self.net(self.to_uint8(x))[0]
 
     def logits_from_features(self, features: Tensor) -> Tensor:
-        if not self.has_logits:
-            raise ValueError("these Inception weights have no classifier layer (fc.*): no logits")
-        return features @ self.fc.weight.T
+        return features @ self.net.fc.weight.T
 
     def logits(self, x: Tensor) -> Tensor:
-        return self.logits_from_features(self(x))
+        return self.net(self.to_uint8(x))[1]
 
 
 def load_feature_extractor(name_or_path: str | Path) -> nn.Module:
-    """``"fashion-mnist-classifier"`` (from the cache folder), ``"inception"`` (the file
-    :data:`INCEPTION_FILE` in ``$CONVERGAN_INCEPTION`` or the cache folder), or a path to
-    either kind of weights file. Missing files raise :class:`WeightsNotFoundError` (one line).
+    """``"fashion-mnist-classifier"`` (from the cache folder), ``"inception"`` (torch-fidelity's
+    Inception-v3 with the file ``$CONVERGAN_INCEPTION``, else :data:`INCEPTION_FILE` in the
+    cache folder), or a path to either kind of weights file (Inception files are recognised by
+    torch-fidelity's or pytorch-fid's file-name prefix). Missing files raise
+    :class:`WeightsNotFoundError` (one line).
     """
     name = str(name_or_path)
     if name == CLASSIFIER_NAME:
@@ -388,7 +291,7 @@ def load_feature_extractor(name_or_path: str | Path) -> nn.Module:
                 f"no trained classifier at {path}: run `convergan features train fashion-mnist`"
             )
         return _load_classifier(path)
-    if name in ("inception", "inception-v3-fid"):
+    if name in ("inception", "inception-v3-torch-fidelity"):
         path = Path(os.environ.get("CONVERGAN_INCEPTION") or default_cache_dir() / INCEPTION_FILE)
         return InceptionFeatures(path)
     path = Path(name).expanduser()
