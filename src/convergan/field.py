@@ -113,20 +113,23 @@ class DivergenceGuard:
         self._names: list[str] = []
 
     def watch(self, what: str, value: Tensor) -> None:
-        self._flags.append(torch.stack([torch.isfinite(value).all(), torch.isnan(value).any()]))
+        # One pass: a sum is NaN or infinite iff some entry is (or, for finite entries, iff it
+        # overflows, which at float32's 3e38 is divergence too). isfinite().all() would read
+        # the tensor three times; on a DCGAN step that cost ~9% of the step.
+        self._flags.append(value.detach().sum().float())
         self._names.append(what)
 
     def check(self, step: int) -> None:
         """Raise :class:`DivergenceError` naming ``step`` (1-based, as in logs)."""
         if not self._flags:
             return
-        flags, names = torch.stack(self._flags).cpu(), self._names
+        sums, names = torch.stack(self._flags), self._names
         self._flags, self._names = [], []
-        finite, nan = flags[:, 0], flags[:, 1]
+        finite = torch.isfinite(sums)
         if bool(finite.all()):
             return
         first = int((~finite).nonzero()[0])
-        kind = "NaN" if nan[first] else "Inf"
+        kind = "NaN" if torch.isnan(sums[first]) else "Inf"
         raise DivergenceError(f"training diverged at step {step}: {kind} in {names[first]}")
 
 
