@@ -8,7 +8,7 @@ and the trainer runs it on real networks. Update schemes live in :mod:`convergan
 from convergan.analysis import analyze, simulate, stability_map
 from convergan.field import GameField, game_field
 from convergan.games import dirac_gan
-from convergan.methods import Method, make_method
+from convergan.methods import Method, MethodSpec, make_method, parse_method
 from convergan.schemes import AltGD, Extragradient, Lazy, Optimistic, SimGD, lazy
 
 __version__ = "0.1.0"
@@ -19,6 +19,7 @@ __all__ = [
     "GameField",
     "Lazy",
     "Method",
+    "MethodSpec",
     "Optimistic",
     "SimGD",
     "analyze",
@@ -26,6 +27,7 @@ __all__ = [
     "game_field",
     "lazy",
     "make_method",
+    "parse_method",
     "simulate",
     "stability_map",
 ]

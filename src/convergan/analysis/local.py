@@ -340,8 +340,11 @@ def analyze(
 
     Without a regular equilibrium there is nothing to linearise; the analysis then runs the
     scheme for ``fallback_steps`` from 8 points at distance ``fallback_radius`` around the
-    equilibrium and counts the trajectory verdicts instead.
+    equilibrium and counts the trajectory verdicts instead. ``method`` may be a
+    :class:`~convergan.methods.Method` or its spec (:class:`~convergan.methods.MethodSpec`).
     """
+    if hasattr(method, "build") and not isinstance(method, Method):
+        method = method.build()  # a MethodSpec
     check_scheme_size(scheme)
     x = game.equilibrium()
     field = game_field(game, method)
