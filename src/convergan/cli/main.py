@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from convergan.cli import dirac, evaluate, features, study, sweep, train
+from convergan.cli import dirac, evaluate, features, report, study, sweep, train
 from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, fail
 
 DESCRIPTION = """\
@@ -20,10 +20,13 @@ Does this GAN training method converge?
   convergan sample runs/toy2d/circle --n 2000 --out samples.png
   convergan eval runs/fashion-mnist/dcgan-r1 --metrics fid kid pr
   convergan study toy2d --problems circle --methods gan r1 --steps 1000
+  convergan sweep sweeps/toy2d-methods.yaml --out out/toy2d-methods
+  convergan sweep status out/toy2d-methods
+  convergan report out/toy2d-methods
   convergan features train fashion-mnist
 """
 
-COMMAND_MODULES = [dirac, train, evaluate, study, sweep, features]
+COMMAND_MODULES = [dirac, train, evaluate, study, sweep, report, features]
 
 
 def build_parser() -> ArgumentParser:

@@ -1,4 +1,4 @@
-"""``convergan study``: several training runs compared in one figure and table."""
+"""``convergan study toy2d``: the shipped 2D sweep, narrowed from the command line."""
 
 from __future__ import annotations
 
@@ -13,35 +13,27 @@ DEFAULT_PROBLEMS = ["gaussian", "line", "circle", "four-lines"]
 def register(commands) -> None:
     parser = commands.add_parser(
         "study",
-        help="compare methods empirically (2D problems)",
+        help="compare methods empirically (2D problems), over seeds",
         description="Compare training methods empirically.",
     )
     sub = parser.add_subparsers(dest="study_command", metavar="STUDY", required=True)
     toy = sub.add_parser(
         "toy2d",
-        help="train methods on 2D problems; W1 curves, final samples and a table",
-        description="Train each method on each 2D problem (configs/toy2d/<problem>.yaml with the "
-        "method's preset defaults) and write w1-<problem>.png, samples-<problem>.png, "
-        "study.md and study.json into --out. Each run keeps its own run directory.",
+        help="methods x 2D problems x seeds: W1 curves, samples, a table with intervals",
+        description="Run the shipped sweep sweeps/toy2d-methods.yaml with the problems, "
+        "methods, seeds and steps given here (the same path as `convergan sweep`: resumable, "
+        "one run directory per cell under --out/runs), then `convergan report` it and write "
+        "study.md, study.json, w1-<problem>.png and samples-<problem>.png into --out.",
     )
+    toy.add_argument("--problems", nargs="+", default=DEFAULT_PROBLEMS, metavar="P")
+    toy.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, metavar="M")
     toy.add_argument(
-        "--problems",
-        nargs="+",
-        default=DEFAULT_PROBLEMS,
-        metavar="P",
-        help=f"2D problems (default: {' '.join(DEFAULT_PROBLEMS)})",
+        "--seeds", type=int, metavar="N", help="seeds 0..N-1 per cell (default 5, the spec's)"
     )
-    toy.add_argument(
-        "--methods",
-        nargs="+",
-        default=DEFAULT_METHODS,
-        metavar="M",
-        help=f"method presets (default: {' '.join(DEFAULT_METHODS)})",
-    )
-    toy.add_argument(
-        "--steps", type=int, default=2000, help="training steps per run (default 2000)"
-    )
+    toy.add_argument("--steps", type=int, default=2000, help="steps per run (default 2000)")
     toy.add_argument("--out", default="out/toy2d", help="output folder (default out/toy2d)")
+    toy.add_argument("--launcher", choices=("local", "debug"), help="default local")
+    toy.add_argument("--jobs", type=int, help="runs at once (default: cores)")
     toy.add_argument(
         "overrides",
         nargs="*",
@@ -53,8 +45,12 @@ def register(commands) -> None:
 
 def run_toy2d(args) -> int:
     from convergan.config import ConfigError
+    from convergan.config.load import parse_overrides, parse_yaml
     from convergan.registry import METHODS, PROBLEMS_2D
-    from convergan.studies.toy2d import run_study
+    from convergan.studies.launch import run_sweep
+    from convergan.studies.report import write_report
+    from convergan.studies.spec import with_launcher
+    from convergan.studies.toy2d import toy2d_spec, write_study_summary
 
     if args.steps <= 0:
         raise UsageError(f"--steps must be > 0, got {args.steps}")
@@ -64,12 +60,27 @@ def run_toy2d(args) -> int:
     for method in args.methods:
         if method not in METHODS:
             raise UsageError(METHODS.unknown(method))
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+    out = Path(args.out)
     try:
-        runs = run_study(args.problems, args.methods, args.steps, Path(args.out), args.overrides)
+        parse_overrides(args.overrides)
+        overrides = {}
+        for item in args.overrides:
+            key, _, text = item.partition("=")
+            overrides[key.strip()] = parse_yaml(text, key)
+        seeds = list(range(args.seeds)) if args.seeds else None
+        spec = toy2d_spec(args.problems, args.methods, seeds, args.steps, overrides)
+        spec = with_launcher(spec, name=args.launcher, jobs=args.jobs)
+        run_sweep(spec, out)
     except ConfigError as error:
         raise UsageError(str(error)) from None
-    print((Path(args.out) / "study.md").read_text())
-    for problem in dict.fromkeys(r.problem for r in runs):
-        print(Path(args.out) / f"w1-{problem}.png")
-        print(Path(args.out) / f"samples-{problem}.png")
+    report = write_report(out)
+    study = write_study_summary(report, out)
+    print(study.read_text())
+    for problem in args.problems:
+        for name in (f"w1-{problem}.png", f"samples-{problem}.png"):
+            if (out / name).is_file():
+                print(out / name)
+    print(report.out / "report.html")
     return 0

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from convergan.config.load import parse_yaml
 from convergan.studies.spec import BASE_AXIS, SweepSpec
 
@@ -58,7 +60,7 @@ class Cell:
 def expand(spec: SweepSpec) -> list[Cell]:
     """Every cell of ``spec``, in grid order."""
     factors: list[list[tuple[tuple[str, Any], ...]]] = []
-    if len(spec.bases) > 1:
+    if spec.has_base_axis:
         factors.append([((BASE_AXIS, label),) for label in spec.bases])
     for key, values in spec.axes.items():
         factors.append([((key, v),) for v in values])
@@ -103,7 +105,11 @@ def flow(value: Any) -> str:
         same = _equal(parse_yaml(text, "value"), value)
     except Exception:  # noqa: BLE001 - any failure means "use the JSON fallback"
         same = False
-    return text if same else json.dumps(value, separators=(",", ":"))
+    if same:
+        return text
+    # PyYAML's own emitter: double quotes and escapes wherever a plain scalar would not do.
+    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf).strip()
+    return text.removesuffix("\n...").removesuffix("...").strip()
 
 
 def _flow(value: Any) -> str:

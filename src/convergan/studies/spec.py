@@ -14,9 +14,9 @@ line that names it)::
     report: {metric: eval/w1, axis: method.gamma}
 
 A mapping as ``base`` is itself an axis, named ``base``, whose values are the mapping's labels
-(one base config per problem). Paths in ``base`` are looked up in the current directory, then
-beside the spec file and in its parent folders, so that a shipped spec runs from a checkout's
-root or from anywhere inside it.
+(one base config per problem), even when it has a single entry. Paths in ``base`` are looked
+up in the current directory, then beside the spec file and in its parent folders, so that a
+shipped spec runs from a checkout's root or from anywhere inside it.
 """
 
 from __future__ import annotations
@@ -85,9 +85,14 @@ class SweepSpec:
     source: Path | None = None
 
     @property
+    def has_base_axis(self) -> bool:
+        """A mapping as ``base`` is an axis (even with one entry: it names the problem)."""
+        return "" not in self.bases
+
+    @property
     def axis_keys(self) -> list[str]:
         """Every axis, in the order of the cell directory names."""
-        keys = [BASE_AXIS] if len(self.bases) > 1 else []
+        keys = [BASE_AXIS] if self.has_base_axis else []
         keys += list(self.axes)
         for group in self.zipped:
             keys += list(group)
@@ -129,7 +134,7 @@ def sweep_spec_from_dict(data: Any, source: Path | None = None) -> SweepSpec:
             sizes = ", ".join(f"{k}: {len(v)}" for k, v in group.items())
             raise ConfigError(f"{where}zip[{i}]: axes must have equal lengths, got {sizes}")
         zipped.append(group)
-    seen = [BASE_AXIS] if len(bases) > 1 else []
+    seen = [BASE_AXIS] if "" not in bases else []
     for key in [*axes, *(k for g in zipped for k in g)]:
         if key in seen:
             raise ConfigError(f"{where}axis {key!r} appears twice")

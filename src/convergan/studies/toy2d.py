@@ -1,172 +1,99 @@
-"""The paper's §5 experiment in miniature: train several methods on 2D problems, compare W1.
+"""``convergan study toy2d``: the shipped sweep ``sweeps/toy2d-methods.yaml``, narrowed from
+the command line, run through the same sweep and report path as ``convergan sweep``.
 
-Every run is an ordinary :func:`convergan.training.loop.train` run with its own run directory
-(so each can be inspected, resumed or sampled); the study only reads their ``metrics.jsonl``
-and final checkpoints to draw the comparison.
+Besides the report (``OUT/report``) it writes the study's own summary into ``OUT``:
+``study.md`` (method × problem, final W1 as mean ± 95% t-interval half-width over seeds),
+``study.json``, and per problem ``w1-<problem>.png`` (learning curves with bands) and
+``samples-<problem>.png`` (final samples of every run).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import sys
-import time
+import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
-from convergan.config import load_config
-from convergan.config.schema import Config
-from convergan.methods.presets import preset_spec
-from convergan.training.report import read_metrics
+from convergan.config.schema import ConfigError
+from convergan.studies.spec import SweepSpec, load_sweep_spec
 
-# The shipped configs when running from a checkout; schema defaults otherwise.
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "toy2d"
-
-
-@dataclass(frozen=True)
-class StudyRun:
-    problem: str
-    method: str
-    run_dir: Path
-    steps: list[int]
-    w1: list[float]
-    seconds: float
-
-    @property
-    def final_w1(self) -> float:
-        return self.w1[-1] if self.w1 else float("nan")
+ROOT = Path(__file__).resolve().parents[3]  # a checkout's root: sweeps/ and configs/
+SPEC = ROOT / "sweeps" / "toy2d-methods.yaml"
+CONFIG_DIR = ROOT / "configs" / "toy2d"
+METRIC = "eval/w1"
 
 
-def study_config(
-    problem: str, method: str, steps: int, out_dir: Path, overrides: Sequence[str] = ()
-) -> Config:
-    """The shipped config of ``problem`` with ``method`` (preset defaults) and ``steps``."""
-    path = CONFIG_DIR / f"{problem}.yaml"
-    base = load_config(path if path.is_file() else None, [f"data.name={problem}", *overrides])
-    spec = preset_spec(method)
-    eval_every = max(1, steps // 20)
-    return replace(
-        base,
-        method=spec,
-        out_dir=str(out_dir / problem / method),
-        train=replace(
-            base.train,
-            steps=steps,
-            eval_every=eval_every,
-            sample_every=0,
-            checkpoint_every=0,
-            log_every=eval_every,
-            progress=False,
-        ),
-    )
-
-
-def run_study(
+def toy2d_spec(
     problems: Sequence[str],
     methods: Sequence[str],
+    seeds: Sequence[int] | None,
     steps: int,
-    out_dir: Path,
-    overrides: Sequence[str] = (),
-    log=lambda message: print(message, file=sys.stderr),
-) -> list[StudyRun]:
-    """Train every (problem, method) pair and write ``w1-<problem>.png``,
-    ``samples-<problem>.png`` and ``study.json`` / ``study.md`` into ``out_dir``."""
-    from convergan.training.loop import train
-
-    out_dir = Path(out_dir)
-    runs = []
-    total = len(problems) * len(methods)
+    overrides: dict,
+) -> SweepSpec:
+    """The shipped spec with its problems, methods, seeds and steps replaced."""
+    spec = load_sweep_spec(SPEC)
+    bases = {}
     for problem in problems:
-        for method in methods:
-            config = study_config(problem, method, steps, out_dir, overrides)
-            if Path(config.out_dir).exists():
-                import shutil
-
-                shutil.rmtree(config.out_dir)  # a study always starts its runs afresh
-            started = time.perf_counter()
-            log(f"[{len(runs) + 1}/{total}] {problem} / {method}: {steps} steps ...")
-            train(config, progress=False)
-            seconds = time.perf_counter() - started
-            records = [
-                r for r in read_metrics(Path(config.out_dir) / "metrics.jsonl") if "eval/w1" in r
-            ]
-            run = StudyRun(
-                problem,
-                method,
-                Path(config.out_dir),
-                [r["step"] for r in records],
-                [r["eval/w1"] for r in records],
-                seconds,
-            )
-            log(f"    W1 = {run.final_w1:.4f} after {steps} steps ({seconds:.1f} s)")
-            runs.append(run)
-        _figures(out_dir, problem, [r for r in runs if r.problem == problem])
-    _tables(out_dir, runs, steps, config.eval.w1_samples)
-    return runs
-
-
-def _figures(out_dir: Path, problem: str, runs: list[StudyRun]) -> None:
-    import torch
-    from matplotlib.figure import Figure
-
-    from convergan.data.toy2d import make_toy2d
-    from convergan.plots.toy2d import plot_samples, plot_w1_curves
-    from convergan.training.evaluate import generate
-    from convergan.training.problem import sample_latents
-    from convergan.training.sampling import load_run, saved_generator
-
-    plot_w1_curves(
-        {r.method: (r.steps, r.w1) for r in runs},
-        out_dir / f"w1-{problem}.png",
-        title=f"{problem}: Wasserstein-1 to the data (EMA generator)",
+        path = CONFIG_DIR / f"{problem}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"no config for 2D problem {problem!r} ({path.name} not found)")
+        bases[problem] = path
+    axes = {"method": list(methods), "seed": list(seeds) if seeds else spec.axes["seed"]}
+    return dataclasses.replace(
+        spec,
+        bases=bases,
+        axes=axes,
+        overrides={**spec.overrides, "train.steps": steps, **overrides},
     )
-    figure = Figure(figsize=(3.2 * len(runs), 3.4), layout="constrained")
-    axes = figure.subplots(1, len(runs), squeeze=False)[0]
-    real = make_toy2d(problem).sample(1000, torch.Generator().manual_seed(0))
-    for ax, run in zip(axes, runs):
-        config, players, state, _ = load_run(run.run_dir)  # players hold the saved weights
-        params = saved_generator(config, state)
-        fake = generate(players.generator, params, sample_latents(1000, players.latent_dim, 1))
-        plot_samples(
-            real,
-            fake,
-            players.discriminator,
-            ax=ax,
-            title=f"{run.method}: W1 {run.final_w1:.3f}",
-        )
-    figure.suptitle(f"{problem}: final samples (orange) over the data (blue) and D's contour")
-    figure.savefig(out_dir / f"samples-{problem}.png", dpi=110)
 
 
-def _tables(out_dir: Path, runs: list[StudyRun], steps: int, w1_samples: int) -> None:
-    problems = list(dict.fromkeys(r.problem for r in runs))
-    methods = list(dict.fromkeys(r.method for r in runs))
-    lookup = {(r.problem, r.method): r for r in runs}
+def write_study_summary(report, out: Path) -> Path:
+    """``study.md``, ``study.json`` and the per-problem figures from a written report."""
+    cells = report.cells
+    problems = list(dict.fromkeys(str(c.values.get("base")) for c in cells))
+    methods = list(dict.fromkeys(str(c.values.get("method")) for c in cells))
+    lookup = {(str(c.values.get("base")), str(c.values.get("method"))): c for c in cells}
+    from convergan.studies.report import mean_ci
+
+    n_seeds = max(len(c.runs) for c in cells)
     lines = [
-        f"W1 (exact EMD, POT) between {w1_samples} generated (EMA) and {w1_samples} data "
-        f"samples after {steps} steps.",
+        f"Final W1 (exact EMD, POT) of the EMA generator: mean ± half-width of the 95% "
+        f"Student-t interval over {n_seeds} seed(s); diverged runs marked †.",
         "",
         "| method | " + " | ".join(problems) + " |",
         "|---|" + "---|" * len(problems),
     ]
     for m in methods:
-        cells = [f"{lookup[(p, m)].final_w1:.3f}" if (p, m) in lookup else "" for p in problems]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    (out_dir / "study.md").write_text("\n".join(lines) + "\n")
-    (out_dir / "study.json").write_text(
-        json.dumps(
-            [
-                {
-                    "problem": r.problem,
-                    "method": r.method,
-                    "steps": r.steps,
-                    "w1": r.w1,
-                    "final_w1": r.final_w1,
-                    "seconds": r.seconds,
-                    "run_dir": str(r.run_dir),
-                }
-                for r in runs
-            ],
-            indent=1,
+        row = []
+        for p in problems:
+            cell = lookup.get((p, m))
+            text = mean_ci(cell.final.get(METRIC)) if cell else ""
+            if cell and cell.count("diverged"):
+                text += f" †{cell.count('diverged')}"
+            row.append(text)
+        lines.append(f"| {m} | " + " | ".join(row) + " |")
+    path = out / "study.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = []
+    for (p, m), cell in lookup.items():
+        interval = cell.final.get(METRIC)
+        rows.append(
+            {
+                "problem": p,
+                "method": m,
+                "final_w1": interval.mean if interval else None,
+                "final_w1_ci": [interval.low, interval.high] if interval else None,
+                "seeds": [r.values.get("seed") for r in cell.runs],
+                "final_w1_per_seed": [r.final(METRIC) for r in cell.runs],
+                "status": [r.status for r in cell.runs],
+            }
         )
-    )
+    (out / "study.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    figures = report.out / "figures"
+    for problem in problems:
+        for source, target in (("curves", "w1"), ("samples", "samples")):
+            figure = figures / f"{source}-{problem}.png"
+            if figure.is_file():
+                shutil.copyfile(figure, out / f"{target}-{problem}.png")
+    return path

@@ -1,0 +1,38 @@
+"""``convergan report DIR``: tables, figures and one HTML page for a sweep or a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convergan.cli.errors import UsageError
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "report",
+        help="tables (CSV, Markdown), figures and one HTML page for a sweep or a run",
+        description="Summarize a sweep directory (from `convergan sweep`) or a single run "
+        "directory: results.csv (one row per run), summary.csv (per cell over seeds: n, mean, "
+        "std, 95%% Student-t interval), comparisons.csv (Welch tests, Holm-adjusted), "
+        "report.md, figures/ and a self-contained report.html, beside each cell the exact "
+        "Dirac-GAN verdict for the same method, scheme and learning rates.",
+    )
+    parser.add_argument("directory", metavar="DIR", help="sweep or run directory")
+    parser.add_argument("--out", help="report folder (default DIR/report)")
+    parser.set_defaults(run=run_report)
+
+
+def run_report(args) -> int:
+    from convergan.studies.report import markdown_table, summary_rows, write_report
+
+    if not Path(args.directory).is_dir():
+        raise UsageError(f"no such directory: {args.directory}")
+    try:
+        report = write_report(args.directory, args.out)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print(markdown_table(*summary_rows(report)))
+    print()
+    for name in ("report.html", "report.md", "results.csv", "summary.csv", "comparisons.csv"):
+        print(report.out / name)
+    return 0

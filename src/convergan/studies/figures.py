@@ -1,0 +1,139 @@
+"""Report figures: learning curves with bands over seeds, a final metric against a numeric
+axis, and the final samples of every run of a cell side by side. Matplotlib's object API
+(``Figure``), so no global state and no display is touched."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from convergan.studies.aggregate import CellSummary, t_interval
+from convergan.studies.results import RunResult
+
+BAND = "95% Student-t interval over seeds"
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def curve_band(runs: list[RunResult], metric: str):
+    """Per logged step: the mean over the runs that logged it and its t-interval."""
+    by_step: dict[int, list[float]] = {}
+    for run in runs:
+        for step, value in zip(*run.curve(metric)):
+            by_step.setdefault(step, []).append(value)
+    steps = sorted(by_step)
+    stats = [t_interval(by_step[s]) for s in steps]
+    return steps, stats
+
+
+def learning_curves(
+    cells: list[CellSummary], metric: str, path: Path, title: str, log_y: bool = True
+) -> bool:
+    """One line per cell: the mean of ``metric`` over its seeds against the step, with the
+    t-interval as a band. Returns False (and writes nothing) when no run logged ``metric``
+    at two steps or more."""
+    curves = [(cell, *curve_band(cell.runs, metric)) for cell in cells]
+    if not any(len(steps) >= 2 for _, steps, _ in curves):
+        return False
+    figure = _figure(7.5, 4.2)
+    ax = figure.subplots()
+    for cell, steps, stats in curves:
+        if not steps:
+            continue
+        means = [s.mean for s in stats]
+        (line,) = ax.plot(steps, means, lw=1.6, label=_label(cell, ("base",)))
+        low = [s.low if math.isfinite(s.low) else s.mean for s in stats]
+        high = [s.high if math.isfinite(s.high) else s.mean for s in stats]
+        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.18, lw=0)
+    if log_y and all(s.mean > 0 for _, _, stats in curves for s in stats if math.isfinite(s.mean)):
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{title}\nmean over seeds; band: {BAND}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2 if len(curves) > 6 else 1)
+    figure.savefig(path, dpi=100)
+    return True
+
+
+def final_vs_axis(cells: list[CellSummary], metric: str, axis: str, path: Path, title: str) -> bool:
+    """Final ``metric`` (mean and t-interval) against the numeric ``axis``, one line per
+    combination of the other axes. False when the axis is not numeric."""
+    lines: dict[str, list[tuple[float, CellSummary]]] = {}
+    for cell in cells:
+        x = cell.values.get(axis)
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            return False
+        lines.setdefault(_label(cell, (axis,)), []).append((float(x), cell))
+    figure = _figure(6.5, 4.2)
+    ax = figure.subplots()
+    xs_all = []
+    for label, points in lines.items():
+        points.sort(key=lambda p: p[0])
+        xs = [x for x, _ in points]
+        stats = [c.final[metric] for _, c in points]
+        means = [s.mean for s in stats]
+        errors = [s.half_width if math.isfinite(s.half_width) else 0.0 for s in stats]
+        ax.errorbar(xs, means, yerr=errors, marker="o", capsize=3, lw=1.4, label=label)
+        xs_all += xs
+    if xs_all and min(xs_all) > 0 and max(xs_all) / min(xs_all) >= 100:
+        ax.set_xscale("log")
+    ax.set_xlabel(axis)
+    ax.set_ylabel(f"final {metric}")
+    ax.set_title(f"{title}\nerror bars: {BAND}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.savefig(path, dpi=100)
+    return True
+
+
+def final_sample_image(run: RunResult) -> Path | None:
+    """The run's last EMA sample image (``samples/step-N.png``)."""
+    images = sorted(p for p in (run.run_dir / "samples").glob("step-*.png") if "raw" not in p.name)
+    return images[-1] if images else None
+
+
+def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
+    """Rows: cells; columns: their runs (seeds); each panel the run's final samples."""
+    from matplotlib.image import imread
+
+    rows = [(cell, [final_sample_image(r) for r in cell.runs]) for cell in cells]
+    if not any(image for _, images in rows for image in images):
+        return False
+    n_cols = max(len(images) for _, images in rows)
+    figure = _figure(2.3 * n_cols, 2.3 * len(rows) + 0.4)
+    axes = figure.subplots(len(rows), n_cols, squeeze=False)
+    for i, (cell, images) in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j >= len(images):
+                continue
+            run = cell.runs[j]
+            if images[j] is not None:
+                ax.imshow(imread(images[j]))
+            else:
+                ax.text(0.5, 0.5, run.status, ha="center", va="center", transform=ax.transAxes)
+            seed = run.values.get("seed")
+            ax.set_title(f"seed {seed}" if seed is not None else run.status, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(_label(cell, ("base",)), fontsize=8)
+    figure.suptitle(f"{title}: final samples (EMA generator)", fontsize=10)
+    figure.savefig(path, dpi=90)
+    return True
+
+
+def _label(cell: CellSummary, without: tuple[str, ...]) -> str:
+    parts = [
+        str(v) if k in ("method", "base") else f"{k}={v}"
+        for k, v in cell.values.items()
+        if k not in without
+    ]
+    return ", ".join(parts) or "run"

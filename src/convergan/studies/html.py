@@ -1,0 +1,96 @@
+"""The report as one self-contained HTML file: inline CSS, figures as base64 PNG data URIs,
+no script and no external resource, so it opens from disk, offline, in any browser.
+
+Tables carry ids (``summary``, ``comparisons``, ``runs``) and every row a ``data-cell`` or
+``data-run`` attribute; figures are ``<figure data-figure=NAME>``: the browser test finds
+them by these."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from convergan.studies.report import (
+    CI_NOTE,
+    Report,
+    comparison_rows,
+    result_rows,
+    summary_rows,
+)
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { margin-bottom: 0.2em; } p.note { color: #555; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
+th { background: #f0f0f0; } tr:nth-child(even) td { background: #fafafa; }
+td.status-diverged, td.status-failed { color: #b00; font-weight: 600; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { color: #555; font-size: 0.9em; }
+"""
+
+
+def _table(table_id: str, header: list[str], rows: list[list[str]], key: str, names) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = []
+    for name, row in zip(names, rows):
+        cells = []
+        for h, value in zip(header, row):
+            css = f' class="status-{escape(value)}"' if h == "status" else ""
+            cells.append(f"<td{css}>{escape(value)}</td>")
+        body.append(f'<tr data-{key}="{escape(name)}">{"".join(cells)}</tr>')
+    return (
+        f'<table id="{table_id}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def html_page(report: Report) -> str:
+    sweep = report.sweep
+    counts: dict[str, int] = {}
+    for run in sweep.runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(sweep.name)}: convergan report</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{escape(sweep.name)}</h1>",
+    ]
+    if sweep.description:
+        parts.append(f"<p>{escape(sweep.description)}</p>")
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    parts.append(f"<p>{len(sweep.runs)} runs: {escape(summary)}.</p>")
+    header, rows = summary_rows(report)
+    parts += [
+        f"<h2>Summary over seeds (headline metric: {escape(report.headline or '–')})</h2>",
+        f'<p class="note">{escape(CI_NOTE)}</p>',
+        _table("summary", header, rows, "cell", [c.label for c in report.cells]),
+    ]
+    if report.comparisons:
+        header, rows = comparison_rows(report)
+        names = [f"{c.family}:{c.a}:{c.b}" for c in report.comparisons]
+        parts += [
+            f"<h2>Pairwise comparisons of final {escape(report.headline or '')}</h2>",
+            '<p class="note">Welch\'s t-test per pair within a family; '
+            "p-values Holm-adjusted per family.</p>",
+            _table("comparisons", header, rows, "comparison", names),
+        ]
+    if report.figures:
+        parts.append("<h2>Figures</h2>")
+        for name, path, caption in report.figures:
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            parts.append(
+                f'<figure data-figure="{escape(name)}">'
+                f'<img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{escape(caption)}</figcaption></figure>"
+            )
+    header, rows = result_rows(report)
+    parts += [
+        "<h2>Runs</h2>",
+        _table("runs", header, rows, "run", [r.name for r in sweep.runs]),
+        '<p class="note">Tables as CSV beside this page: results.csv (one row per run), '
+        "summary.csv (one row per cell), comparisons.csv.</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,333 @@
+"""``convergan report DIR``: tables (CSV, Markdown), figures and one self-contained HTML page
+for a sweep or a single run.
+
+Written into ``OUT`` (default ``DIR/report``):
+
+- ``results.csv``: one row per run: its axis values, status, steps, error, the final (and
+  best) value of every logged eval/spectrum metric, and the exact Dirac verdict;
+- ``summary.csv``: one row per cell (runs grouped over seeds): n, mean, std and the 95%
+  Student-t interval of each metric (see :mod:`convergan.studies.aggregate`);
+- ``comparisons.csv``: Welch tests of the cells of each family, Holm-adjusted;
+- ``report.md``: the same tables in Markdown, with the figures linked;
+- ``figures/*.png``: learning curves with bands over seeds, the final metric against a
+  numeric axis, final samples per cell;
+- ``report.html``: all of it in one file, figures embedded as base64 PNG, no network.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convergan.studies import figures
+from convergan.studies.aggregate import (
+    CellSummary,
+    Comparison,
+    Interval,
+    best,
+    compare_axis,
+    headline,
+    pairwise,
+    report_metrics,
+    summarize,
+)
+from convergan.studies.results import Sweep, read_sweep, run_config
+from convergan.studies.theory import dirac_verdict
+
+CI_NOTE = (
+    "Intervals are 95% Student-t intervals for the mean over seeds, "
+    "mean ± t₀.₉₇₅,ₙ₋₁ · s/√n; runs that diverged or failed are counted, not averaged."
+)
+
+
+@dataclass
+class Report:
+    sweep: Sweep
+    cells: list[CellSummary]
+    metrics: list[str]
+    headline: str | None
+    comparisons: list[Comparison]
+    figures: list[tuple[str, Path, str]] = field(default_factory=list)  # (name, path, caption)
+    out: Path = Path(".")
+
+
+def write_report(directory: str | Path, out: str | Path | None = None) -> Report:
+    """Read the sweep (or run) in ``directory`` and write every report file into ``out``."""
+    sweep = read_sweep(directory)
+    out = Path(out) if out is not None else Path(directory) / "report"
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    metrics = report_metrics(sweep)
+    cells = summarize(sweep, metrics)
+    head = headline(sweep)
+    report = Report(sweep, cells, metrics, head, pairwise(sweep, cells, head) if head else [])
+    report.out = out
+    _write_results_csv(report, out / "results.csv")
+    _write_summary_csv(report, out / "summary.csv")
+    _write_comparisons_csv(report, out / "comparisons.csv")
+    _draw_figures(report, out / "figures")
+    (out / "report.md").write_text(markdown(report), encoding="utf-8")
+    from convergan.studies.html import html_page
+
+    (out / "report.html").write_text(html_page(report), encoding="utf-8")
+    return report
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or not math.isfinite(value):
+        return ""
+    return f"{value:.{digits}g}"
+
+
+def mean_ci(interval: Interval | None) -> str:
+    """``0.123 ± 0.045`` (mean ± half-width of the interval); the mean alone for n = 1."""
+    if interval is None or interval.n == 0:
+        return "–"
+    if interval.n == 1:
+        return fmt(interval.mean)
+    return f"{fmt(interval.mean)} ± {fmt(interval.half_width, 2)}"
+
+
+def verdict_of(cell: CellSummary) -> str:
+    configs = [run_config(r) for r in cell.runs]
+    config = next((c for c in configs if c), None)
+    verdict = dirac_verdict(config) if config else None
+    return verdict.text if verdict else "–"
+
+
+def axis_columns(sweep: Sweep) -> list[str]:
+    return list(sweep.axes)
+
+
+# ----------------------------------------------------------------------------- CSV files
+
+
+def _write_results_csv(report: Report, path: Path) -> None:
+    sweep, metrics = report.sweep, report.metrics
+    best_metrics = [m for m in metrics if any(best(r, m) is not None for r in sweep.runs)]
+    header = [
+        "run",
+        *axis_columns(sweep),
+        "status",
+        "steps",
+        "train_seconds",
+        "error",
+        *[f"final {m}" for m in metrics],
+        *[f"best {m}" for m in best_metrics],
+        "dirac_verdict",
+        "dirac_spectral_radius",
+    ]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for run in sweep.runs:
+            verdict = dirac_verdict(run_config(run))
+            writer.writerow(
+                [
+                    run.name,
+                    *[run.values.get(a, "") for a in axis_columns(sweep)],
+                    run.status,
+                    run.last_step if run.last_step is not None else "",
+                    _number(run.record.get("train_seconds_total")),
+                    run.error or "",
+                    *[_number(run.final(m)) for m in metrics],
+                    *[_number(best(run, m)) for m in best_metrics],
+                    verdict.verdict if verdict else "",
+                    _number(verdict.spectral_radius if verdict else None),
+                ]
+            )
+
+
+def _number(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def _write_summary_csv(report: Report, path: Path) -> None:
+    axes = [a for a in axis_columns(report.sweep) if a != "seed"]
+    stats = ("n", "mean", "std", "ci_low", "ci_high")
+    header = [*axes, "runs", "done", "diverged", "failed"]
+    for kind, table in (("final", "final"), ("best", "best")):
+        for m in report.metrics:
+            if any(m in getattr(c, table) for c in report.cells):
+                header += [f"{kind} {m} {s}" for s in stats]
+    header += ["dirac_verdict"]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for cell in report.cells:
+            row: list[Any] = [cell.values.get(a, "") for a in axes]
+            row += [len(cell.runs), cell.count("done") + cell.count("single")]
+            row += [cell.count("diverged"), cell.count("failed")]
+            for table in ("final", "best"):
+                for m in report.metrics:
+                    if not any(m in getattr(c, table) for c in report.cells):
+                        continue
+                    i = getattr(cell, table).get(m)
+                    row += [i.n if i else 0] + [
+                        _number(getattr(i, s) if i else None)
+                        for s in ("mean", "std", "low", "high")
+                    ]
+            row.append(verdict_of(cell))
+            writer.writerow(row)
+
+
+def _write_comparisons_csv(report: Report, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["family", "a", "b", "mean_a", "mean_b", "welch_p", "holm_p", "sig_5pct"])
+        for c in report.comparisons:
+            writer.writerow(
+                [c.family, c.a, c.b, _number(c.mean_a), _number(c.mean_b), _number(c.p)]
+                + [_number(c.p_holm), "yes" if c.significant else "no"]
+            )
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def panels(report: Report) -> dict[str, list[CellSummary]]:
+    """The cells per panel: per ``base`` label when the sweep has several bases."""
+    groups: dict[str, list[CellSummary]] = {}
+    for cell in report.cells:
+        groups.setdefault(str(cell.values.get("base", "")), []).append(cell)
+    return groups
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "all"
+
+
+def _draw_figures(report: Report, folder: Path) -> None:
+    metric, name = report.headline, report.sweep.name
+    for panel, cells in panels(report).items():
+        title = f"{name}: {panel}" if panel else name
+        if metric:
+            path = folder / f"curves-{_slug(panel)}.png"
+            if figures.learning_curves(cells, metric, path, title):
+                report.figures.append(
+                    (path.stem, path, f"{metric} against the step ({panel or 'all cells'})")
+                )
+        path = folder / f"samples-{_slug(panel)}.png"
+        if figures.sample_grid(cells, path, title):
+            report.figures.append((path.stem, path, f"final samples ({panel or 'all cells'})"))
+    axis = report.sweep.report_axis or _numeric_axis(report)
+    if metric and axis:
+        path = folder / f"final-vs-{_slug(axis)}.png"
+        if figures.final_vs_axis(report.cells, metric, axis, path, name):
+            report.figures.append((path.stem, path, f"final {metric} against {axis}"))
+
+
+def _numeric_axis(report: Report) -> str | None:
+    for axis in report.sweep.axes:
+        if axis in ("seed", "base"):
+            continue
+        values = [c.values.get(axis) for c in report.cells]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            if len(set(values)) > 1:
+                return axis
+    return None
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def summary_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The headline table: one row per cell."""
+    axes = [a for a in report.sweep.axes if a != "seed"]
+    shown = [m for m in report.metrics if not m.startswith("eval/grad")][:4]
+    spectrum = [m for m in report.metrics if m.startswith("spectrum/")]
+    shown += [m for m in spectrum if m not in shown]
+    header = [*axes, "n", *[f"final {m}" for m in shown]]
+    if report.headline and any(report.headline in c.best for c in report.cells):
+        header.append(f"best {report.headline}")
+    header += ["diverged", "failed", "Dirac verdict (same method, scheme, lr)"]
+    rows = []
+    for cell in report.cells:
+        row = [str(cell.values.get(a, "")) for a in axes] + [str(len(cell.runs))]
+        row += [mean_ci(cell.final.get(m)) for m in shown]
+        if report.headline and any(report.headline in c.best for c in report.cells):
+            row.append(mean_ci(cell.best.get(report.headline)))
+        row += [str(cell.count("diverged")), str(cell.count("failed")), verdict_of(cell)]
+        rows.append(row)
+    return header, rows
+
+
+def result_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    sweep = report.sweep
+    shown = [m for m in report.metrics if not m.startswith("eval/grad")][:4]
+    header = ["run", "status", "steps", *[f"final {m}" for m in shown], "error"]
+    rows = [
+        [
+            r.name,
+            r.status,
+            "" if r.last_step is None else str(r.last_step),
+            *[fmt(r.final(m)) for m in shown],
+            (r.error or "")[:120],
+        ]
+        for r in sweep.runs
+    ]
+    return header, rows
+
+
+def comparison_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    header = ["family", "a", "b", "mean a", "mean b", "Welch p", "Holm p", "significant (5%)"]
+    rows = [
+        [c.family, c.a, c.b, fmt(c.mean_a), fmt(c.mean_b), fmt(c.p, 2), fmt(c.p_holm, 2)]
+        + ["yes" if c.significant else "no"]
+        for c in report.comparisons
+    ]
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(report: Report) -> str:
+    sweep = report.sweep
+    counts: dict[str, int] = {}
+    for run in sweep.runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    parts = [
+        f"# {sweep.name}",
+        "",
+        *([sweep.description, ""] if sweep.description else []),
+        f"{len(sweep.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".",
+        "",
+        f"## Summary over seeds (headline metric: {report.headline or '–'})",
+        "",
+        CI_NOTE,
+        "",
+        markdown_table(*summary_rows(report)),
+        "",
+    ]
+    if report.comparisons:
+        axis = compare_axis(sweep)
+        parts += [
+            f"## Pairwise comparisons of final {report.headline} ({axis})",
+            "",
+            "Welch's t-test per pair within a family, p-values Holm-adjusted per family.",
+            "",
+            markdown_table(*comparison_rows(report)),
+            "",
+        ]
+    if report.figures:
+        parts += ["## Figures", ""]
+        parts += [f"![{caption}](figures/{path.name})" for _, path, caption in report.figures]
+        parts.append("")
+    parts += ["## Runs", "", markdown_table(*result_rows(report)), ""]
+    return "\n".join(parts)
