@@ -112,7 +112,7 @@ def test_missing_fashion_mnist_tells_how_to_get_it(tmp_path, monkeypatch) -> Non
     with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
         make_image_dataset("fashion-mnist", path=tmp_path)  # exists, but holds no IDX files
     monkeypatch.setattr(image_formats, "find_fashion_mnist", lambda: None)
-    with pytest.raises(FileNotFoundError, match=r"apt-get install .* or pass data\.path="):
+    with pytest.raises(FileNotFoundError, match=r"apt-get install .*data\.path=DIR.*--data DIR"):
         make_image_dataset("fashion-mnist")
     with pytest.raises(DatasetError, match="does not exist"):
         make_image_dataset("fashion-mnist", path=tmp_path / "nowhere")

@@ -22,8 +22,9 @@ def register(commands) -> None:
         "train",
         help="train a classifier whose penultimate layer is the feature space",
         description="Train the Fashion-MNIST classifier on the full train split (Adam, "
-        "cosine learning rate) and save it, weights-only, to the cache folder "
-        "($CONVERGAN_CACHE, default ~/.cache/convergan) or --out.",
+        "cosine learning rate) and save it, weights-only, to the cache folder or --out. The "
+        "cache folder is $CONVERGAN_CACHE if set, else $XDG_CACHE_HOME/convergan, else "
+        "~/.cache/convergan; image metrics also cache real-data statistics there.",
     )
     train.add_argument("dataset", choices=DATASETS, help="dataset to train on")
     train.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")

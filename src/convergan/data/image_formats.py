@@ -118,7 +118,10 @@ def find_fashion_mnist() -> Path | None:
 
 
 def load_fashion_mnist(path: Path | None, split: str) -> tuple[Tensor, Tensor]:
-    hint = f"install it with `apt-get install {FASHION_MNIST_PACKAGE}` or pass data.path=DIR"
+    hint = (
+        f"install it with `apt-get install {FASHION_MNIST_PACKAGE}`, or point to a folder of "
+        "its IDX files (data.path=DIR in a config, --data DIR for `convergan features train`)"
+    )
     folder = path if path is not None else find_fashion_mnist()
     if folder is None:
         raise DatasetNotFoundError(f"Fashion-MNIST not found: {hint}")
@@ -180,16 +183,24 @@ def _load_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
+CIFAR10_HOW_TO_GET = (
+    "get the python version from https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
+    "and extract it (tar xzf) into that folder"
+)
+
+
 def load_cifar10(path: Path | None, split: str) -> tuple[Tensor, Tensor]:
     if path is None:
         raise DatasetNotFoundError(
-            "cifar10 needs data.path=DIR (cifar-10-batches-py or its parent)"
+            "cifar10 needs data.path=DIR (cifar-10-batches-py or its parent); " + CIFAR10_HOW_TO_GET
         )
     folder = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
-        raise DatasetNotFoundError(f"CIFAR-10 batches {', '.join(missing)} not found in {folder}")
+        raise DatasetNotFoundError(
+            f"CIFAR-10 batches {', '.join(missing)} not found in {folder}; {CIFAR10_HOW_TO_GET}"
+        )
     batches = [_load_cifar_batch(folder / n) for n in names]
     images = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])

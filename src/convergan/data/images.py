@@ -28,6 +28,7 @@ that names the file; missing data raises :class:`DatasetNotFoundError`, which is
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,6 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from convergan.registry import IMAGE_DATASETS
 from convergan.data.image_formats import (
     DatasetError,
     DatasetNotFoundError,
@@ -50,6 +50,7 @@ from convergan.data.image_formats import (
     read_idx,
     scan_image_folder,
 )
+from convergan.registry import IMAGE_DATASETS
 
 __all__ = [
     "IMAGE_DATASETS", "DatasetError", "DatasetNotFoundError", "ImageDataset", "InfiniteLoader",
@@ -106,6 +107,7 @@ class ImageDataset(Dataset):
         self.labels = labels.long()
         self.class_names = tuple(class_names) if class_names is not None else None
         self._images = images
+        self._unreadable: set[int] = set()  # files that failed to decode (warned once each)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -128,13 +130,32 @@ class ImageDataset(Dataset):
     def _raw(self, index: int) -> Tensor:
         if isinstance(self._images, Tensor):
             return self._images[index]
-        path = self._images[index]
-        try:
-            with Image.open(path) as img:
-                img = img.convert("L" if self.channels == 1 else "RGB")
-                array = np.asarray(_resize_crop_pil(img, self.image_size))
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"cannot decode image {path}: {exc}") from None
+        # A file can pass the scan (Pillow's verify() reads headers, not the whole stream: a
+        # truncated JPEG passes) and still fail to decode. Skip it with a warning naming it and
+        # serve the next readable file in its place, so batches keep their size and stay a
+        # function of the loader's position (resume is still exact).
+        for offset in range(len(self._images)):
+            position = (index + offset) % len(self._images)
+            if position in self._unreadable:
+                continue
+            path = self._images[position]
+            try:
+                return self._decode(path)
+            except (OSError, ValueError, SyntaxError) as exc:
+                self._unreadable.add(position)
+                reason = " ".join(str(exc).split())[:120]
+                warnings.warn(
+                    f"image-folder: skipping unreadable image {path} ({reason}); "
+                    "the next readable image takes its place",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        raise DatasetError(f"{self.name}: none of the {len(self._images)} images can be decoded")
+
+    def _decode(self, path: Path) -> Tensor:
+        with Image.open(path) as img:
+            img = img.convert("L" if self.channels == 1 else "RGB")
+            array = np.asarray(_resize_crop_pil(img, self.image_size))
         return torch.from_numpy(array.reshape(*array.shape[:2], -1).copy()).permute(2, 0, 1)
 
 
@@ -168,7 +189,7 @@ def _resize_crop_tensor(images: Tensor, size: int | None) -> Tensor:
     h, w = images.shape[-2:]
     if size is None:
         if h != w:
-            raise DatasetError(f"images are {h}x{w}, not square: pass data.image_size=...")
+            raise DatasetError(f"images are {h}x{w}, not square: set model.image_size=N")
         return images
     if (h, w) != (size, size):
         scale = size / min(h, w)
@@ -230,7 +251,7 @@ def make_image_dataset(
             raise DatasetNotFoundError("image-folder needs data.path=DIR (a folder of images)")
         if image_size is None:
             raise DatasetError(
-                "image-folder needs data.image_size=N (images are resized and cropped)"
+                "image-folder needs model.image_size=N (images are resized and cropped)"
             )
         files, labels, classes, channels = scan_image_folder(path, labeled)
         return ImageDataset(

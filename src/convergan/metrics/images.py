@@ -13,9 +13,10 @@ the Inception Score. All statistics are computed in float64.
   precision is the fraction of generated features inside it, recall the converse.
 * **Inception Score** (Salimans et al., 2016): ``exp E_x KL(p(y|x) ‖ p(y))``.
 
-Real statistics are cached (:func:`cached_feature_stats`) in ``$CONVERGAN_CACHE`` (default
-``~/.cache/convergan``) under a key made of the dataset, the extractor's name, ``n`` and a
-hash of the extractor's weights, so retrained weights never reuse stale statistics.
+Real statistics are cached (:func:`cached_feature_stats`) in :func:`default_cache_dir`
+(``$CONVERGAN_CACHE``, else ``$XDG_CACHE_HOME/convergan``, else ``~/.cache/convergan``) under
+a key made of the dataset, the extractor's name, ``n`` and a hash of the extractor's weights,
+so retrained weights never reuse stale statistics.
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ ImageSource = Tensor | Dataset | Iterable | Callable[[int], Tensor]
 
 
 def default_cache_dir() -> Path:
-    """``$CONVERGAN_CACHE`` if set, else ``~/.cache/convergan``."""
-    return Path(os.environ.get("CONVERGAN_CACHE") or "~/.cache/convergan").expanduser()
+    """``$CONVERGAN_CACHE`` if set, else ``$XDG_CACHE_HOME/convergan``, else
+    ``~/.cache/convergan`` (the XDG base-directory default)."""
+    if os.environ.get("CONVERGAN_CACHE"):
+        return Path(os.environ["CONVERGAN_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "convergan"
 
 
 def weights_digest(module: nn.Module) -> str:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from convergan.config.schema import ConfigError
 from convergan.registry import ARCHITECTURES
+
+DCGAN_IMAGE_SIZES = (28, 32, 64)
 
 
 def _image_shape(name: str, data_shape: tuple[int, ...]) -> tuple[int, int]:
+    """Errors are :class:`ConfigError` (one line naming the key): the data and the model a
+    config pairs do not fit."""
     if len(data_shape) != 3:
-        raise ValueError(
-            f"model.name={name} needs image data (channels x size x size), got data of shape "
+        raise ConfigError(
+            f"model.name: {name} needs image data (channels x size x size), got data of shape "
             f"{tuple(data_shape)}; use model.name=mlp for 2D problems"
         )
     channels, size, _ = data_shape
@@ -28,8 +33,9 @@ def build_mlp(m: Any, data_shape: tuple[int, ...], num_classes: int | None = Non
     from convergan.models.mlp import MLPDiscriminator, MLPGenerator
 
     if len(data_shape) != 1:
-        raise ValueError(
-            f"model.name=mlp takes flat data (2D problems), got data of shape {tuple(data_shape)}"
+        raise ConfigError(
+            f"model.name: mlp takes flat data (2D problems), got data of shape "
+            f"{tuple(data_shape)}; use model.name=dcgan or resnet for images"
         )
     (dim,) = data_shape
     return (
@@ -43,6 +49,12 @@ def build_dcgan(m: Any, data_shape: tuple[int, ...], num_classes: int | None = N
     from convergan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
     channels, size = _image_shape("dcgan", data_shape)
+    if size not in DCGAN_IMAGE_SIZES:
+        raise ConfigError(
+            f"model.image_size: the DCGAN supports {', '.join(map(str, DCGAN_IMAGE_SIZES))} px "
+            f"images, the data has {size}x{size}; set model.image_size to one of them (images "
+            "are resized and cropped) or use model.name=resnet"
+        )
     return (
         DCGANGenerator(
             m.latent_dim, image_size=size, channels=channels, width=m.width, num_classes=num_classes
@@ -55,9 +67,15 @@ def build_dcgan(m: Any, data_shape: tuple[int, ...], num_classes: int | None = N
 
 @ARCHITECTURES.register("resnet", description="the paper's ResNets, 32 to 1024 px")
 def build_resnet(m: Any, data_shape: tuple[int, ...], num_classes: int | None = None):
-    from convergan.models.resnet import ResNetDiscriminator, ResNetGenerator
+    from convergan.models.resnet import RESNET_SIZES, ResNetDiscriminator, ResNetGenerator
 
     channels, size = _image_shape("resnet", data_shape)
+    if size not in RESNET_SIZES:
+        raise ConfigError(
+            f"model.image_size: the ResNets support {', '.join(map(str, RESNET_SIZES))} px "
+            f"images, the data has {size}x{size}; set model.image_size to one of them (images "
+            "are resized and cropped)"
+        )
     return (
         ResNetGenerator(
             m.latent_dim, image_size=size, channels=channels, nf=m.width, num_classes=num_classes

@@ -9,6 +9,12 @@ Three guarantees, each from DESIGN.md §7:
 * **Safe loading.** Files load with ``torch.load(weights_only=True)``, so a state may hold
   only tensors, numbers, strings, ``None`` and lists/tuples/dicts of them. :func:`save_checkpoint`
   checks this *before* writing, so an unloadable object is found at save time, not at resume.
+* **Failed writes are one line.** An ``OSError`` while writing (a full disk, a lost mount) is
+  raised as :class:`CheckpointWriteError` naming the file and the reason; the temp file is
+  removed and every older checkpoint is untouched.
+* **Only our own leftovers are removed.** Temp files are named ``.step-N.pt.PID@HOST.*.tmp``;
+  clean-up deletes those whose writer on this host has exited, never a temp file that another
+  live process is still writing.
 * **Detected corruption.** PyTorch writes a zip archive with a CRC32 per record but does not
   check them when loading, so a flipped byte in tensor data would load silently. We check the
   CRCs ourselves; missing, truncated or corrupt files raise :class:`CheckpointError`.
@@ -22,7 +28,9 @@ from __future__ import annotations
 import os
 import random
 import re
+import socket
 import tempfile
+import time
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -38,9 +46,48 @@ class CheckpointError(ValueError):
     """A missing, truncated or corrupt checkpoint; the message is one line naming the file."""
 
 
+class CheckpointWriteError(CheckpointError, OSError):
+    """A checkpoint could not be written (e.g. no space left); older checkpoints are intact.
+
+    A :class:`CheckpointError` for the CLI (one line, exit 2) and still an ``OSError`` for
+    callers that handle file-system failures."""
+
+
 _LEAF_TYPES = (torch.Tensor, torch.Size, torch.dtype, torch.device, str, bytes, int, float)
 _CHECKPOINT_NAME = re.compile(r"step-(\d+)\.pt")
 _TEMP_NAME = re.compile(r"\.step-\d+\.pt\..+\.tmp")
+_TEMP_OWNER = re.compile(r"\.step-\d+\.pt\.(\d+)@([A-Za-z0-9-]*)\..+\.tmp")
+_UNOWNED_TEMP_AGE_S = 3600.0  # temp files of older versions carry no owner: old ones only
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64]
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def is_stale_temp(path: Path) -> bool:
+    """Whether the temp file ``path`` was left by a writer that no longer runs: its pid is not
+    alive on this host. Temp files of other hosts are never stale (we cannot tell); unowned
+    ones (older versions) only after an hour."""
+    match = _TEMP_OWNER.fullmatch(path.name)
+    if match is None:
+        try:
+            return time.time() - path.stat().st_mtime > _UNOWNED_TEMP_AGE_S
+        except FileNotFoundError:
+            return False
+    pid, host = int(match.group(1)), match.group(2)
+    if host != _host_tag():
+        return False
+    return pid != os.getpid() and not _is_running(pid)
 
 
 def _read_umask() -> int:
@@ -60,15 +107,20 @@ def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically (temp file, fsync, rename, fsync directory).
 
     Raises ``TypeError`` naming the offending key if ``state`` holds anything that
-    ``torch.load(weights_only=True)`` would refuse (custom classes, numpy arrays, ...).
+    ``torch.load(weights_only=True)`` would refuse (custom classes, numpy arrays, ...), and
+    :class:`CheckpointWriteError` (one line) when the file system refuses the write.
     """
     path = Path(path)
     _check_weights_only(state, "state")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden and suffixed .tmp, so a leftover from a killed process never looks like a checkpoint.
-    descriptor, temp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Hidden and suffixed .tmp, so a leftover from a killed process never looks like a
+        # checkpoint; the pid@host tag tells clean-up whose it is.
+        descriptor, temp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.{os.getpid()}@{_host_tag()}.", suffix=".tmp", dir=path.parent
+        )
+    except OSError as error:
+        raise CheckpointWriteError(_write_failure(path, error)) from None
     try:
         with os.fdopen(descriptor, "wb") as file:
             os.chmod(temp_name, _FILE_MODE)
@@ -76,12 +128,25 @@ def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as error:
         with suppress(FileNotFoundError):
             os.unlink(temp_name)
+        if isinstance(error, OSError):
+            raise CheckpointWriteError(_write_failure(path, error)) from None
+        if isinstance(error, RuntimeError) and "write" in str(error).lower():
+            # torch.save reports a failed write of its zip writer as a RuntimeError
+            raise CheckpointWriteError(_write_failure(path, error)) from None
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def _write_failure(path: Path, error: BaseException) -> str:
+    reason = getattr(error, "strerror", None) or " ".join(str(error).split())[:160]
+    return (
+        f"cannot write checkpoint {path} ({reason}); older checkpoints are intact, "
+        "free space or choose another out_dir, then resume"
+    )
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device | None = "cpu") -> dict:
@@ -267,7 +332,7 @@ class CheckpointManager:
         path = save_checkpoint(self.path_for(step), state)
         self._prune(protect=path)
         for leftover in self.directory.iterdir():
-            if _TEMP_NAME.fullmatch(leftover.name):
+            if _TEMP_NAME.fullmatch(leftover.name) and is_stale_temp(leftover):
                 with suppress(FileNotFoundError):
                     leftover.unlink()
         return path

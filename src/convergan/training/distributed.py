@@ -52,7 +52,12 @@ def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
     if requested == "cpu":
         return torch.device("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda requested but no CUDA device is available")
+        from convergan.config import ConfigError  # one line, exit 2 in the CLI
+
+        raise ConfigError(
+            "device: cuda requested but this torch build sees no CUDA device; use device=cpu "
+            "(or device=auto to take a GPU when there is one)"
+        )
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank)
     return torch.device("cpu")

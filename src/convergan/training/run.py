@@ -7,8 +7,19 @@ Layout of ``out_dir``::
     metrics.jsonl          one JSON object per log/eval: {"step": ..., "name": value, ...}
     tensorboard/           TensorBoard event files with the same scalars
     samples/               step-XXXXXXXX.png: fixed-noise samples (2D: with D's contour)
+    .lock                  held (flock) by the process that writes the run; names it
 
-Only the main process writes.
+Only the main process writes, and only while it holds the directory's lock
+(:mod:`convergan.training.lock`): a second ``train`` into the same ``out_dir`` or a ``resume`` of
+a run that is still training is refused with one line naming the holder.
+
+**Resume rules.** The keys in :data:`FIXED_ON_RESUME` shape the saved tensors or the data
+stream, so ``resume`` refuses to change them (one line listing them); ``data.batch_size`` may
+change only together with the number of processes, keeping the global batch. Rows of
+``metrics.jsonl`` (and TensorBoard events) after the checkpoint's step, written by the attempt
+that crashed, are dropped when the run resumes, so every step is logged once. The reporter's
+values since the last log are part of the checkpoint, so the first log after a resume
+averages the same steps as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from torch import Tensor, nn
 
 from convergan.config.load import save_config
 from convergan.config.schema import Config
-from convergan.field import GENERATOR, State
+from convergan.field import GENERATOR, DivergenceError, State
 from convergan.training.checkpoint import CheckpointManager, rng_state, set_rng_state
 from convergan.training.evaluate import (
     evaluate_images,
@@ -31,11 +42,24 @@ from convergan.training.evaluate import (
     generate,
     load_image_feature_extractor,
 )
+from convergan.training.lock import RunLock
 from convergan.training.problem import is_toy2d, sample_latents
 
 FIXED_NOISE_SEED = 2018
 FIXED_SAMPLES = 1000  # 2D scatter plots
 FIXED_IMAGES = 64  # an 8 x 8 grid
+FIXED_ON_RESUME = (
+    "model",
+    "data.name",
+    "scheme.name",
+    "scheme.g_steps",
+    "scheme.d_steps",
+    "optim.g.name",
+    "optim.d.name",
+    "ema.enabled",
+)
+"""Config keys (and sections) a ``resume`` may not change: the saved players, optimizer and
+scheme states and the data stream depend on them."""
 
 
 def fixed_labels(n: int, num_classes: int | None) -> Tensor | None:
@@ -56,16 +80,18 @@ class TrainingState:
     ema: object
     sampler: object
     samples_seen: int = 0
+    world_size: int = 1
 
     def checkpoint(self) -> dict:
         return {
             "step": self.step,
+            "world_size": self.world_size,
             "samples_seen": self.samples_seen,
             "theta": self.x[0].detach().cpu(),
             "psi": self.x[1].detach().cpu(),
             "has_scheme_state": self.scheme_state is not None,
             "scheme_state": _to_device(_scheme_state_dict(self.scheme_state), "cpu"),
-            "ema": {k: v.cpu() for k, v in self.ema.state_dict().items()},
+            "ema": _to_device(self.ema.state_dict(), "cpu"),
             "sampler": self.sampler.state_dict(),
             "rng": rng_state(),
         }
@@ -75,9 +101,11 @@ class TrainingState:
         try:  # identical on every process; any process count with the same global batch
             self.sampler.load_state_dict(saved["sampler"])
         except ValueError as error:
-            raise ValueError(
-                f"cannot continue the data stream: {error}; keep data.batch_size x processes "
-                "equal to the checkpoint's global batch"
+            from convergan.config import ConfigError
+
+            raise ConfigError(
+                f"data.batch_size: cannot continue the data stream ({error}); keep "
+                "data.batch_size x processes equal to the checkpoint's global batch"
             ) from None
         set_rng_state(saved["rng"])
         self.step, self.samples_seen = int(saved["step"]), int(saved["samples_seen"])
@@ -130,6 +158,8 @@ class Run:
         )
         self.last_metrics: dict[str, float] = {}
         self._log = None
+        self.lock = RunLock(self.directory)
+        self._carried_reports: dict | None = None  # the reporter's values saved at the checkpoint
         self.real_dataset, self.num_classes = real_dataset, num_classes
         self.extractor = None
         if dist.is_main and real_dataset is not None:
@@ -138,13 +168,14 @@ class Run:
     # -- set-up ----------------------------------------------------------------------------
     def start(self) -> None:
         if self.dist.is_main:
+            self.lock.acquire()  # creates the directory; one line if another run holds it
             if self.checkpoints.latest() is not None:
+                self.lock.release()
                 raise FileExistsError(
                     f"{self.directory} already holds a run; use "
                     f"`convergan resume {self.directory}` "
                     "or choose another out_dir"
                 )
-            self.directory.mkdir(parents=True, exist_ok=True)
             self._clear_leftovers()
             save_config(self.config, self.directory / "config.yaml")
         self._open_log()
@@ -165,18 +196,41 @@ class Run:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     def restore(self, state: TrainingState) -> None:
-        """Load the latest checkpoint into ``state`` and reopen the logs."""
-        _, saved = self.checkpoints.load_latest()
-        state.load(saved, self.dist.device)
+        """Load the latest checkpoint into ``state`` and reopen the logs (dropping rows that a
+        crashed attempt wrote after the checkpoint)."""
+        if self.dist.is_main:
+            self.lock.acquire()
+        try:
+            step, saved = self.checkpoints.load_latest()
+            check_resume_config(
+                self.directory / "config.yaml",
+                self.config,
+                saved.get("world_size"),
+                self.dist.world_size,
+            )
+            state.load(saved, self.dist.device)
+            load_module_buffers(self.generator, saved.get("generator_buffers"))
+            load_module_buffers(self.discriminator, saved.get("discriminator_buffers"))
+            self._carried_reports = saved.get("reporter")
+        except BaseException:
+            self.lock.release()
+            raise
         if self.dist.is_main:
             save_config(self.config, self.directory / "config.yaml")  # records new overrides
-        self._open_log()
+        self._open_log(resumed_at=step)
 
-    def _open_log(self) -> None:
+    def _open_log(self, resumed_at: int | None = None) -> None:
         if self.dist.is_main:
             from convergan.training.report import MetricsLog
 
-            self._log = MetricsLog(self.directory)
+            self._log = MetricsLog(self.directory, resumed_at=resumed_at)
+
+    def close(self) -> None:
+        """Close the logs and release the run directory (idempotent)."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self.lock.release()
 
     # -- around every step -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -194,10 +248,15 @@ class Run:
         )
         try:
             yield bar
+        except DivergenceError as error:
+            # Say which checkpoint survives: none, when the run diverged before its first.
+            latest = self.checkpoints.latest() if self.dist.is_main else None
+            kept = None if latest is None else self.checkpoints.step_of(latest)
+            error.last_checkpoint_step = kept
+            raise
         finally:
             bar.close()
-            if self._log is not None:
-                self._log.close()
+            self.close()
 
     def after_step(
         self, state: TrainingState, reporter, *, lr_scale: float, bar, final: bool
@@ -206,8 +265,15 @@ class Run:
         step, x = state.step, state.x
         t = self.config.train
         bar.update(1)
+        if self._carried_reports is not None:  # values reported before the checkpoint
+            reporter.load_state_dict(self._carried_reports)
+            self._carried_reports = None
+        # A final log off the log_every grid (end of the budget) still leaves its values in
+        # the checkpoint, so a later resume's first log averages what an uninterrupted run's
+        # would have.
+        pending = reporter.state_dict() if final and step % t.log_every else None
         if step % t.log_every == 0 or final:
-            scalars = reporter.summary()
+            scalars = reporter.summary(average=self.dist.average)
             scalars["lr/scale"] = lr_scale
             scalars["progress/samples_seen"] = float(state.samples_seen)
             self._write(step, scalars, bar)
@@ -216,7 +282,7 @@ class Run:
         if self.dist.is_main and ((t.sample_every and step % t.sample_every == 0) or final):
             self.save_samples(step, x, state.ema)
         if (t.checkpoint_every and step % t.checkpoint_every == 0) or final:
-            self.save_checkpoint(state)
+            self.save_checkpoint(state, reporter.state_dict() if pending is None else pending)
 
     def _write(self, step: int, scalars: dict[str, float], bar) -> None:
         self.last_metrics.update(scalars)
@@ -266,22 +332,85 @@ class Run:
         n = FIXED_IMAGES if images else FIXED_SAMPLES
         latents = sample_latents(n, self.config.model.latent_dim, FIXED_NOISE_SEED)
         labels = fixed_labels(n, self.num_classes)
-        versions = {"": self.generator_params(x, ema)}
+        ema_buffers = getattr(ema, "buffers", None) if self.config.ema.enabled else None
+        versions = {"": (self.generator_params(x, ema), ema_buffers)}
         if images and self.config.ema.enabled:
-            versions["-raw"] = x[GENERATOR]
-        for suffix, params in versions.items():
+            versions["-raw"] = (x[GENERATOR], None)
+        for suffix, (params, buffers) in versions.items():
             fake = generate(
                 self.generator,
                 params,
                 latents.to(self.dist.device),
                 labels=None if labels is None else labels.to(self.dist.device),
+                buffers=buffers,
             )
             path = self.directory / "samples" / f"step-{step:08d}{suffix}.png"
             write_samples(self.config, path, fake, self.discriminator, x[1], title=f"step {step}")
 
-    def save_checkpoint(self, state: TrainingState) -> None:
+    def save_checkpoint(self, state: TrainingState, reports: dict | None = None) -> None:
+        """Rank 0 writes ``state``, the players' buffers and the reporter's pending values."""
         if self.dist.is_main:
-            self.checkpoints.save(state.step, state.checkpoint())
+            state.world_size = self.dist.world_size
+            saved = state.checkpoint()
+            saved["generator_buffers"] = module_buffers(self.generator)
+            saved["discriminator_buffers"] = module_buffers(self.discriminator)
+            if reports is not None:
+                saved["reporter"] = reports
+            self.checkpoints.save(state.step, saved)
+
+
+def module_buffers(module: nn.Module) -> dict[str, Tensor]:
+    """The module's buffers (BatchNorm statistics, ...) for a checkpoint."""
+    return {name: b.detach().cpu().clone() for name, b in module.named_buffers()}
+
+
+def load_module_buffers(module: nn.Module, saved: dict | None) -> None:
+    if not saved:
+        return
+    with torch.no_grad():
+        for name, b in module.named_buffers():
+            if name in saved:
+                b.copy_(saved[name])
+
+
+def _flat_config(value, prefix: str = "") -> dict:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out.update(_flat_config(item, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def check_resume_config(
+    saved_path: Path, config: Config, saved_world_size: int | None, world_size: int
+) -> None:
+    """Refuse a ``resume`` whose config changes a key of :data:`FIXED_ON_RESUME` or the global
+    batch (``data.batch_size`` × processes); one line listing every such key."""
+    from convergan.config import ConfigError, load_config
+    from convergan.config.schema import config_to_dict
+
+    if not saved_path.is_file():
+        return
+    old = _flat_config(config_to_dict(load_config(saved_path)))
+    new = _flat_config(config_to_dict(config))
+    changed = sorted(
+        key
+        for key in old.keys() | new.keys()
+        if any(key == fixed or key.startswith(fixed + ".") for fixed in FIXED_ON_RESUME)
+        and old.get(key) != new.get(key)
+    )
+    if saved_world_size is not None:
+        old_batch = old.get("data.batch_size", 0) * int(saved_world_size)
+        if old_batch != new.get("data.batch_size", 0) * world_size:
+            changed.append("data.batch_size")
+    if changed:
+        details = ", ".join(f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in changed)
+        raise ConfigError(
+            f"resume cannot change {details}: these keys are fixed for a run "
+            "(data.batch_size only with the process count, keeping the global batch); "
+            "start a new run with another out_dir"
+        )
 
 
 def write_samples(
