@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from convergan.cli import dirac, evaluate, features, report, study, sweep, train
+from convergan.cli import dirac, evaluate, features, report, spectrum, study, sweep, train
 from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, fail
 
 DESCRIPTION = """\
@@ -24,9 +24,11 @@ Does this GAN training method converge?
   convergan sweep status out/toy2d-methods
   convergan report out/toy2d-methods
   convergan features train fashion-mnist
+  convergan spectrum runs/toy2d/circle --k 10 --which LR LM --scheme run --json
+  convergan path-angle runs/toy2d/circle --from 5000 --to 10000 --plot path-angle.png
 """
 
-COMMAND_MODULES = [dirac, train, evaluate, study, sweep, report, features]
+COMMAND_MODULES = [dirac, train, evaluate, study, sweep, report, features, spectrum]
 
 
 def build_parser() -> ArgumentParser:

@@ -1,0 +1,415 @@
+"""Matrix-free spectra of real networks: the field Jacobian and the update operators.
+
+The object is the field ``v(θ, ψ) = (−∇_θ L_G, −∇_ψ L_D)`` of a :class:`~convergan.field.
+GameField` on a *fixed* batch (the evaluation game: N real samples, N latents and any noise
+draws, seeded), so that ``J = v′(x)`` is a deterministic ``n × n`` matrix. It is never formed
+for large models; we only apply it:
+
+* ``J·u`` by **double backward** (the default): the graph of ``v(z)`` and of ``g(w) = Jᵀw =
+  ∂⟨v, w⟩/∂z`` is built once at ``x`` and kept, and ``J u = ∂⟨g(w), u⟩/∂w`` is then one
+  backward pass per product (``g`` is linear in ``w``). Or by **forward-over-reverse**
+  (``route="forward"``: ``torch.func.jvp`` of the field, one forward and backward with
+  tangents per product, nothing kept). Both give the same numbers; R1/R2 make this a third
+  derivative of D, which both routes handle. ``benchmarks/bench_spectrum.py`` times them.
+* ``uᵀ·J`` (``Jᵀ u``) by one backward pass through the kept graph.
+
+Leading eigenvalues come from ARPACK (``scipy.sparse.linalg.eigs``) on a ``LinearOperator``:
+``LR`` (largest real part: the most unstable direction), ``LM`` (largest magnitude: what
+limits the learning rate), ``LI`` (largest imaginary part, in magnitude: the most rotational
+direction). Every eigenpair carries its residual ``‖J u − λ u‖ / ‖u‖``. When ARPACK does not
+converge, the pairs it did converge are returned with ``converged = False``.
+
+Update operators are the scheme run on the linearised field ``u ↦ J u`` through one period
+(:class:`LinearizedField`), the route :func:`convergan.analysis.local.linearized_update_jacobian`
+takes on the Dirac-GAN, made matrix-free: a scheme is linear on a linear field, so one period
+applied to ``u`` *is* ``F′ u``. The optimizer's second moments may be frozen as a diagonal
+preconditioner (the step RMSprop/Adam actually take, without momentum).
+
+Reference: Berard, Gidel, Almahairi, Vincent, Lacoste-Julien, "A Closer Look at the
+Optimization Landscapes of Generative Adversarial Networks", ICLR 2020.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
+from torch import Tensor
+
+from convergan.analysis.local import UNIT_CIRCLE_TOLERANCE, period_map, verdict
+from convergan.field import GameField, State, flatten, unflatten
+
+WHICH = ("LR", "LM", "LI")
+Route = Literal["double-backward", "forward"]
+
+
+# ---------------------------------------------------------------------------- J as an operator
+
+
+class JacobianOperator:
+    """``J = v′(x)`` of ``field`` at ``x``, applied matrix-free: :meth:`matvec` is ``J u``,
+    :meth:`rmatvec` is ``Jᵀ w`` (i.e. ``wᵀ J``). Inputs of any dtype; outputs in that dtype.
+    ``products`` counts the applications."""
+
+    def __init__(self, field: GameField, x: State, route: Route = "double-backward") -> None:
+        if route not in ("double-backward", "forward"):
+            raise ValueError(f"route must be 'double-backward' or 'forward', not {route!r}")
+        self.route = route
+        self.sizes = tuple(int(x_i.shape[-1]) for x_i in x)
+        self.n = sum(self.sizes)
+        self.point = flatten(tuple(x_i.detach() for x_i in x))
+        self.dtype = self.point.dtype
+        self.products = 0
+
+        def flat_field(z: Tensor) -> Tensor:
+            return flatten(field(unflatten(z, self.sizes)))
+
+        self._field = flat_field
+        with torch.enable_grad():
+            z = self.point.clone().requires_grad_(True)
+            value = flat_field(z)
+            self.value = value.detach()
+            if route == "double-backward":
+                # g(w) = Jᵀ w with its graph kept: J u = ∂⟨g(w), u⟩/∂w at any w (g is linear).
+                self._w = torch.zeros_like(value, requires_grad=True)
+                (self._g,) = torch.autograd.grad(value, z, self._w, create_graph=True)
+                self._z, self._v = z, value
+            else:
+                _, self._pullback = torch.func.vjp(flat_field, self.point)
+
+    def matvec(self, u: Tensor) -> Tensor:
+        self.products += 1
+        u_model = u.to(self.dtype)
+        if self.route == "double-backward":
+            with torch.enable_grad():
+                (out,) = torch.autograd.grad(self._g, self._w, u_model, retain_graph=True)
+        else:
+            out = torch.func.jvp(self._field, (self.point,), (u_model,))[1]
+        return out.detach().to(u.dtype)
+
+    def rmatvec(self, w: Tensor) -> Tensor:
+        self.products += 1
+        w_model = w.to(self.dtype)
+        if self.route == "double-backward":
+            with torch.enable_grad():
+                (out,) = torch.autograd.grad(self._v, self._z, w_model, retain_graph=True)
+        else:
+            (out,) = self._pullback(w_model)
+        return out.detach().to(w.dtype)
+
+
+# ---------------------------------------------------------------------------- the eigen-solver
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Leading eigenvalues of an operator, best first by ``which``, with their residuals.
+
+    ``residuals[j] = ‖A u_j − λ_j u_j‖ / ‖u_j‖``. ``converged`` is ARPACK's flag (always true
+    for the dense solver); without convergence only the pairs ARPACK converged are listed.
+    ``matvecs`` counts the products the solver needed (the residuals' are not included).
+    """
+
+    eigenvalues: np.ndarray
+    residuals: np.ndarray
+    which: str
+    k: int
+    n: int
+    converged: bool
+    matvecs: int
+    seconds: float
+    solver: str  # "arpack" or "dense"
+    eigenvectors: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "which": self.which,
+            "k": self.k,
+            "n": self.n,
+            "solver": self.solver,
+            "eigenvalues": complex_pairs(self.eigenvalues),
+            "residuals": [float(r) for r in self.residuals],
+            "converged": self.converged,
+            "n_converged": int(len(self.eigenvalues)),
+            "matvecs": self.matvecs,
+            "seconds": self.seconds,
+        }
+
+
+def complex_pairs(values) -> list[list[float]]:
+    return [[float(np.real(v)), float(np.imag(v))] for v in values]
+
+
+def criterion(values: np.ndarray, which: str) -> np.ndarray:
+    """What ``which`` maximises: Re λ (LR), |λ| (LM), |Im λ| (LI; ARPACK's meaning for real
+    operators, whose eigenvalues come in conjugate pairs)."""
+    if which == "LR":
+        return np.real(values)
+    if which == "LM":
+        return np.abs(values)
+    if which == "LI":
+        return np.abs(np.imag(values))
+    raise ValueError(f"which must be one of {', '.join(WHICH)}, not {which!r}")
+
+
+def check_k(k: int, n: int) -> None:
+    """ARPACK needs ``k < n − 1``; smaller operators use the dense solver, which needs ``k ≤ n``."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if k > n:
+        raise ValueError(f"k = {k} is too large: the operator has only {n} dimensions")
+
+
+def leading_eigenvalues(
+    matvec: Callable[[Tensor], Tensor],
+    n: int,
+    k: int = 10,
+    which: str = "LR",
+    *,
+    tol: float = 1e-10,
+    maxiter: int | None = None,
+    ncv: int | None = None,
+    seed: int = 0,
+    dense: bool | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Spectrum:
+    """The ``k`` leading eigenvalues of the real operator ``u ↦ matvec(u)`` (float64 tensors).
+
+    ARPACK (implicitly restarted Arnoldi) from a seeded start vector, so the result is
+    reproducible. ARPACK needs ``k < n − 1``; for smaller ``n`` (e.g. the 2-parameter
+    Dirac-GAN), or when ``dense=True``, the matrix is assembled from ``n`` products with the
+    unit vectors and solved densely instead (``solver = "dense"``). ``progress`` is called
+    with the running product count.
+    """
+    criterion(np.zeros(1), which)  # validates which
+    check_k(k, n)
+    count = 0
+
+    def apply(u: np.ndarray) -> np.ndarray:
+        nonlocal count
+        count += 1
+        if progress is not None:
+            progress(count)
+        out = matvec(torch.from_numpy(np.ascontiguousarray(u, dtype=np.float64)))
+        return out.detach().cpu().numpy().astype(np.float64)
+
+    start = time.perf_counter()
+    use_dense = dense if dense is not None else k >= n - 1
+    if use_dense:
+        matrix = np.stack([apply(e) for e in np.eye(n)], axis=1)
+        values, vectors = np.linalg.eig(matrix)
+        converged = True
+    else:
+        v0 = np.random.default_rng(seed).standard_normal(n)
+        operator = LinearOperator((n, n), matvec=apply, dtype=np.float64)
+        # Eigenvalues with the largest |Im| may lie inside the spectrum's hull (small pairs
+        # among many real eigenvalues), where Krylov spaces resolve them late and ARPACK may
+        # converge to other, genuine eigenpairs instead: LI gets twice scipy's default Krylov
+        # dimension. Its residuals certify eigenpairs, not that they are the top-k by |Im|.
+        ncv = ncv or min(n, max(2 * k + 1, 20) * (2 if which == "LI" else 1))
+        values, vectors, converged = _arpack(operator, k, which, tol, maxiter, ncv, v0)
+    order = np.argsort(-criterion(values, which), kind="stable")[:k]
+    values, vectors = values[order], vectors[:, order]
+    solver_matvecs, seconds = count, time.perf_counter() - start
+    residuals = np.array([_residual(apply, values[j], vectors[:, j]) for j in range(len(values))])
+    return Spectrum(
+        values, residuals, which, k, n, converged, solver_matvecs, seconds,
+        "dense" if use_dense else "arpack", vectors,
+    )  # fmt: skip
+
+
+def _arpack(operator, k, which, tol, maxiter, ncv, v0):
+    try:
+        values, vectors = eigs(operator, k=k, which=which, tol=tol, maxiter=maxiter, ncv=ncv, v0=v0)
+        return values, vectors, True
+    except ArpackNoConvergence as error:  # keep what converged, and say so
+        return error.eigenvalues, error.eigenvectors, False
+
+
+def _residual(apply, value: complex, vector: np.ndarray) -> float:
+    """``‖A u − λ u‖ / ‖u‖`` for a complex ``u``, from ``A Re u`` and ``A Im u``."""
+    image = apply(vector.real) + (1j * apply(vector.imag) if np.any(vector.imag) else 0.0)
+    return float(np.linalg.norm(image - value * vector) / np.linalg.norm(vector))
+
+
+def field_spectrum(
+    operator: JacobianOperator, k: int = 10, which: str = "LR", **solver
+) -> Spectrum:
+    """The ``k`` leading eigenvalues of the field Jacobian ``J``."""
+    return leading_eigenvalues(operator.matvec, operator.n, k, which, **solver)
+
+
+# ---------------------------------------------------------------------------- update operators
+
+
+@dataclass(frozen=True)
+class LinearizedField:
+    """The linear field ``z ↦ J_g z`` given matrix-free, with the :class:`~convergan.field.
+    Field` methods a scheme uses, so that the scheme's own ``init``/``step`` run on it.
+
+    ``jacobians[g]`` applies the field Jacobian at regularization gain ``g`` (lazy
+    regularization needs ``0`` and ``k``). ``move`` is ``x_i + lr·P_i·direction`` with an
+    optional frozen diagonal preconditioner ``P_i`` per player. States are float64.
+    """
+
+    jacobians: Mapping[float, Callable[[Tensor], Tensor]]
+    sizes: tuple[int, ...]
+    preconditioner: tuple[Tensor, ...] | None = None
+    regularization_gain: float = 1.0
+
+    def __call__(self, x: State) -> State:
+        return unflatten(self.jacobians[self.regularization_gain](flatten(x)), self.sizes)
+
+    def player(self, i: int, x: State) -> Tensor:
+        return self(x)[i]
+
+    def init_move(self, i: int, x_i: Tensor) -> None:
+        return None
+
+    def move(self, i: int, x_i: Tensor, direction: Tensor, lr, move_state=None):
+        if self.preconditioner is not None:
+            direction = self.preconditioner[i] * direction
+        return x_i + lr * direction, None
+
+    def with_regularization_gain(self, gain) -> LinearizedField:
+        gain = float(gain)
+        if gain not in self.jacobians:
+            raise KeyError(f"no Jacobian operator for regularization gain {gain}")
+        return replace(self, regularization_gain=gain)
+
+
+@dataclass(frozen=True)
+class UpdateSpectrum:
+    """Leading eigenvalues of one period's update Jacobian ``F′`` (``which = "LM"``)."""
+
+    scheme: str
+    period: int
+    lrs: tuple[float, float]
+    preconditioned: bool
+    spectrum: Spectrum
+
+    @property
+    def spectral_radius(self) -> float:
+        """``max |μ|`` over the eigenvalues found: a lower bound on ρ(F′) if ARPACK did not
+        converge (it then found fewer than ``k`` of the largest)."""
+        values = self.spectrum.eigenvalues
+        return float(np.abs(values).max()) if len(values) else float("nan")
+
+    @property
+    def verdict(self) -> str:
+        if not len(self.spectrum.eigenvalues):
+            return "undefined"
+        return verdict(self.spectral_radius)
+
+    def to_dict(self) -> dict:
+        return {
+            "scheme": self.scheme,
+            "period": self.period,
+            "lr_g": self.lrs[0],
+            "lr_d": self.lrs[1],
+            "preconditioned": self.preconditioned,
+            "update_eigenvalues": complex_pairs(self.spectrum.eigenvalues),
+            "update_residuals": [float(r) for r in self.spectrum.residuals],
+            "spectral_radius": self.spectral_radius,
+            "rate_per_step": self.spectral_radius ** (1.0 / self.period),
+            "verdict": self.verdict,
+            "converged": self.spectrum.converged,
+            "matvecs": self.spectrum.matvecs,
+            "seconds": self.spectrum.seconds,
+        }
+
+
+def update_operator(
+    scheme,
+    jacobians: Mapping[float, Callable[[Tensor], Tensor]],
+    sizes: tuple[int, ...],
+    preconditioner: tuple[Tensor, ...] | None = None,
+) -> tuple[Callable[[Tensor], Tensor], int]:
+    """``(u ↦ F′u, m)``: one period of ``scheme`` on the linearised field, on the augmented
+    state of size ``m`` (``n`` plus the scheme's own state, e.g. optimistic GD's previous
+    field value), read generically from what ``scheme.init`` returns."""
+    linear = LinearizedField(dict(jacobians), sizes, preconditioner)
+    linear = linear.with_regularization_gain(scheme.regularization_gains[-1])
+    zero = unflatten(torch.zeros(sum(sizes), dtype=torch.float64), sizes)
+    own = scheme.init(linear, zero).own
+    state_sizes = tuple(int(s.shape[-1]) for s in own)
+    return period_map(scheme, linear, sizes, state_sizes), sum(sizes) + sum(state_sizes)
+
+
+def update_spectrum(
+    scheme,
+    jacobians: Mapping[float, Callable[[Tensor], Tensor]],
+    sizes: tuple[int, ...],
+    k: int = 10,
+    preconditioner: tuple[Tensor, ...] | None = None,
+    **solver,
+) -> UpdateSpectrum:
+    """The ``k`` largest-magnitude eigenvalues of ``F′``; their maximum estimates ρ(F′).
+
+    For small rates ``F′ ≈ I + hJ`` has its eigenvalues clustered near 1; the Krylov space of
+    ``F′`` equals that of ``J``, and the arithmetic of the scheme is float64, so ARPACK
+    separates them as well as it separates those of ``J``.
+    """
+    apply, m = update_operator(scheme, jacobians, sizes, preconditioner)
+    spectrum = leading_eigenvalues(apply, m, k, "LM", **solver)
+    lrs = (float(scheme.lr_g), float(scheme.lr_d))
+    return UpdateSpectrum(scheme.name, scheme.period, lrs, preconditioner is not None, spectrum)
+
+
+def scaled_field_operator(
+    jacobian: Callable[[Tensor], Tensor],
+    sizes: tuple[int, ...],
+    lrs: tuple[float, float],
+    preconditioner: tuple[Tensor, ...] | None = None,
+) -> Callable[[Tensor], Tensor]:
+    """``u ↦ H P J u`` with ``H = diag(lr_g, lr_d)`` per player and ``P`` the preconditioner:
+    SimGD's update Jacobian is ``I + c·HPJ`` at learning-rate scale ``c``."""
+    scale = [torch.full((s,), float(h), dtype=torch.float64) for s, h in zip(sizes, lrs)]
+    if preconditioner is not None:
+        scale = [h * p.to(torch.float64) for h, p in zip(scale, preconditioner)]
+    diagonal = torch.cat(scale)
+    return lambda u: diagonal.to(u.dtype) * jacobian(u)
+
+
+def max_stable_lr_scale(step_eigenvalues: np.ndarray) -> float | None:
+    """The largest scale ``c`` with ``|1 + c·η| < 1`` for every given eigenvalue ``η`` of
+    ``HPJ``: ``min 2|Re η| / |η|²`` (SimGD's rule), ``None`` if some ``Re η ≥ 0`` (no scale
+    converges) and ``inf`` if all ``η`` are 0.
+
+    **An upper bound, not a certificate**: eigenvalues outside the top-k may bind tighter, so
+    the true largest stable scale is at most this.
+    """
+    values = np.asarray(step_eigenvalues)
+    if np.any(np.real(values) >= -UNIT_CIRCLE_TOLERANCE * np.maximum(1.0, np.abs(values))):
+        return None
+    bounds = 2 * np.abs(np.real(values)) / np.abs(values) ** 2
+    return float(bounds.min()) if len(bounds) else math.inf
+
+
+def diagonal_preconditioner(optimizer_state: Mapping | None, optimizer) -> Tensor | None:
+    """The effective per-parameter step factor ``1/(√v̂ + ε)`` of an adaptive optimizer, from
+    its second moments frozen at their checkpoint values (``None`` for SGD or no state).
+
+    RMSprop: ``v = square_avg``. Adam: ``v̂ = exp_avg_sq / (1 − β₂^t)`` (bias-corrected, as
+    its step uses). Momentum and Adam's first moment are not part of this linearisation.
+    """
+    if not optimizer_state:
+        return None
+    from convergan.optimizers import second_moments
+
+    second = second_moments(optimizer_state)
+    if second is None:
+        return None
+    second = second.to(torch.float64)
+    betas = getattr(optimizer, "betas", None)
+    if betas is not None and "exp_avg_sq" in optimizer_state:
+        steps = int(optimizer_state.get("step", 0))
+        if steps > 0:
+            second = second / (1 - betas[1] ** steps)
+    return 1.0 / (second.sqrt() + float(getattr(optimizer, "eps", 1e-8)))

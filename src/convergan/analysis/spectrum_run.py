@@ -1,0 +1,328 @@
+"""Spectra of a run's checkpoints: the evaluation game, the schemes and one JSON record per step.
+
+The evaluation game is a fixed :class:`~convergan.methods.Batch` drawn by the trainer's own
+data stream and :class:`~convergan.training.problem.BatchSampler` (N real samples, N latents,
+noise draws and interpolation coefficients) from ``seed``; N and the seed are recorded with
+every result, and the same checkpoint and seed give the same eigenvalues. The field is the
+run's method (``config.method.build()``), so ``method=r1`` means the same here as in training;
+the schemes are the trainer's (``run``) or any registered scheme at the run's learning rates.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from convergan.analysis.spectrum import (
+    JacobianOperator,
+    Route,
+    Spectrum,
+    check_k,
+    diagonal_preconditioner,
+    field_spectrum,
+    leading_eigenvalues,
+    max_stable_lr_scale,
+    scaled_field_operator,
+    update_spectrum,
+)
+from convergan.field import GameField, State
+from convergan.methods.batch import Batch
+
+DEFAULT_SAMPLES_2D, DEFAULT_SAMPLES_IMAGES = 2000, 512
+UPPER_BOUND_NOTE = (
+    "max_stable_lr_scale is an upper bound from the top-k eigenvalues (SimGD's rule "
+    "2|Re eta|/|eta|^2 on H*P*J), not a certificate"
+)
+
+
+@dataclass(frozen=True)
+class SpectrumSettings:
+    """What to compute at each checkpoint. ``samples=None``: 2000 (2D) or 512 (images)."""
+
+    k: int = 10
+    which: tuple[str, ...] = ("LR",)
+    samples: int | None = None
+    seed: int = 0
+    schemes: tuple[str, ...] = ()  # "run" (the trainer's scheme) or registered scheme names
+    preconditioned: bool = False
+    float64: bool = False
+    route: Route = "double-backward"
+    tol: float | None = None  # None: 1e-10 in float64, 1e-5 in float32
+    maxiter: int | None = None
+
+
+@dataclass
+class RunSpectra:
+    """A run directory opened for analysis: its config, players and checkpoint steps."""
+
+    directory: Path
+    config: object
+    players: object
+    steps: list[int]
+
+    def load(self, step: int) -> dict:
+        from convergan.training.checkpoint import CheckpointManager, load_checkpoint
+
+        if step not in self.steps:
+            shown = ", ".join(map(str, self.steps[-8:]))
+            raise ValueError(f"{self.directory} has no checkpoint for step {step} (has {shown})")
+        path = CheckpointManager(self.directory / "checkpoints").path_for(step)
+        return load_checkpoint(path)
+
+
+def open_run(run_dir: str | Path) -> RunSpectra:
+    """Read ``run_dir``'s config and list its checkpoints (one-line errors if there are none)."""
+    from convergan.config import load_config
+    from convergan.training.checkpoint import CheckpointManager
+    from convergan.training.loop import _data_shape
+    from convergan.training.problem import make_players, make_real_stream
+
+    directory = Path(run_dir)
+    if not (directory / "config.yaml").is_file():
+        raise FileNotFoundError(f"{directory} is not a run directory (no config.yaml)")
+    config = load_config(directory / "config.yaml")
+    manager = CheckpointManager(directory / "checkpoints")
+    steps = [manager.step_of(p) for p in manager.list()]
+    if not steps:
+        raise FileNotFoundError(f"{directory} has no checkpoints")
+    data_shape, num_classes = _data_shape(config, make_real_stream(config))
+    return RunSpectra(directory, config, make_players(config, data_shape, num_classes), steps)
+
+
+def default_samples(config) -> int:
+    from convergan.training.problem import is_toy2d
+
+    return DEFAULT_SAMPLES_2D if is_toy2d(config) else DEFAULT_SAMPLES_IMAGES
+
+
+def evaluation_batch(config, method, latent_dim: int, samples: int, seed: int) -> Batch:
+    """``samples`` real samples, latents and noise draws from the trainer's own stream and
+    sampler, seeded by ``seed`` alone (not by the run's seed or position)."""
+    from convergan.training.problem import BatchSampler, make_real_stream
+
+    data = dataclasses.replace(config.data, batch_size=samples, num_workers=0)
+    stream = make_real_stream(dataclasses.replace(config, seed=seed, data=data))
+    conditional = config.model.conditional
+    return BatchSampler(stream, latent_dim, samples, method, seed=seed, conditional=conditional)()
+
+
+def _cast(batch: Batch, dtype: torch.dtype) -> Batch:
+    moved = {
+        k: v.to(dtype) if isinstance(v, Tensor) and v.is_floating_point() else v
+        for k, v in batch.__dict__.items()
+    }
+    return dataclasses.replace(batch, **moved)
+
+
+def evaluation_field(
+    generator, discriminator, method, batch: Batch, step: int = 0, float64: bool = False
+) -> GameField:
+    """The run's method on the fixed ``batch`` (torch.func route, plain gradient steps); with
+    ``float64`` the players and the batch are cast copies."""
+    if float64:
+        generator, discriminator = (
+            copy.deepcopy(generator).double(),
+            copy.deepcopy(discriminator).double(),
+        )
+        batch = _cast(batch, torch.float64)
+    return GameField(generator, discriminator, method, batch, step=step)
+
+
+def build_analysis_scheme(config, name: str):
+    """``run``: the trainer's scheme as configured (order, steps, lazy regularization);
+    otherwise the registered scheme ``name`` with its defaults. Both at ``optim.*.lr``."""
+    from convergan.schemes.spec import parse_scheme
+    from convergan.training.loop import build_scheme
+
+    if name == "run":
+        return build_scheme(config)
+    return parse_scheme(name).build(lr_g=config.optim.g.lr, lr_d=config.optim.d.lr)
+
+
+def optimizer_states(checkpoint: dict) -> tuple:
+    """Each player's optimizer state in a checkpoint: the movers' states in the scheme
+    state, or (older runs) ``torch.optim`` state dicts under ``"optimizers"``."""
+    scheme_state = checkpoint.get("scheme_state")
+    if scheme_state and scheme_state.get("moves"):
+        return tuple(scheme_state["moves"])
+    if "optimizers" in checkpoint:
+        return tuple((o.get("state") or {}).get(0) for o in checkpoint["optimizers"])
+    return (None, None)
+
+
+def run_preconditioner(config, checkpoint: dict) -> tuple[Tensor, Tensor] | None:
+    """The frozen diagonal preconditioner of both players (ones for a player without second
+    moments); ``None`` if neither optimizer keeps any."""
+    from convergan.training.optim import build_optimizer
+
+    optimizers = (build_optimizer(config.optim.g), build_optimizer(config.optim.d))
+    states = optimizer_states(checkpoint)
+    factors = [diagonal_preconditioner(s, o) for s, o in zip(states, optimizers)]
+    if all(f is None for f in factors):
+        return None
+    sizes = (checkpoint["theta"].numel(), checkpoint["psi"].numel())
+    return tuple(
+        torch.ones(n, dtype=torch.float64) if f is None else f for f, n in zip(factors, sizes)
+    )
+
+
+def analyze_players(
+    config,
+    generator,
+    discriminator,
+    x: State,
+    step: int,
+    settings: SpectrumSettings,
+    preconditioner: tuple[Tensor, Tensor] | None = None,
+    show_progress: bool = False,
+) -> dict:
+    """Field and update-operator spectra of the players at ``x``: one JSON-ready record."""
+    method = config.method.build()
+    samples = settings.samples or default_samples(config)
+    batch = evaluation_batch(config, method, generator.latent_dim, samples, settings.seed)
+    field = evaluation_field(generator, discriminator, method, batch, step, settings.float64)
+    dtype = torch.float64 if settings.float64 else x[0].dtype
+    x = tuple(x_i.detach().to(dtype) for x_i in x)
+    schemes = [build_analysis_scheme(config, name) for name in settings.schemes]
+    gains = sorted({1.0, *(g for s in schemes for g in s.regularization_gains)})
+    operators = {
+        g: JacobianOperator(field.with_regularization_gain(g), x, settings.route) for g in gains
+    }
+    jacobian = operators[1.0]
+    check_k(settings.k, jacobian.n)
+    tol = settings.tol if settings.tol is not None else (1e-10 if dtype == torch.float64 else 1e-5)
+    solver = dict(tol=tol, maxiter=settings.maxiter, seed=settings.seed)
+
+    def solve(label: str, run):
+        with _Progress(f"step {step} {label}", show_progress) as progress:
+            return run(progress)
+
+    spectra = {
+        which: solve(
+            which, lambda p, w=which: field_spectrum(jacobian, settings.k, w, progress=p, **solver)
+        )
+        for which in settings.which
+    }
+    record = _field_record(step, samples, settings, spectra, jacobian.n)
+    if schemes:
+        matvecs = {g: op.matvec for g, op in operators.items()}
+        sizes = jacobian.sizes
+        results = [
+            solve(
+                f"{s.name} update",
+                lambda p, s=s: update_spectrum(
+                    s, matvecs, sizes, settings.k, preconditioner, progress=p, **solver
+                ),
+            ).to_dict()
+            for s in schemes
+        ]
+        record["schemes"] = results
+        record.update(
+            {k: results[0][k] for k in ("update_eigenvalues", "spectral_radius", "verdict")}
+        )
+        record["max_stable_lr_scale"] = _lr_scale(
+            config, jacobian, preconditioner, settings, solve, solver
+        )
+        record["max_stable_lr_scale_note"] = UPPER_BOUND_NOTE
+    return record
+
+
+def _lr_scale(config, jacobian, preconditioner, settings, solve, solver) -> float | None:
+    lrs = (config.optim.g.lr, config.optim.d.lr)
+    step_operator = scaled_field_operator(jacobian.matvec, jacobian.sizes, lrs, preconditioner)
+    values = [
+        solve(
+            f"H*P*J {w}",
+            lambda p, w=w: leading_eigenvalues(
+                step_operator, jacobian.n, settings.k, w, progress=p, **solver
+            ),
+        ).eigenvalues
+        for w in ("LR", "LM")
+    ]
+    return max_stable_lr_scale(np.concatenate(values))
+
+
+def _field_record(step, samples, settings, spectra: dict[str, Spectrum], n: int) -> dict:
+    values = np.concatenate([s.eigenvalues for s in spectra.values()])
+    residuals = np.concatenate([s.residuals for s in spectra.values()])
+    found = _distinct(values)
+    real, imag = np.real(found), np.abs(np.imag(found))
+    leading = spectra.get("LM", next(iter(spectra.values()))).eigenvalues
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = imag / np.abs(real)
+    return {
+        "step": step,
+        "samples": samples,
+        "seed": settings.seed,
+        "which": list(settings.which),
+        "k": settings.k,
+        "n_parameters": n,
+        "dtype": "float64" if settings.float64 else "float32",
+        "route": settings.route,
+        "eigenvalues": [[float(v.real), float(v.imag)] for v in values],
+        "residuals": [float(r) for r in residuals],
+        "eigenvalue_which": [w for w, s in spectra.items() for _ in s.eigenvalues],
+        "converged": all(s.converged for s in spectra.values()),
+        "matvecs": sum(s.matvecs for s in spectra.values()),
+        "seconds": sum(s.seconds for s in spectra.values()),
+        "max_real": float(real.max()) if len(found) else None,
+        "max_abs_imag": float(imag.max()) if len(found) else None,
+        "max_abs": float(np.abs(found).max()) if len(found) else None,
+        "positive_real_fraction": float(np.mean(np.real(leading) > 0)) if len(leading) else None,
+        "max_imag_over_real": float(np.nanmax(ratios)) if len(found) else None,
+        "spectra": {w: s.to_dict() for w, s in spectra.items()},
+    }
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The eigenvalues found by several ``which`` runs, each once."""
+    kept: list[complex] = []
+    for v in values:
+        if not any(abs(v - w) <= 1e-8 * max(1.0, abs(v)) for w in kept):
+            kept.append(v)
+    return np.array(kept, dtype=complex)
+
+
+def analyze_checkpoint(
+    run: RunSpectra, step: int, settings: SpectrumSettings, show_progress: bool = False
+) -> dict:
+    """:func:`analyze_players` at checkpoint ``step`` of ``run`` (the raw generator, not the
+    EMA: the EMA is not a point the scheme visits)."""
+    checkpoint = run.load(step)
+    preconditioner = run_preconditioner(run.config, checkpoint) if settings.preconditioned else None
+    if settings.preconditioned and preconditioner is None:
+        raise ValueError("the run's optimizers keep no second moments to precondition with")
+    x = (checkpoint["theta"], checkpoint["psi"])
+    p = run.players
+    return analyze_players(
+        run.config, p.generator, p.discriminator, x, step, settings, preconditioner, show_progress
+    )
+
+
+class _Progress:
+    """A tqdm bar on stderr counting the operator products as ARPACK asks for them."""
+
+    def __init__(self, description: str, enabled: bool) -> None:
+        self.description, self.enabled, self.bar = description, enabled, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc=self.description, unit="matvec", file=sys.stderr, dynamic_ncols=True)
+        return self._update
+
+    def _update(self, count: int) -> None:
+        self.bar.update(count - self.bar.n)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,269 @@
+"""``convergan spectrum`` and ``convergan path-angle``: local stability of a run's checkpoints.
+
+``spectrum`` computes the leading eigenvalues of the field Jacobian on a fixed evaluation
+game (ARPACK, matrix-free) and, with ``--scheme``, those of the schemes' update operators;
+``path-angle`` records the cosine between the field and the straight path between two
+checkpoints (Berard et al., ICLR 2020). Progress goes to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+from convergan.cli.errors import UsageError
+
+WHICH_HELP = "LR: largest real part (most unstable), LM: largest |λ|, LI: largest |Im λ|"
+
+
+def register(commands) -> None:
+    from convergan.analysis.spectrum import WHICH
+    from convergan.registry import SCHEMES
+
+    parser = commands.add_parser(
+        "spectrum",
+        help="leading Jacobian and update-operator eigenvalues of a run's checkpoints",
+        description="Leading eigenvalues of the Jacobian of the run's gradient field at a "
+        "checkpoint, on a fixed seeded evaluation game, by ARPACK on Jacobian-vector products "
+        "(never forming J). Each eigenvalue comes with its residual |Ju - λu|/|u|. With "
+        "--scheme, also the update operator's leading eigenvalues, spectral radius and verdict "
+        "at the run's learning rates, and an upper bound (from the top-k eigenvalues, not a "
+        "certificate) on the largest stable learning-rate scale.",
+    )
+    parser.add_argument("run_dir", help="run directory (config.yaml and checkpoints/)")
+    steps = parser.add_mutually_exclusive_group()
+    steps.add_argument("--step", type=int, nargs="+", metavar="S", help="checkpoint step(s)")
+    steps.add_argument("--all", action="store_true", help="every checkpoint (default: the latest)")
+    parser.add_argument("--k", type=int, default=10, help="eigenvalues per kind (default 10)")
+    parser.add_argument(
+        "--which", nargs="+", choices=WHICH, default=["LR"], metavar="W", help=WHICH_HELP
+    )
+    parser.add_argument(
+        "--scheme",
+        nargs="+",
+        default=[],
+        choices=["run", *SCHEMES],
+        metavar="NAME",
+        help=f"update operators: run (the trainer's scheme as configured) or {', '.join(SCHEMES)}",
+    )
+    parser.add_argument(
+        "--preconditioned",
+        action="store_true",
+        help="freeze the optimizers' second moments as a diagonal preconditioner (RMSprop/Adam)",
+    )
+    _evaluation_game_options(parser)
+    parser.add_argument(
+        "--route",
+        choices=("double-backward", "forward"),
+        default="double-backward",
+        help="J·u by double backward through a kept graph (default) or forward-over-reverse",
+    )
+    parser.add_argument("--tol", type=float, default=None, help="ARPACK relative tolerance")
+    parser.add_argument("--maxiter", type=int, default=None, help="ARPACK restarts at most")
+    parser.add_argument("--plot", metavar="DIR", help="write eigenvalue figures into DIR")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per step")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run_spectrum)
+
+    angle = commands.add_parser(
+        "path-angle",
+        help="cosine between the field and the path between two checkpoints",
+        description="Along x(α) = x0 + α(x1 - x0), α in [-0.1, 1.1], between the checkpoints "
+        "--from and --to: the cosine between the gradient field and x1 - x0 (total and per "
+        "player), the field's norm and both losses, on a fixed seeded evaluation game "
+        "(Berard et al., ICLR 2020).",
+    )
+    angle.add_argument("run_dir", help="run directory")
+    angle.add_argument("--from", dest="start", type=int, required=True, metavar="S1")
+    angle.add_argument("--to", dest="end", type=int, required=True, metavar="S2")
+    angle.add_argument("--points", type=int, default=25, help="values of α (default 25)")
+    _evaluation_game_options(angle)
+    angle.add_argument("--plot", metavar="FILE", help="write the path-angle figure (.png)")
+    angle.add_argument("--json", action="store_true", help="print one JSON object")
+    angle.add_argument("--quiet", action="store_true", help="no progress bar")
+    angle.set_defaults(run=run_path_angle)
+
+
+def _evaluation_game_options(parser) -> None:
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="evaluation game size N (default 2000 2D, 512 images)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the evaluation game (default 0)"
+    )
+    parser.add_argument("--float64", action="store_true", help="players and data in float64")
+
+
+def _open(run_dir: str):
+    from convergan.analysis.spectrum_run import open_run
+    from convergan.cli.train import _user_errors
+
+    try:
+        return open_run(run_dir)
+    except _user_errors() as error:
+        raise UsageError(str(error)) from None
+
+
+def _check_steps(run, steps: list[int]) -> None:
+    for step in steps:
+        if step not in run.steps:
+            shown = ", ".join(map(str, run.steps[-8:]))
+            raise UsageError(f"{run.directory} has no checkpoint for step {step} (has {shown})")
+
+
+def run_spectrum(args) -> int:
+    from convergan.analysis.spectrum_run import SpectrumSettings, analyze_checkpoint
+
+    if args.samples is not None and args.samples < 1:
+        raise UsageError(f"--samples must be >= 1, got {args.samples}")
+    run = _open(args.run_dir)
+    steps = run.steps if args.all else (args.step or [run.steps[-1]])
+    _check_steps(run, steps)
+    n = sum(
+        p.numel()
+        for m in (run.players.generator, run.players.discriminator)
+        for p in m.parameters()
+    )
+    if args.k < 1 or args.k > n - 2:
+        raise UsageError(
+            f"--k {args.k} is out of range for this model: ARPACK needs 1 <= k < n - 1 = {n - 1}"
+        )
+    settings = SpectrumSettings(
+        k=args.k,
+        which=tuple(dict.fromkeys(args.which)),
+        samples=args.samples,
+        seed=args.seed,
+        schemes=tuple(dict.fromkeys(args.scheme)),
+        preconditioned=args.preconditioned,
+        float64=args.float64,
+        route=args.route,
+        tol=args.tol,
+        maxiter=args.maxiter,
+    )
+    records = []
+    for step in steps:
+        try:
+            record = analyze_checkpoint(run, step, settings, show_progress=not args.quiet)
+        except ValueError as error:
+            if "second moments" not in str(error):
+                raise
+            raise UsageError(str(error)) from None
+        records.append(record)
+        print(json.dumps(record) if args.json else format_record(record), flush=True)
+    if args.plot:
+        from convergan.plots.spectrum import plot_eigenvalues, plot_spectrum_over_training
+
+        out = Path(args.plot)
+        name = run.directory.name
+        paths = [
+            plot_eigenvalues(records, out / "eigenvalues.png", title=f"{name}: leading eigenvalues")
+        ]
+        if len(records) > 1:
+            paths.append(
+                plot_spectrum_over_training(records, out / "over-training.png", title=name)
+            )
+        for path in paths:
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _complex(pair) -> str:
+    return f"{pair[0]:+.6g}{pair[1]:+.6g}i"
+
+
+def format_record(record: dict) -> str:
+    lines = [
+        f"step {record['step']}   n = {record['n_parameters']} parameters   evaluation game: "
+        f"{record['samples']} samples, seed {record['seed']}   {record['dtype']}"
+    ]
+    for which, spectrum in record["spectra"].items():
+        state = "converged" if spectrum["converged"] else "NOT CONVERGED (converged pairs only)"
+        lines.append(
+            f"  {which}  k={spectrum['k']}  {spectrum['solver']}  {state}  "
+            f"{spectrum['matvecs']} matvecs  {spectrum['seconds']:.1f} s"
+        )
+        for pair, residual in zip(spectrum["eigenvalues"], spectrum["residuals"]):
+            lines.append(f"      {_complex(pair):>28}   residual {residual:.1e}")
+    lines.append(
+        f"  max Re λ {record['max_real']:+.4g}   max |Im λ| {record['max_abs_imag']:.4g}   "
+        f"max |λ| {record['max_abs']:.4g}"
+    )
+    for scheme in record.get("schemes", []):
+        pre = ", preconditioned" if scheme["preconditioned"] else ""
+        state = "" if scheme["converged"] else "  (ARPACK not converged: lower bound)"
+        lines.append(
+            f"  {scheme['scheme']} (lr_g={scheme['lr_g']:g}, lr_d={scheme['lr_d']:g}{pre}): "
+            f"spectral radius {scheme['spectral_radius']:.6f}  {scheme['verdict']}{state}"
+        )
+    if "max_stable_lr_scale" in record:
+        scale = record["max_stable_lr_scale"]
+        text = "none (some Re η >= 0)" if scale is None else f"<= {scale:.4g}"
+        if scale is not None and math.isinf(scale):
+            text = "unbounded"
+        lines.append(
+            f"  max stable lr scale {text}   (upper bound from the top-k, not a certificate)"
+        )
+    return "\n".join(lines)
+
+
+def run_path_angle(args) -> int:
+    from convergan.analysis.path_angle import path_statistics
+    from convergan.analysis.spectrum_run import default_samples, evaluation_batch, evaluation_field
+
+    if args.points < 2:
+        raise UsageError(f"--points must be >= 2, got {args.points}")
+    if args.samples is not None and args.samples < 1:
+        raise UsageError(f"--samples must be >= 1, got {args.samples}")
+    if args.start == args.end:
+        raise UsageError("--from and --to must be different checkpoints")
+    run = _open(args.run_dir)
+    _check_steps(run, [args.start, args.end])
+    method = run.config.method.build()
+    samples = args.samples or default_samples(run.config)
+    generator, discriminator = run.players.generator, run.players.discriminator
+    batch = evaluation_batch(run.config, method, generator.latent_dim, samples, args.seed)
+    field = evaluation_field(generator, discriminator, method, batch, args.end, args.float64)
+    points = []
+    for step in (args.start, args.end):
+        checkpoint = run.load(step)
+        point = (checkpoint["theta"], checkpoint["psi"])
+        points.append(tuple(p.double() for p in point) if args.float64 else point)
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=args.points, desc="path-angle", unit="point", file=sys.stderr, disable=args.quiet
+    )
+    with bar:
+        stats = path_statistics(field, *points, points=args.points, progress=lambda _: bar.update())
+    result = {"from": args.start, "to": args.end, "samples": samples, "seed": args.seed}
+    result.update(stats.to_dict())
+    print(json.dumps(result) if args.json else format_path(result))
+    if args.plot:
+        from convergan.plots.spectrum import plot_path_angle
+
+        title = f"{run.directory.name}: path-angle, step {args.start} → {args.end}"
+        print(f"wrote {plot_path_angle(result, args.plot, title=title)}", file=sys.stderr)
+    return 0
+
+
+def format_path(result: dict) -> str:
+    lines = [
+        f"path from step {result['from']} to {result['to']}   |x1 - x0| = "
+        f"{result['distance']:.4g}   evaluation game: {result['samples']} samples, "
+        f"seed {result['seed']}",
+        f"{'alpha':>7} {'cos':>8} {'cos G':>8} {'cos D':>8} {'|v|':>10} {'L_G':>10} {'L_D':>10}",
+    ]
+    keys = ("alphas", "cosine", "cosine_generator", "cosine_discriminator", "field_norm")
+    keys += ("generator_loss", "discriminator_loss")
+    for row in zip(*(result[k] for k in keys)):
+        row = [float("nan") if v is None else v for v in row]
+        lines.append(
+            f"{row[0]:7.3f} {row[1]:8.4f} {row[2]:8.4f} {row[3]:8.4f} "
+            + " ".join(f"{v:10.4g}" for v in row[4:])
+        )
+    return "\n".join(lines)
