@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 from convergan.methods.batch import Batch
@@ -32,7 +31,6 @@ class Game:
 
     def state(self) -> tuple[Tensor, Tensor]:
         """The players' current parameters, flattened (generator, discriminator)."""
-        return tuple(
-            torch.cat([p.detach().reshape(-1) for p in m.parameters()])
-            for m in (self.generator, self.discriminator)
-        )
+        from convergan.field import ParameterLayout
+
+        return tuple(ParameterLayout(m).flat() for m in (self.generator, self.discriminator))
