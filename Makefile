@@ -35,8 +35,10 @@ demo: install
 		--steps $(DEMO_STEPS) --out $(OUT)/toy2d $(DEMO_OVERRIDES)
 	@echo "figures and tables are in $(OUT)/"
 
+# Writes under $(OUT)/bench (untracked); the README's numbers are benchmarks/results/dirac.json,
+# refreshed on purpose with `python benchmarks/bench_dirac.py --out benchmarks/results/dirac.json`.
 bench: install
-	$(BIN)/python benchmarks/bench_dirac.py
+	$(BIN)/python benchmarks/bench_dirac.py --out $(OUT)/bench/dirac.json
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
