@@ -73,7 +73,13 @@ def _alive(record: dict[str, Any]) -> bool:
         return False
     except PermissionError:  # pragma: no cover - someone else's process
         return True
-    return True
+    # A killed process whose parent died too may stay a zombie where nothing reaps orphans
+    # (some containers' init): it exists for kill(0) but runs no more.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:

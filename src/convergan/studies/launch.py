@@ -219,7 +219,7 @@ def slurm_parameters(spec: SweepSpec) -> dict[str, Any]:
 def sbatch_script(spec: SweepSpec, out_dir: Path, n_cells: int) -> str:
     """The sbatch file submitit would submit for an array of ``n_cells`` (a dry run: rendered
     by submitit's own template, with nothing submitted)."""
-    from submitit.slurm.slurm import _make_sbatch_string
+    from submitit.slurm.slurm import _convert_mem, _make_sbatch_string
 
     translated = {
         "name": "job_name",
@@ -232,7 +232,7 @@ def sbatch_script(spec: SweepSpec, out_dir: Path, n_cells: int) -> str:
         key = translated.get(key, key)
         params[key.removeprefix("slurm_")] = value
     if "mem" in params:
-        params["mem"] = f"{int(params['mem'] * 1024)}MB"
+        params["mem"] = _convert_mem(params["mem"])
     folder = out_dir / "submitit" / "%j"
     command = f"{sys.executable} -u -m submitit.core._submit {folder}"
     return _make_sbatch_string(command=command, folder=folder, map_count=n_cells, **params)
