@@ -135,3 +135,16 @@ def test_reporter_means_are_averaged_across_processes(tmp_path):
     for rank in (0, 1):
         assert results[rank]["discriminator/adversarial"] == pytest.approx(11.5)
         assert results[rank]["generator/adversarial"] == pytest.approx(0.5)
+
+
+def test_module_buffers_round_trip_through_a_checkpoint_state():
+    from convergan.training.run import load_module_buffers, module_buffers
+
+    trained = bn_generator()
+    trained(torch.randn(8, 2) * 5)  # moves the running statistics away from their init
+    saved = module_buffers(trained)
+    fresh = bn_generator()
+    assert not torch.equal(fresh[1].running_mean, trained[1].running_mean)
+    load_module_buffers(fresh, saved)
+    for (name, a), (_, b) in zip(fresh.named_buffers(), trained.named_buffers()):
+        assert torch.equal(a, b), name

@@ -29,6 +29,10 @@ def load_run(run_dir: Path):
     players = make_players(config, data_shape, num_classes)
     ParameterLayout(players.generator).assign(state["theta"])
     ParameterLayout(players.discriminator).assign(state["psi"])
+    from convergan.training.run import load_module_buffers
+
+    load_module_buffers(players.generator, state.get("generator_buffers"))
+    load_module_buffers(players.discriminator, state.get("discriminator_buffers"))
     return config, players, state, step
 
 
@@ -44,10 +48,23 @@ def saved_generator(config, state: dict, use_ema: bool = True):
     return generator_weights(config, state["theta"], state["ema"]["average"], use_ema)
 
 
+def saved_generator_buffers(config, state: dict, use_ema: bool = True) -> dict | None:
+    """The EMA's averaged buffers (BatchNorm statistics) when the EMA generator is used and
+    the checkpoint has them; ``None`` means the module's own (the saved live) buffers."""
+    if not (use_ema and config.ema.enabled):
+        return None
+    return state["ema"].get("buffers") or None
+
+
 def load_generator_samples(run_dir: Path, n: int, out: Path, seed: int, use_ema: bool) -> Path:
     config, players, state, step = load_run(run_dir)
     params = saved_generator(config, state, use_ema)
-    samples = generate(players.generator, params, sample_latents(n, players.latent_dim, seed))
+    samples = generate(
+        players.generator,
+        params,
+        sample_latents(n, players.latent_dim, seed),
+        buffers=saved_generator_buffers(config, state, use_ema),
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, samples.cpu().numpy())
