@@ -265,7 +265,8 @@ def trajectories_gif(
         trajectories = figure3_trajectories(scheme, panels, start, steps, game)
     paths = [t.path[0].numpy() for t in trajectories]
     verdicts = [t.verdicts[0] for t in trajectories]
-    figure = Figure(figsize=(2.7 * len(panels), 3.1), layout="constrained")
+    # 3.4 in: at 3.1 the constrained layout put the x labels' descenders below the frame.
+    figure = Figure(figsize=(2.7 * len(panels), 3.4), layout="constrained")
     canvas = FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(panels), squeeze=False).ravel()
     lines, heads = [], []

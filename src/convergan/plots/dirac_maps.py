@@ -6,7 +6,9 @@
   visible at a glance, and the critical value (where the eigenvalues turn real) is marked.
 * :func:`stability_maps`: the spectral radius ρ of each scheme's update Jacobian over a
   (learning rate × γ) grid, with the ρ = 1 contour; on the SimGD panel the closed-form bound
-  ``h < min 2|Re λ|/|λ|²`` is drawn so the numeric boundary can be checked against it.
+  ``h < min 2|Re λ|/|λ|²`` is drawn so the numeric boundary can be checked against it. The
+  colour scale (:func:`radius_colors`) breaks at ρ = 1: blues below, warm colours above, so
+  a barely stable and a barely unstable cell differ in hue, not only in the contour.
 
 Both use matplotlib's object API only (no ``pyplot``), so they render headless.
 """
@@ -17,6 +19,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import torch
 from matplotlib import colors
@@ -36,10 +39,23 @@ __all__ = [
     "critical_parameter",
     "eigenvalues_vs_gamma",
     "method_parameter",
+    "radius_colors",
     "stability_maps",
+    "stability_maps_figure",
 ]
 
 RADIUS_RANGE = (0.5, 2.0)  # colour limits of ρ (log scale, centred on ρ = 1)
+
+
+def radius_colors() -> tuple[colors.Colormap, colors.Normalize]:
+    """The colour map and norm of ρ: log scale over :data:`RADIUS_RANGE` (ρ = 1 in the
+    middle), blues from dark (ρ = 0.5) to a clear mid blue just below 1, then a jump to
+    yellow-orange just above 1 that darkens to red at ρ = 2. No white anywhere: a diverging
+    map fading to white at its centre made ρ = 0.98 and ρ = 1.02 look alike."""
+    below = matplotlib.colormaps["Blues_r"](np.linspace(0.0, 0.62, 128))
+    above = matplotlib.colormaps["YlOrRd"](np.linspace(0.3, 1.0, 128))
+    cmap = colors.ListedColormap(np.vstack([below, above]), name="spectral-radius")
+    return cmap, colors.LogNorm(*RADIUS_RANGE, clip=True)
 
 
 def method_parameter(name: str) -> str:
@@ -141,19 +157,24 @@ def _as_scheme(scheme: Scheme | type[Scheme]) -> Scheme:
     return scheme(lr=1.0) if isinstance(scheme, type) else scheme
 
 
-def stability_maps(
-    path: str | Path,
+def stability_maps(path: str | Path, method: str = "r1", **kwargs) -> Path:
+    """Save :func:`stability_maps_figure` (same arguments) to ``path``."""
+    return _save(stability_maps_figure(method, **kwargs), path)
+
+
+def stability_maps_figure(
     method: str = "r1",
     schemes: Sequence[Scheme | type[Scheme]] = (SimGD, AltGD, Extragradient, Optimistic),
     lrs: Tensor | None = None,
     gammas: Tensor | None = None,
     game: DiracGAN | None = None,
-) -> Path:
+) -> Figure:
     """Heat maps of the spectral radius ρ over (γ, h), one panel per scheme.
 
     A scheme class is built with ``lr=1`` so that ``lrs`` are learning rates; an instance's
     learning rates are multiplied by ``lrs``. Colours are ρ on a log scale clipped to
-    ``RADIUS_RANGE`` (blue converges, red diverges); the black line is ρ = 1. On SimGD panels
+    ``RADIUS_RANGE`` (:func:`radius_colors`: blue converges, yellow to red diverges, with a
+    break in hue at ρ = 1); the black line is ρ = 1. On SimGD panels
     with unit learning rates the dashed line is the closed-form bound
     ``h = min 2|Re λ|/|λ|²`` from :mod:`convergan.theory`.
     """
@@ -167,14 +188,14 @@ def stability_maps(
     rows = -(-len(built) // columns)
     figure = Figure(figsize=(4.6 * columns, 3.9 * rows), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    norm = colors.LogNorm(*RADIUS_RANGE, clip=True)
+    cmap, norm = radius_colors()
     mesh = None
     for ax, scheme in zip(axes, built):
         result = stability_map(game, _factory(method), scheme, lrs, gammas)
         radius = result.radius.numpy()
         shown = np.clip(np.nan_to_num(radius, nan=RADIUS_RANGE[1]), *RADIUS_RANGE)
         mesh = ax.pcolormesh(
-            gammas.numpy(), lrs.numpy(), shown, norm=norm, cmap="RdBu_r", shading="auto"
+            gammas.numpy(), lrs.numpy(), shown, norm=norm, cmap=cmap, shading="auto"
         )
         if (radius < 1).any() and (radius > 1).any():
             ax.contour(gammas.numpy(), lrs.numpy(), radius, levels=[1.0], colors="black")
@@ -186,7 +207,7 @@ def stability_maps(
         ax.set_xlim(float(gammas.min()), float(gammas.max()))
         ax.set_ylim(float(lrs.min()), float(lrs.max()))
         ax.set_xlabel(symbol)
-        ax.set_ylabel("h" if unit_rates else "learning-rate factor")
+        ax.set_ylabel("learning rate h" if unit_rates else "learning-rate factor")
         ax.set_title(scheme.name)
     for ax in axes[len(built) :]:
         ax.set_visible(False)
@@ -195,8 +216,9 @@ def stability_maps(
         colorbar.minorticks_off()
         ticks = [0.5, 0.7, 1.0, 1.4, 2.0]
         colorbar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+        colorbar.ax.axhline(1.0, color="black", linewidth=1.5)  # the break, as on the maps
     figure.suptitle(f"Dirac-GAN, {method}: spectral radius of the update Jacobian (ρ = 1 black)")
-    return _save(figure, path)
+    return figure
 
 
 def _draw_simgd_bound(ax: Axes, method: str, gammas: np.ndarray) -> None:

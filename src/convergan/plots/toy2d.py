@@ -4,20 +4,34 @@ Everything uses matplotlib's object API (``matplotlib.figure.Figure``), never ``
 no global figure state, no backend is selected or forced at import, and it works headless
 (``Figure.savefig`` renders with the Agg canvas). Pass ``ax`` to draw into a figure of your
 own, e.g. one panel per training method.
+
+D's logit is coloured on one fixed, symmetric scale (:data:`LOGIT_RANGE`, white = 0 where D
+is undecided), so the landscapes of different runs, saved as separate files, compare; a
+figure of several runs (:func:`samples_panels_figure`) has one colour bar and one legend,
+both outside the data.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib import cm, colors
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-__all__ = ["plot_samples", "plot_w1_curves", "save_samples_figure"]
+__all__ = [
+    "logit_norm",
+    "plot_samples",
+    "plot_w1_curves",
+    "samples_panels_figure",
+    "save_samples_figure",
+    "save_samples_panels",
+]
 
 Bounds = tuple[float, float, float, float]
 """``(xmin, xmax, ymin, ymax)``."""
@@ -25,6 +39,18 @@ Bounds = tuple[float, float, float, float]
 REAL_COLOR = "tab:blue"
 FAKE_COLOR = "tab:orange"
 GRID_RESOLUTION = 200
+LOGIT_RANGE = 5.0
+"""D(x) is coloured on [−5, 5]: probabilities 0.7 % to 99.3 %; beyond, the colour saturates."""
+LOGIT_CMAP = "RdBu_r"
+Panel = tuple[str, "Tensor | np.ndarray", "Tensor | np.ndarray", "nn.Module | None"]
+"""``(title, real, fake, discriminator)`` of one panel of :func:`samples_panels_figure`."""
+
+
+def logit_norm(limit: float = LOGIT_RANGE) -> colors.Normalize:
+    """The colour norm of D's logit: linear on ``[−limit, limit]``, centred on 0."""
+    if not limit > 0:
+        raise ValueError(f"the logit colour range must be positive, got {limit}")
+    return colors.Normalize(-limit, limit)
 
 
 def _to_numpy(name: str, points: Tensor | np.ndarray) -> np.ndarray:
@@ -71,13 +97,19 @@ def plot_samples(
     ax: Axes | None = None,
     title: str | None = None,
     bounds: Bounds | None = None,
+    *,
+    norm: colors.Normalize | None = None,
+    colorbar: bool = True,
+    legend: bool = True,
 ) -> Axes:
     """Scatter real (blue) and generated (orange) samples over D's filled contour.
 
     The contour shows the raw logit ``D(x)`` (high = "real" in this library's convention),
     evaluated on a grid without gradients; with R1 converged it should be flat on the data.
-    ``bounds`` defaults to the padded bounding box of ``real``. Returns the axes drawn into
-    (a new single-panel ``Figure`` when ``ax`` is ``None``: ``ax.figure``).
+    Its colours follow ``norm`` (default :func:`logit_norm`: fixed and symmetric, so panels
+    compare), with a colour bar beside the axes when ``colorbar``. The legend sits above the
+    axes, off the data. ``bounds`` defaults to the padded bounding box of ``real``. Returns
+    the axes drawn into (a new single-panel ``Figure`` when ``ax`` is ``None``: ``ax.figure``).
     """
     real_points = _to_numpy("real", real)
     fake_points = _to_numpy("fake", fake)
@@ -87,20 +119,26 @@ def plot_samples(
         raise ValueError(f"bounds must be (xmin, xmax, ymin, ymax) with min < max, got {bounds}")
     if ax is None:
         ax = Figure(figsize=(5, 5), layout="constrained").add_subplot()
+    norm = norm or logit_norm()
     if discriminator is not None:
         grid_x, grid_y, values = _discriminator_grid(discriminator, bounds)
         if np.isfinite(values).any():
-            contour = ax.contourf(grid_x, grid_y, values, levels=20, cmap="RdBu_r", alpha=0.6)
-            ax.figure.colorbar(contour, ax=ax, label="D(x) (logit)", shrink=0.8)
+            levels = np.linspace(norm.vmin, norm.vmax, 21)
+            contour = ax.contourf(grid_x, grid_y, values, levels=levels, cmap=LOGIT_CMAP,
+                                  norm=norm, alpha=0.6, extend="both")  # fmt: skip
+            if colorbar:
+                ax.figure.colorbar(contour, ax=ax, label="D(x) (logit)", shrink=0.8)
     size = 4.0 if max(len(real_points), len(fake_points)) > 1000 else 8.0
     ax.scatter(*real_points.T, s=size, c=REAL_COLOR, alpha=0.5, linewidths=0, label="real")
     ax.scatter(*fake_points.T, s=size, c=FAKE_COLOR, alpha=0.5, linewidths=0, label="generated")
     ax.set_xlim(bounds[0], bounds[1])
     ax.set_ylim(bounds[2], bounds[3])
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize="small", markerscale=3)
+    if legend:  # above the axes, under the title: never over the data
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize="small",
+                  markerscale=3, frameon=False)  # fmt: skip
     if title is not None:
-        ax.set_title(title)
+        ax.set_title(title, pad=22 if legend else None)
     return ax
 
 
@@ -118,9 +156,55 @@ def save_samples_figure(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure = Figure(figsize=(5, 5), layout="constrained")
+    figure = Figure(figsize=(6, 5.6), layout="constrained")
     plot_samples(real, fake, discriminator, ax=figure.add_subplot(), title=title, bounds=bounds)
     figure.savefig(path, dpi=120)
+    return path
+
+
+def samples_panels_figure(
+    panels: Sequence[Panel],
+    *,
+    columns: int = 4,
+    panel_size: float = 4.2,
+    bounds: Bounds | None = None,
+    norm: colors.Normalize | None = None,
+    title: str | None = None,
+) -> Figure:
+    """One panel per ``(title, real, fake, discriminator)``: the same bounds (default: the
+    first panel's real data), one colour norm for every D contour (default
+    :func:`logit_norm`), one colour bar and one legend outside the panels."""
+    if not panels:
+        raise ValueError("samples_panels_figure needs at least one panel")
+    norm = norm or logit_norm()
+    bounds = bounds or _default_bounds(_to_numpy("real", panels[0][1]))
+    columns = min(columns, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(panel_size * columns + 1.2, panel_size * rows + 0.9),
+                    layout="constrained")  # fmt: skip
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (name, real, fake, discriminator) in zip(axes, panels):
+        plot_samples(real, fake, discriminator, ax=ax, title=name, bounds=bounds, norm=norm,
+                     colorbar=False, legend=False)  # fmt: skip
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    if any(panel[3] is not None for panel in panels):
+        mappable = cm.ScalarMappable(norm=norm, cmap=LOGIT_CMAP)
+        figure.colorbar(mappable, ax=axes[: len(panels)].tolist(), label="D(x) (logit)",
+                        extend="both", shrink=0.8, alpha=0.6)  # fmt: skip
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=2, markerscale=3,
+                  frameon=False)  # fmt: skip
+    if title is not None:
+        figure.suptitle(title)
+    return figure
+
+
+def save_samples_panels(path: str | Path, panels: Sequence[Panel], **kwargs) -> Path:
+    """Save :func:`samples_panels_figure` (same keyword arguments) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    samples_panels_figure(panels, **kwargs).savefig(path, dpi=110)
     return path
 
 
