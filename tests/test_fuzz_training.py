@@ -124,7 +124,8 @@ def test_the_lock_dies_with_a_crashed_process(tmp_path):
 
 def test_two_cli_trainings_at_once_one_is_refused_the_other_finishes(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    overrides = [f"out_dir={run_dir}", *TINY, "train.steps=300", "train.checkpoint_every=50"]
+    steps = 1000
+    overrides = [f"out_dir={run_dir}", *TINY, f"train.steps={steps}", "train.checkpoint_every=250"]
     first = subprocess.Popen(
         [sys.executable, "-m", "convergan", "train", str(CIRCLE), *overrides, "method=r1"],
         stdout=subprocess.PIPE,
@@ -134,12 +135,16 @@ def test_two_cli_trainings_at_once_one_is_refused_the_other_finishes(tmp_path, c
     )
     try:
         deadline = time.monotonic() + 60
-        while not (run_dir / "checkpoints").is_dir():  # the first run is training
+        lock = run_dir / ".lock"
+        while not (lock.is_file() and lock.read_text()):  # the first run holds the directory
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         code, _, err = cli(capsys, "train", str(CIRCLE), *overrides, "method=gan", "--quiet")
         assert_one_line_exit_2(code, err)
         assert f"pid {first.pid}" in err
+        while not list((run_dir / "checkpoints").glob("*.pt")):  # resumable, still running
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
         code, _, err = cli(capsys, "resume", str(run_dir), "--quiet")
         assert_one_line_exit_2(code, err)
         assert f"pid {first.pid}" in err
@@ -148,8 +153,14 @@ def test_two_cli_trainings_at_once_one_is_refused_the_other_finishes(tmp_path, c
     assert first.returncode == 0, err
     config = load_config(run_dir / "config.yaml")
     assert config.method.name == "r1"
-    steps = [r["step"] for r in loss_rows(run_dir)]
-    assert steps == list(range(1, 301))  # every step logged once, by the first run only
+    logged = [r["step"] for r in loss_rows(run_dir)]
+    assert logged == list(range(1, steps + 1))  # every step logged once, by the first run only
+    assert (
+        CheckpointManager(run_dir / "checkpoints").step_of(
+            CheckpointManager(run_dir / "checkpoints").latest()
+        )
+        == steps
+    )
 
 
 def test_clean_up_never_deletes_a_live_writers_temp_file(tmp_path):
@@ -429,5 +440,6 @@ def test_a_truncated_jpeg_is_skipped_with_a_warning_and_training_resumes(tmp_pat
         # 3 batches of 4 per epoch: every image, the broken one included, is read
         assert train(load_config(fashion, [*overrides, "train.steps=4"])).steps == 4
     resumed = load_config(fashion, [*overrides, "train.steps=6"])
-    assert train(resumed, resume=True).steps == 6
+    with pytest.warns(RuntimeWarning, match="img03.jpg"):  # epoch 2 reads it again
+        assert train(resumed, resume=True).steps == 6
     assert [r["step"] for r in loss_rows(tmp_path / "run")] == [1, 2, 3, 4, 5, 6]

@@ -72,9 +72,11 @@ class RunLock:
         except BlockingIOError:
             file.seek(0)
             try:
-                holder = holder_description(json.loads(file.read() or "{}"))
+                record = json.loads(file.read() or "{}")
             except ValueError:
-                holder = "another process"
+                record = {}
+            # Empty while the holder is between taking the lock and writing its record.
+            holder = holder_description(record) if record else "another process (starting)"
             file.close()
             raise RunLockedError(
                 f"{self.directory} is in use by {holder}; wait for it to finish "
