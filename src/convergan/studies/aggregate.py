@@ -152,10 +152,17 @@ def summarize(sweep: Sweep, metrics: list[str] | None = None) -> list[CellSummar
     return list(groups.values())
 
 
-def compare_axis(sweep: Sweep) -> str | None:
-    """The axis whose values are compared within a family: the first axis that is neither
-    the seed nor the ``base`` panel (``method``, ``method.gamma``...), else ``base``."""
-    axes = [a for a in sweep.axes if a != SEED]
+def compare_axis(sweep: Sweep, cells: list[CellSummary]) -> str | None:
+    """The axis whose values are compared within a family: the report's axis when it varies,
+    else the first varying axis that is neither the seed nor the ``base`` panel (``method``,
+    ``method.gamma``...), else ``base``."""
+
+    def varies(axis: str) -> bool:
+        return len({repr(c.values.get(axis)) for c in cells}) > 1
+
+    axes = [a for a in sweep.axes if a != SEED and varies(a)]
+    if sweep.report_axis in axes:
+        return sweep.report_axis
     inner = [a for a in axes if a != "base"]
     return inner[0] if inner else (axes[0] if axes else None)
 
@@ -178,7 +185,7 @@ class Comparison:
 def pairwise(sweep: Sweep, cells: list[CellSummary], metric: str) -> list[Comparison]:
     """Welch tests of every pair of cells that differ only in the compared axis, with Holm's
     adjustment within each family (the cells sharing every other axis value)."""
-    axis = compare_axis(sweep)
+    axis = compare_axis(sweep, cells)
     if axis is None:
         return []
     families: dict[str, list[CellSummary]] = {}

@@ -316,7 +316,7 @@ def markdown(report: Report) -> str:
         "",
     ]
     if report.comparisons:
-        axis = compare_axis(sweep)
+        axis = compare_axis(sweep, report.cells)
         parts += [
             f"## Pairwise comparisons of final {report.headline} ({axis})",
             "",
