@@ -60,8 +60,12 @@ def register(commands) -> None:
         default="double-backward",
         help="J·u by double backward through a kept graph (default) or forward-over-reverse",
     )
-    parser.add_argument("--tol", type=float, default=None, help="ARPACK relative tolerance")
-    parser.add_argument("--maxiter", type=int, default=None, help="ARPACK restarts at most")
+    parser.add_argument(
+        "--tol", type=float, default=None, metavar="T", help="ARPACK relative tolerance"
+    )
+    parser.add_argument(
+        "--maxiter", type=int, default=None, metavar="M", help="ARPACK restarts at most"
+    )
     parser.add_argument("--plot", metavar="DIR", help="write eigenvalue figures into DIR")
     parser.add_argument("--json", action="store_true", help="print one JSON object per step")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -94,7 +98,7 @@ def _evaluation_game_options(parser) -> None:
         help="evaluation game size N (default 2000 2D, 512 images)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the evaluation game (default 0)"
+        "--seed", type=int, default=0, metavar="S", help="evaluation game seed (default 0)"
     )
     parser.add_argument("--float64", action="store_true", help="players and data in float64")
 

@@ -1,0 +1,141 @@
+"""convergan spectrum / path-angle on a tiny 2D run, through the CLI."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from convergan.cli.main import main
+
+TINY = ["model.width=8", "model.depth=1", "train.sample_every=0", "eval.metrics=[]"]
+FAST = ["--samples", "64", "--float64", "--quiet"]
+
+
+def run(capsys, *argv):
+    with pytest.raises(SystemExit) as exit_info:
+        sys.exit(main(list(argv)))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("spectrum") / "run"
+    argv = ["train", "configs/toy2d/circle.yaml", "train.steps=4", "train.checkpoint_every=2"]
+    argv += [*TINY, "train.keep_last=5", f"out_dir={run_dir}", "--quiet"]
+    with pytest.raises(SystemExit) as exit_info:
+        sys.exit(main(argv))
+    assert exit_info.value.code == 0
+    return run_dir
+
+
+def spectrum_json(capsys, run_dir, *extra):
+    code, out, err = run(capsys, "spectrum", str(run_dir), "--json", *FAST, *extra)
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def dense_reference(run_dir, step, samples, seed):
+    """The evaluation game's dense Jacobian by jacfwd, built from the library's pieces."""
+    from convergan.analysis.local import field_jacobian
+    from convergan.analysis.spectrum_run import evaluation_batch, evaluation_field, open_run
+
+    run = open_run(run_dir)
+    method = run.config.method.build()
+    g, d = run.players.generator, run.players.discriminator
+    batch = evaluation_batch(run.config, method, g.latent_dim, samples, seed)
+    field = evaluation_field(g, d, method, batch, step, float64=True)
+    checkpoint = run.load(step)
+    x = (checkpoint["theta"].double(), checkpoint["psi"].double())
+    return np.linalg.eigvals(field_jacobian(field, x).numpy())
+
+
+def test_json_fields_and_eigenvalues_against_dense(capsys, tiny_run):
+    (record,) = spectrum_json(capsys, tiny_run, "--k", "4", "--which", "LR", "LM")
+    for key in ("step", "samples", "seed", "which", "k", "eigenvalues", "residuals"):
+        assert key in record
+    assert (record["step"], record["samples"], record["seed"], record["k"]) == (4, 64, 0, 4)
+    assert record["which"] == ["LR", "LM"] and record["converged"] is True
+    assert record["matvecs"] > 0 and record["seconds"] > 0
+    values = np.array([complex(*pair) for pair in record["eigenvalues"]])
+    assert len(values) == len(record["residuals"]) == 8
+    dense = dense_reference(tiny_run, 4, 64, 0)
+    scale = np.abs(dense).max()
+    assert np.all(np.array(record["residuals"]) < 1e-8 * scale)
+    np.testing.assert_allclose(values[0].real, dense.real.max(), atol=1e-8 * scale)  # LR first
+    np.testing.assert_allclose(abs(values[4]), np.abs(dense).max(), atol=1e-8 * scale)  # LM
+    assert record["max_real"] == pytest.approx(dense.real.max(), abs=1e-8 * scale)
+
+
+def test_same_checkpoint_and_seed_give_the_same_eigenvalues(capsys, tiny_run):
+    first = spectrum_json(capsys, tiny_run, "--k", "3", "--step", "2")[0]["eigenvalues"]
+    second = spectrum_json(capsys, tiny_run, "--k", "3", "--step", "2")[0]["eigenvalues"]
+    other = spectrum_json(capsys, tiny_run, "--k", "3", "--step", "2", "--seed", "1")[0]
+    assert first == second  # bit-identical
+    assert other["seed"] == 1 and other["eigenvalues"] != first  # the seed sets the game
+
+
+def test_schemes_and_preconditioner(capsys, tiny_run):
+    (record,) = spectrum_json(
+        capsys, tiny_run, "--k", "3", "--scheme", "run", "simgd", "--preconditioned"
+    )
+    schemes = record["schemes"]
+    assert [s["scheme"] for s in schemes] == ["altgd", "simgd"]
+    for s in schemes:
+        radius = max(abs(complex(*p)) for p in s["update_eigenvalues"])
+        assert s["spectral_radius"] == pytest.approx(radius)
+        expected = "diverges" if radius > 1 + 1e-9 else "converges" if radius < 1 - 1e-9 else None
+        assert s["verdict"] == expected and s["preconditioned"] is True
+    assert record["spectral_radius"] == schemes[0]["spectral_radius"]
+    assert "upper bound" in record["max_stable_lr_scale_note"]
+
+
+def test_all_steps_with_figures(capsys, tiny_run, tmp_path):
+    records = spectrum_json(capsys, tiny_run, "--k", "2", "--all", "--plot", str(tmp_path))
+    assert [r["step"] for r in records] == [2, 4]
+    for name in ("eigenvalues.png", "over-training.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_text_output_states_the_upper_bound(capsys, tiny_run):
+    code, out, _ = run(capsys, "spectrum", str(tiny_run), "--k", "3", "--scheme", "simgd", *FAST)
+    assert code == 0
+    assert "residual" in out and "simgd" in out and "not a certificate" in out
+
+
+def test_path_angle(capsys, tiny_run, tmp_path):
+    argv = ["path-angle", str(tiny_run), "--from", "2", "--to", "4", "--points", "5", *FAST]
+    code, out, _ = run(capsys, *argv, "--json", "--plot", str(tmp_path / "angle.png"))
+    assert code == 0
+    result = json.loads(out)
+    np.testing.assert_allclose(result["alphas"], np.linspace(-0.1, 1.1, 5))
+    assert all(-1 <= c <= 1 for c in result["cosine"])
+    assert result["samples"] == 64 and result["from"] == 2 and result["to"] == 4
+    # the distance is the parameter distance between the two checkpoints
+    a, b = (torch.load(tiny_run / "checkpoints" / f"step-0000000{s}.pt") for s in (2, 4))
+    dist = torch.cat([b["theta"] - a["theta"], b["psi"] - a["psi"]]).double().norm()
+    assert result["distance"] == pytest.approx(float(dist), rel=1e-6)
+    assert (tmp_path / "angle.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--step", "3"], "no checkpoint for step 3"),
+        (["--k", "100000"], "out of range"),
+        (["--k", "0"], "out of range"),
+    ],
+)
+def test_one_line_errors(capsys, tiny_run, argv, message):
+    code, _, err = run(capsys, "spectrum", str(tiny_run), *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_without_checkpoints(capsys, tiny_run, tmp_path):
+    (tmp_path / "config.yaml").write_text((tiny_run / "config.yaml").read_text())
+    code, _, err = run(capsys, "spectrum", str(tmp_path))
+    assert code == 2 and "has no checkpoints" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "path-angle", str(tiny_run), "--from", "2", "--to", "7")
+    assert code == 2 and "no checkpoint for step 7" in err
