@@ -44,8 +44,20 @@ def toy2d_spec(
         spec,
         bases=bases,
         axes=axes,
-        overrides={**spec.overrides, "train.steps": steps, **overrides},
+        overrides={**spec.overrides, **_schedule(steps), **overrides},
     )
+
+
+def _schedule(steps: int) -> dict:
+    """20 evaluations and 4 checkpoints per run, whatever its length (the spec's values for
+    its 2000 steps)."""
+    every = max(1, steps // 20)
+    return {
+        "train.steps": steps,
+        "train.eval_every": every,
+        "train.log_every": every,
+        "train.checkpoint_every": max(1, steps // 4),
+    }
 
 
 def write_study_summary(report, out: Path) -> Path:
