@@ -75,7 +75,13 @@ def _run_training(config, resume: bool, quiet: bool) -> int:
     try:
         result = train(config, resume=resume, progress=False if quiet else None)
     except DivergenceError as error:
-        sys.stderr.write(f"convergan: {error}; the last good checkpoint is kept\n")
+        kept = getattr(error, "last_checkpoint_step", None)
+        note = (
+            f"the last good checkpoint (step {kept}) is kept"
+            if kept is not None
+            else "no checkpoint had been written yet"
+        )
+        sys.stderr.write(f"convergan: {error}; {note}\n")
         return DIVERGED_EXIT
     except _user_errors() as error:
         raise UsageError(str(error)) from None

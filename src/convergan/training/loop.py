@@ -79,11 +79,12 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
         step=0,
         x=x,
         scheme_state=None,
-        ema=GeneratorEMA(x[0], config.ema.half_life_samples, config.ema.rampup),
+        ema=GeneratorEMA(
+            x[0], config.ema.half_life_samples, config.ema.rampup, buffers_of=generator
+        ),
         sampler=sampler,
     )
     reporter, guard = Reporter(), DivergenceGuard()
-    samples_per_step = config.data.batch_size * dist.world_size
 
     def field_at(step: int) -> GameField:
         return training_field(
@@ -107,10 +108,19 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
         run.restore(state)
     else:
         run.start()
-    if state.scheme_state is None:
-        state.scheme_state = scheme.init(field_at(state.step), state.x)
+    try:  # from here the run holds its directory's lock: release it whatever happens
+        if state.scheme_state is None:
+            state.scheme_state = scheme.init(field_at(state.step), state.x)
+        _run_steps(config, dist, run, scheme, field_at, guard, reporter, state)
+    finally:
+        run.close()
+    return TrainResult(run.directory, state.step, run.last_metrics, dist.is_main)
 
+
+def _run_steps(config, dist, run, scheme, field_at, guard, reporter, state) -> None:
+    """The loop itself: one scheme step, one divergence check, the EMA, then the hooks."""
     total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
+    samples_per_step = config.data.batch_size * dist.world_size
     with run.progress(state.step, total) as bar:
         for step in range(state.step, total):
             factor = lr_factor(config.optim.schedule, config.optim.warmup_steps, step, total)
@@ -122,12 +132,10 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
             if config.ema.enabled:
                 state.ema.update(state.x[GENERATOR], samples_per_step, state.samples_seen)
             out_of_time = dist.any(deadline is not None and time.monotonic() > deadline)
-            run.after_step(
-                state, reporter, lr_scale=factor, bar=bar, final=out_of_time or step + 1 == total
-            )
+            final = out_of_time or step + 1 == total
+            run.after_step(state, reporter, lr_scale=factor, bar=bar, final=final)
             if out_of_time:
                 break
-    return TrainResult(run.directory, state.step, run.last_metrics, dist.is_main)
 
 
 def _deadline(minutes: float | None) -> float | None:
