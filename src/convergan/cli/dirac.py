@@ -280,7 +280,7 @@ def run_analyze(args) -> int:
         + ("stable" if record["continuous_time_stable"] else "not asymptotically stable")
     )
     if record["max_stable_lr_unbounded"]:
-        print("max stable lr        unbounded on the scanned range")
+        print("max stable lr        unbounded (still converges at h·|J| = 1e15)")
     elif record["max_stable_lr_scale"] is None:
         print("max stable lr        none (no learning rate converges)")
     elif record["max_stable_lr"] is not None:
@@ -309,7 +309,7 @@ def run_simulate(args) -> int:
         raise UsageError(f"--steps must be > 0, got {args.steps}")
     start = _parse_start(args.start)
     try:
-        result = simulate(dirac_gan(), method, scheme, start, args.steps)
+        result = simulate(dirac_gan(), method, scheme, start, args.steps, progress=not args.json)
     except ValueError as error:
         raise UsageError(str(error)) from None
     path = result.path[0]
