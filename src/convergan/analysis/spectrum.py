@@ -85,23 +85,23 @@ class JacobianOperator:
 
     def matvec(self, u: Tensor) -> Tensor:
         self.products += 1
-        u_model = u.to(self.dtype)
+        u_model = u.to(self.point.device, self.dtype)
         if self.route == "double-backward":
             with torch.enable_grad():
                 (out,) = torch.autograd.grad(self._g, self._w, u_model, retain_graph=True)
         else:
             out = torch.func.jvp(self._field, (self.point,), (u_model,))[1]
-        return out.detach().to(u.dtype)
+        return out.detach().to(u.device, u.dtype)
 
     def rmatvec(self, w: Tensor) -> Tensor:
         self.products += 1
-        w_model = w.to(self.dtype)
+        w_model = w.to(self.point.device, self.dtype)
         if self.route == "double-backward":
             with torch.enable_grad():
                 (out,) = torch.autograd.grad(self._v, self._z, w_model, retain_graph=True)
         else:
             (out,) = self._pullback(w_model)
-        return out.detach().to(w.dtype)
+        return out.detach().to(w.device, w.dtype)
 
 
 # ---------------------------------------------------------------------------- the eigen-solver
@@ -274,7 +274,7 @@ class LinearizedField:
 
     def move(self, i: int, x_i: Tensor, direction: Tensor, lr, move_state=None):
         if self.preconditioner is not None:
-            direction = self.preconditioner[i] * direction
+            direction = self.preconditioner[i].to(direction) * direction
         return x_i + lr * direction, None
 
     def with_regularization_gain(self, gain) -> LinearizedField:
@@ -374,7 +374,7 @@ def scaled_field_operator(
     if preconditioner is not None:
         scale = [h * p.to(torch.float64) for h, p in zip(scale, preconditioner)]
     diagonal = torch.cat(scale)
-    return lambda u: diagonal.to(u.dtype) * jacobian(u)
+    return lambda u: diagonal.to(u.device, u.dtype) * jacobian(u)
 
 
 def max_stable_lr_scale(step_eigenvalues: np.ndarray) -> float | None:

@@ -68,7 +68,7 @@ class RunSpectra:
     steps: list[int]
 
     def load(self, step: int) -> dict:
-        from convergan.training.checkpoint import CheckpointManager, load_checkpoint
+        from convergan.checkpoint import CheckpointManager, load_checkpoint
 
         if step not in self.steps:
             shown = ", ".join(map(str, self.steps[-8:]))
@@ -80,7 +80,7 @@ class RunSpectra:
 def open_run(run_dir: str | Path) -> RunSpectra:
     """Read ``run_dir``'s config and list its checkpoints (one-line errors if there are none)."""
     from convergan.config import load_config
-    from convergan.training.checkpoint import CheckpointManager
+    from convergan.checkpoint import CheckpointManager
     from convergan.training.loop import _data_shape
     from convergan.training.problem import make_players, make_real_stream
 
@@ -158,16 +158,20 @@ def optimizer_states(checkpoint: dict) -> tuple:
 
 
 def run_preconditioner(config, checkpoint: dict) -> tuple[Tensor, Tensor] | None:
-    """The frozen diagonal preconditioner of both players (ones for a player without second
-    moments); ``None`` if neither optimizer keeps any."""
+    """The frozen diagonal preconditioner of a checkpoint's optimizers."""
+    sizes = (checkpoint["theta"].numel(), checkpoint["psi"].numel())
+    return preconditioner_from_states(config, optimizer_states(checkpoint), sizes)
+
+
+def preconditioner_from_states(config, states, sizes) -> tuple[Tensor, Tensor] | None:
+    """Both players' frozen diagonal preconditioners from their optimizer states (ones for a
+    player without second moments); ``None`` if neither optimizer keeps any."""
     from convergan.training.optim import build_optimizer
 
     optimizers = (build_optimizer(config.optim.g), build_optimizer(config.optim.d))
-    states = optimizer_states(checkpoint)
     factors = [diagonal_preconditioner(s, o) for s, o in zip(states, optimizers)]
     if all(f is None for f in factors):
         return None
-    sizes = (checkpoint["theta"].numel(), checkpoint["psi"].numel())
     return tuple(
         torch.ones(n, dtype=torch.float64) if f is None else f for f, n in zip(factors, sizes)
     )
@@ -187,6 +191,7 @@ def analyze_players(
     method = config.method.build()
     samples = settings.samples or default_samples(config)
     batch = evaluation_batch(config, method, generator.latent_dim, samples, settings.seed)
+    batch = batch.to(x[0].device) if x[0].device.type != "cpu" else batch
     field = evaluation_field(generator, discriminator, method, batch, step, settings.float64)
     dtype = torch.float64 if settings.float64 else x[0].dtype
     x = tuple(x_i.detach().to(dtype) for x_i in x)
@@ -326,3 +331,29 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def spectrum_scalars(config, generator, discriminator, x: State, step: int, scheme_state) -> dict:
+    """The in-training record of ``eval.spectrum``: the field's largest real part, largest
+    |Im| and largest |λ| among the leading eigenvalues, and the spectral radius of the run's
+    scheme at its learning rates (preconditioned by the live optimizer state when adaptive)."""
+    options = config.eval.spectrum
+    settings = SpectrumSettings(
+        k=options.k,
+        which=tuple(options.which),
+        samples=options.samples,
+        seed=config.seed,
+        schemes=("run",),
+        preconditioned=True,
+    )
+    moves = getattr(scheme_state, "moves", None) or (None, None)
+    sizes = (x[0].numel(), x[1].numel())
+    preconditioner = preconditioner_from_states(config, moves, sizes)
+    record = analyze_players(config, generator, discriminator, x, step, settings, preconditioner)
+    return {
+        "spectrum/max_real": record["max_real"],
+        "spectrum/max_abs_imag": record["max_abs_imag"],
+        "spectrum/max_abs": record["max_abs"],
+        "spectrum/update_radius": record["spectral_radius"],
+        "spectrum/converged": float(record["converged"] and record["schemes"][0]["converged"]),
+    }
