@@ -5,8 +5,9 @@ each cell records how long its ``train`` call took. Then
 
     overhead per cell = (sweep wall time − Σ train time) / N
 
-split into the worker's one-off start (Python, torch and convergan imported once per worker)
-and what every cell pays (config validation, records, the queue). For contrast, the same
+split into the one-off start (the sweep command, then each worker's Python, torch and
+convergan imports), what every cell pays (the gap between two cells in a worker: the queue,
+config validation, records) and the end (last records, the workers' exit). For contrast, the same
 cells as one ``convergan train`` process each, the pattern of a throw-away shell loop.
 
 It also reads the wall time of a finished sweep directory (``--sweep DIR``), e.g.
@@ -58,7 +59,15 @@ def sweep_overhead(cells: int, folder: Path) -> dict:
     first_start = min(r["started"] for r in records)
     startup = first_start - started  # sweep process + submitit worker start, imports
     per_cell = (wall - startup - train) / cells
+    # In the worker, from one cell's end to the next one's start: what every cell pays.
+    ordered = sorted(records, key=lambda r: r["started"])
+    gaps = [b["started"] - a["finished"] for a, b in zip(ordered, ordered[1:])]
+    # Inside a cell's record, around its train() call: validation, records, resume check.
+    around = [r["finished"] - r["started"] - r["train_seconds"] for r in records]
     return {
+        "gap_between_cells_s": sum(gaps) / len(gaps),
+        "cell_bookkeeping_s": sum(around) / len(around),
+        "shutdown_s": started + wall - max(r["finished"] for r in records),
         "cells": cells,
         "wall_s": wall,
         "train_s": train,

@@ -105,7 +105,7 @@ def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
     if not any(image for _, images in rows for image in images):
         return False
     n_cols = max(len(images) for _, images in rows)
-    figure = _figure(2.3 * n_cols, 2.3 * len(rows) + 0.4)
+    figure = _figure(2.0 * n_cols, 2.0 * len(rows) + 0.4)
     axes = figure.subplots(len(rows), n_cols, squeeze=False)
     for i, (cell, images) in enumerate(rows):
         for j in range(n_cols):
@@ -126,7 +126,7 @@ def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
             if j == 0:
                 ax.set_ylabel(_label(cell, ("base",)), fontsize=8)
     figure.suptitle(f"{title}: final samples (EMA generator)", fontsize=10)
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=75)
     return True
 
 
