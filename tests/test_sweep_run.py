@@ -173,6 +173,11 @@ def test_a_spec_change_that_alters_a_finished_cell_is_refused(tmp_path, capsys, 
     # Adding a seed is not a change of the finished cell: it runs the new one only.
     assert main(["sweep", str(spec), "--out", out, "--axis", "seed=[0,1]", "--no-progress"]) == 0
     assert [r.record["attempts"] for r in read_sweep(out).runs] == [1, 1]
+    # The report of a real sweep records what ran, command-line axes included.
+    from convergan.studies.report import write_report
+
+    md = (write_report(out).out / "report.md").read_text()
+    assert "## The sweep as run" in md and "train.steps: 4" in md and "- 1" in md
 
 
 def test_usage_errors_are_one_line(tmp_path, capsys):

@@ -15,6 +15,7 @@ from convergan.studies.report import (
     Report,
     comparison_rows,
     result_rows,
+    spec_yaml,
     summary_rows,
 )
 
@@ -27,6 +28,7 @@ th { background: #f0f0f0; } tr:nth-child(even) td { background: #fafafa; }
 td.status-diverged, td.status-failed { color: #b00; font-weight: 600; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: 0.9em; }
+pre { background: #f6f6f6; padding: 0.8em; font-size: 0.85em; }
 """
 
 
@@ -91,6 +93,11 @@ def html_page(report: Report) -> str:
         _table("runs", header, rows, "run", [r.name for r in sweep.runs]),
         '<p class="note">Tables as CSV beside this page: results.csv (one row per run), '
         "summary.csv (one row per cell), comparisons.csv.</p>",
-        "</body></html>",
     ]
+    if sweep.effective_spec:
+        parts += [
+            "<h2>The sweep as run</h2>",
+            f'<pre id="spec">{escape(spec_yaml(sweep))}</pre>',
+        ]
+    parts.append("</body></html>")
     return "\n".join(parts)

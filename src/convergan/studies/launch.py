@@ -13,6 +13,7 @@ than the cores it may use (``os.sched_getaffinity``); asking for more is lowered
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -119,6 +120,14 @@ def write_sweep_record(spec: SweepSpec, out_dir: Path, planned: list[PlannedCell
         "description": spec.description,
         "spec": str(spec.source) if spec.source else None,
         "spec_text": spec.source.read_text(encoding="utf-8") if spec.source else None,
+        # What actually ran, command-line overrides and axes included.
+        "effective_spec": {
+            "base": {k or "base": str(v) for k, v in spec.bases.items()},
+            "axes": spec.axes,
+            "zip": spec.zipped,
+            "overrides": spec.overrides,
+            "launcher": dataclasses.asdict(spec.launcher),
+        },
         "axes": spec.axis_keys,
         "bases": {k: str(v) for k, v in spec.bases.items()},
         "report": {"metric": spec.report.metric, "axis": spec.report.axis},

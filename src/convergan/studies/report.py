@@ -330,4 +330,13 @@ def markdown(report: Report) -> str:
         parts += [f"![{caption}](figures/{path.name})" for _, path, caption in report.figures]
         parts.append("")
     parts += ["## Runs", "", markdown_table(*result_rows(report)), ""]
+    if sweep.effective_spec:
+        parts += ["## The sweep as run", "", "```yaml", spec_yaml(sweep), "```", ""]
     return "\n".join(parts)
+
+
+def spec_yaml(sweep: Sweep) -> str:
+    """The effective spec (command-line overrides and axes included) as YAML."""
+    import yaml
+
+    return yaml.safe_dump(sweep.effective_spec, sort_keys=False, width=100).strip()

@@ -70,6 +70,7 @@ class Sweep:
     report_axis: str | None = None
     description: str = ""
     is_single_run: bool = False
+    effective_spec: dict | None = None  # bases, axes, zip, overrides, launcher as run
 
 
 def read_metrics_rows(path: Path) -> list[dict[str, Any]]:
@@ -119,6 +120,7 @@ def read_sweep(directory: str | Path) -> Sweep:
             report.get("metric"),
             report.get("axis"),
             record.get("description") or "",
+            effective_spec=record.get("effective_spec"),
         )
     if (directory / "config.yaml").is_file():
         rows = read_metrics_rows(directory / "metrics.jsonl")
