@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FINALS = {"gan": [0.5, 0.7, 0.9], "r1": [0.1, 0.2, None]}
 
 
-def fake_sweep(directory: Path, finals=FINALS, gammas=None) -> Path:
+def fake_sweep(directory: Path, finals=FINALS, gammas=None, spectrum=False) -> Path:
     """A sweep directory as ``convergan sweep`` leaves it: ``sweep.json``, and per run
     ``cell.json`` (with the resolved config), ``metrics.jsonl`` (eval/w1 at steps 10 and 20,
     the first value twice the final) and a final sample image."""
@@ -42,6 +42,8 @@ def fake_sweep(directory: Path, finals=FINALS, gammas=None) -> Path:
             rows = [{"step": 10, "eval/w1": 2 * (final or 0.4)}]
             if final is not None:
                 rows.append({"step": 20, "eval/w1": final, "eval/grad_norm_sq_real": 1.0})
+                if spectrum:  # what `spectrum` logs where a run asked for it
+                    rows[-1].update({"spectrum/max_real": -0.1 * (seed + 1)})
             else:
                 rows.append({"step": 20, "discriminator/adversarial": None})
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -183,6 +185,17 @@ def test_final_metric_against_a_numeric_axis(tmp_path):
     assert [(c["a"], c["b"], c["family"]) for c in comparisons] == [
         ("method.gamma=1.0", "method.gamma=10.0", "method=r1")
     ]
+
+
+def test_spectrum_summaries_are_shown_where_the_runs_logged_them(tmp_path):
+    write_report(fake_sweep(tmp_path / "s", {"r1": [0.1, 0.2]}, spectrum=True))
+    md = (tmp_path / "s" / "report" / "report.md").read_text()
+    assert "final spectrum/max_real" in md
+    assert "| r1 | 2 | 0.15 ± 0.64 | -0.15 ± 0.64 |" in md  # seeds: -0.1, -0.2
+    summary = read_csv(tmp_path / "s" / "report" / "summary.csv")
+    assert float(summary[0]["final spectrum/max_real mean"]) == pytest.approx(-0.15)
+    write_report(fake_sweep(tmp_path / "t", {"r1": [0.1, 0.2]}))
+    assert "spectrum" not in (tmp_path / "t" / "report" / "report.md").read_text()
 
 
 def test_report_of_a_single_run(tmp_path):
