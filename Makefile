@@ -2,6 +2,14 @@
 PYTHON ?= python3
 # Override to pick another build, e.g. `make test TORCH="torch==2.5.1"`.
 TORCH ?= torch==2.13.0
+# torch-fidelity's Inception-v3 (FID/IS) requires torchvision, whose build must match torch
+# exactly (0.28.0 requires torch 2.13.0). PyPI's torchvision is built for a CUDA torch: beside
+# a CPU torch its operators do not load and `import torchvision` (so torchmetrics) fails. It is
+# therefore installed, together with the torch pin so pip cannot swap torch, only where torch
+# is a CUDA build; torch-fidelity goes in with --no-deps (its other requirements are ours) and
+# its Inception module imports without torchvision (src/convergan/metrics/fidelity.py).
+TORCHVISION ?= torchvision==0.28.0
+TORCH_FIDELITY ?= torch-fidelity==0.4.0
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out
@@ -16,7 +24,10 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "$(TORCH)"
+	if $(BIN)/python -W ignore -c "import sys, torch; sys.exit(torch.version.cuda is None)"; then \
+		$(BIN)/pip install -q "$(TORCH)" "$(TORCHVISION)"; fi
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps "$(TORCH_FIDELITY)"
 	touch $@
 
 test: install
