@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from convergan.training.checkpoint import (
+from convergan.checkpoint import (
     CheckpointError,
     CheckpointManager,
     load_checkpoint,
@@ -179,7 +179,7 @@ KILLED_WRITER = textwrap.dedent(
     """
     import os, signal, sys
     import torch
-    from convergan.training.checkpoint import CheckpointManager
+    from convergan.checkpoint import CheckpointManager
 
     LIMIT = 4 << 20
     real_fdopen = os.fdopen

@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from convergan.field import ParameterLayout
-from convergan.training.checkpoint import load_checkpoint, save_checkpoint
+from convergan.checkpoint import load_checkpoint, save_checkpoint
 from convergan.training.ema import GeneratorEMA
 from convergan.training.evaluate import generate
 from convergan.training.report import Reporter

@@ -23,7 +23,7 @@ from convergan.config import ConfigError, load_config
 from convergan.field import DivergenceError
 from convergan.methods import Batch
 from convergan.training import loop
-from convergan.training.checkpoint import (
+from convergan.checkpoint import (
     CheckpointError,
     CheckpointManager,
     CheckpointWriteError,

@@ -37,7 +37,7 @@ from convergan.metrics.images import (
     stats_cache_path,
 )
 from convergan.plots.images import image_grid, save_image_grid
-from convergan.training.checkpoint import CheckpointError
+from convergan.checkpoint import CheckpointError
 
 
 class Identity(nn.Module):

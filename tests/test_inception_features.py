@@ -22,7 +22,7 @@ from convergan.metrics.features import (
 )
 from convergan.metrics.fidelity import inception_module, torchvision_available
 from convergan.metrics.images import extract_features, fid
-from convergan.training.checkpoint import CheckpointError
+from convergan.checkpoint import CheckpointError
 
 INCEPTION = inception_module()
 N_IMAGES = 3  # per set; one Inception forward at 299×299 is 0.3-1.3 s on one CPU core

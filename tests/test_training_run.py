@@ -18,7 +18,7 @@ from convergan.config import load_config
 from convergan.registry import PROBLEMS_2D
 from convergan.methods import Batch, make_method
 from convergan.training import loop
-from convergan.training.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
+from convergan.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from convergan.training.ema import GeneratorEMA
 from convergan.field import GRADIENT_STEP, DivergenceError, DivergenceGuard, GameField
 from convergan.training.loop import train

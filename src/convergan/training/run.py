@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from convergan.config.load import save_config
 from convergan.config.schema import Config
 from convergan.field import GENERATOR, DivergenceError, State
-from convergan.training.checkpoint import CheckpointManager, rng_state, set_rng_state
+from convergan.checkpoint import CheckpointManager, rng_state, set_rng_state
 from convergan.training.evaluate import (
     evaluate_images,
     evaluate_toy2d,

@@ -8,7 +8,7 @@ import numpy as np
 
 from convergan.config import load_config
 from convergan.field import ParameterLayout
-from convergan.training.checkpoint import CheckpointManager
+from convergan.checkpoint import CheckpointManager
 from convergan.training.evaluate import generate
 from convergan.training.problem import make_players, make_real_stream, sample_latents
 
