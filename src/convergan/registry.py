@@ -119,8 +119,7 @@ class Registry(Generic[T]):
     def unknown(self, name: str) -> str:
         """The one-line message for a name that is not registered."""
         names = self.names()
-        close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(str(name), list(names))
         return f"unknown {self.kind} {name!r}{hint}; choose one of {', '.join(names)}"
 
     def help(self) -> str:
@@ -129,6 +128,19 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {list(self._entries)})"
+
+
+def did_you_mean(word: str, candidates: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def show(value: Any) -> str:
+    """A short ``repr`` with the type, for one-line error messages."""
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -29,6 +29,8 @@ from convergan.registry import (
     Registry,
     load_plugins,
 )
+from convergan.registry import did_you_mean as _did_you_mean
+from convergan.registry import show as _show
 from convergan.schemes.spec import SchemeSpec
 
 
@@ -314,17 +316,6 @@ def _scheme_from(value: Any, key: str) -> SchemeSpec:
 
 
 # --------------------------------------------------------------------------- messages
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    text = text if len(text) <= 60 else text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
-
-
-def _did_you_mean(word: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _unknown_key(key: str, prefix: str, siblings: list[str]) -> str:

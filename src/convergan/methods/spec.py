@@ -35,6 +35,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from convergan.registry import LOSSES, METHODS, PENALTIES
+from convergan.registry import did_you_mean as _hint
+from convergan.registry import show as _show
 
 COMPOSITION_KEYS = ("loss", "penalties", "noise", "clip", "consensus")
 DEFAULT_METHOD = "r1"
@@ -350,19 +352,6 @@ def _number(value: Any, key: str, kind: str) -> float:
         if (symbol == ">=" and value < bound) or (symbol == ">" and value <= bound):
             raise MethodSpecError(f"{key}: must be {symbol} {bound:g}, got {value:g}")
     return value
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    text = text if len(text) <= 60 else text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
-
-
-def _hint(word: str, candidates: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def is_composition(value: Any) -> bool:
