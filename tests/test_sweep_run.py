@@ -7,6 +7,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -64,28 +65,36 @@ def test_local_sweep_killed_midway_resumes_to_identical_results(tmp_path, one_th
     local = write_spec(tmp_path / "local.yaml", axes, {"name": "local", "jobs": 2}, **steps)
     debug = write_spec(tmp_path / "debug.yaml", axes, {"name": "debug"}, **steps)
 
-    # The reference: the same cells, uninterrupted, in this process.
-    counts = run_sweep(load_sweep_spec(debug), tmp_path / "reference", progress=False)
-    assert counts == {"done": 4}
-
     # The local launcher, killed (SIGKILL to its whole process group: the sweep and its
-    # submitit workers) once a cell has a checkpoint but has not finished.
+    # submitit workers) once a cell has a checkpoint but has not finished. A thread watches
+    # for that moment while this process computes the reference.
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "convergan", "sweep", str(local), "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, start_new_session=True, env=env, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+
+    def kill_midway():
+        deadline = time.monotonic() + 180
+        try:
+            while time.monotonic() < deadline and process.poll() is None:
+                runs = list((out / "runs").glob("*")) if (out / "runs").exists() else []
+                started = [r for r in runs if list((r / "checkpoints").glob("step-*.pt"))]
+                finished = [r for r in runs if '"done"' in _text(r / "cell.json")]
+                if any(r not in finished for r in started):
+                    break
+                time.sleep(0.05)
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    watcher = threading.Thread(target=kill_midway)
+    watcher.start()
+    # The reference: the same cells, uninterrupted, in this process.
     try:
-        while time.monotonic() < deadline and process.poll() is None:
-            runs = list((out / "runs").glob("*")) if (out / "runs").exists() else []
-            started = [r for r in runs if list((r / "checkpoints").glob("step-*.pt"))]
-            finished = [r for r in runs if '"done"' in _text(r / "cell.json")]
-            if any(r not in finished for r in started):
-                break
-            time.sleep(0.05)
+        counts = run_sweep(load_sweep_spec(debug), tmp_path / "reference", progress=False)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        watcher.join()
+    assert counts == {"done": 4}
     sweep = read_sweep(out)
     statuses = [r.status for r in sweep.runs]
     assert "interrupted" in statuses, statuses  # killed mid-run, after a checkpoint
