@@ -54,7 +54,7 @@ def test_every_row_and_figure_renders_in_headless_chromium(tmp_path):
             c.label for c in report.cells
         ]
         first = [td.text for td in summary[0].find_elements(By.TAG_NAME, "td")]
-        assert first[:3] == ["gan", "3", "0.7 ± 0.5"] and "no linear convergence" in first[-1]
+        assert first[:4] == ["gan", "3", "3", "0.7 ± 0.5"] and "no linear convergence" in first[-1]
         runs = browser.find_elements(By.CSS_SELECTOR, "table#runs tbody tr")
         assert [row.get_attribute("data-run") for row in runs] == [
             r.name for r in report.sweep.runs

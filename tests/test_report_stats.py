@@ -158,7 +158,7 @@ def test_report_tables_of_a_sweep(tmp_path):
     assert float(comparisons[0]["holm_p"]) == pytest.approx(p)  # one test in the family
 
     md = (out / "report.md").read_text()
-    assert "| gan | 3 | 0.7 ± 0.5" in md and "| r1 | 3 | 0.15 ± 0.64" in md
+    assert "| gan | 3 | 3 | 0.7 ± 0.5" in md and "| r1 | 3 | 2 | 0.15 ± 0.64" in md
     assert "Student-t" in md and "diverged" in md
     names = {name for name, _, _ in report.figures}
     assert names == {"curves-all", "samples-all"}
@@ -191,7 +191,7 @@ def test_spectrum_summaries_are_shown_where_the_runs_logged_them(tmp_path):
     write_report(fake_sweep(tmp_path / "s", {"r1": [0.1, 0.2]}, spectrum=True))
     md = (tmp_path / "s" / "report" / "report.md").read_text()
     assert "final spectrum/max_real" in md
-    assert "| r1 | 2 | 0.15 ± 0.64 | -0.15 ± 0.64 |" in md  # seeds: -0.1, -0.2
+    assert "| r1 | 2 | 2 | 0.15 ± 0.64 | -0.15 ± 0.64 |" in md  # seeds: -0.1, -0.2
     summary = read_csv(tmp_path / "s" / "report" / "summary.csv")
     assert float(summary[0]["final spectrum/max_real mean"]) == pytest.approx(-0.15)
     write_report(fake_sweep(tmp_path / "t", {"r1": [0.1, 0.2]}))

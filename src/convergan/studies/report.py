@@ -91,7 +91,9 @@ def mean_ci(interval: Interval | None) -> str:
         return "–"
     if interval.n == 1:
         return fmt(interval.mean)
-    return f"{fmt(interval.mean)} ± {fmt(interval.half_width, 2)}"
+    half = interval.half_width
+    half_text = f"{half:.0f}" if abs(half) >= 100 else fmt(half, 2)
+    return f"{fmt(interval.mean)} ± {half_text}"
 
 
 def verdict_of(cell: CellSummary) -> str:
@@ -245,13 +247,15 @@ def summary_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     shown = [m for m in report.metrics if not m.startswith("eval/grad")][:4]
     spectrum = [m for m in report.metrics if m.startswith("spectrum/")]
     shown += [m for m in spectrum if m not in shown]
-    header = [*axes, "n", *[f"final {m}" for m in shown]]
+    header = [*axes, "runs", "n", *[f"final {m}" for m in shown]]
     if report.headline and any(report.headline in c.best for c in report.cells):
         header.append(f"best {report.headline}")
     header += ["diverged", "failed", "Dirac verdict (same method, scheme, lr)"]
     rows = []
     for cell in report.cells:
+        used = cell.final.get(report.headline) if report.headline else None
         row = [str(cell.values.get(a, "")) for a in axes] + [str(len(cell.runs))]
+        row.append(str(used.n if used else 0))  # values in the headline interval
         row += [mean_ci(cell.final.get(m)) for m in shown]
         if report.headline and any(report.headline in c.best for c in report.cells):
             row.append(mean_ci(cell.best.get(report.headline)))
