@@ -36,16 +36,18 @@ def learning_curves(
     """One line per cell: the mean of ``metric`` over its seeds against the step, with the
     t-interval as a band. Returns False (and writes nothing) when no run logged ``metric``
     at two steps or more."""
-    curves = [(cell, *curve_band(cell.runs, metric)) for cell in cells]
-    if not any(len(steps) >= 2 for _, steps, _ in curves):
+    # A curve needs a run that logged the metric twice; final values of runs that stopped at
+    # different steps (a time budget) are not a curve.
+    if not any(len(run.curve(metric)[0]) >= 2 for cell in cells for run in cell.runs):
         return False
+    curves = [(cell, *curve_band(cell.runs, metric)) for cell in cells]
     figure = _figure(7.5, 4.2)
     ax = figure.subplots()
     for cell, steps, stats in curves:
         if not steps:
             continue
         means = [s.mean for s in stats]
-        (line,) = ax.plot(steps, means, lw=1.6, label=_label(cell, ("base",)))
+        (line,) = ax.plot(steps, means, lw=1.6, label=_label(cell, _constant(cells)))
         low = [s.low if math.isfinite(s.low) else s.mean for s in stats]
         high = [s.high if math.isfinite(s.high) else s.mean for s in stats]
         ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.18, lw=0)
@@ -68,7 +70,7 @@ def final_vs_axis(cells: list[CellSummary], metric: str, axis: str, path: Path, 
         x = cell.values.get(axis)
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             return False
-        lines.setdefault(_label(cell, (axis,)), []).append((float(x), cell))
+        lines.setdefault(_label(cell, (axis, *_constant(cells))), []).append((float(x), cell))
     figure = _figure(6.5, 4.2)
     ax = figure.subplots()
     xs_all = []
@@ -118,16 +120,23 @@ def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
                 continue
             run = cell.runs[j]
             if images[j] is not None:
-                ax.imshow(imread(images[j]))
+                pixels = imread(images[j])
+                ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None)
             else:
                 ax.text(0.5, 0.5, run.status, ha="center", va="center", transform=ax.transAxes)
             seed = run.values.get("seed")
             ax.set_title(f"seed {seed}" if seed is not None else run.status, fontsize=8)
             if j == 0:
-                ax.set_ylabel(_label(cell, ("base",)), fontsize=8)
+                ax.set_ylabel(_label(cell, _constant(cells)), fontsize=8)
     figure.suptitle(f"{title}: final samples (EMA generator)", fontsize=10)
     figure.savefig(path, dpi=75)
     return True
+
+
+def _constant(cells: list[CellSummary]) -> tuple[str, ...]:
+    """Axes with one value over ``cells`` (say the panel's problem): left out of labels."""
+    keys = dict.fromkeys(k for c in cells for k in c.values)
+    return tuple(k for k in keys if len({repr(c.values.get(k)) for c in cells}) == 1)
 
 
 def _label(cell: CellSummary, without: tuple[str, ...]) -> str:

@@ -196,7 +196,10 @@ def _write_comparisons_csv(report: Report, path: Path) -> None:
 
 
 def panels(report: Report) -> dict[str, list[CellSummary]]:
-    """The cells per panel: per ``base`` label when the sweep has several bases."""
+    """The cells per panel: per ``base`` label (one per problem) when another axis varies
+    within each base; one panel when ``base`` is what the sweep compares."""
+    if compare_axis(report.sweep, report.cells) == "base":
+        return {"": report.cells}
     groups: dict[str, list[CellSummary]] = {}
     for cell in report.cells:
         groups.setdefault(str(cell.values.get("base", "")), []).append(cell)
