@@ -274,16 +274,16 @@ def make_paper(
 # ------------------------------------------------------------------------------- timing
 
 
-def timed_block(run: Callable[[], None], device: torch.device) -> float:
-    """Seconds per iteration over one block of :data:`BLOCK` iterations."""
+def timed_block(run: Callable[[], None], device: torch.device, block: int = BLOCK) -> float:
+    """Seconds per iteration over one block of ``block`` iterations."""
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    for _ in range(BLOCK):
+    for _ in range(block):
         run()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return (time.perf_counter() - start) / BLOCK
+    return (time.perf_counter() - start) / block
 
 
 def main() -> None:
@@ -292,6 +292,7 @@ def main() -> None:
     parser.add_argument("--amp", action="store_true", help="bf16 autocast on both sides")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=7, help="timed blocks per variant")
+    parser.add_argument("--block", type=int, default=BLOCK, help="iterations per timed block")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     runs: dict[str, Callable[[], None]] = {}
@@ -306,13 +307,13 @@ def main() -> None:
     device = resolved_device(config)
     threads = args.threads if device.type == "cpu" else [torch.get_num_threads()]
     for run in runs.values():  # warm-up: one block each (allocator, one-off imports)
-        timed_block(run, device)
+        timed_block(run, device, args.block)
     times = {t: {name: [] for name in runs} for t in threads}
     for round_ in range(args.rounds):  # round-robin over thread counts and variants
         for t in threads:
             torch.set_num_threads(t)
             for name, run in runs.items():
-                times[t][name].append(timed_block(run, device))
+                times[t][name].append(timed_block(run, device, args.block))
         print(f"round {round_ + 1}/{args.rounds} done", flush=True)
     report(args, device, threads, {t: {k: statistics.median(v) for k, v in r.items()}
                                    for t, r in times.items()}, times)  # fmt: skip
@@ -334,7 +335,7 @@ def report(args, device, threads, medians, times) -> None:
             "our R1 iteration / our plain iteration": m["ours/r1"] / m["ours/plain"],
         }  # fmt: skip
     label = f"{device.type}{' + bf16 autocast' if args.amp else ''}"
-    print(f"\nms per iteration (medians of {args.rounds} blocks of {BLOCK}), {label}\n")
+    print(f"\nms per iteration (medians of {args.rounds} blocks of {args.block}), {label}\n")
     print("| | " + " | ".join(f"{t} thread(s)" for t in threads) + " |")
     print("|---|" + "---|" * len(threads))
     for name in medians[threads[0]]:
@@ -344,7 +345,7 @@ def report(args, device, threads, medians, times) -> None:
     for name in ratios[threads[0]]:
         print(f"| {name} | " + " | ".join(f"{ratios[t][name]:.2f}" for t in threads) + " |")
     results = {"device": str(device), "amp": args.amp, "torch": torch.__version__,
-               "batch": 64, "gamma": GAMMA, "block": BLOCK, "rounds": args.rounds,
+               "batch": 64, "gamma": GAMMA, "block": args.block, "rounds": args.rounds,
                "ms_per_iteration": {t: {k: 1e3 * v for k, v in m.items()}
                                     for t, m in medians.items()},
                "ratios": ratios,
