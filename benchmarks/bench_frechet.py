@@ -5,9 +5,10 @@ Compares, on the same statistics, interleaved round-robin in one process (median
     Σ₁^{1/2} Σ₂ Σ₁^{1/2}; float64);
   * torchmetrics: ``_compute_fid``, the general ``eigvals`` of Σ₁Σ₂ (the routine behind its
     ``FrechetInceptionDistance``);
-  * torch-fidelity / pytorch-fid: ``scipy.linalg.sqrtm(Σ₁Σ₂)`` with their εI retry. Where
-    torchvision imports, torch-fidelity's own ``fid_statistics_to_metric`` runs; otherwise a
-    line-by-line re-implementation of it (its module imports torchvision).
+  * torch-fidelity 0.4: ``fid_statistics_to_metric``, NumPy's general ``eigvals`` of Σ₁Σ₂.
+    Where torchvision imports, torch-fidelity's own function runs; otherwise a line-by-line
+    re-implementation of it (its module imports torchvision);
+  * pytorch-fid: ``scipy.linalg.sqrtm(Σ₁Σ₂)`` with its εI retry, re-implemented.
 The features are n = 5000 Gaussian draws with a decaying spectrum, so both covariances are
 full rank and every route is well defined. Prints a markdown table; writes
 benchmarks/results/frechet.json (``--out`` to write elsewhere).
@@ -42,7 +43,7 @@ RESULTS = Path(__file__).parent / "results" / "frechet.json"
 
 
 def torch_fidelity_fid(mu1, sigma1, mu2, sigma2) -> float:
-    """torch-fidelity's ``fid_statistics_to_metric`` (itself pytorch-fid's routine)."""
+    """torch-fidelity 0.4's ``fid_statistics_to_metric``."""
     if torchvision_available():
         metric_fid = importlib.import_module("torch_fidelity.metric_fid")
         stats = [{"mu": m, "sigma": s} for m, s in ((mu1, sigma1), (mu2, sigma2))]
@@ -50,7 +51,14 @@ def torch_fidelity_fid(mu1, sigma1, mu2, sigma2) -> float:
             metric_fid.fid_statistics_to_metric(*stats, False)["frechet_inception_distance"]
         )
     diff = mu1 - mu2
-    with warnings.catch_warnings():  # SciPy ≥ 1.16 deprecates disp; torch-fidelity passes it
+    tr_covmean = np.sum(np.sqrt(np.linalg.eigvals(sigma1.dot(sigma2)).astype("complex128")).real)
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+
+
+def pytorch_fid_fid(mu1, sigma1, mu2, sigma2) -> float:
+    """pytorch-fid's ``calculate_frechet_distance``: ``sqrtm`` with an εI retry."""
+    diff = mu1 - mu2
+    with warnings.catch_warnings():  # SciPy ≥ 1.16 deprecates disp; pytorch-fid passes it
         warnings.simplefilter("ignore", DeprecationWarning)
         covmean, _ = scipy.linalg.sqrtm(sigma1.dot(sigma2), disp=False)
     if not np.isfinite(covmean).all():
@@ -84,7 +92,8 @@ def measure(dim: int, n: int, repeats: int) -> dict:
     routes = {
         "ours (eigh)": lambda: frechet_distance(*stats),
         "torchmetrics (eigvals)": lambda: torchmetrics_fid(*stats),
-        "torch-fidelity (sqrtm)": lambda: torch_fidelity_fid(*stats),
+        "torch-fidelity (numpy eigvals)": lambda: torch_fidelity_fid(*stats),
+        "pytorch-fid (scipy sqrtm)": lambda: pytorch_fid_fid(*stats),
     }
     values = {name: route() for name, route in routes.items()}  # warm-up, and the values
     times: dict[str, list[float]] = {name: [] for name in routes}
@@ -118,7 +127,7 @@ def main() -> None:
         output = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
         runs[threads] = json.loads(output.stdout.strip().splitlines()[-1])
     values = runs[args.threads[0]]["values"]
-    reference = values["torch-fidelity (sqrtm)"]
+    reference = values["torch-fidelity (numpy eigvals)"]
     difference = max(abs(v - reference) / abs(reference) for v in values.values())
     print(f"Fréchet distance, d = {args.dim}, n = {args.n}; medians of {args.repeats}, seconds\n")
     print("| route | value | " + " | ".join(f"{t} thread(s)" for t in args.threads) + " |")
