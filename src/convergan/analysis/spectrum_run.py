@@ -56,6 +56,7 @@ class SpectrumSettings:
     route: Route = "double-backward"
     tol: float | None = None  # None: 1e-10 in float64, 1e-5 in float32
     maxiter: int | None = None
+    lr_bound: bool = True  # with schemes: max_stable_lr_scale (two more ARPACK runs on H*P*J)
 
 
 @dataclass
@@ -79,8 +80,8 @@ class RunSpectra:
 
 def open_run(run_dir: str | Path) -> RunSpectra:
     """Read ``run_dir``'s config and list its checkpoints (one-line errors if there are none)."""
-    from convergan.config import load_config
     from convergan.checkpoint import CheckpointManager
+    from convergan.config import load_config
     from convergan.training.loop import _data_shape
     from convergan.training.problem import make_players, make_real_stream
 
@@ -232,6 +233,8 @@ def analyze_players(
         record.update(
             {k: results[0][k] for k in ("update_eigenvalues", "spectral_radius", "verdict")}
         )
+        if not settings.lr_bound:
+            return record
         record["max_stable_lr_scale"] = _lr_scale(
             config, jacobian, preconditioner, settings, solve, solver
         )

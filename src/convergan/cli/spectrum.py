@@ -53,6 +53,11 @@ def register(commands) -> None:
         action="store_true",
         help="freeze the optimizers' second moments as a diagonal preconditioner (RMSprop/Adam)",
     )
+    parser.add_argument(
+        "--no-lr-bound",
+        action="store_true",
+        help="with --scheme, skip the largest-stable-lr-scale bound (two ARPACK runs fewer)",
+    )
     _evaluation_game_options(parser)
     parser.add_argument(
         "--route",
@@ -148,6 +153,7 @@ def run_spectrum(args) -> int:
         route=args.route,
         tol=args.tol,
         maxiter=args.maxiter,
+        lr_bound=not args.no_lr_bound,
     )
     records = []
     for step in steps:
