@@ -294,7 +294,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="timed blocks per variant")
     parser.add_argument("--block", type=int, default=BLOCK, help="iterations per timed block")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", type=Path, help="re-report the blocks of a results file")
     args = parser.parse_args()
+    if args.report_only:
+        saved = json.loads(args.report_only.read_text())
+        times = {int(t): {k: [x / 1e3 for x in v] for k, v in r.items()}
+                 for t, r in saved["all_blocks_ms"].items()}  # fmt: skip
+        args.rounds, args.block, args.amp = saved["rounds"], saved["block"], saved["amp"]
+        medians = {t: {k: statistics.median(v) for k, v in r.items()} for t, r in times.items()}
+        report(args, torch.device(saved["device"]), list(times), medians, times)
+        return
     runs: dict[str, Callable[[], None]] = {}
     for variant in VARIANTS:
         config = variant_config(variant, args.device, args.amp)
@@ -319,21 +328,24 @@ def main() -> None:
                                    for t, r in times.items()}, times)  # fmt: skip
 
 
+RATIOS = {
+    **{f"paper/ours full iteration, {v}": (f"paper/{v}", f"ours/{v}") for v in VARIANTS},
+    "our R1 D step / our plain D step": ("ours/r1/d-step", "ours/plain/d-step"),
+    "paper R1 D step / our R1 D step": ("paper/r1/d-step", "ours/r1/d-step"),
+    "paper plain D step / our plain D step": ("paper/plain/d-step", "ours/plain/d-step"),
+    "our lazy R1 iteration / our plain iteration": ("ours/lazy-r1-16", "ours/plain"),
+    "our R1 iteration / our plain iteration": ("ours/r1", "ours/plain"),
+}
+"""Each ratio is the median over rounds of the ratio within a round (paired: the two blocks
+ran back to back, so load that drifts between rounds cancels)."""
+
+
 def report(args, device, threads, medians, times) -> None:
-    ratios = {}
-    for t in threads:
-        m = medians[t]
-        ratios[t] = {
-            **{f"paper/ours full iteration, {v}": m[f"paper/{v}"] / m[f"ours/{v}"]
-               for v in VARIANTS},
-            "our R1 D step / our plain D step": m["ours/r1/d-step"] / m["ours/plain/d-step"],
-            "paper R1 D step / our R1 D step": m["paper/r1/d-step"] / m["ours/r1/d-step"],
-            "paper plain D step / our plain D step":
-                m["paper/plain/d-step"] / m["ours/plain/d-step"],
-            "our lazy R1 iteration / our plain iteration":
-                m["ours/lazy-r1-16"] / m["ours/plain"],
-            "our R1 iteration / our plain iteration": m["ours/r1"] / m["ours/plain"],
-        }  # fmt: skip
+    ratios = {
+        t: {name: statistics.median(a / b for a, b in zip(times[t][num], times[t][den]))
+            for name, (num, den) in RATIOS.items()}
+        for t in threads
+    }  # fmt: skip
     label = f"{device.type}{' + bf16 autocast' if args.amp else ''}"
     print(f"\nms per iteration (medians of {args.rounds} blocks of {args.block}), {label}\n")
     print("| | " + " | ".join(f"{t} thread(s)" for t in threads) + " |")
