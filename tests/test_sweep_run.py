@@ -95,8 +95,12 @@ def test_local_sweep_killed_midway_resumes_to_identical_results(tmp_path, one_th
     finally:
         watcher.join()
     assert counts == {"done": 4}
-    sweep = read_sweep(out)
-    statuses = [r.status for r in sweep.runs]
+    for _ in range(100):  # SIGKILL takes effect asynchronously: wait for the workers to go
+        sweep = read_sweep(out)
+        statuses = [r.status for r in sweep.runs]
+        if "running" not in statuses:
+            break
+        time.sleep(0.1)
     assert "interrupted" in statuses, statuses  # killed mid-run, after a checkpoint
     assert "interrupted" in status_table(out)
 
