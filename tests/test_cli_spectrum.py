@@ -79,7 +79,17 @@ def test_same_checkpoint_and_seed_give_the_same_eigenvalues(capsys, tiny_run):
 
 def test_schemes_and_preconditioner(capsys, tiny_run):
     (record,) = spectrum_json(
-        capsys, tiny_run, "--k", "3", "--scheme", "run", "simgd", "--preconditioned"
+        capsys,
+        tiny_run,
+        "--k",
+        "3",
+        "--scheme",
+        "run",
+        "simgd",
+        "--preconditioned",
+        "--no-lr-bound",
+        "--tol",
+        "1e-8",
     )
     schemes = record["schemes"]
     assert [s["scheme"] for s in schemes] == ["altgd", "simgd"]
@@ -89,7 +99,7 @@ def test_schemes_and_preconditioner(capsys, tiny_run):
         expected = "diverges" if radius > 1 + 1e-9 else "converges" if radius < 1 - 1e-9 else None
         assert s["verdict"] == expected and s["preconditioned"] is True
     assert record["spectral_radius"] == schemes[0]["spectral_radius"]
-    assert "upper bound" in record["max_stable_lr_scale_note"]
+    assert "max_stable_lr_scale" not in record  # --no-lr-bound
 
 
 def test_all_steps_with_figures(capsys, tiny_run, tmp_path):
@@ -99,10 +109,13 @@ def test_all_steps_with_figures(capsys, tiny_run, tmp_path):
         assert (tmp_path / name).stat().st_size > 10_000
 
 
-def test_text_output_states_the_upper_bound(capsys, tiny_run):
-    code, out, _ = run(capsys, "spectrum", str(tiny_run), "--k", "3", "--scheme", "simgd", *FAST)
-    assert code == 0
-    assert "residual" in out and "simgd" in out and "not a certificate" in out
+def test_lr_bound_is_stated_as_an_upper_bound(capsys, tiny_run):
+    from convergan.cli.spectrum import format_record
+
+    (record,) = spectrum_json(capsys, tiny_run, "--k", "3", "--scheme", "simgd")
+    assert "upper bound" in record["max_stable_lr_scale_note"]
+    text = format_record(record)
+    assert "residual" in text and "simgd" in text and "not a certificate" in text
 
 
 def test_path_angle(capsys, tiny_run, tmp_path):
@@ -139,3 +152,23 @@ def test_run_without_checkpoints(capsys, tiny_run, tmp_path):
     assert code == 2 and "has no checkpoints" in err and len(err.strip().splitlines()) == 1
     code, _, err = run(capsys, "path-angle", str(tiny_run), "--from", "2", "--to", "7")
     assert code == 2 and "no checkpoint for step 7" in err
+
+
+def test_in_training_spectrum_matches_the_command(capsys, tmp_path):
+    """eval.spectrum logs what `convergan spectrum` computes at the same checkpoint (the
+    evaluation game's seed is the run's seed, 0 here)."""
+    run_dir = tmp_path / "run"
+    spectrum = ["eval.spectrum.every=2", "eval.spectrum.k=2", "eval.spectrum.samples=32"]
+    argv = ["train", "configs/toy2d/circle.yaml", "train.steps=2", *TINY, *spectrum]
+    code, _, err = run(capsys, *argv, f"out_dir={run_dir}", "--quiet")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    logged = next(r for r in rows if "spectrum/max_real" in r)
+    assert logged["step"] == 2
+    argv = ["--k", "2", "--which", "LR", "LM", "--samples", "32", "--scheme", "run"]
+    argv += ["--preconditioned", "--no-lr-bound", "--quiet"]
+    code, out, _ = run(capsys, "spectrum", str(run_dir), "--json", *argv)
+    record = json.loads(out)
+    for key in ("max_real", "max_abs_imag", "max_abs"):
+        assert logged[f"spectrum/{key}"] == pytest.approx(record[key], rel=1e-5, abs=1e-6)
+    assert logged["spectrum/update_radius"] == pytest.approx(record["spectral_radius"], rel=1e-6)

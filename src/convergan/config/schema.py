@@ -118,6 +118,15 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SpectrumConfig:
+    # Leading Jacobian eigenvalues during training (what `convergan spectrum` computes).
+    every: int = option(0, ge=0)  # steps between spectra (0 = off); each costs ARPACK runs
+    k: int = option(10, ge=1)  # eigenvalues per kind
+    which: list[str] = option(["LR", "LM"], choices=("LR", "LM", "LI"))  # kinds of eigenvalues
+    samples: int = option(512, gt=0)  # evaluation game size (drawn from the run's seed)
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     w1_samples: int = option(2000, gt=0)  # samples per side for the 2D Wasserstein-1 distance
     metrics: list[str] = option(["w1"], choices=METRICS)  # metrics computed at each evaluation
@@ -125,6 +134,7 @@ class EvalConfig:
     # Feature extractor for image metrics: fashion-mnist-classifier, inception, or a weights
     # file; None = fashion-mnist-classifier on Fashion-MNIST, inception otherwise.
     features: str | None = None
+    spectrum: SpectrumConfig = field(default_factory=SpectrumConfig)  # off unless every > 0
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,14 @@ class Run:
             self._write(step, scalars, bar)
         if (t.eval_every and step % t.eval_every == 0) or final:
             self._write(step, self.evaluate(x, state.ema), bar)
+        every = self.config.eval.spectrum.every
+        if every and step % every == 0 and self.dist.is_main:
+            from convergan.analysis.spectrum_run import spectrum_scalars
+
+            spectra = spectrum_scalars(
+                self.config, self.generator, self.discriminator, x, step, state.scheme_state
+            )
+            self._write(step, spectra, bar)
         if self.dist.is_main and ((t.sample_every and step % t.sample_every == 0) or final):
             self.save_samples(step, x, state.ema)
         if (t.checkpoint_every and step % t.checkpoint_every == 0) or final:
