@@ -117,6 +117,8 @@ def test_study_writes_figures_and_table(capsys, tmp_path):
         "r1",
         "--steps",
         "6",
+        "--seeds",
+        "1",
         "--out",
         str(tmp_path),
         *TINY,
