@@ -43,17 +43,25 @@ def row(problem: str, method: str, r: dict) -> str:
         method,
         str(r["step"]),
         f"{r['n_parameters']:,}",
-        f"{lr[0, 0]:+.3g}",
+        f"{lr[0, 0]:+.3g}" + partial(r["spectra"]["LR"]),
         f"{lm_values[0].real:+.3g}{lm_values[0].imag:+.3g}i",
         f"{positive}/{len(lm_values)}",
         f"{r['max_abs_imag']:.3g}",
         "0" if not ratio else f"{ratio:.3g}",
-        f"{scheme['spectral_radius']:.4f} ({scheme['verdict']})",
+        f"{scheme['spectral_radius']:.4f} ({scheme['verdict']})" + partial(scheme),
         simgd_radius(r, scheme),
         f"{residual:.0e}",
         "yes" if r["converged"] and scheme["converged"] else "no",
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def partial(spectrum: dict) -> str:
+    """Marks values from an ARPACK run that did not converge (only converged pairs are kept)."""
+    if spectrum["converged"]:
+        return ""
+    found = spectrum.get("n_converged", len(spectrum.get("update_eigenvalues", [])))
+    return f" (ARPACK: {found} pairs converged)"
 
 
 def simgd_radius(r: dict, scheme: dict) -> str:
