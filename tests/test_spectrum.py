@@ -166,10 +166,10 @@ def test_dirac_eigenvalues_by_the_dense_fallback(name):
 def test_dense_path_on_request_agrees_with_arpack():
     field, x = mlp_game("gan", width=6)
     operator = JacobianOperator(field, x)
-    arpack = field_spectrum(operator, k=4, which="LR")
-    dense = field_spectrum(operator, k=4, which="LR", dense=True)
+    arpack = field_spectrum(operator, k=4, which="LM")
+    dense = field_spectrum(operator, k=4, which="LM", dense=True)
     assert dense.solver == "dense" and dense.matvecs == operator.n
-    np.testing.assert_allclose(np.real(arpack.eigenvalues), np.real(dense.eigenvalues), atol=1e-8)
+    np.testing.assert_allclose(np.abs(arpack.eigenvalues), np.abs(dense.eigenvalues), atol=1e-8)
 
 
 def test_no_convergence_is_reported_not_hidden():
@@ -240,9 +240,9 @@ def test_preconditioned_update_is_the_scaled_step():
     p = tuple(torch.rand(s, generator=g, dtype=torch.float64) * 3 + 0.1 for s in sizes)
     jac = dense_jacobian("r2", 1.0, UPDATE_WIDTH)
     expected = np.linalg.eigvals(
-        (torch.eye(sum(sizes)) + 0.05 * torch.diag(torch.cat(p)) @ jac).numpy()
+        (torch.eye(sum(sizes)) + 0.5 * torch.diag(torch.cat(p)) @ jac).numpy()
     )
-    result = update_spectrum(SimGD(lr=0.05), {1.0: JacobianOperator(field, x).matvec}, sizes, 5, p)
+    result = update_spectrum(SimGD(lr=0.5), {1.0: JacobianOperator(field, x).matvec}, sizes, 5, p)
     assert result.preconditioned
     assert_leading_match(result.spectrum.eigenvalues, expected, "LM", 5)
 
