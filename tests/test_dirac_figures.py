@@ -11,12 +11,11 @@ import matplotlib.image
 import pytest
 import torch
 
-from convergan.methods.presets import preset_spec
-
 from convergan.analysis import field_jacobians_over, simulate
 from convergan.field import game_field
 from convergan.games import dirac_gan
 from convergan.methods import make_method
+from convergan.methods.presets import preset_spec
 from convergan.plots.dirac import (
     FIGURE3_METHODS,
     Figure3Panel,

@@ -12,8 +12,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from convergan.field import ParameterLayout
 from convergan.checkpoint import load_checkpoint, save_checkpoint
+from convergan.field import ParameterLayout
 from convergan.training.ema import GeneratorEMA
 from convergan.training.evaluate import generate
 from convergan.training.report import Reporter

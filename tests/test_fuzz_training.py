@@ -18,17 +18,17 @@ import numpy as np
 import pytest
 import torch
 
-from convergan.cli.main import main
-from convergan.config import ConfigError, load_config
-from convergan.field import DivergenceError
-from convergan.methods import Batch
-from convergan.training import loop
 from convergan.checkpoint import (
     CheckpointError,
     CheckpointManager,
     CheckpointWriteError,
     load_checkpoint,
 )
+from convergan.cli.main import main
+from convergan.config import ConfigError, load_config
+from convergan.field import DivergenceError
+from convergan.methods import Batch
+from convergan.training import loop
 from convergan.training.lock import RunDirectoryError, RunLock, RunLockedError
 from convergan.training.loop import train
 from convergan.training.problem import BatchSampler

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from convergan.checkpoint import CheckpointError
 from convergan.cli import features as features_cli
 from convergan.cli.errors import UsageError
 from convergan.metrics.features import (
@@ -37,7 +38,6 @@ from convergan.metrics.images import (
     stats_cache_path,
 )
 from convergan.plots.images import image_grid, save_image_grid
-from convergan.checkpoint import CheckpointError
 
 
 class Identity(nn.Module):

@@ -14,6 +14,7 @@ import pickle
 import pytest
 import torch
 
+from convergan.checkpoint import CheckpointError
 from convergan.metrics.features import (
     INCEPTION_FILE,
     InceptionFeatures,
@@ -22,7 +23,6 @@ from convergan.metrics.features import (
 )
 from convergan.metrics.fidelity import inception_module, torchvision_available
 from convergan.metrics.images import extract_features, fid
-from convergan.checkpoint import CheckpointError
 
 INCEPTION = inception_module()
 N_IMAGES = 3  # per set; one Inception forward at 299×299 is 0.3-1.3 s on one CPU core

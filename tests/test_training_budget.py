@@ -1,7 +1,7 @@
 """A wall-clock budget stops the run early, with the final evaluation and checkpoint."""
 
-from convergan.config import load_config
 from convergan.checkpoint import CheckpointManager
+from convergan.config import load_config
 from convergan.training.loop import train
 from convergan.training.report import read_metrics
 

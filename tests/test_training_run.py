@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from convergan.config import load_config
-from convergan.registry import PROBLEMS_2D
-from convergan.methods import Batch, make_method
-from convergan.training import loop
 from convergan.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
-from convergan.training.ema import GeneratorEMA
+from convergan.config import load_config
 from convergan.field import GRADIENT_STEP, DivergenceError, DivergenceGuard, GameField
+from convergan.methods import Batch, make_method
+from convergan.registry import PROBLEMS_2D
+from convergan.training import loop
+from convergan.training.ema import GeneratorEMA
 from convergan.training.loop import train
 from convergan.training.optim import lr_factor
 from convergan.training.problem import BatchSampler

@@ -1,15 +1,12 @@
 """One training step of every method preset against a straightforward PyTorch reference.
 
 The library side is the trainer's own step: :class:`GameField` on fresh minibatches with the
-eager route, moved by per-player optimizers (:class:`OptimizerStep`) driven by the schemes. The reference side is the
-textbook GAN step written here from the conventions of DESIGN.md, with plain ``nn.Module``s,
-explicit loss formulas, ``torch.autograd.grad(create_graph=True)`` for penalties and consensus,
-and ``torch.optim`` optimizers on the modules' own parameters. Both sides draw the same batches
-from a deterministic sampler, in the order each scheme is documented to draw them.
-
-Everything runs in float32; losses, the gradient handed to each optimizer step and the updated
-parameters agree to 1e-6 (absolute).
-"""
+eager route, moved by per-player optimizers (:class:`OptimizerStep`) driven by the schemes.
+The reference side is the textbook GAN step written here from the conventions of DESIGN.md,
+with plain ``nn.Module``s, explicit loss formulas, ``torch.autograd.grad(create_graph=True)``
+for penalties and consensus, and ``torch.optim`` optimizers on the modules' own parameters.
+Both sides draw the same batches from a deterministic sampler, in the order each scheme is
+documented to draw them."""
 
 from __future__ import annotations
 
@@ -22,11 +19,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from convergan.config.schema import OptimizerConfig
-from convergan.field import ParameterLayout
+from convergan.field import GameField, OptimizerStep, ParameterLayout
 from convergan.methods import Batch, make_method
 from convergan.models.mlp import MLPDiscriminator, MLPGenerator
 from convergan.schemes import AltGD, Extragradient, Optimistic, SimGD, lazy
-from convergan.field import GameField, OptimizerStep
 from convergan.training.optim import build_optimizer
 
 LATENT, WIDTH, BATCH = 2, 8, 6

@@ -54,9 +54,9 @@ def register(commands) -> None:
 
 def _user_errors():
     """Exceptions that mean the user gave us something wrong (one line, exit 2)."""
+    from convergan.checkpoint import CheckpointError
     from convergan.config import ConfigError
     from convergan.data.image_formats import DatasetError
-    from convergan.checkpoint import CheckpointError
 
     # WeightsNotFoundError (a missing feature extractor) is a FileNotFoundError.
     return (ConfigError, CheckpointError, DatasetError, FileExistsError, FileNotFoundError)

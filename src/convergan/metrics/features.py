@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from convergan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from convergan.metrics.fidelity import inception_module
 from convergan.metrics.images import default_cache_dir
-from convergan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 __all__ = [
     "CLASSIFIER_NAME", "INCEPTION_FILE", "INCEPTION_URL", "ClassifierFeatures",

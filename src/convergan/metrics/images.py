@@ -34,8 +34,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.image.kid import poly_mmd
 
-from convergan.registry import METRICS as METRICS_REGISTRY
 from convergan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from convergan.registry import METRICS as METRICS_REGISTRY
 
 __all__ = [
     "FeatureStats", "cached_feature_stats", "default_cache_dir", "evaluate_generator",

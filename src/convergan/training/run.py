@@ -32,10 +32,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from convergan.checkpoint import CheckpointManager, rng_state, set_rng_state
 from convergan.config.load import save_config
 from convergan.config.schema import Config
 from convergan.field import GENERATOR, DivergenceError, State
-from convergan.checkpoint import CheckpointManager, rng_state, set_rng_state
 from convergan.training.evaluate import (
     evaluate_images,
     evaluate_toy2d,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from convergan.checkpoint import CheckpointManager
 from convergan.config import load_config
 from convergan.field import ParameterLayout
-from convergan.checkpoint import CheckpointManager
 from convergan.training.evaluate import generate
 from convergan.training.problem import make_players, make_real_stream, sample_latents
 
