@@ -183,7 +183,7 @@ def test_no_convergence_is_reported_not_hidden():
         assert np.abs(dense - value).min() <= max(10 * residual, 1e-8)
 
 
-UPDATE_WIDTH = 8  # n = 83 (optimistic: 166), enough for k = 6 and fast
+UPDATE_WIDTH = 5  # n = 53 (optimistic: 106), enough for k = 6 and fast
 
 
 def _update_cases():
