@@ -376,21 +376,26 @@ def game_field(game, method: Method, step: int = 0) -> GameField:
 @dataclass(frozen=True)
 class LinearField:
     """The linear field ``z ↦ J_g z``, where ``J_g`` is the field's Jacobian at regularization
-    gain ``g``, with batch dimensions.
+    gain ``g``.
 
     ``jacobians`` maps each gain a scheme may ask for (see ``Scheme.regularization_gains``)
-    to a tensor of shape ``(..., n, n)``; states have shape ``(..., n_i)`` per player. Running
-    a scheme on this field from the identity yields the scheme's update Jacobian exactly,
-    since a scheme is linear in a linear field.
+    to a dense tensor of shape ``(..., n, n)`` (batched: states have shape ``(..., n_i)`` per
+    player), or to a function ``z ↦ J_g z`` (matrix-free, for real networks). Running a
+    scheme on this field yields its update Jacobian applied to the starting state, since a
+    scheme is linear in a linear field. ``preconditioner`` optionally scales each player's
+    step by a frozen diagonal (an optimizer's effective per-parameter rates).
     """
 
-    jacobians: dict[float, Tensor]
+    jacobians: dict[float, Tensor | Callable[[Tensor], Tensor]]
     sizes: tuple[int, ...]
     regularization_gain: float = 1.0
+    preconditioner: tuple[Tensor, ...] | None = None
 
     def __call__(self, x: State) -> State:
         z = flatten(x)
         jacobian = self.jacobians[self.regularization_gain]
+        if callable(jacobian):
+            return unflatten(jacobian(z), self.sizes)
         return unflatten(torch.einsum("...ij,...j->...i", jacobian, z), self.sizes)
 
     def player(self, i: int, x: State) -> Tensor:
@@ -400,9 +405,13 @@ class LinearField:
         return None
 
     def move(self, i: int, x_i: Tensor, direction: Tensor, lr, move_state=None):
-        return x_i + lr * direction, None  # constraints are inactive at an interior equilibrium
+        # Constraints are inactive at an interior equilibrium.
+        if self.preconditioner is not None:
+            direction = self.preconditioner[i].to(direction) * direction
+        return x_i + lr * direction, None
 
     def with_regularization_gain(self, gain: float) -> LinearField:
+        gain = float(gain)
         if gain not in self.jacobians:
-            raise KeyError(f"no Jacobian precomputed for regularization gain {gain}")
+            raise KeyError(f"no Jacobian for regularization gain {gain}")
         return replace(self, regularization_gain=gain)

@@ -20,9 +20,10 @@ direction). Every eigenpair carries its residual ``‖J u − λ u‖ / ‖u‖`
 converge, the pairs it did converge are returned with ``converged = False``.
 
 Update operators are the scheme run on the linearised field ``u ↦ J u`` through one period
-(:class:`LinearizedField`), the route :func:`convergan.analysis.local.linearized_update_jacobian`
-takes on the Dirac-GAN, made matrix-free: a scheme is linear on a linear field, so one period
-applied to ``u`` *is* ``F′ u``. The optimizer's second moments may be frozen as a diagonal
+(:class:`~convergan.field.LinearField`, the same class
+:func:`convergan.analysis.local.linearized_update_jacobian` uses on the Dirac-GAN), made
+matrix-free: a scheme is linear on a linear field, so one period applied to ``u`` *is*
+``F′ u``. The optimizer's second moments may be frozen as a diagonal
 preconditioner (the step RMSprop/Adam actually take, without momentum).
 
 Reference: Berard, Gidel, Almahairi, Vincent, Lacoste-Julien, "A Closer Look at the
@@ -34,7 +35,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -43,7 +44,7 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 from torch import Tensor
 
 from convergan.analysis.local import UNIT_CIRCLE_TOLERANCE, period_map, verdict
-from convergan.field import GameField, State, flatten, unflatten
+from convergan.field import GameField, LinearField, State, flatten, unflatten
 
 WHICH = ("LR", "LM", "LI")
 Route = Literal["double-backward", "forward"]
@@ -249,42 +250,6 @@ def field_spectrum(
 
 
 @dataclass(frozen=True)
-class LinearizedField:
-    """The linear field ``z ↦ J_g z`` given matrix-free, with the :class:`~convergan.field.
-    Field` methods a scheme uses, so that the scheme's own ``init``/``step`` run on it.
-
-    ``jacobians[g]`` applies the field Jacobian at regularization gain ``g`` (lazy
-    regularization needs ``0`` and ``k``). ``move`` is ``x_i + lr·P_i·direction`` with an
-    optional frozen diagonal preconditioner ``P_i`` per player. States are float64.
-    """
-
-    jacobians: Mapping[float, Callable[[Tensor], Tensor]]
-    sizes: tuple[int, ...]
-    preconditioner: tuple[Tensor, ...] | None = None
-    regularization_gain: float = 1.0
-
-    def __call__(self, x: State) -> State:
-        return unflatten(self.jacobians[self.regularization_gain](flatten(x)), self.sizes)
-
-    def player(self, i: int, x: State) -> Tensor:
-        return self(x)[i]
-
-    def init_move(self, i: int, x_i: Tensor) -> None:
-        return None
-
-    def move(self, i: int, x_i: Tensor, direction: Tensor, lr, move_state=None):
-        if self.preconditioner is not None:
-            direction = self.preconditioner[i].to(direction) * direction
-        return x_i + lr * direction, None
-
-    def with_regularization_gain(self, gain) -> LinearizedField:
-        gain = float(gain)
-        if gain not in self.jacobians:
-            raise KeyError(f"no Jacobian operator for regularization gain {gain}")
-        return replace(self, regularization_gain=gain)
-
-
-@dataclass(frozen=True)
 class UpdateSpectrum:
     """Leading eigenvalues of one period's update Jacobian ``F′`` (``which = "LM"``)."""
 
@@ -334,7 +299,7 @@ def update_operator(
     """``(u ↦ F′u, m)``: one period of ``scheme`` on the linearised field, on the augmented
     state of size ``m`` (``n`` plus the scheme's own state, e.g. optimistic GD's previous
     field value), read generically from what ``scheme.init`` returns."""
-    linear = LinearizedField(dict(jacobians), sizes, preconditioner)
+    linear = LinearField(dict(jacobians), sizes, preconditioner=preconditioner)
     linear = linear.with_regularization_gain(scheme.regularization_gains[-1])
     zero = unflatten(torch.zeros(sum(sizes), dtype=torch.float64), sizes)
     own = scheme.init(linear, zero).own
