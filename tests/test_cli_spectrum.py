@@ -40,14 +40,15 @@ def spectrum_json(capsys, run_dir, *extra):
 def dense_reference(run_dir, step, samples, seed):
     """The evaluation game's dense Jacobian by jacfwd, built from the library's pieces."""
     from convergan.analysis.local import field_jacobian
-    from convergan.analysis.spectrum_run import evaluation_batch, evaluation_field, open_run
+    from convergan.runs.spectrum import evaluation_batch, evaluation_field, open_run
 
     run = open_run(run_dir)
     method = run.config.method.build()
-    g, d = run.players.generator, run.players.discriminator
+    players = run.players()
+    g, d = players.generator, players.discriminator
     batch = evaluation_batch(run.config, method, g.latent_dim, samples, seed)
     field = evaluation_field(g, d, method, batch, step, float64=True)
-    checkpoint = run.load(step)
+    _, checkpoint = run.load(step)
     x = (checkpoint["theta"].double(), checkpoint["psi"].double())
     return np.linalg.eigvals(field_jacobian(field, x).numpy())
 

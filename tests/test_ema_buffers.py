@@ -15,7 +15,7 @@ from torch import nn
 from convergan.checkpoint import load_checkpoint, save_checkpoint
 from convergan.field import ParameterLayout
 from convergan.training.ema import GeneratorEMA
-from convergan.training.evaluate import generate
+from convergan.training.generate import generate
 from convergan.training.report import Reporter
 
 
@@ -138,7 +138,7 @@ def test_reporter_means_are_averaged_across_processes(tmp_path):
 
 
 def test_module_buffers_round_trip_through_a_checkpoint_state():
-    from convergan.training.run import load_module_buffers, module_buffers
+    from convergan.training.directory import load_module_buffers, module_buffers
 
     trained = bn_generator()
     trained(torch.randn(8, 2) * 5)  # moves the running statistics away from their init

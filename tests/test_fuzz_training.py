@@ -30,9 +30,9 @@ from convergan.field import DivergenceError
 from convergan.methods import Batch
 from convergan.training import loop
 from convergan.training.lock import RunDirectoryError, RunLock, RunLockedError
-from convergan.training.loop import train
-from convergan.training.problem import BatchSampler
-from convergan.training.report import read_metrics
+from convergan.runs import train
+from convergan.training.batches import BatchSampler
+from convergan.training.metrics_log import read_metrics
 from convergan.training.run import Run
 
 ROOT = Path(__file__).resolve().parent.parent

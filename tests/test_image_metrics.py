@@ -26,10 +26,10 @@ from convergan.metrics.features import (
     save_classifier,
     train_classifier,
 )
+from convergan.metrics.evaluation import evaluate_generator
 from convergan.metrics.images import (
     FeatureStats,
     cached_feature_stats,
-    evaluate_generator,
     fid,
     frechet_distance,
     inception_score,

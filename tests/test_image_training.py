@@ -7,8 +7,8 @@ import torch
 
 from convergan.config import load_config
 from convergan.data.image_formats import find_fashion_mnist
-from convergan.training.loop import train
-from convergan.training.report import read_metrics
+from convergan.runs import train
+from convergan.training.metrics_log import read_metrics
 
 needs_fashion_mnist = pytest.mark.skipif(
     find_fashion_mnist() is None, reason="dataset-fashion-mnist is not installed"

@@ -128,16 +128,16 @@ def _text(path: Path) -> str:
 def test_failed_and_diverged_cells_are_recorded_and_the_others_finish(
     tmp_path, monkeypatch, one_thread
 ):
-    import convergan.training.loop as loop
+    import convergan.runs as runs_api
 
-    real_train = loop.train
+    real_train = runs_api.train
 
     def train(config, **kwargs):
         if config.seed == 1 and config.method.to_dict()["name"] == "gan":
             raise RuntimeError("simulated crash\nsecond line")
         return real_train(config, **kwargs)
 
-    monkeypatch.setattr(loop, "train", train)
+    monkeypatch.setattr(runs_api, "train", train)
     spec = write_spec(tmp_path / "s.yaml", {"method": ["gan"], "seed": [0, 1]}, {"name": "debug"})
     spec_data = json.loads(spec.read_text())
     spec_data["zip"] = [{"optim.g.lr": [1e-4, 1e10], "optim.d.lr": [1e-4, 1e10]}]
@@ -162,7 +162,7 @@ def test_failed_and_diverged_cells_are_recorded_and_the_others_finish(
     assert "2 failed" in table and "1 diverged" in table and "1 done" in table
 
     # Re-running skips all (final) cells; --retry-failed runs the crashed ones again.
-    monkeypatch.setattr(loop, "train", real_train)
+    monkeypatch.setattr(runs_api, "train", real_train)
     assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--no-progress"]) == 1
     assert read_sweep(tmp_path / "out").runs[2].record["attempts"] == 1
     main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--retry-failed", "--no-progress"])

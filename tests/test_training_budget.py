@@ -2,8 +2,8 @@
 
 from convergan.checkpoint import CheckpointManager
 from convergan.config import load_config
-from convergan.training.loop import train
-from convergan.training.report import read_metrics
+from convergan.runs import train
+from convergan.training.metrics_log import read_metrics
 
 
 def test_time_budget_stops_early_and_finishes_cleanly(tmp_path):

@@ -21,10 +21,10 @@ from convergan.methods import Batch, make_method
 from convergan.registry import PROBLEMS_2D
 from convergan.training import loop
 from convergan.training.ema import GeneratorEMA
-from convergan.training.loop import train
+from convergan.runs import train
 from convergan.training.optim import lr_factor
-from convergan.training.problem import BatchSampler
-from convergan.training.report import read_metrics
+from convergan.training.batches import BatchSampler
+from convergan.training.metrics_log import read_metrics
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "toy2d"
 BATCH = 16

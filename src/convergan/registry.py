@@ -168,6 +168,12 @@ PROBLEMS_2D: Registry[Callable[..., Any]] = Registry("2D problem", "convergan.da
 IMAGE_DATASETS: Registry[Callable[..., Any]] = Registry("image dataset", "convergan.data.images")
 METRICS: Registry[Any] = Registry("metric", "convergan.metrics.catalog")
 ARCHITECTURES: Registry[Callable[..., Any]] = Registry("architecture", "convergan.models")
+# A problem family turns the names of one kind of data (each 2D problem, each image dataset,
+# or a user's own kind) into :class:`~convergan.problems.Problem` objects; see problem_names.
+PROBLEM_FAMILIES: Registry[Any] = Registry("problem family", "convergan.problems.builtin")
+# How a problem's samples are drawn (a scatter over D's contour, an image grid, ...): a
+# function ``(path, real, fake, discriminator, title) -> path`` named by ``Problem.sample_view``.
+SAMPLE_VIEWS: Registry[Callable[..., Any]] = Registry("sample view", "convergan.plots.views")
 
 REGISTRIES: dict[str, Registry] = {
     "losses": LOSSES,
@@ -179,7 +185,16 @@ REGISTRIES: dict[str, Registry] = {
     "image_datasets": IMAGE_DATASETS,
     "metrics": METRICS,
     "architectures": ARCHITECTURES,
+    "problem_families": PROBLEM_FAMILIES,
+    "sample_views": SAMPLE_VIEWS,
 }
+
+
+def problem_names() -> tuple[str, ...]:
+    """Every name ``data.name`` may take: the names of every registered problem family (its
+    ``names()``, read afresh, so a 2D problem or dataset registered later is included)."""
+    return tuple(n for entry in PROBLEM_FAMILIES.entries() for n in entry.value.names())
+
 
 # ------------------------------------------------------------------------------ plugins
 

@@ -1,31 +1,29 @@
-"""``convergan eval``: image metrics of a run's checkpoint (EMA and raw generator)."""
+"""``convergan eval``: metrics of a run's checkpoint (EMA and raw generator)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from convergan.cli.errors import UsageError
-
-CHOICES = ("fid", "kid", "pr", "is", "w1", "modes")
 
 
 def register(commands) -> None:
     parser = commands.add_parser(
         "eval",
         help="metrics of a run's latest checkpoint (FID/KID/PR for images, W1 for 2D)",
-        description="Evaluate the latest checkpoint of RUN_DIR: FID, KID, precision/recall "
-        "(and IS) for image runs in the feature space of eval.features, W1 and mode statistics "
-        "for 2D runs. Both the EMA and the raw generator are evaluated unless --no-ema/--ema-only.",
+        description="Evaluate the latest checkpoint of RUN_DIR with registered metrics: FID, "
+        "KID, precision/recall (and IS) for image runs in the feature space of eval.features, "
+        "W1 and mode statistics for 2D runs, and any metric a plugin registers. Both the EMA "
+        "and the raw generator are evaluated unless --no-ema/--ema-only.",
     )
     parser.add_argument("run_dir", help="run directory")
     parser.add_argument(
         "--metrics",
         nargs="+",
-        choices=CHOICES,
         default=None,
         metavar="M",
-        help=f"metrics ({', '.join(CHOICES)}; default: the run's eval.metrics)",
+        help="registered metrics, e.g. w1 modes or fid kid pr (default: the run's "
+        "eval.metrics); see `convergan --help` for the registered names",
     )
     parser.add_argument(
         "--n", type=int, default=None, help="generated samples (default: the run's eval.n_samples)"
@@ -38,55 +36,14 @@ def register(commands) -> None:
 
 
 def run_eval(args) -> int:
-    from dataclasses import replace
-
     from convergan.cli.train import _user_errors
-    from convergan.training.evaluate import (
-        evaluate_images,
-        evaluate_toy2d,
-        load_image_feature_extractor,
-    )
-    from convergan.training.problem import is_toy2d, make_real_stream
-    from convergan.training.sampling import load_run, saved_generator
+    from convergan.runs.evaluation import evaluate_run
 
     if args.n is not None and args.n <= 0:
         raise UsageError(f"--n must be > 0, got {args.n}")
+    versions = ("ema",) if args.ema_only else ("raw",) if args.no_ema else ("ema", "raw")
     try:
-        config, players, state, step = load_run(Path(args.run_dir))
-        evaluation = config.eval
-        if args.metrics:
-            evaluation = replace(evaluation, metrics=list(args.metrics))
-        if args.n:
-            evaluation = replace(evaluation, n_samples=args.n, w1_samples=args.n)
-        config = replace(config, eval=evaluation)
-        versions = {}
-        if not args.no_ema and config.ema.enabled:
-            versions["ema"] = saved_generator(config, state, use_ema=True)
-        if not args.ema_only:
-            versions["raw"] = saved_generator(config, state, use_ema=False)
-        results = {}
-        if is_toy2d(config):
-            for name, params in versions.items():
-                metrics = evaluate_toy2d(
-                    config,
-                    players.generator,
-                    players.discriminator,
-                    state["theta"],
-                    state["psi"],
-                    params,
-                )
-                results[name] = metrics
-        else:
-            import torch
-
-            extractor = load_image_feature_extractor(config, torch.device("cpu"))
-            if extractor is None:
-                raise UsageError("no image metric requested; use --metrics fid kid pr")
-            dataset = make_real_stream(config).dataset
-            for name, params in versions.items():
-                results[name] = evaluate_images(
-                    config, players.generator, params, dataset, extractor, players.num_classes
-                )
+        step, results = evaluate_run(args.run_dir, args.metrics, args.n, versions)
     except _user_errors() as error:
         raise UsageError(str(error)) from None
     if args.json:
@@ -99,3 +56,4 @@ def run_eval(args) -> int:
         cells = "".join(f"{results[v].get(metric, float('nan')):>14.6g}" for v in results)
         print(f"  {metric:<28}{cells}")
     return 0
+

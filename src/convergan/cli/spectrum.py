@@ -109,8 +109,8 @@ def _evaluation_game_options(parser) -> None:
 
 
 def _open(run_dir: str):
-    from convergan.analysis.spectrum_run import open_run
     from convergan.cli.train import _user_errors
+    from convergan.runs.spectrum import open_run
 
     try:
         return open_run(run_dir)
@@ -119,25 +119,24 @@ def _open(run_dir: str):
 
 
 def _check_steps(run, steps: list[int]) -> None:
+    available = run.steps()
     for step in steps:
-        if step not in run.steps:
-            shown = ", ".join(map(str, run.steps[-8:]))
-            raise UsageError(f"{run.directory} has no checkpoint for step {step} (has {shown})")
+        if step not in available:
+            shown = ", ".join(map(str, available[-8:]))
+            raise UsageError(f"{run.path} has no checkpoint for step {step} (has {shown})")
 
 
 def run_spectrum(args) -> int:
-    from convergan.analysis.spectrum_run import SpectrumSettings, analyze_checkpoint
+    from convergan.cli.train import _user_errors
+    from convergan.runs.spectrum import SpectrumSettings, analyze_checkpoint
 
     if args.samples is not None and args.samples < 1:
         raise UsageError(f"--samples must be >= 1, got {args.samples}")
     run = _open(args.run_dir)
-    steps = run.steps if args.all else (args.step or [run.steps[-1]])
+    steps = run.steps() if args.all else (args.step or [run.latest_step()])
     _check_steps(run, steps)
-    n = sum(
-        p.numel()
-        for m in (run.players.generator, run.players.discriminator)
-        for p in m.parameters()
-    )
+    players = run.players()
+    n = sum(p.numel() for m in (players.generator, players.discriminator) for p in m.parameters())
     if args.k < 1 or args.k > n - 2:
         raise UsageError(
             f"--k {args.k} is out of range for this model: ARPACK needs 1 <= k < n - 1 = {n - 1}"
@@ -159,6 +158,8 @@ def run_spectrum(args) -> int:
     for step in steps:
         try:
             record = analyze_checkpoint(run, step, settings, show_progress=not args.quiet)
+        except _user_errors() as error:
+            raise UsageError(str(error)) from None
         except ValueError as error:
             if "second moments" not in str(error):
                 raise
@@ -169,7 +170,7 @@ def run_spectrum(args) -> int:
         from convergan.plots.spectrum import plot_eigenvalues, plot_spectrum_over_training
 
         out = Path(args.plot)
-        name = run.directory.name
+        name = run.path.name
         paths = [
             plot_eigenvalues(records, out / "eigenvalues.png", title=f"{name}: leading eigenvalues")
         ]
@@ -222,8 +223,10 @@ def format_record(record: dict) -> str:
 
 
 def run_path_angle(args) -> int:
-    from convergan.analysis.path_angle import path_statistics
-    from convergan.analysis.spectrum_run import default_samples, evaluation_batch, evaluation_field
+    from tqdm import tqdm
+
+    from convergan.cli.train import _user_errors
+    from convergan.runs.path_angle import run_path_angle as path_angle
 
     if args.points < 2:
         raise UsageError(f"--points must be >= 2, got {args.points}")
@@ -233,30 +236,28 @@ def run_path_angle(args) -> int:
         raise UsageError("--from and --to must be different checkpoints")
     run = _open(args.run_dir)
     _check_steps(run, [args.start, args.end])
-    method = run.config.method.build()
-    samples = args.samples or default_samples(run.config)
-    generator, discriminator = run.players.generator, run.players.discriminator
-    batch = evaluation_batch(run.config, method, generator.latent_dim, samples, args.seed)
-    field = evaluation_field(generator, discriminator, method, batch, args.end, args.float64)
-    points = []
-    for step in (args.start, args.end):
-        checkpoint = run.load(step)
-        point = (checkpoint["theta"], checkpoint["psi"])
-        points.append(tuple(p.double() for p in point) if args.float64 else point)
-    from tqdm import tqdm
-
     bar = tqdm(
         total=args.points, desc="path-angle", unit="point", file=sys.stderr, disable=args.quiet
     )
-    with bar:
-        stats = path_statistics(field, *points, points=args.points, progress=lambda _: bar.update())
-    result = {"from": args.start, "to": args.end, "samples": samples, "seed": args.seed}
-    result.update(stats.to_dict())
+    try:
+        with bar:
+            result = path_angle(
+                run,
+                args.start,
+                args.end,
+                points=args.points,
+                samples=args.samples,
+                seed=args.seed,
+                float64=args.float64,
+                progress=lambda _: bar.update(),
+            )
+    except _user_errors() as error:
+        raise UsageError(str(error)) from None
     print(json.dumps(result) if args.json else format_path(result))
     if args.plot:
         from convergan.plots.spectrum import plot_path_angle
 
-        title = f"{run.directory.name}: path-angle, step {args.start} → {args.end}"
+        title = f"{run.path.name}: path-angle, step {args.start} → {args.end}"
         print(f"wrote {plot_path_angle(result, args.plot, title=title)}", file=sys.stderr)
     return 0
 

@@ -70,7 +70,7 @@ def _load(config_path: Path, overrides: list[str]):
 
 def _run_training(config, resume: bool, quiet: bool) -> int:
     from convergan.field import DivergenceError
-    from convergan.training.loop import train
+    from convergan.runs import train
 
     try:
         result = train(config, resume=resume, progress=False if quiet else None)
@@ -117,7 +117,7 @@ def run_resume(args) -> int:
 
 
 def run_sample(args) -> int:
-    from convergan.training.sampling import load_generator_samples
+    from convergan.runs.sampling import load_generator_samples
 
     if args.n <= 0:
         raise UsageError(f"--n must be > 0, got {args.n}")

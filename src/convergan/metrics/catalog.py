@@ -1,39 +1,139 @@
-"""The metric names a config may ask for (``eval.metrics``), registered with their domain.
+"""The metrics a config may ask for (``eval.metrics``): each registered with its domain and the
+function that computes it. Evaluation loops over the requested names and calls each one's
+``compute``; a user's metric registered from a plugin file is computed exactly like these.
 
-A metric is a :class:`Metric`: its domain (``"2d"`` problems or ``"images"``) and, for a
-user's metric, ``compute(real, generated) -> float`` on 2D samples or on image features
-(extracted by the run's feature extractor). The built-in metrics are computed by
-:mod:`convergan.metrics.toy2d` and :mod:`convergan.metrics.images` (their ``compute`` is
-``None``).
+A metric is a :class:`Metric`:
+
+* ``domain``: which problems it applies to: ``"2d"`` (point samples) or ``"images"``
+  (features of images, from the run's feature extractor), matching ``Problem.metric_domain``;
+* ``compute(inputs) -> float | dict[str, float]``: a float is logged as ``eval/<name>``, a
+  dict as ``eval/<key>`` for each key. ``inputs`` is a :class:`MetricInputs`.
+
+Example plugin (a file named in ``plugins: [...]``)::
+
+    from convergan.metrics.catalog import Metric
+    from convergan.registry import METRICS
+
+    def mean_distance(inputs):
+        return float((inputs.real.mean(0) - inputs.fake.mean(0)).norm())
+
+    METRICS.register("mean-distance", Metric("2d", mean_distance), description="...")
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from torch import Tensor
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from convergan.registry import METRICS
 
 
 @dataclass(frozen=True)
+class MetricInputs:
+    """What a metric sees.
+
+    ``real``/``fake``: ``(n, 2)`` point tensors for 2D problems; for images ``real`` is the
+    real features' :class:`~convergan.metrics.images.FeatureStats` (``.features`` holds the raw
+    features when they fit) and ``fake`` the generated features ``(n, d)``. ``fake_logits``:
+    the extractor's class logits of the generated images when it has them (Inception Score).
+    ``source``: the data object (a 2D problem exposes ``modes``/``mode_std`` for mixtures).
+    ``options``: metric settings (``kid_subsets``, ``kid_subset_size``, ``pr_k``, ``is_splits``).
+    """
+
+    real: Any
+    fake: Any
+    fake_logits: Any = None
+    source: Any = None
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. kid_subsets, pr_k, is_splits
+
+
+@dataclass(frozen=True)
 class Metric:
     domain: str  # "2d" or "images"
-    compute: Callable[[Tensor, Tensor], float] | None = None
+    compute: Callable[[MetricInputs], float | dict[str, float]]
+    needs_logits: bool = False  # ask the extractor for class logits too
 
 
-for _name, _domain, _description in (
-    ("w1", "2d", "exact Wasserstein-1 distance to fresh data (POT)"),
-    ("modes", "2d", "modes covered and high-quality fraction (Gaussian mixtures)"),
-    ("fid", "images", "Frechet distance of features (Heusel et al., 2017)"),
-    ("kid", "images", "kernel inception distance, unbiased MMD (Binkowski et al., 2018)"),
-    ("pr", "images", "k-NN precision and recall (Kynkaanniemi et al., 2019)"),
-    ("is", "images", "Inception Score (Salimans et al., 2016)"),
-):
-    METRICS.register(_name, Metric(_domain), description=_description)
-
-
-def metrics_for(domain: str, names: list[str] | tuple[str, ...]) -> list[str]:
+def metrics_for(domain: str, names: Sequence[str]) -> list[str]:
     """The names among ``names`` that apply to ``domain``."""
     return [n for n in names if METRICS[n].domain == domain]
+
+
+def compute_metrics(names: Sequence[str], inputs: MetricInputs) -> dict[str, float]:
+    """``{key: value}`` of every metric in ``names`` (dict results are merged, a float is
+    keyed by the metric's name), in the order given."""
+    results: dict[str, float] = {}
+    for name in names:
+        value = METRICS[name].compute(inputs)
+        if isinstance(value, dict):
+            results.update({str(k): float(v) for k, v in value.items()})
+        else:
+            results[name] = float(value)
+    return results
+
+
+# --------------------------------------------------------------------------- built-ins
+# The maths lives in convergan.metrics.toy2d and convergan.metrics.images; these adapters
+# import them on first use, so naming a metric does not import POT or torchmetrics.
+
+
+def _w1(inputs: MetricInputs) -> float:
+    from convergan.metrics.toy2d import wasserstein1
+
+    n = min(len(inputs.real), len(inputs.fake))
+    return wasserstein1(inputs.real, inputs.fake, max_samples=n, seed=12345)
+
+
+def _modes(inputs: MetricInputs) -> dict[str, float]:
+    from convergan.metrics.toy2d import mode_coverage
+
+    if not hasattr(inputs.source, "modes"):
+        return {}  # not a mixture: nothing to count
+    stats = mode_coverage(inputs.fake, inputs.source.modes, inputs.source.mode_std)
+    return {
+        "modes_covered": float(stats.modes_covered),
+        "high_quality_fraction": stats.high_quality_fraction,
+    }
+
+
+def _fid(inputs: MetricInputs) -> float:
+    from convergan.metrics.images import fid
+
+    return fid(inputs.real, inputs.fake)
+
+
+def _kid(inputs: MetricInputs) -> dict[str, float]:
+    from convergan.metrics.images import kid
+
+    subsets = inputs.options.get("kid_subsets", 100)
+    mean, std = kid(inputs.real, inputs.fake, subsets, inputs.options.get("kid_subset_size", 1000))
+    return {"kid_mean": mean, "kid_std": std}
+
+
+def _pr(inputs: MetricInputs) -> dict[str, float]:
+    from convergan.metrics.images import precision_recall
+
+    precision, recall = precision_recall(inputs.real, inputs.fake, inputs.options.get("pr_k", 3))
+    return {"precision": precision, "recall": recall}
+
+
+def _inception_score(inputs: MetricInputs) -> dict[str, float]:
+    from convergan.metrics.images import inception_score
+
+    if inputs.fake_logits is None:
+        raise ValueError("the Inception Score needs an extractor with class logits")
+    splits = min(inputs.options.get("is_splits", 10), len(inputs.fake_logits))
+    mean, std = inception_score(inputs.fake_logits, splits)
+    return {"is_mean": mean, "is_std": std}
+
+
+for _name, _metric, _description in (
+    ("w1", Metric("2d", _w1), "exact Wasserstein-1 distance to fresh data (POT)"),
+    ("modes", Metric("2d", _modes), "modes covered and high-quality fraction (Gaussian mixtures)"),
+    ("fid", Metric("images", _fid), "Frechet distance of features (Heusel et al., 2017)"),
+    ("kid", Metric("images", _kid), "kernel inception distance, unbiased MMD (Binkowski et al., 2018)"),
+    ("pr", Metric("images", _pr), "k-NN precision and recall (Kynkaanniemi et al., 2019)"),
+    ("is", Metric("images", _inception_score, needs_logits=True), "Inception Score (Salimans et al., 2016)"),
+):
+    METRICS.register(_name, _metric, description=_description)

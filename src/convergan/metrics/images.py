@@ -35,10 +35,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchmetrics.image.kid import poly_mmd
 
 from convergan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from convergan.registry import METRICS as METRICS_REGISTRY
 
 __all__ = [
-    "FeatureStats", "cached_feature_stats", "default_cache_dir", "evaluate_generator",
+    "FeatureStats", "cached_feature_stats", "default_cache_dir",
     "extract_features", "fid", "frechet_distance", "inception_score", "kid", "precision_recall",
     "weights_digest",
 ]  # fmt: skip
@@ -343,58 +342,3 @@ def cached_feature_stats(
     )
     stats.save(path)
     return stats
-
-
-def evaluate_generator(
-    sample_fn: Callable[[int], Tensor],
-    real: ImageSource | FeatureStats,
-    extractor: nn.Module,
-    metrics: Sequence[str] = ("fid", "kid", "pr"),
-    n: int = 10_000,
-    *,
-    batch_size: int = 250,
-    dataset: str | None = None,
-    cache_dir: str | Path | None = None,
-    kid_subsets: int = 100,
-    kid_subset_size: int = 1000,
-    k: int = 3,
-    splits: int = 10,
-) -> dict[str, float]:
-    """Compare ``n`` images from ``sample_fn(batch) -> images in [-1, 1]`` with ``n`` real ones.
-
-    ``real`` is an image source (see :func:`extract_features`) or precomputed
-    :class:`FeatureStats`; with ``dataset`` set, real statistics go through the cache.
-    Returns the requested keys among ``fid``, ``kid_mean``, ``kid_std``, ``precision``,
-    ``recall``, ``is_mean``, ``is_std`` (``"is"`` needs ``extractor.logits``).
-    """
-    from convergan.metrics.catalog import metrics_for
-
-    image_metrics = metrics_for("images", METRICS_REGISTRY.names())
-    unknown = [m for m in metrics if m not in image_metrics]
-    if unknown or not metrics:
-        raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(image_metrics)}")
-    if "is" in metrics and not hasattr(extractor, "logits"):
-        raise ValueError(f"the Inception Score needs logits; {type(extractor).__name__} has none")
-    real_stats = real
-    if dataset is not None and not isinstance(real, FeatureStats):
-        real_stats = cached_feature_stats(dataset, real, extractor, n, cache_dir=cache_dir,
-                                          batch_size=batch_size)  # fmt: skip
-    elif not isinstance(real, FeatureStats):
-        real_stats = FeatureStats.from_features(
-            extract_features(extractor, real, n, batch_size=batch_size)[0]
-        )
-    fake, logits = extract_features(
-        extractor, sample_fn, n, batch_size=batch_size, logits="is" in metrics
-    )
-    results: dict[str, float] = {}
-    if "fid" in metrics:
-        results["fid"] = fid(real_stats, fake)
-    if "kid" in metrics:
-        results["kid_mean"], results["kid_std"] = kid(
-            real_stats, fake, kid_subsets, kid_subset_size
-        )
-    if "pr" in metrics:
-        results["precision"], results["recall"] = precision_recall(real_stats, fake, k)
-    if "is" in metrics:
-        results["is_mean"], results["is_std"] = inception_score(logits, min(splits, len(logits)))
-    return results

@@ -118,7 +118,7 @@ def run_cell(run_dir: str, config_dict: dict[str, Any], threads: int = 1) -> dic
         return _train_quietly(config_dict)
     from convergan.config.schema import config_from_dict
     from convergan.field import DivergenceError
-    from convergan.training.loop import train
+    from convergan.runs import train
 
     run_dir_path = Path(run_dir)
     previous = read_cell(run_dir_path) or {}
@@ -138,9 +138,10 @@ def run_cell(run_dir: str, config_dict: dict[str, Any], threads: int = 1) -> dic
     started = time.perf_counter()
     try:
         config = config_from_dict(config_dict)
+        # Rows logged after the last checkpoint are trimmed by the resumed run itself, under
+        # the run's lock: trimming here, before the lock, would replace the file under a live
+        # writer (an orphaned worker of a killed sweep) and lose its rows.
         resume = last_checkpoint_step(run_dir_path) is not None
-        if resume:
-            trim_metrics(run_dir_path)
         result = train(config, resume=resume, progress=False)
         record.update(status="done", steps=result.steps)
     except DivergenceError as error:
@@ -169,7 +170,7 @@ def _is_first_task() -> bool:
 
 def _train_quietly(config_dict: dict[str, Any]) -> dict[str, Any]:
     from convergan.config.schema import config_from_dict
-    from convergan.training.loop import train
+    from convergan.runs import train
 
     config = config_from_dict(config_dict)
     train(config, resume=last_checkpoint_step(Path(config.out_dir)) is not None, progress=False)
@@ -185,31 +186,7 @@ def _limit_threads(threads: int) -> None:
 
 
 def last_checkpoint_step(run_dir: Path) -> int | None:
-    """The step of the newest checkpoint file (``checkpoints/step-XXXXXXXX.pt``), if any."""
-    folder = Path(run_dir) / "checkpoints"
-    steps = []
-    for path in folder.glob("step-*.pt"):
-        try:
-            steps.append(int(path.stem.split("-")[1]))
-        except (IndexError, ValueError):
-            continue
-    return max(steps) if steps else None
+    """The step of the newest checkpoint file of ``run_dir``, if any."""
+    from convergan.training.directory import RunDirectory
 
-
-def trim_metrics(run_dir: Path) -> None:
-    """Drop ``metrics.jsonl`` records after the last checkpoint: the resumed run logs those
-    steps again, and an interrupted-then-resumed cell must read like an uninterrupted one."""
-    path = Path(run_dir) / "metrics.jsonl"
-    step = last_checkpoint_step(run_dir)
-    if step is None or not path.is_file():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                kept.append(line)
-        except json.JSONDecodeError:
-            break  # a line cut off by the kill, and nothing valid after it
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    return RunDirectory(run_dir).latest_step()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from convergan.studies.cells import cell_status, read_cell
+from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
 
 SWEEP_FILE = "sweep.json"
 
@@ -73,23 +74,6 @@ class Sweep:
     effective_spec: dict | None = None  # bases, axes, zip, overrides, launcher as run
 
 
-def read_metrics_rows(path: Path) -> list[dict[str, Any]]:
-    """``metrics.jsonl`` merged into one row per step (the loop writes training scalars and
-    evaluations as separate records); a record repeated after a resume replaces the earlier
-    one, and a line cut off by a kill is ignored."""
-    by_step: dict[int, dict[str, Any]] = {}
-    if not path.is_file():
-        return []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("step"), int):
-            by_step.setdefault(record["step"], {"step": record["step"]}).update(record)
-    return [by_step[s] for s in sorted(by_step)]
-
-
 def read_sweep(directory: str | Path) -> Sweep:
     """The sweep (or the single run) in ``directory``; raises ``ValueError`` (one line) when
     it is neither."""
@@ -108,7 +92,7 @@ def read_sweep(directory: str | Path) -> Sweep:
                     run_dir,
                     cell_status(cell_record),
                     cell_record or {},
-                    read_metrics_rows(run_dir / "metrics.jsonl"),
+                    metrics_by_step(run_dir / METRICS_FILE),
                 )
             )
         report = record.get("report") or {}
@@ -123,7 +107,7 @@ def read_sweep(directory: str | Path) -> Sweep:
             effective_spec=record.get("effective_spec"),
         )
     if (directory / "config.yaml").is_file():
-        rows = read_metrics_rows(directory / "metrics.jsonl")
+        rows = metrics_by_step(directory / METRICS_FILE)
         run = RunResult(directory.name, {}, directory, "single", {}, rows)
         return Sweep(directory, directory.name, [], [run], is_single_run=True)
     raise ValueError(

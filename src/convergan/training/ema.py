@@ -11,12 +11,19 @@ belong to the averaged weights are closer to the average of the statistics than 
 network's latest ones; StyleGAN2-ADA copies them instead, which is the same at β = 0. Integer
 buffers (BatchNorm's ``num_batches_tracked``) are counters, not statistics, and are copied.
 Sampling from the EMA generator binds these averaged buffers (see
-:func:`convergan.training.evaluate.generate`).
+:func:`convergan.training.generate.generate`).
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
+
+
+def generator_weights(config, raw: Tensor, ema_average: Tensor, use_ema: bool = True) -> Tensor:
+    """The one rule for "EMA or raw generator": the EMA when the run keeps one and it is asked
+    for, else the raw weights. Training samples and evaluations, ``convergan sample`` and
+    ``convergan eval`` all go through it."""
+    return ema_average if use_ema and config.ema.enabled else raw
 
 
 class GeneratorEMA:

@@ -2,13 +2,14 @@
 
 The loop is the analysis's scheme, run on the analysis's :class:`~convergan.field.GameField`
 with a fresh minibatch per evaluation, the eager differentiation route and optimizer moves.
-Data, checkpoints, logging and evaluation sit in :mod:`convergan.training.run` and never
-inside the step.
+Data comes from the problem (:mod:`convergan.problems`); checkpoints, logging, evaluation and
+the callbacks sit in :mod:`convergan.training.run` and never inside the step.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,10 @@ from convergan.schemes import Scheme
 from convergan.training import distributed
 from convergan.training.ema import GeneratorEMA
 from convergan.training.optim import build_optimizer, lr_factor
-from convergan.training.problem import BatchSampler, is_toy2d, make_players, make_real_stream
+from convergan.models.players import make_players
+from convergan.problems import make_problem
+from convergan.training.batches import BatchSampler
+from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.report import Reporter
 from convergan.training.run import Run, TrainingState
 
@@ -45,20 +49,36 @@ class TrainResult:
     is_main_process: bool = True
 
 
-def train(config: Config, *, resume: bool = False, progress: bool | None = None) -> TrainResult:
-    """Train ``config`` (or continue the run in ``config.out_dir`` when ``resume``)."""
+def train(
+    config: Config,
+    *,
+    resume: bool = False,
+    progress: bool | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
+    """Train ``config`` (or continue the run in ``config.out_dir`` when ``resume``).
+
+    After every step the run logs its reporter's values, then calls the trainer's evaluation,
+    ``callbacks`` (e.g. :mod:`convergan.runs.callbacks`' sample figures and spectra) and the
+    checkpointing, in that order. :func:`convergan.runs.train` passes the standard callbacks.
+    """
     dist = distributed.setup(config.device, config.distributed.backend)
+    show_progress = config.train.progress if progress is None else progress
     try:
-        return _train(config, dist, resume, config.train.progress if progress is None else progress)
+        return _train(config, dist, resume, show_progress, callbacks)
     finally:
         distributed.teardown()
 
 
-def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResult:
+def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -> TrainResult:
     torch.manual_seed(config.seed)
-    stream = make_real_stream(config, dist.world_size)
-    data_shape, num_classes = _data_shape(config, stream)
-    players = make_players(config, data_shape, num_classes)
+    problem = make_problem(config)
+    # Every process draws the same global batch and keeps its own slice (see BatchSampler), so
+    # N processes see exactly the data of one process with an N-times larger batch.
+    global_batch = config.data.batch_size * dist.world_size
+    stream = problem.real_stream(global_batch, config.seed * 1000, config.data.num_workers)
+    info = problem.info()
+    players = make_players(config, info.shape, info.num_classes)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
     method, scheme = config.method.build(), build_scheme(config)
@@ -100,10 +120,8 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
             autocast_device=dist.device.type if config.distributed.amp else None,
         )
 
-    real_dataset = None if is_toy2d(config) else stream.dataset
-    run = Run(
-        config, dist, generator, discriminator, show_progress, real_dataset, players.num_classes
-    )
+    callbacks = [Evaluation(), *callbacks, Checkpointing()]
+    run = Run(config, dist, problem, players, show_progress, callbacks)
     if resume:
         run.restore(state)
     else:
@@ -114,7 +132,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool) -> TrainResu
         _run_steps(config, dist, run, scheme, field_at, guard, reporter, state)
     finally:
         run.close()
-    return TrainResult(run.directory, state.step, run.last_metrics, dist.is_main)
+    return TrainResult(run.directory.path, state.step, run.last_metrics, dist.is_main)
 
 
 def _run_steps(config, dist, run, scheme, field_at, guard, reporter, state) -> None:
@@ -140,10 +158,3 @@ def _run_steps(config, dist, run, scheme, field_at, guard, reporter, state) -> N
 
 def _deadline(minutes: float | None) -> float | None:
     return None if minutes is None else time.monotonic() + 60.0 * minutes
-
-
-def _data_shape(config: Config, stream) -> tuple[tuple[int, ...], int | None]:
-    if is_toy2d(config):
-        return (2,), None
-    dataset = stream.dataset
-    return tuple(dataset.shape), getattr(dataset, "num_classes", None)

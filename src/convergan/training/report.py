@@ -1,4 +1,5 @@
-"""Where numbers go: a namespaced collector for the maths, and the run's metric sinks.
+"""Where numbers go: a namespaced collector for the maths (the sinks are in
+:mod:`convergan.training.metrics_log`).
 
 Loss code calls ``reporter("discriminator/r1", value)`` and never knows where the value ends
 up (StyleGAN2's ``training_stats.report`` idea). The loop averages what was reported since the
@@ -12,12 +13,8 @@ averages gradients.
 
 from __future__ import annotations
 
-import json
-import math
-import os
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -60,81 +57,3 @@ class Reporter:
         for name, saved in state.items():
             restored = list(saved.to(device) if device is not None else saved)
             self._values[name] = restored + self._values.get(name, [])
-
-
-class MetricsLog:
-    """Appends ``{"step": ..., **scalars}`` lines to ``metrics.jsonl`` and mirrors them to
-    TensorBoard event files in the same directory.
-
-    ``resumed_at``: the checkpoint's step when a run resumes. Records of later steps were
-    written by the attempt that crashed and will be written again, so they are dropped from
-    ``metrics.jsonl`` (atomically: rewritten to a temp file, then renamed) and TensorBoard
-    purges its events after that step.
-    """
-
-    def __init__(
-        self, directory: Path, tensorboard: bool = True, resumed_at: int | None = None
-    ) -> None:
-        self.path = directory / "metrics.jsonl"
-        if resumed_at is not None:
-            truncate_metrics(self.path, resumed_at)
-        self._file = self.path.open("a", encoding="utf-8")
-        self._writer = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._writer = SummaryWriter(
-                    log_dir=str(directory / "tensorboard"),
-                    purge_step=None if resumed_at is None else resumed_at + 1,
-                )
-            except ImportError:  # pragma: no cover - tensorboard is a dependency
-                self._writer = None
-
-    def write(self, step: int, scalars: dict[str, float]) -> None:
-        record = {"step": step, **{k: _json_number(v) for k, v in scalars.items()}}
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
-        if self._writer is not None:
-            for name, value in scalars.items():
-                if value is not None and math.isfinite(value):
-                    self._writer.add_scalar(name, value, step)
-            self._writer.flush()
-
-    def close(self) -> None:
-        self._file.close()
-        if self._writer is not None:
-            self._writer.close()
-
-
-def _json_number(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def truncate_metrics(path: Path, last_step: int) -> int:
-    """Drop the records of ``path`` with ``step > last_step``; returns how many were dropped.
-    A torn last line (a crash mid-write) is dropped too."""
-    if not path.is_file():
-        return 0
-    kept, dropped = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            dropped += 1
-            continue
-        if isinstance(record, dict) and record.get("step", 0) > last_step:
-            dropped += 1
-        else:
-            kept.append(line)
-    if dropped:
-        temp = path.with_name(path.name + ".tmp")
-        temp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        os.replace(temp, path)
-    return dropped
-
-
-def read_metrics(path: Path) -> list[dict]:
-    """All records of a ``metrics.jsonl`` file."""
-    with Path(path).open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]

@@ -1,53 +1,42 @@
-"""A run directory and everything that happens around the training step.
-
-Layout of ``out_dir``::
-
-    config.yaml            the resolved config (re-read by ``convergan resume``)
-    checkpoints/           step-XXXXXXXX.pt, atomic, last N kept (+ every keep_every)
-    metrics.jsonl          one JSON object per log/eval: {"step": ..., "name": value, ...}
-    tensorboard/           TensorBoard event files with the same scalars
-    samples/               step-XXXXXXXX.png: fixed-noise samples (2D: with D's contour)
-    .lock                  held (flock) by the process that writes the run; names it
+"""A run being trained: its directory, its players and everything around the training step.
 
 Only the main process writes, and only while it holds the directory's lock
 (:mod:`convergan.training.lock`): a second ``train`` into the same ``out_dir`` or a ``resume`` of
-a run that is still training is refused with one line naming the holder.
+a run that is still training is refused with one line naming the holder. The folder itself is
+a :class:`~convergan.training.directory.RunDirectory`.
 
 **Resume rules.** The keys in :data:`FIXED_ON_RESUME` shape the saved tensors or the data
 stream, so ``resume`` refuses to change them (one line listing them); ``data.batch_size`` may
 change only together with the number of processes, keeping the global batch. Rows of
 ``metrics.jsonl`` (and TensorBoard events) after the checkpoint's step, written by the attempt
-that crashed, are dropped when the run resumes, so every step is logged once. The reporter's
-values since the last log are part of the checkpoint, so the first log after a resume
-averages the same steps as an uninterrupted run.
+that crashed, are dropped when the run resumes (under the lock), so every step is logged once.
+The reporter's values since the last log are part of the checkpoint, so the first log after a
+resume averages the same steps as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from convergan.checkpoint import CheckpointManager, rng_state, set_rng_state
-from convergan.config.load import save_config
+from convergan.checkpoint import rng_state, set_rng_state
 from convergan.config.schema import Config
 from convergan.field import GENERATOR, DivergenceError, State
-from convergan.training.evaluate import (
-    evaluate_images,
-    evaluate_toy2d,
-    generate,
-    load_image_feature_extractor,
-)
-from convergan.training.lock import RunLock
-from convergan.training.problem import is_toy2d, sample_latents
+from convergan.models.players import Players
+from convergan.problems import Problem
+from convergan.training.batches import sample_latents
+from convergan.training.callbacks import Callback, StepEvent
+from convergan.training.directory import RunDirectory, check_fits, load_module_buffers, module_buffers
+from convergan.training.ema import generator_weights
+from convergan.training.generate import BoundModule, generate
 
 FIXED_NOISE_SEED = 2018
-FIXED_SAMPLES = 1000  # 2D scatter plots
-FIXED_IMAGES = 64  # an 8 x 8 grid
 FIXED_ON_RESUME = (
     "model",
     "data.name",
@@ -138,99 +127,93 @@ def _to_device(value, device):
 
 
 class Run:
+    """A run in training: the directory, the players and the callbacks after each step."""
+
     def __init__(
         self,
         config: Config,
         dist,
-        generator: nn.Module,
-        discriminator: nn.Module,
+        problem: Problem,
+        players: Players,
         show_progress: bool,
-        real_dataset=None,
-        num_classes: int | None = None,
+        callbacks: Sequence[Callback] = (),
     ):
-        self.config = config
-        self.dist = dist
-        self.directory = Path(config.out_dir)
-        self.generator, self.discriminator = generator, discriminator
+        self.config, self.dist, self.problem, self.players = config, dist, problem, players
+        self.generator, self.discriminator = players.generator, players.discriminator
+        self.directory = RunDirectory(config.out_dir, config)
         self.show_progress = show_progress and dist.is_main
-        self.checkpoints = CheckpointManager(
-            self.directory / "checkpoints", config.train.keep_last, config.train.keep_every
-        )
+        self.callbacks = list(callbacks)
         self.last_metrics: dict[str, float] = {}
         self._log = None
-        self.lock = RunLock(self.directory)
         self._carried_reports: dict | None = None  # the reporter's values saved at the checkpoint
-        self.real_dataset, self.num_classes = real_dataset, num_classes
-        self.extractor = None
-        if dist.is_main and real_dataset is not None:
-            self.extractor = load_image_feature_extractor(config, dist.device)
+        self.evaluator = None
+        if dist.is_main:
+            metrics = problem.requested_metrics(config.eval.metrics)
+            self.evaluator = problem.evaluator(metrics, dist.device)
+
+    @property
+    def checkpoints(self):
+        return self.directory.checkpoints
 
     # -- set-up ----------------------------------------------------------------------------
     def start(self) -> None:
+        directory = self.directory
         if self.dist.is_main:
-            self.lock.acquire()  # creates the directory; one line if another run holds it
-            if self.checkpoints.latest() is not None:
-                self.lock.release()
+            directory.lock.acquire()  # creates the folder; one line if another run holds it
+            if directory.latest_step() is not None:
+                directory.lock.release()
                 raise FileExistsError(
-                    f"{self.directory} already holds a run; use "
-                    f"`convergan resume {self.directory}` "
-                    "or choose another out_dir"
+                    f"{directory.path} already holds a run; use "
+                    f"`convergan resume {directory.path}` or choose another out_dir"
                 )
-            self._clear_leftovers()
-            save_config(self.config, self.directory / "config.yaml")
+            directory.clear_logs()
+            directory.write_config(self.config)
+            directory.record_info(self.problem_info)
         self._open_log()
 
-    def _clear_leftovers(self) -> None:
-        """Logs of an earlier attempt that stopped before its first checkpoint (say, it
-        diverged at once) would otherwise be appended to; a fresh run starts clean."""
-        import shutil
+    @property
+    def problem_info(self):
+        from convergan.problems import DataInfo
 
-        leftovers = [self.directory / n for n in ("metrics.jsonl", "tensorboard", "samples")]
-        leftovers = [p for p in leftovers if p.exists()]
-        if leftovers:
-            print(
-                f"note: {self.directory} holds logs of a run without checkpoints; starting afresh",
-                file=sys.stderr,
-            )
-        for path in leftovers:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return DataInfo(self.players.data_shape, self.players.num_classes)
 
     def restore(self, state: TrainingState) -> None:
         """Load the latest checkpoint into ``state`` and reopen the logs (dropping rows that a
         crashed attempt wrote after the checkpoint)."""
+        directory = self.directory
         if self.dist.is_main:
-            self.lock.acquire()
+            directory.lock.acquire()
         try:
-            step, saved = self.checkpoints.load_latest()
+            step, saved = directory.checkpoints.load_latest()
             check_resume_config(
-                self.directory / "config.yaml",
+                directory.path / "config.yaml",
                 self.config,
                 saved.get("world_size"),
                 self.dist.world_size,
             )
+            check_fits(self.players, saved)
             state.load(saved, self.dist.device)
             load_module_buffers(self.generator, saved.get("generator_buffers"))
             load_module_buffers(self.discriminator, saved.get("discriminator_buffers"))
             self._carried_reports = saved.get("reporter")
         except BaseException:
-            self.lock.release()
+            directory.lock.release()
             raise
         if self.dist.is_main:
-            save_config(self.config, self.directory / "config.yaml")  # records new overrides
+            directory.write_config(self.config)  # records new overrides
+            directory.record_info(self.problem_info)
         self._open_log(resumed_at=step)
 
     def _open_log(self, resumed_at: int | None = None) -> None:
         if self.dist.is_main:
-            from convergan.training.report import MetricsLog
-
-            self._log = MetricsLog(self.directory, resumed_at=resumed_at)
+            self._log = self.directory.open_log(resumed_at)
 
     def close(self) -> None:
         """Close the logs and release the run directory (idempotent)."""
         if self._log is not None:
             self._log.close()
             self._log = None
-        self.lock.release()
+        self.directory.lock.release()
 
     # -- around every step -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -250,9 +233,7 @@ class Run:
             yield bar
         except DivergenceError as error:
             # Say which checkpoint survives: none, when the run diverged before its first.
-            latest = self.checkpoints.latest() if self.dist.is_main else None
-            kept = None if latest is None else self.checkpoints.step_of(latest)
-            error.last_checkpoint_step = kept
+            error.last_checkpoint_step = self.directory.latest_step() if self.dist.is_main else None
             raise
         finally:
             bar.close()
@@ -261,8 +242,8 @@ class Run:
     def after_step(
         self, state: TrainingState, reporter, *, lr_scale: float, bar, final: bool
     ) -> None:
-        """Logging, evaluation, samples and checkpoints after ``state.step`` steps."""
-        step, x = state.step, state.x
+        """The log of the reporter's values, then every callback, after ``state.step`` steps."""
+        step = state.step
         t = self.config.train
         bar.update(1)
         if self._carried_reports is not None:  # values reported before the checkpoint
@@ -277,20 +258,12 @@ class Run:
             scalars["lr/scale"] = lr_scale
             scalars["progress/samples_seen"] = float(state.samples_seen)
             self._write(step, scalars, bar)
-        if (t.eval_every and step % t.eval_every == 0) or final:
-            self._write(step, self.evaluate(x, state.ema), bar)
-        every = self.config.eval.spectrum.every
-        if every and step % every == 0 and self.dist.is_main:
-            from convergan.analysis.spectrum_run import spectrum_scalars
-
-            spectra = spectrum_scalars(
-                self.config, self.generator, self.discriminator, x, step, state.scheme_state
-            )
-            self._write(step, spectra, bar)
-        if self.dist.is_main and ((t.sample_every and step % t.sample_every == 0) or final):
-            self.save_samples(step, x, state.ema)
-        if (t.checkpoint_every and step % t.checkpoint_every == 0) or final:
-            self.save_checkpoint(state, reporter.state_dict() if pending is None else pending)
+        reports = reporter.state_dict() if pending is None else pending
+        event = StepEvent(step, final, state, self, reports)
+        for callback in self.callbacks:
+            scalars = callback(event)
+            if scalars:
+                self._write(step, scalars, bar)
 
     def _write(self, step: int, scalars: dict[str, float], bar) -> None:
         self.last_metrics.update(scalars)
@@ -305,55 +278,45 @@ class Run:
         }
         bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
 
+    # -- what callbacks use ----------------------------------------------------------------
     def generator_params(self, x: State, ema) -> Tensor:
-        from convergan.training.sampling import generator_weights
-
         return generator_weights(self.config, x[GENERATOR], ema.average)
 
-    def evaluate(self, x: State, ema) -> dict[str, float]:
-        if not self.dist.is_main:
+    def evaluate(self, state: TrainingState) -> dict[str, float]:
+        """The problem's metrics of the (EMA) generator at ``state``."""
+        if self.evaluator is None:
             return {}
-        if not is_toy2d(self.config):
-            if self.extractor is None:
-                return {}
-            return evaluate_images(
-                self.config,
-                self.generator,
-                self.generator_params(x, ema),
-                self.real_dataset,
-                self.extractor,
-                self.num_classes,
-            )
-        return evaluate_toy2d(
-            self.config,
-            self.generator,
-            self.discriminator,
-            x[0],
-            x[1],
-            self.generator_params(x, ema),
-        )
+        params, device = self.generator_params(state.x, state.ema), self.dist.device
 
-    def save_samples(self, step: int, x: State, ema) -> None:
-        """Fixed-noise samples: the EMA generator (``step-N.png``) and, for images, the raw one
-        too (``step-N-raw.png``)."""
-        images = not is_toy2d(self.config)
-        n = FIXED_IMAGES if images else FIXED_SAMPLES
+        def samples(latents: Tensor, labels: Tensor | None) -> Tensor:
+            labels = None if labels is None else labels.to(device)
+            return generate(self.generator, params, latents.to(device), labels=labels)
+
+        return self.evaluator(samples, BoundModule(self.discriminator, state.x[1]))
+
+    def fixed_samples(self, state: TrainingState) -> dict[str, Tensor]:
+        """Samples from the fixed latents (seed :data:`FIXED_NOISE_SEED`, the problem's
+        ``display_count``): ``""`` the EMA (or only) generator, ``"-raw"`` the raw one too
+        when an EMA is kept and the problem shows images."""
+        n = self.problem.display_count
         latents = sample_latents(n, self.config.model.latent_dim, FIXED_NOISE_SEED)
-        labels = fixed_labels(n, self.num_classes)
+        labels = fixed_labels(n, self.players.num_classes)
+        ema = state.ema
         ema_buffers = getattr(ema, "buffers", None) if self.config.ema.enabled else None
-        versions = {"": (self.generator_params(x, ema), ema_buffers)}
-        if images and self.config.ema.enabled:
-            versions["-raw"] = (x[GENERATOR], None)
-        for suffix, (params, buffers) in versions.items():
-            fake = generate(
+        versions = {"": (self.generator_params(state.x, ema), ema_buffers)}
+        if self.config.ema.enabled and self.problem.show_raw_samples:
+            versions["-raw"] = (state.x[GENERATOR], None)
+        device = self.dist.device
+        return {
+            suffix: generate(
                 self.generator,
                 params,
-                latents.to(self.dist.device),
-                labels=None if labels is None else labels.to(self.dist.device),
+                latents.to(device),
+                labels=None if labels is None else labels.to(device),
                 buffers=buffers,
             )
-            path = self.directory / "samples" / f"step-{step:08d}{suffix}.png"
-            write_samples(self.config, path, fake, self.discriminator, x[1], title=f"step {step}")
+            for suffix, (params, buffers) in versions.items()
+        }
 
     def save_checkpoint(self, state: TrainingState, reports: dict | None = None) -> None:
         """Rank 0 writes ``state``, the players' buffers and the reporter's pending values."""
@@ -365,20 +328,6 @@ class Run:
             if reports is not None:
                 saved["reporter"] = reports
             self.checkpoints.save(state.step, saved)
-
-
-def module_buffers(module: nn.Module) -> dict[str, Tensor]:
-    """The module's buffers (BatchNorm statistics, ...) for a checkpoint."""
-    return {name: b.detach().cpu().clone() for name, b in module.named_buffers()}
-
-
-def load_module_buffers(module: nn.Module, saved: dict | None) -> None:
-    if not saved:
-        return
-    with torch.no_grad():
-        for name, b in module.named_buffers():
-            if name in saved:
-                b.copy_(saved[name])
 
 
 def _flat_config(value, prefix: str = "") -> dict:
@@ -421,19 +370,3 @@ def check_resume_config(
         )
 
 
-def write_samples(
-    config: Config, path: Path, fake: Tensor, discriminator: nn.Module, psi: Tensor, title: str
-) -> None:
-    """2D: real vs generated scatter over D's contour; images: a sample grid."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if is_toy2d(config):
-        from convergan.data.toy2d import make_toy2d
-        from convergan.plots.toy2d import save_samples_figure
-        from convergan.training.evaluate import BoundModule
-
-        real = make_toy2d(config.data.name).sample(len(fake), torch.Generator().manual_seed(0))
-        save_samples_figure(path, real, fake.cpu(), BoundModule(discriminator, psi), title=title)
-    else:
-        from convergan.plots.images import save_image_grid
-
-        save_image_grid(path, fake.cpu())

@@ -1,7 +1,7 @@
 """Spectra of a run's checkpoints: the evaluation game, the schemes and one JSON record per step.
 
 The evaluation game is a fixed :class:`~convergan.methods.Batch` drawn by the trainer's own
-data stream and :class:`~convergan.training.problem.BatchSampler` (N real samples, N latents,
+data stream and :class:`~convergan.training.batches.BatchSampler` (N real samples, N latents,
 noise draws and interpolation coefficients) from ``seed``; N and the seed are recorded with
 every result, and the same checkpoint and seed give the same eigenvalues. The field is the
 run's method (``config.method.build()``), so ``method=r1`` means the same here as in training;
@@ -34,8 +34,12 @@ from convergan.analysis.spectrum import (
 )
 from convergan.field import GameField, State
 from convergan.methods.batch import Batch
+from convergan.problems import Problem, make_problem
+from convergan.training.batches import BatchSampler
+from convergan.training.directory import RunDirectory, check_fits
+from convergan.training.loop import build_scheme
+from convergan.training.optim import build_optimizer
 
-DEFAULT_SAMPLES_2D, DEFAULT_SAMPLES_IMAGES = 2000, 512
 UPPER_BOUND_NOTE = (
     "max_stable_lr_scale is an upper bound from the top-k eigenvalues (SimGD's rule "
     "2|Re eta|/|eta|^2 on H*P*J), not a certificate"
@@ -44,7 +48,8 @@ UPPER_BOUND_NOTE = (
 
 @dataclass(frozen=True)
 class SpectrumSettings:
-    """What to compute at each checkpoint. ``samples=None``: 2000 (2D) or 512 (images)."""
+    """What to compute at each checkpoint. ``samples=None``: the problem's
+    ``spectrum_samples`` (2000 for 2D problems, 512 for images)."""
 
     k: int = 10
     which: tuple[str, ...] = ("LR",)
@@ -59,57 +64,28 @@ class SpectrumSettings:
     lr_bound: bool = True  # with schemes: max_stable_lr_scale (two more ARPACK runs on H*P*J)
 
 
-@dataclass
-class RunSpectra:
-    """A run directory opened for analysis: its config, players and checkpoint steps."""
-
-    directory: Path
-    config: object
-    players: object
-    steps: list[int]
-
-    def load(self, step: int) -> dict:
-        from convergan.checkpoint import CheckpointManager, load_checkpoint
-
-        if step not in self.steps:
-            shown = ", ".join(map(str, self.steps[-8:]))
-            raise ValueError(f"{self.directory} has no checkpoint for step {step} (has {shown})")
-        path = CheckpointManager(self.directory / "checkpoints").path_for(step)
-        return load_checkpoint(path)
-
-
-def open_run(run_dir: str | Path) -> RunSpectra:
-    """Read ``run_dir``'s config and list its checkpoints (one-line errors if there are none)."""
-    from convergan.checkpoint import CheckpointManager
-    from convergan.config import load_config
-    from convergan.training.loop import _data_shape
-    from convergan.training.problem import make_players, make_real_stream
-
-    directory = Path(run_dir)
-    if not (directory / "config.yaml").is_file():
-        raise FileNotFoundError(f"{directory} is not a run directory (no config.yaml)")
-    config = load_config(directory / "config.yaml")
-    manager = CheckpointManager(directory / "checkpoints")
-    steps = [manager.step_of(p) for p in manager.list()]
-    if not steps:
-        raise FileNotFoundError(f"{directory} has no checkpoints")
-    data_shape, num_classes = _data_shape(config, make_real_stream(config))
-    return RunSpectra(directory, config, make_players(config, data_shape, num_classes), steps)
+def open_run(run_dir: str | Path) -> RunDirectory:
+    """``run_dir`` with its checkpoints listed (one-line errors if it has none)."""
+    run = RunDirectory.open(run_dir)
+    if not run.steps():
+        raise FileNotFoundError(f"{run.path} has no checkpoints")
+    return run
 
 
 def default_samples(config) -> int:
-    from convergan.training.problem import is_toy2d
-
-    return DEFAULT_SAMPLES_2D if is_toy2d(config) else DEFAULT_SAMPLES_IMAGES
+    return make_problem(config).spectrum_samples
 
 
-def evaluation_batch(config, method, latent_dim: int, samples: int, seed: int) -> Batch:
+def evaluation_batch(
+    config, method, latent_dim: int, samples: int, seed: int, problem: Problem | None = None
+) -> Batch:
     """``samples`` real samples, latents and noise draws from the trainer's own stream and
-    sampler, seeded by ``seed`` alone (not by the run's seed or position)."""
-    from convergan.training.problem import BatchSampler, make_real_stream
-
-    data = dataclasses.replace(config.data, batch_size=samples, num_workers=0)
-    stream = make_real_stream(dataclasses.replace(config, seed=seed, data=data))
+    sampler, seeded by ``seed`` alone (not by the run's seed or position): the stream of a run
+    with seed ``seed`` and batch size ``samples`` (its first batch), then one draw of the
+    batch sampler seeded with ``seed``. ``problem``: the run's, when at hand (its data is
+    then not read again)."""
+    problem = make_problem(config) if problem is None else problem
+    stream = problem.real_stream(samples, seed=seed * 1000)
     conditional = config.model.conditional
     return BatchSampler(stream, latent_dim, samples, method, seed=seed, conditional=conditional)()
 
@@ -140,7 +116,6 @@ def build_analysis_scheme(config, name: str):
     """``run``: the trainer's scheme as configured (order, steps, lazy regularization);
     otherwise the registered scheme ``name`` with its defaults. Both at ``optim.*.lr``."""
     from convergan.schemes.spec import parse_scheme
-    from convergan.training.loop import build_scheme
 
     if name == "run":
         return build_scheme(config)
@@ -167,7 +142,6 @@ def run_preconditioner(config, checkpoint: dict) -> tuple[Tensor, Tensor] | None
 def preconditioner_from_states(config, states, sizes) -> tuple[Tensor, Tensor] | None:
     """Both players' frozen diagonal preconditioners from their optimizer states (ones for a
     player without second moments); ``None`` if neither optimizer keeps any."""
-    from convergan.training.optim import build_optimizer
 
     optimizers = (build_optimizer(config.optim.g), build_optimizer(config.optim.d))
     factors = [diagonal_preconditioner(s, o) for s, o in zip(states, optimizers)]
@@ -187,11 +161,15 @@ def analyze_players(
     settings: SpectrumSettings,
     preconditioner: tuple[Tensor, Tensor] | None = None,
     show_progress: bool = False,
+    problem: Problem | None = None,
 ) -> dict:
     """Field and update-operator spectra of the players at ``x``: one JSON-ready record."""
     method = config.method.build()
-    samples = settings.samples or default_samples(config)
-    batch = evaluation_batch(config, method, generator.latent_dim, samples, settings.seed)
+    problem = make_problem(config) if problem is None else problem
+    samples = settings.samples or problem.spectrum_samples
+    batch = evaluation_batch(
+        config, method, generator.latent_dim, samples, settings.seed, problem
+    )
     batch = batch.to(x[0].device) if x[0].device.type != "cpu" else batch
     field = evaluation_field(generator, discriminator, method, batch, step, settings.float64)
     dtype = torch.float64 if settings.float64 else x[0].dtype
@@ -299,18 +277,26 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 
 
 def analyze_checkpoint(
-    run: RunSpectra, step: int, settings: SpectrumSettings, show_progress: bool = False
+    run: RunDirectory, step: int, settings: SpectrumSettings, show_progress: bool = False
 ) -> dict:
     """:func:`analyze_players` at checkpoint ``step`` of ``run`` (the raw generator, not the
     EMA: the EMA is not a point the scheme visits)."""
-    checkpoint = run.load(step)
+    _, checkpoint = run.load(step)
     preconditioner = run_preconditioner(run.config, checkpoint) if settings.preconditioned else None
     if settings.preconditioned and preconditioner is None:
         raise ValueError("the run's optimizers keep no second moments to precondition with")
     x = (checkpoint["theta"], checkpoint["psi"])
-    p = run.players
+    players = run.players()
+    check_fits(players, checkpoint)
     return analyze_players(
-        run.config, p.generator, p.discriminator, x, step, settings, preconditioner, show_progress
+        run.config,
+        players.generator,
+        players.discriminator,
+        x,
+        step,
+        settings,
+        preconditioner,
+        show_progress,
     )
 
 
@@ -336,7 +322,9 @@ class _Progress:
             self.bar.close()
 
 
-def spectrum_scalars(config, generator, discriminator, x: State, step: int, scheme_state) -> dict:
+def spectrum_scalars(
+    config, generator, discriminator, x: State, step: int, scheme_state, problem=None
+) -> dict:
     """The in-training record of ``eval.spectrum``: the field's largest real part, largest
     |Im| and largest |λ| among the leading eigenvalues, and the spectral radius of the run's
     scheme at its learning rates (preconditioned by the live optimizer state when adaptive)."""
@@ -352,7 +340,9 @@ def spectrum_scalars(config, generator, discriminator, x: State, step: int, sche
     moves = getattr(scheme_state, "moves", None) or (None, None)
     sizes = (x[0].numel(), x[1].numel())
     preconditioner = preconditioner_from_states(config, moves, sizes)
-    record = analyze_players(config, generator, discriminator, x, step, settings, preconditioner)
+    record = analyze_players(
+        config, generator, discriminator, x, step, settings, preconditioner, problem=problem
+    )
     return {
         "spectrum/max_real": record["max_real"],
         "spectrum/max_abs_imag": record["max_abs_imag"],

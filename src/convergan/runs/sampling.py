@@ -1,0 +1,35 @@
+"""Samples from a finished (or running) run's latest checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from convergan.problems import make_problem
+from convergan.runs.callbacks import write_samples
+from convergan.training.batches import sample_latents
+from convergan.training.directory import RunDirectory
+from convergan.training.generate import BoundModule, generate
+
+
+def load_generator_samples(run_dir: Path, n: int, out: Path, seed: int, use_ema: bool) -> Path:
+    """``n`` samples of the run's latest checkpoint (EMA generator unless ``use_ema`` is
+    false) written to ``out``: ``.npy`` the raw array, otherwise the problem's picture."""
+    run = RunDirectory.open(run_dir)
+    step, state = run.load()
+    players = run.players(state)
+    samples = generate(
+        players.generator,
+        run.generator_params(state, use_ema),
+        sample_latents(n, players.latent_dim, seed),
+        buffers=run.generator_buffers(state, use_ema),
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, samples.cpu().numpy())
+        return out
+    kind = "EMA" if use_ema and run.config.ema.enabled else "raw"
+    discriminator = BoundModule(players.discriminator, state["psi"])
+    problem = make_problem(run.config)
+    return write_samples(problem, out, samples, discriminator, title=f"{kind} G, step {step}")
