@@ -250,7 +250,7 @@ def test_every_name_list_reads_its_registry(capsys):
         "probe-optimizer": Adam,
         "probe-problem": PROBLEMS_2D["circle"],
         "probe-dataset": IMAGE_DATASETS["npy"],
-        "probe-metric": Metric("2d"),
+        "probe-metric": Metric("2d", lambda inputs: 0.0),
         "probe-arch": ARCHITECTURES["mlp"],
     }
     for registry, name in added:
