@@ -25,12 +25,14 @@ from pathlib import Path
 import torch
 
 from convergan.analysis.spectrum import JacobianOperator, field_spectrum
-from convergan.analysis.spectrum_run import evaluation_batch, evaluation_field
 from convergan.config import load_config
 from convergan.field import GameField, OptimizerStep, ParameterLayout
-from convergan.training.loop import _data_shape, build_scheme
+from convergan.models.players import make_players
+from convergan.problems import make_problem
+from convergan.runs.spectrum import evaluation_batch, evaluation_field
+from convergan.training.batches import BatchSampler
+from convergan.training.loop import build_scheme
 from convergan.training.optim import build_optimizer
-from convergan.training.problem import BatchSampler, make_players, make_real_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "spectrum" / "bench.json"
@@ -45,7 +47,11 @@ def training_step_seconds(config, players, repeats: int) -> float:
     method, scheme = config.method.build(), build_scheme(config)
     mover = OptimizerStep((build_optimizer(config.optim.g), build_optimizer(config.optim.d)))
     sampler = BatchSampler(
-        make_real_stream(config), players.latent_dim, config.data.batch_size, method, seed=1
+        make_problem(config).real_stream(config.data.batch_size, config.seed * 1000),
+        players.latent_dim,
+        config.data.batch_size,
+        method,
+        seed=1,
     )
     field = GameField(
         players.generator, players.discriminator, method, sampler, route="eager", mover=mover
@@ -71,8 +77,8 @@ def product_seconds(operator: JacobianOperator, repeats: int) -> float:
 def bench(name: str, k: int, repeats: int, arpack: bool = True) -> dict:
     path, overrides, samples = CASES[name]
     config = load_config(ROOT / path, overrides)
-    data_shape, num_classes = _data_shape(config, make_real_stream(config))
-    players = make_players(config, data_shape, num_classes)
+    info = make_problem(config).info()
+    players = make_players(config, info.shape, info.num_classes)
     method = config.method.build()
     batch = evaluation_batch(config, method, players.latent_dim, samples, seed=0)
     field = evaluation_field(players.generator, players.discriminator, method, batch)

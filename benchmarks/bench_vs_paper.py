@@ -55,10 +55,12 @@ from convergan.field import (
     OptimizerStep,
     ParameterLayout,
 )
+from convergan.models.players import make_players
+from convergan.problems import make_problem
+from convergan.training.batches import BatchSampler
 from convergan.training.ema import GeneratorEMA
-from convergan.training.loop import _data_shape, build_scheme, training_field
+from convergan.training.loop import build_scheme, training_field
 from convergan.training.optim import build_optimizer, lr_factor
-from convergan.training.problem import BatchSampler, make_players, make_real_stream
 from convergan.training.report import Reporter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,9 +97,10 @@ def make_ours(config: Config) -> Callable[[], None]:
     """
     device = resolved_device(config)
     torch.manual_seed(config.seed)
-    stream = make_real_stream(config, 1)
-    data_shape, num_classes = _data_shape(config, stream)
-    players = make_players(config, data_shape, num_classes)
+    problem = make_problem(config)
+    stream = problem.real_stream(config.data.batch_size, config.seed * 1000)
+    info = problem.info()
+    players = make_players(config, info.shape, info.num_classes)
     initial = (copy.deepcopy(players.generator), copy.deepcopy(players.discriminator))
     generator = players.generator.to(device)
     discriminator = players.discriminator.to(device)
@@ -250,7 +253,7 @@ def make_paper(
     trainer = PaperTrainer(generator, discriminator, optim["g"], optim["d"], reg_param,
                            config.scheme.lazy_every,
                            device.type if config.distributed.amp else None)  # fmt: skip
-    stream = make_real_stream(config, 1)
+    stream = make_problem(config).real_stream(config.data.batch_size, config.seed * 1000)
     latent_dim, batch = config.model.latent_dim, config.data.batch_size
     beta = 0.5 ** (batch / config.ema.half_life_samples)
 

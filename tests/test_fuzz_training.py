@@ -28,10 +28,10 @@ from convergan.cli.main import main
 from convergan.config import ConfigError, load_config
 from convergan.field import DivergenceError
 from convergan.methods import Batch
-from convergan.training import loop
-from convergan.training.lock import RunDirectoryError, RunLock, RunLockedError
 from convergan.runs import train
+from convergan.training import loop
 from convergan.training.batches import BatchSampler
+from convergan.training.lock import RunDirectoryError, RunLock, RunLockedError
 from convergan.training.metrics_log import read_metrics
 from convergan.training.run import Run
 

@@ -15,6 +15,7 @@ from torch import nn
 from convergan.checkpoint import CheckpointError
 from convergan.cli import features as features_cli
 from convergan.cli.errors import UsageError
+from convergan.metrics.evaluation import evaluate_generator
 from convergan.metrics.features import (
     INCEPTION_FILE,
     ClassifierFeatures,
@@ -26,7 +27,6 @@ from convergan.metrics.features import (
     save_classifier,
     train_classifier,
 )
-from convergan.metrics.evaluation import evaluate_generator
 from convergan.metrics.images import (
     FeatureStats,
     cached_feature_stats,

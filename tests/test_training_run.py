@@ -19,12 +19,12 @@ from convergan.config import load_config
 from convergan.field import GRADIENT_STEP, DivergenceError, DivergenceGuard, GameField
 from convergan.methods import Batch, make_method
 from convergan.registry import PROBLEMS_2D
-from convergan.training import loop
-from convergan.training.ema import GeneratorEMA
 from convergan.runs import train
-from convergan.training.optim import lr_factor
+from convergan.training import loop
 from convergan.training.batches import BatchSampler
+from convergan.training.ema import GeneratorEMA
 from convergan.training.metrics_log import read_metrics
+from convergan.training.optim import lr_factor
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "toy2d"
 BATCH = 16

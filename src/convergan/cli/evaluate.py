@@ -56,4 +56,3 @@ def run_eval(args) -> int:
         cells = "".join(f"{results[v].get(metric, float('nan')):>14.6g}" for v in results)
         print(f"  {metric:<28}{cells}")
     return 0
-

@@ -132,8 +132,16 @@ for _name, _metric, _description in (
     ("w1", Metric("2d", _w1), "exact Wasserstein-1 distance to fresh data (POT)"),
     ("modes", Metric("2d", _modes), "modes covered and high-quality fraction (Gaussian mixtures)"),
     ("fid", Metric("images", _fid), "Frechet distance of features (Heusel et al., 2017)"),
-    ("kid", Metric("images", _kid), "kernel inception distance, unbiased MMD (Binkowski et al., 2018)"),
+    (
+        "kid",
+        Metric("images", _kid),
+        "kernel inception distance, unbiased MMD (Binkowski et al., 2018)",
+    ),
     ("pr", Metric("images", _pr), "k-NN precision and recall (Kynkaanniemi et al., 2019)"),
-    ("is", Metric("images", _inception_score, needs_logits=True), "Inception Score (Salimans et al., 2016)"),
+    (
+        "is",
+        Metric("images", _inception_score, needs_logits=True),
+        "Inception Score (Salimans et al., 2016)",
+    ),
 ):
     METRICS.register(_name, _metric, description=_description)

@@ -27,7 +27,9 @@ class DataInfo:
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> DataInfo:
         classes = record.get("num_classes")
-        return cls(tuple(int(n) for n in record["data_shape"]), None if classes is None else int(classes))
+        return cls(
+            tuple(int(n) for n in record["data_shape"]), None if classes is None else int(classes)
+        )
 
 
 # ``generate(latents, labels) -> samples`` with the generator whose samples are evaluated.
@@ -117,4 +119,6 @@ def make_problem(config: Any) -> Problem:
     for entry in PROBLEM_FAMILIES.entries():
         if name in entry.value.names():
             return entry.value.build(config)
-    raise ConfigError(f"data.name: unknown problem {name!r}; choose one of {', '.join(problem_names())}")
+    raise ConfigError(
+        f"data.name: unknown problem {name!r}; choose one of {', '.join(problem_names())}"
+    )

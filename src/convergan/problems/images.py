@@ -1,4 +1,4 @@
-"""The image datasets as a problem family: every name in :data:`~convergan.registry.IMAGE_DATASETS`."""
+"""The image datasets as a problem family: every name in ``IMAGE_DATASETS``."""
 
 from __future__ import annotations
 
@@ -66,9 +66,7 @@ class ImageProblem(Problem):
         try:
             extractor = load_feature_extractor(name).to(device).eval()
         except WeightsNotFoundError as error:
-            print(
-                f"warning: image metrics {', '.join(metrics)} skipped: {error}", file=sys.stderr
-            )
+            print(f"warning: image metrics {', '.join(metrics)} skipped: {error}", file=sys.stderr)
             return None
         return ImageEvaluator(self, tuple(metrics), extractor)
 

@@ -109,7 +109,9 @@ class RunDirectory:
 
     def steps(self) -> list[int]:
         """The steps of the checkpoint files, oldest first (valid or not)."""
-        return [CheckpointManager.step_of(p) for p in CheckpointManager(self.path / CHECKPOINTS).list()]
+        return [
+            CheckpointManager.step_of(p) for p in CheckpointManager(self.path / CHECKPOINTS).list()
+        ]
 
     def latest_step(self) -> int | None:
         steps = self.steps()

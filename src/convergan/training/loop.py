@@ -17,14 +17,14 @@ import torch
 
 from convergan.config.schema import Config
 from convergan.field import GENERATOR, DivergenceGuard, GameField, OptimizerStep, ParameterLayout
-from convergan.schemes import Scheme
-from convergan.training import distributed
-from convergan.training.ema import GeneratorEMA
-from convergan.training.optim import build_optimizer, lr_factor
 from convergan.models.players import make_players
 from convergan.problems import make_problem
+from convergan.schemes import Scheme
+from convergan.training import distributed
 from convergan.training.batches import BatchSampler
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
+from convergan.training.ema import GeneratorEMA
+from convergan.training.optim import build_optimizer, lr_factor
 from convergan.training.report import Reporter
 from convergan.training.run import Run, TrainingState
 

@@ -32,7 +32,12 @@ from convergan.models.players import Players
 from convergan.problems import Problem
 from convergan.training.batches import sample_latents
 from convergan.training.callbacks import Callback, StepEvent
-from convergan.training.directory import RunDirectory, check_fits, load_module_buffers, module_buffers
+from convergan.training.directory import (
+    RunDirectory,
+    check_fits,
+    load_module_buffers,
+    module_buffers,
+)
 from convergan.training.ema import generator_weights
 from convergan.training.generate import BoundModule, generate
 
@@ -368,5 +373,3 @@ def check_resume_config(
             "(data.batch_size only with the process count, keeping the global batch); "
             "start a new run with another out_dir"
         )
-
-
