@@ -21,13 +21,12 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from convergan.methods.spec import MethodSpec
 from convergan.registry import (
     ARCHITECTURES,
-    IMAGE_DATASETS,
     METRICS,
     OPTIMIZERS,
-    PROBLEMS_2D,
     PluginError,
     Registry,
     load_plugins,
+    problem_names,
 )
 from convergan.registry import did_you_mean as _did_you_mean
 from convergan.registry import show as _show
@@ -56,7 +55,7 @@ def option(default: Any, *, choices: Any = None, **bounds: float) -> Any:
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = option("circle", choices=(PROBLEMS_2D, IMAGE_DATASETS))  # problem or dataset
+    name: str = option("circle", choices=problem_names)  # a 2D problem, a dataset, ...
     path: str | None = None  # dataset location (image datasets); None = the built-in default
     batch_size: int = option(256, gt=0)  # samples per step and per process
     noise_std: float = option(0.0, ge=0)  # per-problem std / spread of the 2D modes (0 = default)
@@ -300,6 +299,8 @@ def _choices(choices: Any) -> tuple[Any, ...] | None:
         return None
     if isinstance(choices, Registry):
         return choices.names()
+    if callable(choices):  # names read afresh, e.g. problem_names
+        return tuple(choices())
     if isinstance(choices, tuple) and any(isinstance(c, Registry) for c in choices):
         return tuple(n for c in choices for n in (c.names() if isinstance(c, Registry) else (c,)))
     return tuple(choices)

@@ -98,8 +98,9 @@ class Problem(ABC):
         wrong = [n for n in names if METRICS[n].domain != self.metric_domain]
         if wrong:
             applicable = [n for n in METRICS.names() if METRICS[n].domain == self.metric_domain]
+            verb = "does" if len(wrong) == 1 else "do"
             raise ConfigError(
-                f"eval.metrics: {', '.join(map(repr, wrong))} do(es) not apply to {self.name!r} "
+                f"eval.metrics: {', '.join(map(repr, wrong))} {verb} not apply to {self.name!r} "
                 f"({self.metric_domain} data); choose from {', '.join(applicable)}"
             )
         return tuple(names)

@@ -178,9 +178,7 @@ class Run:
 
     @property
     def problem_info(self):
-        from convergan.problems import DataInfo
-
-        return DataInfo(self.players.data_shape, self.players.num_classes)
+        return self.problem.info()  # the data's, not the players' (unconditional: no classes)
 
     def restore(self, state: TrainingState) -> None:
         """Load the latest checkpoint into ``state`` and reopen the logs (dropping rows that a
