@@ -165,7 +165,7 @@ METHODS: Registry[Any] = Registry("method", "convergan.methods.presets")
 SCHEMES: Registry[type] = Registry("scheme", "convergan.schemes.core")
 OPTIMIZERS: Registry[type] = Registry("optimizer", "convergan.optimizers")
 PROBLEMS_2D: Registry[Callable[..., Any]] = Registry("2D problem", "convergan.data.toy2d")
-IMAGE_DATASETS: Registry[Callable[..., Any]] = Registry("image dataset", "convergan.data.images")
+IMAGE_DATASETS: Registry[Callable[..., Any]] = Registry("image dataset", "convergan.data.datasets")
 METRICS: Registry[Any] = Registry("metric", "convergan.metrics.catalog")
 ARCHITECTURES: Registry[Callable[..., Any]] = Registry("architecture", "convergan.models")
 # A problem family turns the names of one kind of data (each 2D problem, each image dataset,

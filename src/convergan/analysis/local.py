@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from convergan.analysis.moves import moves_per_period
+from convergan.analysis.trajectories import simulate
 from convergan.field import GameField, LinearField, State, flatten, game_field, unflatten
 from convergan.methods.method import Method
 from convergan.schemes import Scheme, SchemeState
@@ -41,16 +43,6 @@ one step of the differentiated program; a period of 10,000 moves already takes s
 MAX_JACOBIAN_ENTRY = 1e100
 """The largest field-Jacobian entry the analysis accepts: squares of larger entries (which an
 update Jacobian of two steps holds) overflow float64."""
-
-
-def moves_per_period(scheme: Scheme) -> int:
-    """How many player moves one period of ``scheme`` makes: ``g_steps + d_steps`` per step
-    (1 + 1 for simultaneous schemes) times the period, through any wrappers (lazy)."""
-    inner = getattr(scheme, "inner", None)
-    if isinstance(inner, Scheme):
-        return moves_per_period(inner) * (int(scheme.period) // int(inner.period))
-    per_step = int(getattr(scheme, "g_steps", 1)) + int(getattr(scheme, "d_steps", 1))
-    return per_step * int(scheme.period)
 
 
 def check_scheme_size(scheme: Scheme) -> None:
@@ -271,8 +263,6 @@ def max_stable_lr_scale(
 
 
 def _trajectory_fallback(game, method, scheme, x, steps, radius) -> dict[str, int]:
-    from convergan.analysis.trajectories import simulate
-
     centre = flatten(x)
     if centre.numel() != 2:
         directions = torch.eye(centre.numel(), dtype=centre.dtype)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from convergan.analysis.moves import moves_per_period
 from convergan.field import GameField, flatten, unflatten
 from convergan.methods.method import Method
 from convergan.schemes import Scheme
@@ -83,8 +84,6 @@ def simulate(
     Raises ``ValueError`` when ``steps < 1`` or the run would take more than
     :data:`MAX_SIMULATION_MOVES` player moves per trajectory.
     """
-    from convergan.analysis.local import moves_per_period
-
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     moves = steps * moves_per_period(scheme) // max(1, int(scheme.period))

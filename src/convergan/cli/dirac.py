@@ -186,10 +186,6 @@ def _registered_names() -> str:
     )
 
 
-def build_method(args):
-    return build_specs(args)[0].build()
-
-
 def _rates(args) -> dict:
     for flag in ("lr", "lr_g", "lr_d"):
         value = getattr(args, flag)
@@ -197,10 +193,6 @@ def _rates(args) -> dict:
             raise UsageError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
     rates = {"lr": args.lr, "lr_g": args.lr_g, "lr_d": args.lr_d}
     return {k: v for k, v in rates.items() if v is not None}
-
-
-def build_scheme(args) -> Scheme:
-    return build_specs(args)[1].build(**_rates(args))
 
 
 def _finite_or_none(value: float | None) -> float | None:

@@ -23,7 +23,9 @@ def register(commands) -> None:
 
 
 def run_report(args) -> int:
-    from convergan.studies.report import markdown_table, summary_rows, write_report
+    from convergan.studies.markdown import markdown_table
+    from convergan.studies.report import write_report
+    from convergan.studies.tables import summary_rows
 
     if not Path(args.directory).is_dir():
         raise UsageError(f"no such directory: {args.directory}")

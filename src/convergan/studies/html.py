@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from convergan.studies.report import (
+from convergan.studies.tables import (
     CI_NOTE,
     Report,
     comparison_rows,

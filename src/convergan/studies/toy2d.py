@@ -66,7 +66,7 @@ def write_study_summary(report, out: Path) -> Path:
     problems = list(dict.fromkeys(str(c.values.get("base")) for c in cells))
     methods = list(dict.fromkeys(str(c.values.get("method")) for c in cells))
     lookup = {(str(c.values.get("base")), str(c.values.get("method"))): c for c in cells}
-    from convergan.studies.report import mean_ci
+    from convergan.studies.tables import mean_ci
 
     n_seeds = max(len(c.runs) for c in cells)
     lines = [

@@ -1,0 +1,122 @@
+"""The report's content as rows of text: the :class:`Report` record, number formatting and the
+summary, comparison and per-run tables that both renderings show (Markdown in
+:mod:`convergan.studies.markdown`, HTML in :mod:`convergan.studies.html`). Writing the report's
+files is :mod:`convergan.studies.report`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convergan.studies.aggregate import CellSummary, Comparison, Interval
+from convergan.studies.results import Sweep, run_config
+from convergan.studies.theory import dirac_verdict
+
+CI_NOTE = (
+    "Intervals are 95% Student-t intervals for the mean over seeds, "
+    "mean ± t₀.₉₇₅,ₙ₋₁ · s/√n; runs that diverged or failed are counted, not averaged."
+)
+
+
+@dataclass
+class Report:
+    sweep: Sweep
+    cells: list[CellSummary]
+    metrics: list[str]
+    headline: str | None
+    comparisons: list[Comparison]
+    figures: list[tuple[str, Path, str]] = field(default_factory=list)  # (name, path, caption)
+    out: Path = Path(".")
+
+
+# ----------------------------------------------------------------------------- values
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or not math.isfinite(value):
+        return ""
+    return f"{value:.{digits}g}"
+
+
+def mean_ci(interval: Interval | None) -> str:
+    """``0.123 ± 0.045`` (mean ± half-width of the interval); the mean alone for n = 1."""
+    if interval is None or interval.n == 0:
+        return "–"
+    if interval.n == 1:
+        return fmt(interval.mean)
+    half = interval.half_width
+    half_text = f"{half:.0f}" if abs(half) >= 100 else fmt(half, 2)
+    return f"{fmt(interval.mean)} ± {half_text}"
+
+
+def verdict_of(cell: CellSummary) -> str:
+    configs = [run_config(r) for r in cell.runs]
+    config = next((c for c in configs if c), None)
+    verdict = dirac_verdict(config) if config else None
+    return verdict.text if verdict else "–"
+
+
+def axis_columns(sweep: Sweep) -> list[str]:
+    return list(sweep.axes)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def summary_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The headline table: one row per cell."""
+    axes = [a for a in report.sweep.axes if a != "seed"]
+    shown = [m for m in report.metrics if not m.startswith("eval/grad")][:4]
+    spectrum = [m for m in report.metrics if m.startswith("spectrum/")]
+    shown += [m for m in spectrum if m not in shown]
+    header = [*axes, "runs", "n", *[f"final {m}" for m in shown]]
+    if report.headline and any(report.headline in c.best for c in report.cells):
+        header.append(f"best {report.headline}")
+    header += ["diverged", "failed", "Dirac verdict (same method, scheme, lr)"]
+    rows = []
+    for cell in report.cells:
+        used = cell.final.get(report.headline) if report.headline else None
+        row = [str(cell.values.get(a, "")) for a in axes] + [str(len(cell.runs))]
+        row.append(str(used.n if used else 0))  # values in the headline interval
+        row += [mean_ci(cell.final.get(m)) for m in shown]
+        if report.headline and any(report.headline in c.best for c in report.cells):
+            row.append(mean_ci(cell.best.get(report.headline)))
+        row += [str(cell.count("diverged")), str(cell.count("failed")), verdict_of(cell)]
+        rows.append(row)
+    return header, rows
+
+
+def result_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    sweep = report.sweep
+    shown = [m for m in report.metrics if not m.startswith("eval/grad")][:4]
+    header = ["run", "status", "steps", *[f"final {m}" for m in shown], "error"]
+    rows = [
+        [
+            r.name,
+            r.status,
+            "" if r.last_step is None else str(r.last_step),
+            *[fmt(r.final(m)) for m in shown],
+            (r.error or "")[:120],
+        ]
+        for r in sweep.runs
+    ]
+    return header, rows
+
+
+def comparison_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    header = ["family", "a", "b", "mean a", "mean b", "Welch p", "Holm p", "significant (5%)"]
+    rows = [
+        [c.family, c.a, c.b, fmt(c.mean_a), fmt(c.mean_b), fmt(c.p, 2), fmt(c.p_holm, 2)]
+        + ["yes" if c.significant else "no"]
+        for c in report.comparisons
+    ]
+    return header, rows
+
+
+def spec_yaml(sweep: Sweep) -> str:
+    """The effective spec (command-line overrides and axes included) as YAML."""
+    import yaml
+
+    return yaml.safe_dump(sweep.effective_spec, sort_keys=False, width=100).strip()

@@ -1,0 +1,179 @@
+"""Running a sweep's cells on this machine: ``jobs`` submitit workers (subprocesses, or this
+process for ``debug``) take cells from a shared queue, a progress bar reports each finished
+cell, Ctrl-C or SIGTERM stops them all, and cells orphaned by a dead worker are recorded as
+failed.
+
+Cores: a local sweep runs ``jobs`` cells of ``threads`` torch threads each and never more
+than the cores it may use (``os.sched_getaffinity``); asking for more is lowered with a note.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from convergan.studies.cells import FINAL, cell_status, read_cell, run_cell, write_cell
+from convergan.studies.executors import make_executor
+from convergan.studies.planning import PlannedCell
+from convergan.studies.spec import SweepSpec
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return os.cpu_count() or 1
+
+
+def local_jobs(spec: SweepSpec, cores: int | None = None) -> tuple[int, str | None]:
+    """Cells at once for a local sweep and, when the spec asked for more, why it got fewer."""
+    cores = cores or available_cores()
+    threads = spec.launcher.threads
+    most = max(1, cores // threads)
+    asked = spec.launcher.jobs
+    if asked is None:
+        return most, None
+    if asked > most:
+        return most, (
+            f"note: {asked} jobs x {threads} threads would oversubscribe {cores} cores; "
+            f"running {most} at a time"
+        )
+    return asked, None
+
+
+def run_local(spec, out_dir, todo, total, skipped, show_progress, log) -> None:
+    """Run ``todo`` on ``jobs`` submitit workers (subprocesses, or this process for
+    ``debug``) that take cells from a shared queue, so Python and torch start once per worker
+    rather than once per cell. A worker that dies is replaced while cells remain."""
+    from tqdm import tqdm
+
+    debug = spec.launcher.name == "debug"
+    jobs, note = (1, None) if debug else local_jobs(spec)
+    jobs = min(jobs, len(todo))
+    if note:
+        log(note)
+    executor = make_executor(spec, out_dir)
+    claims = out_dir / "claims" / uuid.uuid4().hex  # this invocation's queue
+    claims.mkdir(parents=True)
+    cells = [(p.cell.name, str(p.run_dir), p.config_dict) for p in todo]
+    threads = spec.launcher.threads
+    bar = tqdm(
+        total=total,
+        initial=skipped,
+        desc=spec.name,
+        unit="cell",
+        disable=not show_progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    counts = {"done": 0, "diverged": 0, "failed": 0}
+    reported: set[str] = set()
+    started = time.time()
+
+    def report_finished() -> None:
+        for p in todo:
+            if p.cell.name in reported:
+                continue
+            record = read_cell(p.run_dir) or {}
+            if record.get("status") in FINAL and record.get("finished", 0) >= started:
+                reported.add(p.cell.name)
+                counts[record["status"]] += 1
+                bar.update(1)
+                bar.set_postfix(counts, refresh=True)
+                detail = f": {record['error']}" if record.get("error") else ""
+                seconds = record.get("train_seconds", 0.0)
+                bar.write(f"{p.cell.name}: {record['status']} ({seconds:.1f} s){detail}")
+
+    previous_handler = _terminate_as_interrupt()
+    workers: list = []
+    try:
+        if debug:
+            executor.submit(run_worker, str(claims), cells, threads).result()
+        else:
+            workers = [
+                executor.submit(run_worker, str(claims), cells, threads) for _ in range(jobs)
+            ]
+        while workers:
+            time.sleep(0.2)
+            report_finished()
+            for job in [w for w in workers if w.done()]:
+                workers.remove(job)
+                _check_worker(job, log)
+                left = [c for c in cells if not (claims / c[0]).exists()]
+                if left:  # the worker died with cells left: replace it
+                    workers.append(executor.submit(run_worker, str(claims), cells, threads))
+        report_finished()
+        _fail_orphans(todo, started)
+        report_finished()
+    except KeyboardInterrupt:
+        _stop(workers, claims)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        bar.close()
+
+
+def _stop(workers: list, claims: Path) -> None:
+    """Stop the workers now. submitit's ``cancel`` sends SIGINT, which a process started in
+    the background (``nohup ... &``) ignores, and its task runner ignores SIGTERM (it waits for
+    a requeue); so the cells' own processes get SIGKILL, then the controllers. The killed
+    cells read as interrupted and resume from their checkpoints next time. Each worker left
+    its pid in the claims folder."""
+    for marker in claims.glob("worker-*.pid"):
+        try:
+            os.kill(int(marker.stem.split("-")[1]), signal.SIGKILL)
+        except (ProcessLookupError, ValueError, PermissionError):
+            pass
+    for job in workers:
+        process = getattr(job, "_process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+
+
+def run_worker(claims: str, cells: list[tuple[str, str, dict]], threads: int) -> int:
+    """A local worker: claim cells in order (``mkdir`` is atomic, so no two workers take the
+    same one) and run each; returns how many it ran."""
+    ran = 0
+    (Path(claims) / f"worker-{os.getpid()}.pid").touch()
+    for name, run_dir, config_dict in cells:
+        try:
+            os.mkdir(Path(claims) / name)
+        except FileExistsError:
+            continue
+        run_cell(run_dir, config_dict, threads)
+        ran += 1
+    return ran
+
+
+def _check_worker(job, log) -> None:
+    try:
+        job.result()
+    except Exception as error:  # noqa: BLE001 - a worker killed from outside, say
+        log(f"worker {job.job_id} died: {' '.join(str(error).split())[-300:]}")
+
+
+def _fail_orphans(todo: list[PlannedCell], started: float) -> None:
+    """Cells whose worker died mid-run (their record says running, the process is gone):
+    recorded as failed, so the sweep's outcome is complete; the next sweep with
+    ``--retry-failed`` resumes them from their checkpoint."""
+    for p in todo:
+        record = read_cell(p.run_dir)
+        if record and record.get("started", 0) >= started and cell_status(record) == "interrupted":
+            record.update(status="failed", error="its worker process died", finished=time.time())
+            write_cell(p.run_dir, record)
+
+
+def _terminate_as_interrupt():
+    """SIGTERM (a `kill`, a closing terminal) cancels the running cells like Ctrl-C does."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return signal.getsignal(signal.SIGTERM)
