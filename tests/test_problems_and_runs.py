@@ -16,7 +16,7 @@ from convergan.checkpoint import CheckpointError
 from convergan.cli.main import main
 from convergan.config import ConfigError, load_config
 from convergan.problems import DataInfo, Problem, make_problem
-from convergan.registry import METRICS, PROBLEM_FAMILIES
+from convergan.registry import METRICS, PROBLEM_FAMILIES, SAMPLE_VIEWS
 from convergan.runs import train
 from convergan.training.directory import RunDirectory
 from convergan.training.metrics_log import metrics_by_step, read_metrics, trim_metrics
@@ -202,7 +202,7 @@ class PointCloudProblem(Problem):
     metric_domain = "3d"
     default_metrics = ()
     default_architecture = "mlp"
-    sample_view = "points-2d"
+    sample_view = "coordinates"  # registered by the test: a text file of the points
     display_count = 100
     spectrum_samples = 64
 
@@ -246,8 +246,14 @@ class SphereFamily:
         return PointCloudProblem(config)
 
 
+def write_coordinates(path, real, fake, discriminator, title):
+    np.savetxt(path.with_suffix(".txt"), fake.detach().numpy())
+    return path.with_suffix(".txt")
+
+
 def test_a_new_kind_of_problem_trains_with_no_change_to_convergan(tmp_path):
     PROBLEM_FAMILIES.register("point-clouds", SphereFamily(), description="3D point clouds")
+    SAMPLE_VIEWS.register("coordinates", write_coordinates, description="points as text")
     try:
         run_dir = tmp_path / "sphere"
         overrides = [*TINY, f"out_dir={run_dir}", "data.name=sphere", "train.steps=4"]
@@ -259,7 +265,9 @@ def test_a_new_kind_of_problem_trains_with_no_change_to_convergan(tmp_path):
         _, state = run.load()
         players = run.players(state)
         assert players.generator(torch.zeros(5, 2)).shape == (5, 3)
+        assert np.loadtxt(run_dir / "samples" / "step-00000004.txt").shape == (100, 3)
     finally:
         PROBLEM_FAMILIES.unregister("point-clouds")
+        SAMPLE_VIEWS.unregister("coordinates")
     with pytest.raises(ConfigError, match="sphere"):
         load_config(CIRCLE, ["data.name=sphere"])
