@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import operator
 import types
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -40,7 +41,13 @@ class OptionError(ValueError):
 # The names the layers have raised so far; one class, so catching any catches all of them.
 ConfigError = OptionError
 
-BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+# Bound name -> (symbol in messages, test).
+BOUNDS = {
+    "gt": (">", operator.gt),
+    "ge": (">=", operator.ge),
+    "lt": ("<", operator.lt),
+    "le": ("<=", operator.le),
+}
 
 
 def fail(key: str, problem: str) -> NoReturn:
@@ -75,15 +82,10 @@ def integer(value: Any, key: str, **bounds: float) -> int:
 
 def within(value: T, key: str, **bounds: float) -> T:
     """``value`` if it satisfies every bound (``gt``, ``ge``, ``lt``, ``le``)."""
-    holds = {
-        "gt": lambda v, b: v > b,
-        "ge": lambda v, b: v >= b,
-        "lt": lambda v, b: v < b,
-        "le": lambda v, b: v <= b,
-    }
     for rule, bound in bounds.items():
-        if not holds[rule](value, bound):
-            fail(key, f"must be {BOUNDS[rule]} {bound:g}, got {value}")
+        symbol, holds = BOUNDS[rule]
+        if not holds(value, bound):
+            fail(key, f"must be {symbol} {bound:g}, got {value}")
     return value
 
 
@@ -197,8 +199,7 @@ def build(cls: type[T], data: Any, key: str = "", unknown: UnknownKey | None = N
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in data:
         if name not in fields:
-            words = (unknown or _unknown)(str(name), prefix, list(fields))
-            fail("", words)
+            raise OptionError((unknown or _unknown)(str(name), prefix, list(fields)))
     hints = _hints(cls)
     values = {}
     for name, value in data.items():
