@@ -28,6 +28,9 @@ SRC = REPO / "src" / "convergan"
 LOOKAHEAD = str(REPO / "examples" / "plugins" / "lookahead.py")
 CIRCLE = str(REPO / "configs" / "toy2d" / "circle.yaml")
 
+# The Lookahead plugin loaded here is forgotten after each test (conftest.py).
+pytestmark = pytest.mark.usefixtures("isolated_registries")
+
 # The documented rule (README, "Defaults, one rule"): every weight defaults to 1; WGAN-GP's
 # gradient-norm target defaults to 1.
 DOCUMENTED = {
