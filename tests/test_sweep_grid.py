@@ -172,15 +172,18 @@ def test_base_mapping_is_an_axis_and_axes_beat_overrides():
             {"base": CIRCLE, "axes": {"seed": [0]}, "zip": [{"seed": [1]}]},
             "axis 'seed' appears twice",
         ),
-        ({"base": CIRCLE, "launcher": {"name": "pbs"}}, "launcher.name: expected one of"),
+        (
+            {"base": CIRCLE, "launcher": {"name": "pbs"}},
+            "launcher.name: 'pbs' is not one of local, slurm, debug",
+        ),
         (
             {"base": CIRCLE, "launcher": {"jobz": 2}},
-            "launcher.jobz: unknown key (did you mean 'jobs'?)",
+            "unknown key 'launcher.jobz' (did you mean 'launcher.jobs'?)",
         ),
         ({"base": CIRCLE, "launcher": {"jobs": 0}}, "launcher.jobs: must be >= 1"),
         (
             {"base": CIRCLE, "launcher": {"slurm": {"time_minutes": "1h"}}},
-            "launcher.slurm.time_minutes: expected int",
+            "launcher.slurm.time_minutes: expected an integer, got '1h' (str)",
         ),
         ({"base": "nope.yaml"}, "base: config file not found: nope.yaml"),
     ],

@@ -28,14 +28,9 @@ from typing import Any
 
 import yaml
 
-from convergan.config.schema import (
-    DEFAULT_METHOD,
-    Config,
-    ConfigError,
-    config_from_dict,
-    config_to_dict,
-)
-from convergan.methods.spec import is_composition
+from convergan.config.schema import Config, ConfigError, config_from_dict, config_to_dict
+from convergan.methods.spec import DEFAULT_METHOD, is_composition
+from convergan.schemes.spec import DEFAULT_SCHEME
 
 _OVERRIDE_KEY = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")
 
@@ -166,7 +161,7 @@ def merge_layers(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, A
 
 # Sections named by a registry entry whose other keys belong to that entry: switching the
 # name drops the keys set below (``method=wgan`` over ``{name: r1, gamma: 10}``).
-NAMED_SECTIONS = {"method": DEFAULT_METHOD, "scheme": "altgd"}
+NAMED_SECTIONS = {"method": DEFAULT_METHOD, "scheme": DEFAULT_SCHEME}
 
 
 def _as_named(value: Any) -> Any:

@@ -20,7 +20,7 @@ class InstanceNoise:
     annealing to zero), else the constant ``sigma``.
     """
 
-    sigma: float | Tensor = 0.1
+    sigma: float | Tensor = 1.0  # the Dirac-GAN scale; the ``instance-noise`` preset's default
     anneal_steps: int | None = None
 
     def __post_init__(self) -> None:

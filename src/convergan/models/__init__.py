@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convergan.config.schema import ConfigError
+from convergan.options import ConfigError
 from convergan.registry import ARCHITECTURES
 
 DCGAN_IMAGE_SIZES = (28, 32, 64)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from convergan.config.load import parse_yaml
-from convergan.config.schema import ConfigError
+from convergan.options import ConfigError, OptionError, build, option, unknown_key
 
 LAUNCHERS = ("local", "slurm", "debug")
 BASE_AXIS = "base"
@@ -40,26 +40,26 @@ class SlurmSpec:
     """What ``sbatch`` gets for each array task (submitit's ``slurm_*`` parameters)."""
 
     partition: str | None = None
-    time_minutes: int = 60  # wall-clock limit per cell
-    gpus_per_node: int = 0
-    nodes: int = 1  # > 1 or tasks_per_node > 1 for multi-process (DDP) cells
-    tasks_per_node: int = 1
-    cpus_per_task: int | None = None  # None = launcher.threads
-    mem_gb: float | None = None
-    array_parallelism: int = 64  # array tasks running at once
+    time_minutes: int = option(60, ge=1)  # wall-clock limit per cell
+    gpus_per_node: int = option(0, ge=0)
+    nodes: int = option(1, ge=1)  # > 1 or tasks_per_node > 1 for multi-process (DDP) cells
+    tasks_per_node: int = option(1, ge=1)
+    cpus_per_task: int | None = option(None, ge=1)  # None = launcher.threads
+    mem_gb: float | None = option(None, gt=0)
+    array_parallelism: int = option(64, ge=1)  # array tasks running at once
     account: str | None = None
     qos: str | None = None
     constraint: str | None = None
-    setup: list[str] = field(default_factory=list)  # shell lines run before each task
-    additional: dict[str, Any] = field(default_factory=dict)  # extra #SBATCH --key=value
+    setup: list[str] = option([])  # shell lines run before each task
+    additional: dict[str, Any] = option(factory=dict)  # extra #SBATCH --key=value
 
 
 @dataclass(frozen=True)
 class LauncherSpec:
-    name: str = "local"
-    jobs: int | None = None  # cells at once (local); None = cores // threads
-    threads: int = 1  # torch/OpenMP threads per cell
-    timeout_minutes: int = 24 * 60  # per cell, local and debug launchers
+    name: str = option("local", choices=LAUNCHERS)
+    jobs: int | None = option(None, ge=1)  # cells at once (local); None = cores // threads
+    threads: int = option(1, ge=1)  # torch/OpenMP threads per cell
+    timeout_minutes: int = option(24 * 60, ge=1)  # per cell, local and debug launchers
     slurm: SlurmSpec = field(default_factory=SlurmSpec)
 
 
@@ -118,7 +118,7 @@ def sweep_spec_from_dict(data: Any, source: Path | None = None) -> SweepSpec:
         raise ConfigError(f"{where}expected a mapping with base and axes")
     for key in data:
         if key not in _TOP_KEYS:
-            raise ConfigError(f"{where}{_unknown(str(key), _TOP_KEYS)}")
+            raise ConfigError(f"{where}{unknown_key(str(key), _TOP_KEYS)}")
     if "base" not in data:
         raise ConfigError(f"{where}base: missing (a config path, or a mapping label: path)")
     bases = _bases(data["base"], source, where)
@@ -147,10 +147,6 @@ def sweep_spec_from_dict(data: Any, source: Path | None = None) -> SweepSpec:
     if not isinstance(name, str) or not isinstance(description, str):
         raise ConfigError(f"{where}name and description must be strings")
     launcher = _dataclass(LauncherSpec, data.get("launcher") or {}, "launcher", where)
-    if launcher.name not in LAUNCHERS:
-        raise ConfigError(
-            f"{where}launcher.name: expected one of {', '.join(LAUNCHERS)}, got {launcher.name!r}"
-        )
     return SweepSpec(
         bases=bases,
         axes=axes,
@@ -212,55 +208,10 @@ def _axes(value: Any, key: str, where: str) -> dict[str, list[Any]]:
 
 
 def _dataclass(cls: type, value: Any, key: str, where: str) -> Any:
-    """Build a spec dataclass from a mapping, checking keys and simple types."""
+    """Build a spec dataclass from a mapping through the one option validator."""
     if isinstance(value, str) and cls is LauncherSpec:
         value = {"name": value}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where}{key}: expected a mapping")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for name, item in value.items():
-        if name not in fields:
-            raise ConfigError(f"{where}{key}.{_unknown(str(name), tuple(fields), bare=True)}")
-        default = fields[name].default
-        if fields[name].default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = fields[name].default_factory()  # type: ignore[misc]
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _dataclass(type(default), item, f"{key}.{name}", where)
-            continue
-        kwargs[name] = _check_type(item, default, fields[name].type, f"{key}.{name}", where)
-    spec = cls(**kwargs)
-    for name in ("jobs", "threads", "time_minutes", "nodes", "tasks_per_node", "array_parallelism"):
-        number = getattr(spec, name, None)
-        if number is not None and number < 1:
-            raise ConfigError(f"{where}{key}.{name}: must be >= 1, got {number}")
-    return spec
-
-
-def _check_type(item: Any, default: Any, annotation: Any, key: str, where: str) -> Any:
-    text = str(annotation)
-    if item is None and "None" in text:
-        return None
-    expected: tuple[type, ...]
-    if "dict" in text:
-        expected = (dict,)
-    elif "list" in text:
-        expected = (list,)
-    elif "float" in text:
-        expected = (int, float)
-    elif "int" in text:
-        expected = (int,)
-    else:
-        expected = (str,)
-    if isinstance(item, bool) and bool not in expected or not isinstance(item, expected):
-        kind = " or ".join(t.__name__ for t in expected)
-        raise ConfigError(f"{where}{key}: expected {kind}, got {item!r}")
-    return float(item) if expected == (int, float) else item
-
-
-def _unknown(word: str, candidates: tuple[str, ...], bare: bool = False) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, candidates, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{word}: unknown key{hint}" if bare else f"unknown key {word!r}{hint}"
+    try:
+        return build(cls, value, key)
+    except OptionError as error:
+        raise ConfigError(f"{where}{error}") from None
