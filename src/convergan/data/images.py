@@ -40,6 +40,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from convergan.data.image_catalog import BUILTIN_IMAGE_DATASETS
 from convergan.data.image_formats import (
     DatasetError,
     DatasetNotFoundError,
@@ -56,26 +57,6 @@ __all__ = [
     "IMAGE_DATASETS", "DatasetError", "DatasetNotFoundError", "ImageDataset", "InfiniteLoader",
     "find_fashion_mnist", "make_dataloader", "make_image_dataset", "read_idx",
 ]  # fmt: skip
-
-# The built-in datasets, handled by make_image_dataset itself. A user's dataset is registered
-# with a factory taking make_image_dataset's keyword arguments and returning an ImageDataset.
-BUILTIN_IMAGE_DATASETS = {
-    "fashion-mnist": "Fashion-MNIST IDX files (default: the Debian package dataset-fashion-mnist)",
-    "cifar10": "CIFAR-10 python batches (cifar-10-batches-py)",
-    "image-folder": "a folder of images (labels from sub-folders)",
-    "npy": "a .npy array of images",
-}
-
-
-def _builtin_dataset(name: str):
-    def build(**options: Any) -> ImageDataset:
-        return make_image_dataset(name, **options)
-
-    return build
-
-
-for _name, _description in BUILTIN_IMAGE_DATASETS.items():
-    IMAGE_DATASETS.register(_name, _builtin_dataset(_name), description=_description)
 
 
 class ImageDataset(Dataset):

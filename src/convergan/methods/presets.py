@@ -7,11 +7,13 @@ config schema, the command line, the Dirac table and the README read the same li
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from convergan.methods.method import Method
 from convergan.methods.spec import MethodSpec, NoiseSpec, penalty, register_preset
 from convergan.registry import METHODS, UnknownNameError
+
+if TYPE_CHECKING:  # the Method (torch) is imported by make_method: listing presets stays light
+    from convergan.methods.method import Method
 
 
 @register_preset("gan", "unregularized GAN (saturating loss)")

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from convergan.registry import METRICS
+
+if TYPE_CHECKING:  # annotations only: listing metric names stays light
+    from torch import Tensor
 
 
 @dataclass(frozen=True)
