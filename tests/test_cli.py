@@ -111,7 +111,8 @@ def test_simulate_json(capsys):
 
 
 def test_table_json_and_csv(capsys, monkeypatch):
-    from convergan.cli import dirac_table as dirac_table_module
+    # run_table imports the table function when it runs (so --help stays free of torch).
+    from convergan.analysis import table as dirac_table_module
 
     computed = {}  # the table takes seconds: compute it once for both output formats
 

@@ -44,9 +44,9 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 from torch import Tensor
 
 from convergan.analysis.local import UNIT_CIRCLE_TOLERANCE, period_map, verdict
+from convergan.analysis.which import WHICH
 from convergan.field import GameField, LinearField, State, flatten, unflatten
 
-WHICH = ("LR", "LM", "LI")
 Route = Literal["double-backward", "forward"]
 
 

@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from typing import TYPE_CHECKING
 
-import torch
-
-from convergan.analysis import analyze, simulate
-from convergan.analysis.local import LocalAnalysis
-from convergan.analysis.table import theory_check
 from convergan.cli.dirac_table import eigenvalue_pairs, format_complex, run_table
 from convergan.cli.errors import UsageError
 from convergan.cli.names import ANALYSIS_KINDS, registered_names
-from convergan.games import dirac_gan
-from convergan.methods.spec import MethodSpec
 from convergan.registry import METHODS, SCHEMES
-from convergan.schemes import Scheme, SchemeSpec
 from convergan.schemes.spec import MAX_STEPS_PER_PHASE
+
+# The analysis imports torch: the run functions import it, so --help and argument errors
+# stay fast (tests/test_cli_startup.py).
+if TYPE_CHECKING:
+    import torch
+
+    from convergan.analysis.local import LocalAnalysis
+    from convergan.methods.spec import MethodSpec
+    from convergan.schemes import Scheme, SchemeSpec
 
 OVERRIDE_SECTIONS = ("method", "scheme", "plugins")
 
@@ -200,6 +202,8 @@ def _finite_or_none(value: float | None) -> float | None:
 
 
 def analysis_record(result: LocalAnalysis, spec: MethodSpec, scheme: Scheme) -> dict:
+    from convergan.analysis.table import theory_check
+
     closed, error = theory_check(spec, result)
     scale = result.max_stable_lr_scale
     lr_g, lr_d = (float(v) for v in scheme.lrs)
@@ -232,6 +236,9 @@ def analysis_record(result: LocalAnalysis, spec: MethodSpec, scheme: Scheme) -> 
 
 
 def run_analyze(args) -> int:
+    from convergan.analysis import analyze
+    from convergan.games import dirac_gan
+
     spec, scheme_spec = build_specs(args)
     scheme = scheme_spec.build(**_rates(args))
     try:
@@ -285,6 +292,8 @@ def run_analyze(args) -> int:
 
 
 def _parse_start(values) -> torch.Tensor:
+    import torch
+
     try:
         start = [float(v) for v in values]
     except ValueError:
@@ -295,6 +304,9 @@ def _parse_start(values) -> torch.Tensor:
 
 
 def run_simulate(args) -> int:
+    from convergan.analysis import simulate
+    from convergan.games import dirac_gan
+
     spec, scheme_spec = build_specs(args)
     method, scheme = spec.build(), scheme_spec.build(**_rates(args))
     if args.steps <= 0:

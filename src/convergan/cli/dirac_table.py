@@ -9,7 +9,6 @@ import sys
 import time
 
 from convergan import theory
-from convergan.analysis.table import dirac_table
 from convergan.cli.errors import UsageError
 
 
@@ -28,6 +27,8 @@ def format_complex(pair) -> str:
 def run_table(args) -> int:
     if not math.isfinite(args.lr) or args.lr <= 0:
         raise UsageError(f"--lr must be > 0, got {args.lr}")
+    from convergan.analysis.table import dirac_table  # torch: not needed for --help
+
     started = time.perf_counter()
     rows = dirac_table(lr=args.lr)
     records = [

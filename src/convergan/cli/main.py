@@ -5,7 +5,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from convergan.cli import dirac, evaluate, features, report, spectrum, study, sweep, train
+from convergan.cli import (
+    configs,
+    dirac,
+    evaluate,
+    features,
+    report,
+    spectrum,
+    study,
+    sweep,
+    train,
+)
 from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, fail
 
 DESCRIPTION = """\
@@ -15,12 +25,13 @@ Does this GAN training method converge?
   convergan dirac simulate --method gan --scheme simgd --lr 0.1 --steps 500 --start 1 1
   convergan dirac table
   convergan dirac figure --out out/dirac
-  convergan train configs/toy2d/circle.yaml method=r1 method.gamma=1
+  convergan configs
+  convergan train toy2d/circle method=r1 method.gamma=1
   convergan resume runs/toy2d/circle train.steps=20000
   convergan sample runs/toy2d/circle --n 2000 --out samples.png
   convergan eval runs/fashion-mnist/dcgan-r1 --metrics fid kid pr
   convergan study toy2d --problems circle --methods gan r1 --steps 1000
-  convergan sweep sweeps/toy2d-methods.yaml --out out/toy2d-methods
+  convergan sweep toy2d-methods --out out/toy2d-methods
   convergan sweep status out/toy2d-methods
   convergan report out/toy2d-methods
   convergan features train fashion-mnist
@@ -28,7 +39,7 @@ Does this GAN training method converge?
   convergan path-angle runs/toy2d/circle --from 5000 --to 10000 --plot path-angle.png
 """
 
-COMMAND_MODULES = [dirac, train, evaluate, study, sweep, report, features, spectrum]
+COMMAND_MODULES = [dirac, train, evaluate, study, sweep, report, features, spectrum, configs]
 
 
 def build_parser() -> ArgumentParser:

@@ -19,7 +19,7 @@ WHICH_HELP = "LR: largest real part (most unstable), LM: largest |λ|, LI: large
 
 
 def register(commands) -> None:
-    from convergan.analysis.spectrum import WHICH
+    from convergan.analysis.which import WHICH
     from convergan.registry import SCHEMES
 
     parser = commands.add_parser(

@@ -9,9 +9,9 @@ from convergan.cli.errors import UsageError
 
 EPILOG = """\
 examples:
-  convergan sweep sweeps/toy2d-methods.yaml --out out/toy2d-methods
-  convergan sweep sweeps/r1-gamma.yaml --jobs 2 train.steps=500 --axis seed=[0,1,2]
-  convergan sweep sweeps/r1-gamma.yaml --launcher slurm --dry-run
+  convergan sweep toy2d-methods --out out/toy2d-methods
+  convergan sweep r1-gamma --jobs 2 train.steps=500 --axis seed=[0,1,2]
+  convergan sweep my-sweep.yaml --launcher slurm --dry-run
   convergan sweep status out/toy2d-methods
 """
 
@@ -27,7 +27,11 @@ def register(commands) -> None:
         epilog=EPILOG,
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
-    parser.add_argument("spec", metavar="SPEC.yaml | status", help="sweep spec, or `status`")
+    parser.add_argument(
+        "spec",
+        metavar="SPEC | status",
+        help="sweep spec file or shipped spec name (`convergan configs`), or `status`",
+    )
     parser.add_argument(
         "items",
         nargs="*",
@@ -94,9 +98,7 @@ def load_spec(path, overrides, axes, launcher, jobs, threads):
     from convergan.config.load import parse_overrides, parse_yaml
     from convergan.studies.spec import load_sweep_spec, with_launcher
 
-    if not Path(path).is_file():
-        raise UsageError(f"sweep spec not found: {path}")
-    spec = load_sweep_spec(path)
+    spec = load_sweep_spec(path)  # a file or a shipped name
     for item in overrides:
         if "=" not in item:
             raise UsageError(f"expected KEY=VALUE overrides after the spec, got {item!r}")

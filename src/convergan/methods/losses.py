@@ -21,8 +21,6 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from convergan.registry import LOSSES
-
 
 @dataclass(frozen=True)
 class GANLoss:
@@ -40,9 +38,6 @@ class GANLoss:
         raise NotImplementedError
 
 
-@LOSSES.register(
-    "saturating", description="the original GAN: G minimises log(1 - sigmoid(D(G(z))))"
-)
 @dataclass(frozen=True)
 class StandardLoss(GANLoss):
     """Saturating GAN of Goodfellow et al. (2014): G minimises ``log(1 − sigmoid(D(G(z))))``.
@@ -63,9 +58,6 @@ class StandardLoss(GANLoss):
         return -F.softplus(d_fake)
 
 
-@LOSSES.register(
-    "nonsaturating", description="non-saturating GAN: G minimises -log sigmoid(D(G(z)))"
-)
 @dataclass(frozen=True)
 class NonSaturatingLoss(StandardLoss):
     """Non-saturating GAN: G minimises ``−log sigmoid(D(G(z))) = softplus(−D(G(z)))``."""
@@ -76,7 +68,6 @@ class NonSaturatingLoss(StandardLoss):
         return F.softplus(-d_fake)
 
 
-@LOSSES.register("wgan", description="Wasserstein: D maximises E D(x) - E D(G(z))")
 @dataclass(frozen=True)
 class WassersteinLoss(GANLoss):
     """WGAN (Arjovsky et al., 2017): the critic maximises ``E D(x) − E D(G(z))``."""
@@ -93,7 +84,6 @@ class WassersteinLoss(GANLoss):
         return -d_fake
 
 
-@LOSSES.register("hinge", description="hinge D loss with the Wasserstein G term (SNGAN, BigGAN)")
 @dataclass(frozen=True)
 class HingeLoss(GANLoss):
     """Hinge loss (Lim & Ye, 2017; Miyato et al., 2018) with the Wasserstein generator term."""
@@ -110,9 +100,6 @@ class HingeLoss(GANLoss):
         return -d_fake
 
 
-@LOSSES.register(
-    "least-squares", description="LSGAN (Mao et al., 2017): D regresses real to 1, fake to 0"
-)
 @dataclass(frozen=True)
 class LeastSquaresLoss(GANLoss):
     """Least-squares GAN with the 0-1-1 coding: ``½(D(x) − 1)² + ½D(G(z))²`` for D and

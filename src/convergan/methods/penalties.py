@@ -29,7 +29,6 @@ import torch
 from torch import Tensor
 
 from convergan.methods.batch import weighted_mean
-from convergan.registry import PENALTIES
 
 Discriminator = Callable[[Tensor], Tensor]
 PenaltyPoints = Literal["real", "fake", "interpolates"]
@@ -124,29 +123,21 @@ class GradientPenalty:
         return 0.5 * self.gamma * weighted_mean(_squared_norms_minus(grad, self.target), weight)
 
 
-@PENALTIES.register("r1", description="(gamma/2) E_data |grad_x D|^2 (Mescheder et al., 2018)")
 def r1(gamma: float | Tensor = 1.0) -> GradientPenalty:
     """R1: (γ/2)·E_{p_D}‖∇_x D(x)‖²."""
     return GradientPenalty(gamma=gamma, target=0.0, at="real", name="r1")
 
 
-@PENALTIES.register("r2", description="(gamma/2) E_generator |grad_x D|^2")
 def r2(gamma: float | Tensor = 1.0) -> GradientPenalty:
     """R2: (γ/2)·E_{p_θ}‖∇_x D(x)‖²."""
     return GradientPenalty(gamma=gamma, target=0.0, at="fake", name="r2")
 
 
-@PENALTIES.register(
-    "wgan-gp", description="(gamma/2) E_interpolates (|grad_x D| - target)^2, target 1 by default"
-)
 def wgan_gp(gamma: float | Tensor = 1.0, target: float | Tensor = 1.0) -> GradientPenalty:
     """WGAN-GP: (γ/2)·E_{interpolates}(‖∇_x D‖ − g₀)² (λ = 10 of the WGAN-GP paper is γ = 20)."""
     return GradientPenalty(gamma=gamma, target=target, at="interpolates", name="wgan-gp")
 
 
-@PENALTIES.register(
-    "zero-gp", description="(gamma/2) E_interpolates |grad_x D|^2 (zero-centred GP)"
-)
 def zero_gp(gamma: float | Tensor = 1.0) -> GradientPenalty:
     """Zero-centred gradient penalty at interpolates: (γ/2)·E_{interpolates}‖∇_x D‖²."""
     return GradientPenalty(gamma=gamma, target=0.0, at="interpolates", name="zero-gp")

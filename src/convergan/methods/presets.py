@@ -9,7 +9,7 @@ so ``method=r1`` and ``method.penalties=[r1]`` have the same γ.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convergan.methods.consensus import Consensus
 from convergan.methods.constraints import WeightClip
@@ -24,6 +24,9 @@ from convergan.methods.spec import (
     register_preset,
 )
 from convergan.registry import METHODS, UnknownNameError
+
+if TYPE_CHECKING:  # the Method (torch) is imported by make_method: listing presets stays light
+    from convergan.methods.method import Method
 
 
 @register_preset("gan", "unregularized GAN (saturating loss)")

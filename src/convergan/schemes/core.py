@@ -31,7 +31,6 @@ from typing import Any, NamedTuple
 from torch import Tensor
 
 from convergan.field import DISCRIMINATOR, GENERATOR, Field, State
-from convergan.registry import SCHEMES
 
 Rate = float | Tensor
 
@@ -120,7 +119,6 @@ def combined_period(cycle: int, inner_period: int) -> int:
     return math.lcm(int(cycle), int(inner_period))
 
 
-@SCHEMES.register("simgd", description="simultaneous gradient descent: x <- x + h v(x)")
 @dataclass(frozen=True, kw_only=True)
 class SimGD(Scheme):
     """Simultaneous gradient descent: ``x ← x + h·v(x)``."""
@@ -132,9 +130,6 @@ class SimGD(Scheme):
         return x, state._replace(moves=moves)
 
 
-@SCHEMES.register(
-    "altgd", description="alternating: g_steps G steps, then d_steps D steps (or D first)"
-)
 @dataclass(frozen=True, kw_only=True)
 class AltGD(Scheme):
     """Alternating gradient descent: ``g_steps`` generator steps, then ``d_steps`` discriminator
@@ -163,7 +158,6 @@ class AltGD(Scheme):
         return x, state._replace(moves=moves)
 
 
-@SCHEMES.register("extragradient", description="extragradient: x <- x + h v(x + h v(x))")
 @dataclass(frozen=True, kw_only=True)
 class Extragradient(Scheme):
     """Extragradient (Korpelevich, 1976): ``x ← x + h·v(x + h·v(x))``.
@@ -180,7 +174,6 @@ class Extragradient(Scheme):
         return x, state._replace(moves=moves)
 
 
-@SCHEMES.register("optimistic", description="optimistic GD: x + 2h v(x_k) - h v(x_{k-1})")
 @dataclass(frozen=True, kw_only=True)
 class Optimistic(Scheme):
     """Optimistic gradient descent (Daskalakis et al., 2018):

@@ -3,7 +3,7 @@
 A spec is a small YAML file, validated like a run config (an unknown or ill-typed key is one
 line that names it)::
 
-    base: configs/toy2d/circle.yaml        # or {circle: configs/toy2d/circle.yaml, ...}
+    base: toy2d/circle                     # a file or a shipped name; or {circle: ..., ...}
     axes:                                  # a grid: the product of every axis
       method: [gan, r1]
       seed: [0, 1]
@@ -15,8 +15,9 @@ line that names it)::
 
 A mapping as ``base`` is itself an axis, named ``base``, whose values are the mapping's labels
 (one base config per problem), even when it has a single entry. Paths in ``base`` are looked
-up in the current directory, then beside the spec file and in its parent folders, so that a
-shipped spec runs from a checkout's root or from anywhere inside it.
+up in the current directory, then beside the spec file and in its parent folders; an entry
+that is no file there is the name of a shipped config (``toy2d/circle``), as the shipped specs
+use, so they run from anywhere.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from convergan.config.load import parse_yaml
+from convergan.config.shipped import CONFIGS, find_sweep_spec, not_found, shipped_file
 from convergan.options import ConfigError, OptionError, build, option, unknown_key
 
 LAUNCHERS = ("local", "slurm", "debug")
@@ -103,11 +105,10 @@ _TOP_KEYS = ("name", "description", "base", "axes", "zip", "overrides", "launche
 
 
 def load_sweep_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec; raises :class:`ConfigError` with one line naming the
-    file and the key at fault."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep spec not found: {path}")
+    """Read and validate a sweep spec (a file, or a shipped spec's name such as
+    ``toy2d-methods``); raises :class:`ConfigError` with one line naming the file and the key
+    at fault."""
+    path = find_sweep_spec(path)
     data = parse_yaml(path.read_text(encoding="utf-8"), str(path))
     return sweep_spec_from_dict(data, path)
 
@@ -191,7 +192,10 @@ def _find_config(path: str, source: Path | None, key: str, where: str) -> Path:
                 return Path(os.path.relpath(candidate.resolve()))
             except ValueError:  # pragma: no cover - another drive on Windows
                 return candidate.resolve()
-    raise ConfigError(f"{where}{key}: config file not found: {path}")
+    found = shipped_file(CONFIGS, path)
+    if found is None:
+        raise ConfigError(f"{where}{key}: {not_found(CONFIGS, path)}")
+    return found
 
 
 def _axes(value: Any, key: str, where: str) -> dict[str, list[Any]]:
