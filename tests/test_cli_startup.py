@@ -97,4 +97,7 @@ def test_every_declared_registry_entry_resolves_to_a_callable():
 
     for kind, registry in REGISTRIES.items():
         for entry in registry.entries():
-            assert callable(entry.value) or kind in ("methods", "metrics"), (kind, entry.name)
+            assert callable(entry.value) or kind in ("methods", "metrics", "problem_families"), (
+                kind,
+                entry.name,
+            )

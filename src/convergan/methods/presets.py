@@ -9,12 +9,9 @@ so ``method=r1`` and ``method.penalties=[r1]`` have the same γ.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from convergan.methods.consensus import Consensus
-from convergan.methods.constraints import WeightClip
-from convergan.methods.method import Method
-from convergan.methods.noise import InstanceNoise
 from convergan.methods.spec import (
     MethodSpec,
     NoiseSpec,
@@ -29,6 +26,12 @@ if TYPE_CHECKING:  # the Method (torch) is imported by make_method: listing pres
     from convergan.methods.method import Method
 
 
+def _part(module: str, name: str):
+    """A part's class from ``convergan.methods.<module>``, imported when its defaults are
+    first read (the parts import torch; listing presets must not)."""
+    return getattr(importlib.import_module(f"convergan.methods.{module}"), name)
+
+
 @register_preset("gan", "unregularized GAN (saturating loss)")
 def _gan() -> MethodSpec:
     return MethodSpec(loss="saturating")
@@ -39,7 +42,11 @@ def _nsgan() -> MethodSpec:
     return MethodSpec(loss="nonsaturating")
 
 
-@register_preset("wgan", "WGAN with weight clipping |w| <= clip", **defaults_of(WeightClip))
+@register_preset(
+    "wgan",
+    "WGAN with weight clipping |w| <= clip",
+    defaults=lambda: defaults_of(_part("constraints", "WeightClip")),
+)
 def _wgan(clip: Any) -> MethodSpec:
     return MethodSpec(loss="wgan", clip=clip)
 
@@ -47,14 +54,16 @@ def _wgan(clip: Any) -> MethodSpec:
 @register_preset(
     "wgan-gp",
     "WGAN-GP: (gamma/2) E(|grad D| - target)^2 at interpolates",
-    **penalty_defaults("wgan-gp"),
+    defaults=lambda: penalty_defaults("wgan-gp"),
 )
 def _wgan_gp(gamma: Any, target: Any) -> MethodSpec:
     return MethodSpec(loss="wgan", penalties=(penalty("wgan-gp", gamma=gamma, target=target),))
 
 
 @register_preset(
-    "consensus", "consensus optimization on the saturating GAN", **defaults_of(Consensus)
+    "consensus",
+    "consensus optimization on the saturating GAN",
+    defaults=lambda: defaults_of(_part("consensus", "Consensus")),
 )
 def _consensus(gamma: Any) -> MethodSpec:
     return MethodSpec(loss="saturating", consensus=gamma)
@@ -63,27 +72,31 @@ def _consensus(gamma: Any) -> MethodSpec:
 @register_preset(
     "instance-noise",
     "saturating GAN with Gaussian instance noise N(0, sigma^2)",
-    **defaults_of(InstanceNoise, "sigma"),
+    defaults=lambda: defaults_of(_part("noise", "InstanceNoise"), "sigma"),
 )
 def _instance_noise(sigma: Any) -> MethodSpec:
     return MethodSpec(loss="saturating", noise=NoiseSpec(sigma))
 
 
 @register_preset(
-    "r1", "saturating GAN + R1 = (gamma/2) E_data |grad_x D|^2", **penalty_defaults("r1")
+    "r1",
+    "saturating GAN + R1 = (gamma/2) E_data |grad_x D|^2",
+    defaults=lambda: penalty_defaults("r1"),
 )
 def _r1(gamma: Any) -> MethodSpec:
     return MethodSpec(loss="saturating", penalties=(penalty("r1", gamma=gamma),))
 
 
 @register_preset(
-    "r2", "saturating GAN + R2 = (gamma/2) E_generator |grad_x D|^2", **penalty_defaults("r2")
+    "r2",
+    "saturating GAN + R2 = (gamma/2) E_generator |grad_x D|^2",
+    defaults=lambda: penalty_defaults("r2"),
 )
 def _r2(gamma: Any) -> MethodSpec:
     return MethodSpec(loss="saturating", penalties=(penalty("r2", gamma=gamma),))
 
 
-@register_preset("nsgan-r1", "non-saturating GAN + R1", **penalty_defaults("r1"))
+@register_preset("nsgan-r1", "non-saturating GAN + R1", defaults=lambda: penalty_defaults("r1"))
 def _nsgan_r1(gamma: Any) -> MethodSpec:
     return MethodSpec(loss="nonsaturating", penalties=(penalty("r1", gamma=gamma),))
 

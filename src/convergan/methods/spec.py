@@ -43,6 +43,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from convergan.options import (
@@ -192,19 +193,27 @@ def _short(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Preset:
-    """A named method: its hyperparameters' defaults and the composition they give."""
+    """A named method: its hyperparameters' defaults and the composition they give.
+
+    ``read_defaults`` returns the defaults; it is called on first use, because it reads them
+    from the parts' definitions (modules that import torch), and listing presets must not."""
 
     description: str
-    defaults: dict[str, float]
+    read_defaults: Callable[[], dict[str, float]]
     compose: Callable[..., MethodSpec]
+
+    @cached_property
+    def defaults(self) -> dict[str, float]:
+        return dict(self.read_defaults())
 
     def spec(self, name: str, **params: Any) -> MethodSpec:
         values = {**self.defaults, **params}
         return replace(self.compose(**values), preset=name, params=values)
 
 
-def register_preset(name: str, description: str, **defaults: float):
-    """Decorator: register ``compose(**hyperparameters) -> MethodSpec`` as preset ``name``."""
+def register_preset(name: str, description: str, defaults: Callable[[], dict[str, float]] = dict):
+    """Decorator: register ``compose(**hyperparameters) -> MethodSpec`` as preset ``name``,
+    with ``defaults()`` giving its hyperparameters' defaults (read on first use)."""
 
     def decorator(compose: Callable[..., MethodSpec]) -> Callable[..., MethodSpec]:
         METHODS.register(name, Preset(description, defaults, compose), description=description)
