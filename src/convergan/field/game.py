@@ -47,8 +47,8 @@ class GameField:
         regularization_gain: 0 or k under lazy regularization, else 1.
         step: the 0-based training step (instance-noise annealing; logs say ``step + 1``).
         autocast_device: bf16 autocast of the losses on this device type (eager route).
-        layouts: the players' :class:`ParameterLayout`\\ s, built once and shared by the fields
-            :meth:`at_step` and :meth:`with_regularization_gain` derive.
+        layouts: the players' parameter layouts (:class:`ParameterLayout`), built once and
+            shared by the fields :meth:`at_step` and :meth:`with_regularization_gain` derive.
     """
 
     generator: nn.Module
