@@ -16,8 +16,8 @@ import torch
 
 from convergan.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from convergan.config import load_config
-from convergan.field import GRADIENT_STEP, DivergenceError, DivergenceGuard, GameField
-from convergan.methods import Batch, make_method
+from convergan.field import GRADIENT_STEP, DivergenceError, DivergenceGuard, Guarded
+from convergan.methods import Batch
 from convergan.registry import PROBLEMS_2D
 from convergan.runs import train
 from convergan.training import loop
@@ -223,11 +223,8 @@ def test_divergence_message_uses_the_run_step_numbering(tmp_path, monkeypatch):
 def test_inf_parameters_after_a_move_are_reported_once_per_step():
     psi = torch.zeros(4)
     guard = DivergenceGuard()
-    generator, discriminator = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
-    field = GameField(
-        generator, discriminator, make_method("gan"), None, mover=GRADIENT_STEP, guard=guard
-    )
-    moved, _ = field.move(1, psi, torch.full((4,), 3e38), lr=10.0)  # no error yet: no sync
+    mover = Guarded(GRADIENT_STEP, guard)
+    moved, _ = mover(1, psi, torch.full((4,), 3e38), lr=10.0, state=None)  # no error yet: no sync
     assert torch.isinf(moved).all()
     guard.watch("something later", torch.zeros(2))
     with pytest.raises(DivergenceError, match=r"step 8: Inf in the discriminator's parameters"):

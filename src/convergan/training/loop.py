@@ -1,7 +1,8 @@
 """The training loop: one scheme step per iteration, everything else in hooks.
 
 The loop is the analysis's scheme, run on the analysis's :class:`~convergan.field.GameField`
-with a fresh minibatch per evaluation, the eager differentiation route and optimizer moves.
+with a fresh minibatch per evaluation and the eager differentiation route, observed (reports,
+divergence flags, the all-reduce), and moved by the players' optimizers.
 Data comes from the problem (:mod:`convergan.problems`); checkpoints, logging, evaluation and
 the callbacks sit in :mod:`convergan.training.run` and never inside the step.
 """
@@ -16,7 +17,15 @@ from pathlib import Path
 import torch
 
 from convergan.config.schema import Config
-from convergan.field import GENERATOR, DivergenceGuard, GameField, OptimizerStep, ParameterLayout
+from convergan.field import (
+    GENERATOR,
+    DivergenceGuard,
+    GameField,
+    Guarded,
+    Observed,
+    OptimizerStep,
+    ParameterLayout,
+)
 from convergan.models.players import make_players
 from convergan.problems import make_problem
 from convergan.schemes import Scheme
@@ -36,8 +45,8 @@ def build_scheme(config: Config) -> Scheme:
 
 def training_field(generator, discriminator, method, sampler, **settings) -> GameField:
     """The field the trainer steps on: the analysis's :class:`GameField` with a fresh minibatch
-    from ``sampler`` at every evaluation and the eager route (``settings``: mover, step,
-    reporter, guard, average_across_processes, autocast_device)."""
+    from ``sampler`` at every evaluation and the eager route (``settings``: step,
+    autocast_device)."""
     return GameField(generator, discriminator, method, sampler, route="eager", **settings)
 
 
@@ -82,7 +91,6 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
     method, scheme = config.method.build(), build_scheme(config)
-    mover = OptimizerStep((build_optimizer(config.optim.g), build_optimizer(config.optim.d)))
     x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
     sampler = BatchSampler(
         stream,
@@ -105,20 +113,15 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         sampler=sampler,
     )
     reporter, guard = Reporter(), DivergenceGuard()
-
-    def field_at(step: int) -> GameField:
-        return training_field(
-            generator,
-            discriminator,
-            method,
-            sampler,
-            mover=mover,
-            step=step,
-            reporter=reporter,
-            guard=guard,
-            average_across_processes=dist.average,
-            autocast_device=dist.device.type if config.distributed.amp else None,
-        )
+    autocast_device = dist.device.type if config.distributed.amp else None
+    field = Observed(
+        training_field(generator, discriminator, method, sampler, autocast_device=autocast_device),
+        reporter=reporter,
+        guard=guard,
+        average=dist.average,
+    )
+    optimizers = (build_optimizer(config.optim.g), build_optimizer(config.optim.d))
+    mover = Guarded(OptimizerStep(optimizers, clip=method.clip), guard)
 
     callbacks = [Evaluation(), *callbacks, Checkpointing()]
     run = Run(config, dist, problem, players, show_progress, callbacks)
@@ -128,14 +131,14 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         run.start()
     try:  # from here the run holds its directory's lock: release it whatever happens
         if state.scheme_state is None:
-            state.scheme_state = scheme.init(field_at(state.step), state.x)
-        _run_steps(config, dist, run, scheme, field_at, guard, reporter, state)
+            state.scheme_state = scheme.init(field.at_step(state.step), mover, state.x)
+        _run_steps(config, dist, run, scheme, field, mover, guard, reporter, state)
     finally:
         run.close()
     return TrainResult(run.directory.path, state.step, run.last_metrics, dist.is_main)
 
 
-def _run_steps(config, dist, run, scheme, field_at, guard, reporter, state) -> None:
+def _run_steps(config, dist, run, scheme, field, mover, guard, reporter, state) -> None:
     """The loop itself: one scheme step, one divergence check, the EMA, then the hooks."""
     total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
     samples_per_step = config.data.batch_size * dist.world_size
@@ -143,7 +146,7 @@ def _run_steps(config, dist, run, scheme, field_at, guard, reporter, state) -> N
         for step in range(state.step, total):
             factor = lr_factor(config.optim.schedule, config.optim.warmup_steps, step, total)
             state.x, state.scheme_state = scheme.scaled(factor).step(
-                field_at(step), state.x, state.scheme_state, step
+                field.at_step(step), mover, state.x, state.scheme_state, step
             )
             guard.check(step + 1)  # one host synchronisation per step
             state.step, state.samples_seen = step + 1, state.samples_seen + samples_per_step
