@@ -182,7 +182,7 @@ def test_an_evaluation_game_too_large_for_memory_is_refused_in_one_line(
     """The estimate, counted by hand for this MLP (width 8, depth 1, 2D data): G's leaf
     modules output 8 + 8 + 2 numbers per sample, D's 8 + 8 + 1 on each of a real and a fake
     sample; GRAPH_COPIES copies of them, plus the sample and its latent, in float32."""
-    import convergan.runs.spectrum as spectrum
+    import convergan.runs.memory as spectrum
     from convergan.training.directory import RunDirectory
 
     run_dir = RunDirectory(tiny_run)

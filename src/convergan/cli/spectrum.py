@@ -119,7 +119,7 @@ def _open(run_dir: str):
 
 
 def _check_memory(run, samples: int | None, float64: bool) -> None:
-    from convergan.runs.spectrum import EvaluationTooLarge, check_evaluation_memory
+    from convergan.runs.memory import EvaluationTooLarge, check_evaluation_memory
 
     try:
         check_evaluation_memory(run, samples, float64)

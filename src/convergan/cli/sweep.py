@@ -70,10 +70,11 @@ def run_sweep_command(args) -> int:
     if args.spec == "status":
         return _status(args)
     from convergan.config import ConfigError
-    from convergan.studies.launch import SweepBusy
     from convergan.studies.planning import MAX_CELLS, check_grid_size
 
     max_cells = MAX_CELLS if args.max_cells is None else args.max_cells
+    if max_cells < 1:
+        raise UsageError(f"--max-cells must be >= 1, got {max_cells}")
     try:
         spec = load_spec(args.spec, args.items, args.axis, args.launcher, args.jobs, args.threads)
         out = Path(args.out or Path("out") / "sweeps" / spec.name)
@@ -93,7 +94,7 @@ def run_sweep_command(args) -> int:
             progress=not args.no_progress,
             max_cells=max_cells,
         )
-    except (ConfigError, SweepBusy) as error:
+    except ConfigError as error:  # SweepChanged, GridTooLarge and SweepBusy are ConfigErrors
         raise UsageError(str(error)) from None
     print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" -> {out}")
     print(f"next: convergan report {out}")

@@ -5,12 +5,15 @@ file of the sweep's own, ``cell.json``::
 
     {"status": "running" | "done" | "diverged" | "failed", "error": "...",
      "config": {...resolved config...}, "overrides": {...}, "host": ..., "pid": ...,
-     "attempts": n, "started": t, "finished": t, "train_seconds": s, "job_id": ...}
+     "pid_start": ..., "sweep": {"pid": ..., "pid_start": ...}, "attempts": n,
+     "started": t, "finished": t, "train_seconds": s, "job_id": ...}
 
 ``done``, ``diverged`` (a NaN/Inf stopped the run: an outcome, not a bug) and ``failed`` (any
 other exception; the traceback is in ``error.txt``) are final. A ``running`` record whose
-process is gone (same host, pid not alive) is ``interrupted``: the next sweep resumes it from
-its last checkpoint. A cell without ``cell.json`` is ``pending``.
+process is gone (same host, pid not alive, or alive but started at another time: a reused pid)
+is ``interrupted``: the next sweep resumes it from its last checkpoint. A cell without
+``cell.json`` is ``pending``. A cell that a live process holds is never written by another
+(:func:`held_by`).
 
 The resolved config is stored so that a re-run can tell whether the spec still describes the
 same experiment; keys that do not change the result (``out_dir``, ``train.progress``) are left

@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from convergan.config.schema import ConfigError
 from convergan.studies.cells import cell_status, read_cell
 from convergan.studies.executors import sbatch_script, submit_slurm, wait_for_records
 from convergan.studies.planning import (
@@ -58,8 +59,9 @@ __all__ = [
 ]
 
 
-class SweepBusy(RuntimeError):
-    """Another sweep is running into the same directory (one line naming it)."""
+class SweepBusy(ConfigError):
+    """``--out`` is taken: another sweep runs into it (one line naming it). A
+    :class:`ConfigError` so that every command that runs sweeps reports it in one line."""
 
 
 def run_sweep(
