@@ -188,7 +188,7 @@ def run_cell(
 
 def held_by(run_dir: Path) -> str | None:
     """The live process that holds the cell, described, or ``None``: a ``running`` record of
-    a live process, or the run's lock (a worker between its record and its run, a
+    a live process on this host, or the run's lock (a worker between its record and its run, a
     ``convergan resume`` of the cell). Checked before a cell's record is written, so a
     second writer never overwrites a live one's record or trims its log."""
     from convergan.training.lock import (
@@ -200,7 +200,10 @@ def held_by(run_dir: Path) -> str | None:
     )
 
     record = read_cell(run_dir)
-    if cell_status(record) == "running" and record.get("pid") != os.getpid():
+    here = record is not None and record.get("host") == socket.gethostname()
+    # Records of other hosts cannot be checked (a SLURM task on a dead node says running
+    # forever): there, the lock alone decides.
+    if here and cell_status(record) == "running" and record.get("pid") != os.getpid():
         return f"pid {record.get('pid')} on {record.get('host')} (its record says running)"
     lock = RunLock(run_dir)
     try:

@@ -198,6 +198,9 @@ def _watch_sweep(sweep: dict) -> None:
     def watch() -> None:
         while process_alive(sweep["pid"], sweep.get("pid_start")):
             time.sleep(WATCH_SECONDS)
+        stop()
+
+    def stop() -> None:
         print(
             f"convergan: sweep pid {sweep['pid']} is gone; stopping its worker pid {os.getpid()} "
             "(its cell resumes from its last checkpoint when the sweep is run again)",
@@ -206,6 +209,8 @@ def _watch_sweep(sweep: dict) -> None:
         )
         os.kill(os.getpid(), signal.SIGKILL)
 
+    if not process_alive(sweep["pid"], sweep.get("pid_start")):
+        stop()  # gone before this worker started: claim nothing
     threading.Thread(target=watch, name="watch-sweep", daemon=True).start()
 
 
