@@ -269,3 +269,16 @@ def test_a_cell_held_by_a_live_process_is_left_to_it(tmp_path, capsys):
     finally:
         torch.set_num_threads(threads)
     assert json.loads(logs_of(out, CELLS[1])[-1])["step"] == 40
+
+
+def test_a_sample_image_cut_off_by_a_kill_does_not_stop_the_report(tmp_path, reference):
+    """A worker killed while it wrote its final samples leaves a truncated PNG; the report of
+    the partial sweep still draws, showing that run's status in its panel."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    image = sorted((out / "runs" / CELLS[0] / "samples").glob("step-*.png"))[-1]
+    image.write_bytes(image.read_bytes()[:40])
+    report = write_report(out)
+    assert any(name.startswith("samples") for name, _, _ in report.figures)

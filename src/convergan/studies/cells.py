@@ -191,13 +191,7 @@ def held_by(run_dir: Path) -> str | None:
     a live process on this host, or the run's lock (a worker between its record and its run, a
     ``convergan resume`` of the cell). Checked before a cell's record is written, so a
     second writer never overwrites a live one's record or trims its log."""
-    from convergan.training.lock import (
-        LOCK_NAME,
-        RunDirectoryError,
-        RunLock,
-        RunLockedError,
-        holder_description,
-    )
+    from convergan.training.lock import RunDirectoryError, RunLock, RunLockedError
 
     record = read_cell(run_dir)
     here = record is not None and record.get("host") == socket.gethostname()
@@ -209,15 +203,23 @@ def held_by(run_dir: Path) -> str | None:
     try:
         lock.acquire()
     except RunLockedError:
-        try:
-            holder = json.loads((Path(run_dir) / LOCK_NAME).read_text(encoding="utf-8") or "{}")
-        except (OSError, ValueError):
-            holder = {}
-        return holder_description(holder) if holder else "another process (starting)"
+        return lock_holder(run_dir)
     except RunDirectoryError:
         return None  # unwritable: the run itself fails and its record says why
     lock.release()
     return None
+
+
+def lock_holder(directory: Path) -> str:
+    """The process that holds ``directory``'s lock, as its holder wrote itself down."""
+    from convergan.training.lock import LOCK_NAME, holder_description
+
+    try:
+        holder = json.loads((Path(directory) / LOCK_NAME).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        holder = {}
+    # Empty while the holder is between taking the lock and writing its record.
+    return holder_description(holder) if holder else "another process (starting)"
 
 
 def _is_first_task() -> bool:

@@ -21,13 +21,12 @@ here.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from convergan.config.schema import ConfigError
-from convergan.studies.cells import cell_status, read_cell
+from convergan.studies.cells import cell_status, lock_holder, read_cell
 from convergan.studies.executors import sbatch_script, submit_slurm, wait_for_records
 from convergan.studies.planning import (
     MAX_CELLS,
@@ -40,13 +39,7 @@ from convergan.studies.planning import (
 )
 from convergan.studies.spec import SweepSpec
 from convergan.studies.workers import local_jobs, run_local, stop_orphans
-from convergan.training.lock import (
-    LOCK_NAME,
-    RunDirectoryError,
-    RunLock,
-    RunLockedError,
-    holder_description,
-)
+from convergan.training.lock import RunDirectoryError, RunLock, RunLockedError
 
 __all__ = [
     "SweepBusy",
@@ -92,13 +85,8 @@ def lock_sweep(out_dir: Path) -> RunLock:
     try:
         lock.acquire()
     except RunLockedError:
-        try:
-            holder = json.loads((out_dir / LOCK_NAME).read_text(encoding="utf-8") or "{}")
-        except (OSError, ValueError):
-            holder = {}
-        who = holder_description(holder) if holder else "another process (starting)"
         raise SweepBusy(
-            f"{out_dir} is in use by another sweep, {who}; wait for it to finish "
+            f"{out_dir} is in use by another sweep, {lock_holder(out_dir)}; wait for it to finish "
             "(`convergan sweep status` shows its cells) or choose another --out"
         ) from None
     except RunDirectoryError as error:
