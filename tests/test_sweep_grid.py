@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from convergan.config import ConfigError
 from convergan.config.load import parse_yaml
-from convergan.studies.grid import cell_name, expand, flow
+from convergan.studies.grid import cell_name, count_cells, expand, flow
 from convergan.studies.launch import local_jobs, plan
 from convergan.studies.spec import sweep_spec_from_dict
 
@@ -52,6 +52,7 @@ def test_grid_size_is_product_of_axes_and_zip_lengths(axes, zip_lengths):
     cells = expand(spec_of(axes, zipped))
     expected = math.prod(len(v) for v in axes.values()) * math.prod(zip_lengths)
     assert len(cells) == expected
+    assert count_cells(spec_of(axes, zipped)) == expected  # counted without building them
     # Every combination appears exactly once, in product order (last axis fastest).
     combos = [tuple(v for _, v in c.values) for c in cells]
     by_hand = [
