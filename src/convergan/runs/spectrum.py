@@ -101,7 +101,7 @@ def _cast(batch: Batch, dtype: torch.dtype) -> Batch:
 def evaluation_field(
     generator, discriminator, method, batch: Batch, step: int = 0, float64: bool = False
 ) -> GameField:
-    """The run's method on the fixed ``batch`` (torch.func route, plain gradient steps); with
+    """The run's method on the fixed ``batch`` (the torch.func route); with
     ``float64`` the players and the batch are cast copies."""
     if float64:
         generator, discriminator = (
