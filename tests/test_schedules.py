@@ -393,3 +393,31 @@ def test_the_spectrum_at_a_checkpoint_uses_the_values_in_force(tmp_path):
 def c(p: float) -> float:
     """R3GAN's cosine decay factor ½(1 + cos πp)."""
     return 0.5 * (1 + math.cos(math.pi * p))
+
+
+# ------------------------------------------------------------------- R3GAN's configs
+
+
+@pytest.mark.parametrize("name", ["fashion-mnist/r3gan", "cifar10/r3gan"])
+def test_r3gan_configs_follow_the_published_schedules(name):
+    config = load_config(name)
+    start, end = config_at(config, 0), config_at(config, config.train.steps)
+    for player in ("g", "d"):
+        begin, final = getattr(start.optim, player), getattr(end.optim, player)
+        assert (begin.name, begin.lr, begin.betas, begin.eps) == ("adam", 2e-4, (0.0, 0.9), 1e-8)
+        # At the horizon itself R3GAN's formula gives start + (end - start): end, to rounding.
+        assert (final.lr, *final.betas) == pytest.approx((5e-5, 0.0, 0.99), rel=1e-12)
+    assert [p.gamma for p in start.method.penalties] == [0.05, 0.05]
+    assert [p.gamma for p in end.method.penalties] == pytest.approx([0.005, 0.005], rel=1e-12)
+    assert start.ema.half_life_samples == 0.0
+    if name == "fashion-mnist/r3gan":  # half way through its 1.28M images
+        middle = config_at(config, 10_000)
+        assert middle.optim.g.lr == pytest.approx(1.25e-4)
+        assert middle.method.penalties[1].gamma == pytest.approx(0.0275)
+        assert middle.ema.half_life_samples == pytest.approx(160_000)
+    else:
+        assert end.ema.half_life_samples == pytest.approx(5_000_000, rel=1e-12)
+    from convergan.config.shipped import find_config
+
+    text = find_config(name).read_text(encoding="utf-8")
+    assert "brownvc/R3GAN" in text and "TODO(merge)" in text and "augmentation" in text
