@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from convergan.config.schema import Config, config_at, scheduled_values
 from convergan.field import OptimizerStep
 from convergan.methods.method import Method
+from convergan.schedules import resolve
 from convergan.schemes import Scheme
 from convergan.training.optim import build_optimizer
 
@@ -61,19 +62,19 @@ class PartsInForce:
     def at(self, step: int) -> StepParts:
         if not self.schedules:
             return self._first
-        now = config_at(self.config, step, self.world_size)
-        first = self._first
+        # The sections that hold schedules, resolved as config_at would (a whole config
+        # costs twice as much to walk, every step).
+        config, first, samples = self.config, self._first, step * self.samples_per_step
+        method = first.method
+        if self._method_scheduled:
+            method = resolve(config.method, step, samples).build()
+        scheme, mover = first.scheme, first.mover
         if self._optim_scheduled:
-            scheme = first.scheme.with_rates(now.optim.g.lr, now.optim.d.lr)
-            mover = build_mover(now)
-        else:
-            scheme, mover = first.scheme, first.mover
-        return StepParts(
-            now.method.build() if self._method_scheduled else first.method,
-            scheme,
-            mover,
-            now.ema.half_life_samples,
-        )
+            optim = resolve(config.optim, step, samples)
+            scheme = first.scheme.with_rates(optim.g.lr, optim.d.lr)
+            mover = OptimizerStep((build_optimizer(optim.g), build_optimizer(optim.d)))
+        half_life = resolve(config.ema.half_life_samples, step, samples)
+        return StepParts(method, scheme, mover, half_life)
 
     def logged(self, step: int) -> dict[str, float]:
         samples = step * self.samples_per_step
