@@ -147,7 +147,8 @@ def test_config_yaml_prints_the_spec_back_exactly(tmp_path):
     assert saved == {
         "loss": "nonsaturating",
         "penalties": [{"name": "r1", "gamma": 1.0}],
-        "noise": {"sigma": 0.1, "anneal_steps": 50},
+        # anneal_steps is shorthand for the linear schedule to 0 that it means.
+        "noise": {"sigma": {"schedule": "linear", "start": 0.1, "end": 0.0, "steps": 50}},
         "clip": None,
         "consensus": None,
     }

@@ -30,6 +30,7 @@ from functools import cache
 from typing import Any, NoReturn, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from convergan.registry import Registry, did_you_mean, show
+from convergan.schedules import KINDS, UNITS, Schedule
 
 T = TypeVar("T")
 
@@ -154,6 +155,65 @@ def optional(value: Any, key: str, check: Callable[[Any, str], T]) -> T | None:
     return None if value is None else check(value, key)
 
 
+def scheduled(value: Any, key: str, **bounds: float) -> float | Schedule:
+    """A number within ``bounds``, or a :class:`~convergan.schedules.Schedule` (a mapping with
+    a ``schedule`` key) checked by :func:`schedule`."""
+    if isinstance(value, Schedule):
+        return value
+    if isinstance(value, Mapping):
+        if "schedule" not in value:
+            fail(key, f"expected a number or a schedule ({SCHEDULE_EXAMPLE}), got {show(value)}")
+        return schedule(value, key, **bounds)
+    return number(value, key, **bounds)
+
+
+SCHEDULE_EXAMPLE = "{schedule: cosine, start: 0.05, end: 0.005, samples: 20000000}"
+SCHEDULE_KEYS = ("schedule", "start", "end", *UNITS, "warmup_start") + tuple(
+    f"{part}_{unit}" for part in ("warmup", "hold") for unit in UNITS
+)
+
+
+def schedule(value: Any, key: str, **bounds: float) -> Schedule:
+    """A schedule (see :mod:`convergan.schedules`). ``start``, ``end`` and ``warmup_start``
+    obey the key's ``bounds``, except that a bound ``> 0`` admits 0: a warm-up from 0, a
+    half-life ramped up from 0 and a decay to 0 are what schedules are for."""
+    value = mapping(value, key)
+    for name in value:
+        if name not in SCHEDULE_KEYS:
+            raise OptionError(unknown_key(str(name), list(SCHEDULE_KEYS), f"{key}."))
+    kind = choice(value.get("schedule"), f"{key}.schedule", KINDS)
+    units = [unit for unit in UNITS if unit in value]
+    if len(units) != 1:
+        fail(
+            key,
+            f"a schedule takes its length in steps or in samples (one of them), e.g. "
+            f"{SCHEDULE_EXAMPLE}",
+        )
+    (unit,) = units
+    for part in ("warmup", "hold"):
+        other = f"{part}_{UNITS[1 - UNITS.index(unit)]}"
+        if other in value:
+            fail(f"{key}.{other}", f"a schedule in {unit} takes {part}_{unit}")
+    relaxed = {("ge" if rule == "gt" else rule): bound for rule, bound in bounds.items()}
+    ends = {}
+    for name in ("start", "end"):
+        if name not in value:
+            fail(
+                f"{key}.{name}",
+                f"missing (a schedule takes start and end, e.g. {SCHEDULE_EXAMPLE})",
+            )
+        ends[name] = number(value[name], f"{key}.{name}", **relaxed)
+    warmup_start = number(value.get("warmup_start", 0.0), f"{key}.warmup_start", **relaxed)
+    length = integer(value[unit], f"{key}.{unit}", gt=0)
+    warmup = integer(value.get(f"warmup_{unit}", 0), f"{key}.warmup_{unit}", ge=0)
+    hold = integer(value.get(f"hold_{unit}", 0), f"{key}.hold_{unit}", ge=0)
+    if warmup + hold > length:
+        fail(f"{key}.{unit}", f"must be >= warm-up + hold ({warmup + hold}), got {length}")
+    if "warmup_start" in value and not warmup:
+        fail(f"{key}.warmup_start", f"needs a warm-up (warmup_{unit})")
+    return Schedule(kind, ends["start"], ends["end"], length, unit, warmup, hold, warmup_start)
+
+
 def unknown_key(key: str, siblings: list[str] | tuple[str, ...], prefix: str = "") -> str:
     """``unknown key 'prefix.key' (did you mean 'prefix.close'?)``, or the valid keys."""
     close = difflib.get_close_matches(key, list(siblings), n=1, cutoff=0.6)
@@ -228,6 +288,8 @@ def _check(value: Any, hint: Any, key: str, rules: Mapping[str, Any], unknown: A
     if dataclasses.is_dataclass(hint):
         return build(hint, value, key, unknown)
     origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType) and Schedule in args:  # a number or a schedule
+        return scheduled(value, key, **rules.get("bounds", {}))
     if origin in (Union, types.UnionType) and type(None) in args:
         (inner,) = [a for a in args if a is not type(None)]
         return optional(value, key, lambda v, k: _check(v, inner, k, rules, unknown))

@@ -18,7 +18,18 @@ from functools import cache
 from typing import Any, get_type_hints
 
 from convergan.methods.spec import MethodSpec, parse_method
-from convergan.options import ConfigError, build, listed, option, string, unknown_key
+from convergan.options import (
+    ConfigError,
+    build,
+    choice,
+    fail,
+    integer,
+    listed,
+    number,
+    option,
+    string,
+    unknown_key,
+)
 from convergan.registry import (
     ARCHITECTURES,
     METRICS,
@@ -27,6 +38,7 @@ from convergan.registry import (
     load_plugins,
     problem_names,
 )
+from convergan.schedules import KINDS, Schedule, find_schedules, plain, resolve
 from convergan.schemes.spec import TRAINING_SCHEME_DEFAULTS, SchemeSpec, parse_scheme
 
 # ConfigError (imported from here by older code) is defined in :mod:`convergan.options`: one
@@ -57,8 +69,10 @@ class ModelConfig:
 @dataclass(frozen=True)
 class OptimizerConfig:
     name: str = option("adam", choices=OPTIMIZERS)
-    lr: float = option(1e-4, gt=0)  # learning rate h (the scheme's rate for this player)
-    betas: tuple[float, float] = option((0.0, 0.99), ge=0, lt=1)  # Adam moment decay rates
+    # Learning rate h (the scheme's rate for this player); a number or a schedule.
+    lr: float | Schedule = option(1e-4, gt=0)
+    # Adam's moment decay rates; each a number or a schedule (R3GAN: β2 0.9 -> 0.99).
+    betas: tuple[float | Schedule, float | Schedule] = option((0.0, 0.99), ge=0, lt=1)
     eps: float = option(1e-8, gt=0)  # denominator guard (Adam, RMSprop)
     weight_decay: float = option(0.0, ge=0)  # L2 coefficient
     alpha: float = option(0.99, ge=0, lt=1)  # RMSprop squared-gradient decay
@@ -69,15 +83,14 @@ class OptimizerConfig:
 class OptimConfig:
     g: OptimizerConfig = field(default_factory=OptimizerConfig)  # generator optimizer
     d: OptimizerConfig = field(default_factory=OptimizerConfig)  # discriminator optimizer
-    schedule: str = option("constant", choices=("constant", "linear", "cosine"))  # lr decay
-    warmup_steps: int = option(0, ge=0)  # linear lr warm-up from 0 over this many steps
 
 
 @dataclass(frozen=True)
 class EmaConfig:
     enabled: bool = True  # keep an exponential moving average of G for sampling and eval
     # StyleGAN2 convention: beta = 0.5 ** (batch / half_life), independent of the batch size.
-    half_life_samples: float = option(10000.0, gt=0)
+    # A number or a schedule (R3GAN ramps it from 0 to 5M images; 0: the average is G).
+    half_life_samples: float | Schedule = option(10000.0, gt=0)
     rampup: float | None = option(None, ge=0)  # half-life <= rampup * samples seen; None = off
 
 
@@ -168,19 +181,73 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
             load_plugins(plugins)
         except PluginError as error:
             raise ConfigError(f"plugins: {error}") from None
-    return build(Config, data, "", _unknown_key)
+    return build(Config, _learning_rate_shorthand(data), "", _unknown_key)
+
+
+def _learning_rate_shorthand(data: Any) -> Any:
+    """``optim.schedule`` (constant, linear, cosine) and ``optim.warmup_steps``, the keys from
+    before schedules: each player's rate becomes the schedule over ``train.steps`` that they
+    meant (``cosine``: lr -> 0; a warm-up ramps from 0, R3GAN's form). ``constant`` without
+    warm-up (what older runs' config.yaml holds) changes nothing."""
+    optim = data.get("optim") if isinstance(data, Mapping) else None
+    if not isinstance(optim, Mapping) or not {"schedule", "warmup_steps"} & set(optim):
+        return data
+    optim = dict(optim)
+    kind = choice(optim.pop("schedule", "constant"), "optim.schedule", ("constant", *KINDS))
+    warmup = integer(optim.pop("warmup_steps", 0), "optim.warmup_steps", ge=0)
+    if kind != "constant" or warmup:
+        train = data.get("train")
+        steps = train.get("steps", TrainConfig.steps) if isinstance(train, Mapping) else None
+        steps = integer(steps, "train.steps", gt=0)
+        for player in ("g", "d"):
+            section = dict(optim.get(player) or {})
+            lr = section.get("lr", OptimizerConfig.lr)
+            if isinstance(lr, Mapping):
+                fail("optim.schedule", f"cannot be combined with a schedule in optim.{player}.lr")
+            lr = number(lr, f"optim.{player}.lr", gt=0)
+            section["lr"] = {
+                "schedule": "linear" if kind == "constant" else kind,
+                "start": lr,
+                "end": lr if kind == "constant" else 0.0,
+                "steps": steps,
+                "warmup_steps": warmup,
+            }
+            optim[player] = section
+    return {**data, "optim": optim}
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """The config as plain YAML-safe types (dicts, lists, str, numbers, bool, None)."""
+    """The config as plain YAML-safe types (dicts, lists, str, numbers, bool, None); a
+    schedule is its mapping (:meth:`~convergan.schedules.Schedule.to_dict`)."""
+    return plain(config_tree(cfg))
+
+
+def config_tree(cfg: Any) -> dict[str, Any]:
+    """The config as dicts and lists, with its schedules kept as objects."""
     return {f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
 
 
+def scheduled_values(cfg: Config) -> dict[str, Schedule]:
+    """Every schedule of the config by its dotted key (``optim.g.lr``, ``method.gamma``,
+    ``method.penalties[0].gamma``): the keys logged as ``schedule/<key>``."""
+    return find_schedules(config_tree(cfg))
+
+
+def config_at(cfg: Config, step: int, world_size: int = 1) -> Config:
+    """The spec at step ``t``: ``cfg`` with every schedule replaced by its value at the 0-based
+    step ``step`` (samples = step x global batch, ``data.batch_size`` x ``world_size``). The
+    trainer's step ``t`` runs with these values; a checkpoint at step ``t`` (after ``t``
+    updates) is analysed with them, those of the update that would move it next."""
+    return resolve(cfg, step, step * cfg.data.batch_size * world_size)
+
+
 def _plain(value: Any) -> Any:
+    if isinstance(value, Schedule):
+        return value  # written as its mapping by config_to_dict
     if isinstance(value, (MethodSpec, SchemeSpec)):
-        return value.to_dict()
+        return _plain(value.to_dict())
     if dataclasses.is_dataclass(value):
-        return config_to_dict(value)
+        return config_tree(value)
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):

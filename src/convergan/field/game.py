@@ -77,9 +77,10 @@ class GameField:
     def draw_batch(self) -> Batch:
         return self.batch if isinstance(self.batch, Batch) else self.batch()
 
-    def at_step(self, step: int) -> GameField:
-        """The same field at training step ``step`` (the layouts are shared, not rebuilt)."""
-        return replace(self, step=step)
+    def at_step(self, step: int, method: Method | None = None) -> GameField:
+        """The same field at training step ``step`` (the layouts are shared, not rebuilt),
+        with ``method`` when given (a method whose γ or σ follows a schedule)."""
+        return replace(self, step=step, method=self.method if method is None else method)
 
     def with_regularization_gain(self, gain: float | Tensor) -> GameField:
         return replace(self, regularization_gain=gain)

@@ -13,12 +13,18 @@ back exactly by :meth:`MethodSpec.to_dict`:
       method:
         loss: hinge                                   # a registered loss
         penalties: [{name: r1, gamma: 10}, {name: r2, gamma: 10}]
-        noise: {sigma: 0.1, anneal_steps: 5000}       # or a number: sigma
+        noise: {sigma: 0.1}                           # or a number: sigma
         clip: null                                    # WGAN weight clipping bound
         consensus: null                               # consensus optimization gamma
 
   On the command line a penalty may be written ``name:gamma``:
   ``method.loss=hinge method.penalties=[r1:10]``.
+
+**Schedules.** Every number of a method but ``clip`` (a penalty's γ, the noise σ, the consensus
+γ) may be a schedule, ``{schedule: cosine, start: 0.05, end: 0.005, samples: 20000000}``
+(:mod:`convergan.schedules`); the trainer builds the method with the values in force at each
+step (:func:`convergan.config.config_at`). ``noise: {sigma: s, anneal_steps: n}`` is shorthand
+for ``sigma: {schedule: linear, start: s, end: 0, steps: n}``.
 
 A preset named together with composition keys is the preset with those parts replaced
 (``{name: r1, gamma: 10, loss: hinge}`` is hinge + R1 with γ = 10); the result prints as a
@@ -54,8 +60,10 @@ from convergan.options import (
     number,
     optional,
     registered,
+    scheduled,
 )
 from convergan.registry import LOSSES, METHODS, PENALTIES, did_you_mean, show
+from convergan.schedules import Schedule, find_schedules
 
 COMPOSITION_KEYS = ("loss", "penalties", "noise", "clip", "consensus")
 DEFAULT_METHOD = "r1"
@@ -70,6 +78,8 @@ PARAMETER_BOUNDS: dict[str, dict[str, float]] = {
     "clip": {"gt": 0.0},  # weight-clipping bound; 0 would make D constant
     "anneal_steps": {"gt": 0},
 }
+# Method numbers that may not follow a schedule: a clip bound reaching 0 would make D constant.
+UNSCHEDULED = ("clip",)
 
 # A bad method spec is an option error like any other (one class; this name is kept).
 MethodSpecError = OptionError
@@ -95,13 +105,12 @@ class PenaltySpec:
 
 @dataclass(frozen=True)
 class NoiseSpec:
-    """Gaussian instance noise ``σ``, linearly annealed to 0 over ``anneal_steps`` if set."""
+    """Gaussian instance noise ``σ``: a number or a schedule (annealing is a schedule)."""
 
     sigma: Any
-    anneal_steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sigma": self.sigma, "anneal_steps": self.anneal_steps}
+        return {"sigma": self.sigma}
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,12 @@ class MethodSpec:
         return values
 
     def build(self):
-        """The :class:`~convergan.methods.Method` this spec describes."""
+        """The :class:`~convergan.methods.Method` this spec describes (its numbers resolved:
+        a spec with schedules is built at a step, :func:`convergan.schedules.resolve`)."""
+        unresolved = find_schedules(self.to_dict(), "method")
+        if unresolved:
+            key = next(iter(unresolved))
+            fail(key, "a schedule has no single value; build the method at a step (config_at)")
         from convergan.methods.consensus import Consensus
         from convergan.methods.constraints import WeightClip
         from convergan.methods.method import Method
@@ -156,9 +170,7 @@ class MethodSpec:
         return Method(
             LOSSES[self.loss](),
             penalties=tuple(p.build() for p in self.penalties),
-            noise=None
-            if self.noise is None
-            else InstanceNoise(self.noise.sigma, self.noise.anneal_steps),
+            noise=None if self.noise is None else InstanceNoise(self.noise.sigma),
             clip=None if self.clip is None else WeightClip(self.clip),
             consensus=None if self.consensus is None else Consensus(self.consensus),
             name=self.name,
@@ -185,6 +197,8 @@ class MethodSpec:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, Schedule):
+        return f"({value})"
     return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 
@@ -311,9 +325,11 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
     return replace(spec.as_composition(), **parts)
 
 
-def _parameter(value: Any, key: str, name: str) -> float:
-    """A method's number, within the bounds of the parameter ``name``."""
-    return number(value, key, **PARAMETER_BOUNDS.get(name, {}))
+def _parameter(value: Any, key: str, name: str) -> float | Schedule:
+    """A method's number (or schedule, but for :data:`UNSCHEDULED`), within the bounds of the
+    parameter ``name``."""
+    check = number if name in UNSCHEDULED else scheduled
+    return check(value, key, **PARAMETER_BOUNDS.get(name, {}))
 
 
 def _penalties(value: Any, key: str) -> tuple[PenaltySpec, ...]:
@@ -369,7 +385,11 @@ def _noise(value: Any, key: str) -> NoiseSpec:
         f"{key}.anneal_steps",
         lambda v, k: integer(v, k, **PARAMETER_BOUNDS["anneal_steps"]),
     )
-    return NoiseSpec(sigma, anneal)
+    if anneal is not None:  # the shorthand from before schedules: linear annealing to 0
+        if isinstance(sigma, Schedule):
+            fail(f"{key}.anneal_steps", "sigma is a schedule already; drop anneal_steps")
+        sigma = Schedule("linear", sigma, 0.0, anneal, "steps")
+    return NoiseSpec(sigma)
 
 
 def is_composition(value: Any) -> bool:

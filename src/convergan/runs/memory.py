@@ -46,8 +46,9 @@ def _activations_per_sample(players) -> int:
     for player in (generator, discriminator):
         for module in player.modules():
             if next(module.children(), None) is None:
+                player_key = id(player)
 
-                def hook(module, inputs, output, key=id(player)):
+                def hook(module, inputs, output, key=player_key):
                     if isinstance(output, Tensor):
                         counts[key] += output.numel()
 

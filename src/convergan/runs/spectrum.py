@@ -6,6 +6,9 @@ noise draws and interpolation coefficients) from ``seed``; N and the seed are re
 every result, and the same checkpoint and seed give the same eigenvalues. The field is the
 run's method (``config.method.build()``), so ``method=r1`` means the same here as in training;
 the schemes are the trainer's (``run``) or any registered scheme at the run's learning rates.
+Where the config has schedules, all of this is "the spec at step t"
+(:func:`~convergan.config.config_at`): the γ, σ, learning rates and Adam β's in force at the
+checkpoint's step, the ones of the update that would move it next.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from convergan.analysis.spectrum import (
     scaled_field_operator,
     update_spectrum,
 )
+from convergan.config.schema import config_at
 from convergan.field import GameField, State
 from convergan.methods.batch import Batch
 from convergan.problems import Problem, make_problem
@@ -162,14 +166,16 @@ def analyze_players(
     preconditioner: tuple[Tensor, Tensor] | None = None,
     show_progress: bool = False,
     problem: Problem | None = None,
+    world_size: int = 1,
 ) -> dict:
-    """Field and update-operator spectra of the players at ``x``: one JSON-ready record."""
+    """Field and update-operator spectra of the players at ``x``: one JSON-ready record, with
+    the config's values at ``step`` (``world_size``: the run's processes, for schedules in
+    samples) and the learning rates used under ``"lr"``."""
+    config = config_at(config, step, world_size)
     method = config.method.build()
     problem = make_problem(config) if problem is None else problem
     samples = settings.samples or problem.spectrum_samples
-    batch = evaluation_batch(
-        config, method, generator.latent_dim, samples, settings.seed, problem
-    )
+    batch = evaluation_batch(config, method, generator.latent_dim, samples, settings.seed, problem)
     batch = batch.to(x[0].device) if x[0].device.type != "cpu" else batch
     field = evaluation_field(generator, discriminator, method, batch, step, settings.float64)
     dtype = torch.float64 if settings.float64 else x[0].dtype
@@ -195,6 +201,7 @@ def analyze_players(
         for which in settings.which
     }
     record = _field_record(step, samples, settings, spectra, jacobian.n)
+    record["lr"] = {"g": float(config.optim.g.lr), "d": float(config.optim.d.lr)}
     if schemes:
         matvecs = {g: op.matvec for g, op in operators.items()}
         sizes = jacobian.sizes
@@ -282,7 +289,9 @@ def analyze_checkpoint(
     """:func:`analyze_players` at checkpoint ``step`` of ``run`` (the raw generator, not the
     EMA: the EMA is not a point the scheme visits)."""
     _, checkpoint = run.load(step)
-    preconditioner = run_preconditioner(run.config, checkpoint) if settings.preconditioned else None
+    world_size = int(checkpoint.get("world_size") or 1)
+    config = config_at(run.config, step, world_size)  # the Adam β's in force, for its moments
+    preconditioner = run_preconditioner(config, checkpoint) if settings.preconditioned else None
     if settings.preconditioned and preconditioner is None:
         raise ValueError("the run's optimizers keep no second moments to precondition with")
     x = (checkpoint["theta"], checkpoint["psi"])
@@ -297,6 +306,7 @@ def analyze_checkpoint(
         settings,
         preconditioner,
         show_progress,
+        world_size=world_size,
     )
 
 
@@ -323,11 +333,19 @@ class _Progress:
 
 
 def spectrum_scalars(
-    config, generator, discriminator, x: State, step: int, scheme_state, problem=None
+    config,
+    generator,
+    discriminator,
+    x: State,
+    step: int,
+    scheme_state,
+    problem=None,
+    world_size: int = 1,
 ) -> dict:
     """The in-training record of ``eval.spectrum``: the field's largest real part, largest
     |Im| and largest |λ| among the leading eigenvalues, and the spectral radius of the run's
-    scheme at its learning rates (preconditioned by the live optimizer state when adaptive)."""
+    scheme at its learning rates (preconditioned by the live optimizer state when adaptive),
+    all as in force at ``step``."""
     options = config.eval.spectrum
     settings = SpectrumSettings(
         k=options.k,
@@ -339,9 +357,18 @@ def spectrum_scalars(
     )
     moves = getattr(scheme_state, "moves", None) or (None, None)
     sizes = (x[0].numel(), x[1].numel())
-    preconditioner = preconditioner_from_states(config, moves, sizes)
+    now = config_at(config, step, world_size)
+    preconditioner = preconditioner_from_states(now, moves, sizes)
     record = analyze_players(
-        config, generator, discriminator, x, step, settings, preconditioner, problem=problem
+        config,
+        generator,
+        discriminator,
+        x,
+        step,
+        settings,
+        preconditioner,
+        problem=problem,
+        world_size=world_size,
     )
     return {
         "spectrum/max_real": record["max_real"],

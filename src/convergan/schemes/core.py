@@ -54,8 +54,9 @@ class Scheme:
         object.__setattr__(self, "lr", None)
         for name in ("lr_g", "lr_d"):
             value = getattr(self, name)
-            if isinstance(value, (int, float)) and value <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+            # 0 is allowed: a learning-rate schedule's warm-up starts there (the player stays).
+            if isinstance(value, (int, float)) and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
 
     name = "scheme"
     period = 1

@@ -23,24 +23,19 @@ from convergan.field import (
     GameField,
     Guarded,
     Observed,
-    OptimizerStep,
     ParameterLayout,
 )
 from convergan.models.players import make_players
 from convergan.problems import make_problem
-from convergan.schemes import Scheme
 from convergan.training import distributed
 from convergan.training.batches import BatchSampler
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.ema import GeneratorEMA
-from convergan.training.optim import build_optimizer, lr_factor
+from convergan.training.in_force import PartsInForce, build_scheme
 from convergan.training.report import Reporter
 from convergan.training.run import Run, TrainingState
 
-
-def build_scheme(config: Config) -> Scheme:
-    """The config's scheme, with the optimizers' learning rates as the players' rates."""
-    return config.scheme.build(lr_g=config.optim.g.lr, lr_d=config.optim.d.lr)
+__all__ = ["TrainResult", "build_scheme", "train", "training_field"]
 
 
 def training_field(generator, discriminator, method, sampler, **settings) -> GameField:
@@ -90,13 +85,14 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     players = make_players(config, info.shape, info.num_classes)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
-    method, scheme = config.method.build(), build_scheme(config)
+    # The method, rates, optimizers and EMA half-life in force at each step (schedules).
+    parts = PartsInForce(config, dist.world_size)
     x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
     sampler = BatchSampler(
         stream,
         players.latent_dim,
         config.data.batch_size,
-        method,
+        parts.first.method,  # which draws a batch needs (noise, interpolates): every step's
         seed=config.seed * 1000 + 500,  # the same on every process: see BatchSampler
         device=dist.device,
         conditional=config.model.conditional,
@@ -107,21 +103,20 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         step=0,
         x=x,
         scheme_state=None,
-        ema=GeneratorEMA(
-            x[0], config.ema.half_life_samples, config.ema.rampup, buffers_of=generator
-        ),
+        ema=GeneratorEMA(x[0], parts.first.ema_half_life, config.ema.rampup, buffers_of=generator),
         sampler=sampler,
     )
     reporter, guard = Reporter(), DivergenceGuard()
+    first = parts.first
     autocast_device = dist.device.type if config.distributed.amp else None
     field = Observed(
-        training_field(generator, discriminator, method, sampler, autocast_device=autocast_device),
+        training_field(
+            generator, discriminator, first.method, sampler, autocast_device=autocast_device
+        ),
         reporter=reporter,
         guard=guard,
         average=dist.average,
     )
-    optimizers = (build_optimizer(config.optim.g), build_optimizer(config.optim.d))
-    mover = Guarded(OptimizerStep(optimizers, clip=method.clip), guard)
 
     callbacks = [Evaluation(), *callbacks, Checkpointing()]
     run = Run(config, dist, problem, players, show_progress, callbacks)
@@ -131,30 +126,39 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         run.start()
     try:  # from here the run holds its directory's lock: release it whatever happens
         if state.scheme_state is None:
-            state.scheme_state = scheme.init(field.at_step(state.step), mover, state.x)
-        _run_steps(config, dist, run, scheme, field, mover, guard, reporter, state)
+            now = parts.at(state.step)
+            state.scheme_state = now.scheme.init(
+                field.at_step(state.step, now.method), Guarded(now.mover, guard), state.x
+            )
+        _run_steps(config, dist, run, parts, field, guard, reporter, state)
     finally:
         run.close()
     return TrainResult(run.directory.path, state.step, run.last_metrics, dist.is_main)
 
 
-def _run_steps(config, dist, run, scheme, field, mover, guard, reporter, state) -> None:
+def _run_steps(config, dist, run, parts, field, guard, reporter, state) -> None:
     """The loop itself: one scheme step, one divergence check, the EMA, then the hooks."""
     total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
     samples_per_step = config.data.batch_size * dist.world_size
     with run.progress(state.step, total) as bar:
         for step in range(state.step, total):
-            factor = lr_factor(config.optim.schedule, config.optim.warmup_steps, step, total)
-            state.x, state.scheme_state = scheme.scaled(factor).step(
-                field.at_step(step), mover, state.x, state.scheme_state, step
+            now = parts.at(step)  # the method, rates and optimizers in force (schedules)
+            state.x, state.scheme_state = now.scheme.step(
+                field.at_step(step, now.method),
+                Guarded(now.mover, guard),
+                state.x,
+                state.scheme_state,
+                step,
             )
             guard.check(step + 1)  # one host synchronisation per step
             state.step, state.samples_seen = step + 1, state.samples_seen + samples_per_step
             if config.ema.enabled:
-                state.ema.update(state.x[GENERATOR], samples_per_step, state.samples_seen)
+                state.ema.update(
+                    state.x[GENERATOR], samples_per_step, state.samples_seen, now.ema_half_life
+                )
             out_of_time = dist.any(deadline is not None and time.monotonic() > deadline)
             final = out_of_time or step + 1 == total
-            run.after_step(state, reporter, lr_scale=factor, bar=bar, final=final)
+            run.after_step(state, reporter, scheduled=parts.logged(step), bar=bar, final=final)
             if out_of_time:
                 break
 
