@@ -264,12 +264,14 @@ def tiny_config(out_dir: Path, *overrides: str):
 def test_the_trainers_mover_gets_the_optimizer_rates_times_the_schedule(tmp_path, monkeypatch):
     seen = []
 
-    class Recording(loop.OptimizerStep):
+    from convergan.training import in_force
+
+    class Recording(in_force.OptimizerStep):
         def __call__(self, i, x_i, direction, lr, state):
             seen.append((i, lr))
             return super().__call__(i, x_i, direction, lr, state)
 
-    monkeypatch.setattr(loop, "OptimizerStep", Recording)
+    monkeypatch.setattr(in_force, "OptimizerStep", Recording)
     steps, lr_g, lr_d = 4, 1e-3, 4e-3
     config = tiny_config(
         tmp_path / "run",
