@@ -101,7 +101,9 @@ class TwoPointGame(Game):
         return torch.tensor([0.0, self.spread], dtype=dtype), torch.zeros(2, dtype=dtype)
 
 
-def two_point_game(spread: float = DEFAULT_SPREAD, dtype: torch.dtype = torch.float64) -> TwoPointGame:
+def two_point_game(
+    spread: float = DEFAULT_SPREAD, dtype: torch.dtype = torch.float64
+) -> TwoPointGame:
     """The two-point game in float64, players at the equilibrium ``θ = (0, c)``, ``ψ = 0``."""
     return TwoPointGame(
         generator=LocationScaleGenerator(0.0, spread).to(dtype),
