@@ -307,14 +307,15 @@ def test_a_users_paired_loss_from_a_plugin_file_trains_and_is_analysed(capsys, t
     assert "pair-hinge" in LOSSES
 
 
-def test_training_field_of_r3gan_equals_hand_written_r3gan_step():
+@pytest.mark.parametrize("n", [16, 70])  # one stacked pass; three, the last one partial
+def test_training_field_of_r3gan_equals_hand_written_r3gan_step(n):
     """The fused R1 + R2 (one pass over real and fake stacked) gives the gradient of
     softplus(−(D(x) − D(G(z)))) + (γ/2)(‖∇D(x)‖² + ‖∇D(G(z))‖²), computed R3GAN's way."""
     from convergan.field import DISCRIMINATOR
     from convergan.training.loop import training_field
 
     generator, discriminator = _players()
-    batch = _batch()
+    batch = _batch(n)
     gamma = 0.7
     field = training_field(generator, discriminator, preset_spec("r3gan", gamma=gamma).build(),
                            lambda: batch)  # fmt: skip
