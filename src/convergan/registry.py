@@ -216,6 +216,23 @@ LOSSES: Registry[Callable[..., Any]] = Registry(
             "convergan.methods.losses:LeastSquaresLoss",
             "LSGAN (Mao et al., 2017): D regresses real to 1, fake to 0",
         ),
+        "rpgan": (
+            "convergan.methods.relativistic:RelativisticPairingLoss",
+            "relativistic pairing (R3GAN): D minimises softplus(D(G(z)) - D(x)) per real-fake pair",
+        ),
+        "ragan": (
+            "convergan.methods.relativistic:RelativisticAverageLoss",
+            "relativistic average GAN (Jolicoeur-Martineau, 2019): each sample against the "
+            "other side's mean D",
+        ),
+        "ragan-hinge": (
+            "convergan.methods.relativistic:RelativisticAverageHingeLoss",
+            "relativistic average hinge loss (RaHingeGAN)",
+        ),
+        "ragan-least-squares": (
+            "convergan.methods.relativistic:RelativisticAverageLeastSquaresLoss",
+            "relativistic average least squares (RaLSGAN)",
+        ),
     },
 )
 PENALTIES: Registry[Callable[..., Any]] = Registry(

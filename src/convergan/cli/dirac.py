@@ -7,7 +7,7 @@ import json
 import math
 from typing import TYPE_CHECKING
 
-from convergan.cli.dirac_table import eigenvalue_pairs, format_complex, run_table
+from convergan.cli.dirac_table import TABLE_GAMES, eigenvalue_pairs, format_complex, run_table
 from convergan.cli.errors import UsageError
 from convergan.cli.names import ANALYSIS_KINDS, registered_names
 from convergan.registry import METHODS, SCHEMES
@@ -75,6 +75,13 @@ def register(commands) -> None:
         "the Jacobian eigenvalues against the paper's closed forms.",
     )
     table_parser.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")
+    table_parser.add_argument(
+        "--game",
+        choices=TABLE_GAMES,
+        default="dirac",
+        help="dirac: every preset on the Dirac-GAN (default); two-points: the non-saturating "
+        "loss and RpGAN with R1, R2 and R1 + R2 on the two-point game, where they differ",
+    )
     output = table_parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON list")
     output.add_argument("--csv", action="store_true", help="print CSV")

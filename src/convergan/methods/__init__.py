@@ -4,6 +4,7 @@ from convergan.reexport import lazy_exports
 
 # Imported on first use (torch comes with most of them); see convergan.reexport.
 _EXPORTS = {
+    "AdversarialLoss": "convergan.methods.losses",
     "Batch": "convergan.methods.batch",
     "Consensus": "convergan.methods.consensus",
     "GANLoss": "convergan.methods.losses",
@@ -16,13 +17,17 @@ _EXPORTS = {
     "NoiseSpec": "convergan.methods.spec",
     "PenaltySpec": "convergan.methods.spec",
     "NonSaturatingLoss": "convergan.methods.losses",
+    "PairedLoss": "convergan.methods.losses",
     "PlayerLoss": "convergan.methods.method",
+    "RelativisticAverageLoss": "convergan.methods.relativistic",
+    "RelativisticPairingLoss": "convergan.methods.relativistic",
     "StandardLoss": "convergan.methods.losses",
     "UnknownMethodError": "convergan.methods.presets",
     "WassersteinLoss": "convergan.methods.losses",
     "WeightClip": "convergan.methods.constraints",
     "input_gradient": "convergan.methods.penalties",
     "make_method": "convergan.methods.presets",
+    "pairs": "convergan.methods.batch",
     "parse_method": "convergan.methods.spec",
     "penalty": "convergan.methods.spec",
     "preset_spec": "convergan.methods.presets",

@@ -101,6 +101,17 @@ def _nsgan_r1(gamma: Any) -> MethodSpec:
     return MethodSpec(loss="nonsaturating", penalties=(penalty("r1", gamma=gamma),))
 
 
+@register_preset(
+    "r3gan",
+    "R3GAN (Huang et al., 2024): RpGAN loss + R1 + R2, both with one gamma",
+    defaults=lambda: penalty_defaults("r1"),
+)
+def _r3gan(gamma: Any) -> MethodSpec:
+    return MethodSpec(
+        loss="rpgan", penalties=(penalty("r1", gamma=gamma), penalty("r2", gamma=gamma))
+    )
+
+
 class UnknownMethodError(UnknownNameError):
     pass
 
