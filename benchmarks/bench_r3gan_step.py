@@ -85,12 +85,12 @@ def ours(g, d, batch, method):
     """The library's D step: training field + optimizer move on flat parameters."""
     mover = OptimizerStep((Adam(betas=BETAS), Adam(betas=BETAS)))
     x = (ParameterLayout(g).flat(), ParameterLayout(d).flat())
-    field = training_field(g, d, method, lambda: batch, mover=mover)
+    field = training_field(g, d, method, lambda: batch)
     state = {"x": x[1], "opt": mover.init(DISCRIMINATOR, x[1])}
 
     def step():
         v = field.player(DISCRIMINATOR, (x[0], state["x"]))
-        state["x"], state["opt"] = field.move(DISCRIMINATOR, state["x"], v, LR, state["opt"])
+        state["x"], state["opt"] = mover(DISCRIMINATOR, state["x"], v, LR, state["opt"])
 
     return step
 
