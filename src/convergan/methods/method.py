@@ -138,7 +138,8 @@ class Method:
 # D step with R1 + R2 at batch 64, 1 thread (benchmarks/bench_r3gan_step.py): one 128-row
 # pass took 1.3x as long as two 64-row passes (oneDNN's convolutions slow down past ~64 rows
 # here), while 64-row passes of 32 real and 32 generated rows beat one pass per side by ~8%.
-# On accelerators larger passes are faster, so the whole batch is one pass there.
+# On accelerators larger passes are faster, so the whole batch is one pass there, and so it is
+# for flat (2D) samples, whose MLP players are matrix products that only gain from more rows.
 CPU_STACKED_ROWS = 64
 
 
@@ -152,7 +153,8 @@ def _stacked_passes(
     needs), so each row's gradient is its own. A conditional D is bound to the batch's labels,
     one per row of one side, so the caller keeps one pass per side for it."""
     n = real.shape[0]
-    rows = CPU_STACKED_ROWS // 2 if real.device.type == "cpu" else n
+    convolutional_on_cpu = real.device.type == "cpu" and real.dim() > 2
+    rows = CPU_STACKED_ROWS // 2 if convolutional_on_cpu else n
     parts: dict[str, list[Tensor]] = {"real": [], "fake": [], "grad_real": [], "grad_fake": []}
     for start in range(0, n, rows):
         stop = min(start + rows, n)
