@@ -1,0 +1,54 @@
+"""The run-level callbacks of training: sample figures and in-training spectra.
+
+They need plots and the analysis, which sit above training; training calls them through its
+callback interface (:mod:`convergan.training.callbacks`) without importing them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convergan.registry import SAMPLE_VIEWS
+from convergan.training.callbacks import StepEvent
+from convergan.training.generate import BoundModule
+
+REAL_SAMPLES_SEED = 0  # the real points drawn beside the generated ones
+
+
+def write_samples(problem, path: Path, fake, discriminator=None, title: str = "") -> Path:
+    """Draw ``fake`` samples of ``problem`` (with real ones, and D, where its view shows them)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    real = problem.real_samples(len(fake), REAL_SAMPLES_SEED)
+    return SAMPLE_VIEWS[problem.sample_view](path, real, fake, discriminator, title)
+
+
+class SampleFigures:
+    """Fixed-noise samples every ``train.sample_every`` steps and at the end: the EMA
+    generator (``samples/step-N.png``) and, where the problem shows it, the raw one too
+    (``step-N-raw.png``)."""
+
+    def __call__(self, event: StepEvent) -> None:
+        run = event.run
+        if not (run.dist.is_main and event.every(run.config.train.sample_every)):
+            return
+        discriminator = BoundModule(run.discriminator, event.state.x[1])
+        for suffix, fake in run.fixed_samples(event.state).items():
+            path = run.directory.path / "samples" / f"step-{event.step:08d}{suffix}.png"
+            write_samples(run.problem, path, fake, discriminator, title=f"step {event.step}")
+
+
+class SpectrumLogging:
+    """``eval.spectrum``: leading Jacobian eigenvalues and the trained scheme's update radius
+    every ``eval.spectrum.every`` steps (off at 0)."""
+
+    def __call__(self, event: StepEvent) -> dict[str, float] | None:
+        run = event.run
+        every = run.config.eval.spectrum.every
+        if not (every and event.step % every == 0 and run.dist.is_main):
+            return None
+        from convergan.runs.spectrum import spectrum_scalars
+
+        state = event.state
+        return spectrum_scalars(
+            run.config, run.generator, run.discriminator, state.x, event.step, state.scheme_state
+        )
