@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from convergan.analysis.path_angle import path_statistics
-from convergan.runs.spectrum import evaluation_batch, evaluation_field
+from convergan.runs.spectrum import evaluation_field
+from convergan.training.batches import evaluation_batch
 from convergan.training.directory import RunDirectory, check_fits
 
 

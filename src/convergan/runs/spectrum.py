@@ -35,10 +35,10 @@ from convergan.analysis.spectrum import (
 from convergan.field import GameField, State
 from convergan.methods.batch import Batch
 from convergan.problems import Problem, make_problem
-from convergan.training.batches import BatchSampler
+from convergan.training.batches import evaluation_batch
 from convergan.training.directory import RunDirectory, check_fits
 from convergan.training.loop import build_scheme
-from convergan.training.optim import build_optimizer
+from convergan.training.optim import build_optimizer, lr_scale_after, with_lr_scale
 
 UPPER_BOUND_NOTE = (
     "max_stable_lr_scale is an upper bound from the top-k eigenvalues (SimGD's rule "
@@ -74,20 +74,6 @@ def open_run(run_dir: str | Path) -> RunDirectory:
 
 def default_samples(config) -> int:
     return make_problem(config).spectrum_samples
-
-
-def evaluation_batch(
-    config, method, latent_dim: int, samples: int, seed: int, problem: Problem | None = None
-) -> Batch:
-    """``samples`` real samples, latents and noise draws from the trainer's own stream and
-    sampler, seeded by ``seed`` alone (not by the run's seed or position): the stream of a run
-    with seed ``seed`` and batch size ``samples`` (its first batch), then one draw of the
-    batch sampler seeded with ``seed``. ``problem``: the run's, when at hand (its data is
-    then not read again)."""
-    problem = make_problem(config) if problem is None else problem
-    stream = problem.real_stream(samples, seed=seed * 1000)
-    conditional = config.model.conditional
-    return BatchSampler(stream, latent_dim, samples, method, seed=seed, conditional=conditional)()
 
 
 def _cast(batch: Batch, dtype: torch.dtype) -> Batch:
@@ -167,9 +153,7 @@ def analyze_players(
     method = config.method.build()
     problem = make_problem(config) if problem is None else problem
     samples = settings.samples or problem.spectrum_samples
-    batch = evaluation_batch(
-        config, method, generator.latent_dim, samples, settings.seed, problem
-    )
+    batch = evaluation_batch(config, method, generator.latent_dim, samples, settings.seed, problem)
     batch = batch.to(x[0].device) if x[0].device.type != "cpu" else batch
     field = evaluation_field(generator, discriminator, method, batch, step, settings.float64)
     dtype = torch.float64 if settings.float64 else x[0].dtype
@@ -280,16 +264,18 @@ def analyze_checkpoint(
     run: RunDirectory, step: int, settings: SpectrumSettings, show_progress: bool = False
 ) -> dict:
     """:func:`analyze_players` at checkpoint ``step`` of ``run`` (the raw generator, not the
-    EMA: the EMA is not a point the scheme visits)."""
+    EMA: the EMA is not a point the scheme visits), at the learning rates the run's schedule
+    had there (:func:`~convergan.training.optim.lr_scale_after`, recorded as ``lr_scale``)."""
     _, checkpoint = run.load(step)
+    scale = lr_scale_after(run.config, step)
     preconditioner = run_preconditioner(run.config, checkpoint) if settings.preconditioned else None
     if settings.preconditioned and preconditioner is None:
         raise ValueError("the run's optimizers keep no second moments to precondition with")
     x = (checkpoint["theta"], checkpoint["psi"])
     players = run.players()
     check_fits(players, checkpoint)
-    return analyze_players(
-        run.config,
+    record = analyze_players(
+        with_lr_scale(run.config, scale),
         players.generator,
         players.discriminator,
         x,
@@ -298,6 +284,7 @@ def analyze_checkpoint(
         preconditioner,
         show_progress,
     )
+    return {**record, "lr_scale": scale}
 
 
 class _Progress:

@@ -23,6 +23,7 @@ from convergan.schemes import Scheme
 from convergan.training import distributed
 from convergan.training.batches import BatchSampler
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
+from convergan.training.diagnostics import FieldDiagnostics
 from convergan.training.ema import GeneratorEMA
 from convergan.training.optim import build_optimizer, lr_factor
 from convergan.training.report import Reporter
@@ -58,8 +59,8 @@ def train(
 ) -> TrainResult:
     """Train ``config`` (or continue the run in ``config.out_dir`` when ``resume``).
 
-    After every step the run logs its reporter's values, then calls the trainer's evaluation,
-    ``callbacks`` (e.g. :mod:`convergan.runs.callbacks`' sample figures and spectra) and the
+    After every step the run logs its reporter's values, then calls the trainer's evaluation
+    and convergence diagnostics (:mod:`convergan.training.diagnostics`), ``callbacks`` (e.g. :mod:`convergan.runs.callbacks`' sample figures and spectra) and the
     checkpointing, in that order. :func:`convergan.runs.train` passes the standard callbacks.
     """
     dist = distributed.setup(config.device, config.distributed.backend)
@@ -120,7 +121,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
             autocast_device=dist.device.type if config.distributed.amp else None,
         )
 
-    callbacks = [Evaluation(), *callbacks, Checkpointing()]
+    callbacks = [Evaluation(), FieldDiagnostics(), *callbacks, Checkpointing()]
     run = Run(config, dist, problem, players, show_progress, callbacks)
     if resume:
         run.restore(state)

@@ -41,3 +41,22 @@ def lr_factor(schedule: str, warmup_steps: int, step: int, total_steps: int) -> 
     if warmup_steps > 0 and step < warmup_steps:
         factor *= (step + 1) / warmup_steps
     return factor
+
+
+def lr_scale_after(config, steps_done: int) -> float:
+    """The learning-rate factor in force at a run's state after ``steps_done`` steps: that of
+    the step which produced it (what ``lr/scale`` logs at that step; the first step's for the
+    initial state), so the end of a decaying schedule is not read as the rate 0 it reaches."""
+    o = config.optim
+    return lr_factor(o.schedule, o.warmup_steps, max(steps_done - 1, 0), config.train.steps)
+
+
+def with_lr_scale(config, factor: float):
+    """``config`` with both players' learning rates multiplied by ``factor``."""
+    g, d = config.optim.g, config.optim.d
+    optim = dataclasses.replace(
+        config.optim,
+        g=dataclasses.replace(g, lr=g.lr * factor),
+        d=dataclasses.replace(d, lr=d.lr * factor),
+    )
+    return dataclasses.replace(config, optim=optim)
