@@ -5,7 +5,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from convergan.cli import dirac, evaluate, features, report, spectrum, study, sweep, train
+from convergan.cli import (
+    dirac,
+    evaluate,
+    features,
+    report,
+    spectrum,
+    study,
+    sweep,
+    train,
+    verdict,
+)
 from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, fail
 
 DESCRIPTION = """\
@@ -26,9 +36,10 @@ Does this GAN training method converge?
   convergan features train fashion-mnist
   convergan spectrum runs/toy2d/circle --k 10 --which LR LM --scheme run --json
   convergan path-angle runs/toy2d/circle --from 5000 --to 10000 --plot path-angle.png
+  convergan verdict runs/toy2d/circle --html verdict.html
 """
 
-COMMAND_MODULES = [dirac, train, evaluate, study, sweep, report, features, spectrum]
+COMMAND_MODULES = [dirac, train, evaluate, study, sweep, report, features, spectrum, verdict]
 
 
 def build_parser() -> ArgumentParser:

@@ -2,8 +2,9 @@
 
 Generator ``p_θ = δ_θ``, discriminator ``D_ψ(x) = ψ·x``, data ``p_D = δ_0``. The unique
 equilibrium is ``(θ, ψ) = (0, 0)``. The players also come in ``dim`` dimensions (data at the
-origin of R^d, ``θ, ψ ∈ R^d``, ``D_ψ(x) = ψᵀx``): the trainable ``dirac-<d>d`` problems. Nothing about the field is hand-derived here: the
-analysis differentiates the method code through these modules.
+origin of R^d, ``θ, ψ ∈ R^d``, ``D_ψ(x) = ψᵀx``): the trainable ``dirac-<d>d`` problems.
+Nothing about the field is hand-derived here: the analysis differentiates the method code
+through these modules.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 An architecture is a builder ``(model_config, data_shape, num_classes) -> (generator,
 discriminator)`` in :data:`~convergan.registry.ARCHITECTURES`; ``model.name`` in a config picks
-it. ``data_shape`` is ``(dim,)`` for 2D (and Dirac) problems and ``(channels, size, size)`` for images;
-``num_classes`` is the number of classes of a conditional model (``None`` otherwise).
+it. ``data_shape`` is ``(dim,)`` for 2D and Dirac problems and ``(channels, size, size)`` for
+images; ``num_classes`` is the number of classes of a conditional model (``None`` otherwise).
 """
 
 from __future__ import annotations

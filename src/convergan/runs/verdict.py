@@ -150,6 +150,15 @@ def decide(trend: Trend | None, radius_per_step: float | None = None) -> tuple[s
     return "inconclusive", f"‖v‖ {direction} ({fitted}) but the local picture disagrees{rho}"
 
 
+def logged_verdict(rows: list[dict], window: float = WINDOW) -> tuple[str, float | None]:
+    """``(verdict, measured rate per step)`` from a run's logged diagnostics alone: the trend
+    rules without the local picture (what a sweep report shows, without any ARPACK run)."""
+    trend = fit_trend(rows, window)
+    verdict, _ = decide(trend)
+    rate = None if trend is None or not math.isfinite(trend.slope) else trend.rate
+    return verdict, rate
+
+
 def run_verdict(
     run_dir: str | Path,
     *,

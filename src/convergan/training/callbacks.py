@@ -5,9 +5,9 @@ A callback is ``callback(event) -> scalars or None``; returned scalars are logge
 event's step (``metrics.jsonl``, TensorBoard, the progress bar). The trainer's own callbacks
 are :class:`Evaluation`, the convergence diagnostics
 (:class:`~convergan.training.diagnostics.FieldDiagnostics`) and :class:`Checkpointing`
-(always last, so a checkpoint holds what was logged before it); the run-level ones (sample figures, in-training spectra) live above
-training (:mod:`convergan.runs.callbacks`) and are passed to
-:func:`~convergan.training.loop.train`, which imports nothing above its layer.
+(always last, so a checkpoint holds what was logged before it); the run-level ones (sample
+figures, in-training spectra) live above training (:mod:`convergan.runs.callbacks`) and are
+passed to :func:`~convergan.training.loop.train`, which imports nothing above its layer.
 """
 
 from __future__ import annotations

@@ -60,8 +60,9 @@ def train(
     """Train ``config`` (or continue the run in ``config.out_dir`` when ``resume``).
 
     After every step the run logs its reporter's values, then calls the trainer's evaluation
-    and convergence diagnostics (:mod:`convergan.training.diagnostics`), ``callbacks`` (e.g. :mod:`convergan.runs.callbacks`' sample figures and spectra) and the
-    checkpointing, in that order. :func:`convergan.runs.train` passes the standard callbacks.
+    and convergence diagnostics (:mod:`convergan.training.diagnostics`), ``callbacks`` (e.g.
+    :mod:`convergan.runs.callbacks`' sample figures and spectra) and the checkpointing, in
+    that order. :func:`convergan.runs.train` passes the standard callbacks.
     """
     dist = distributed.setup(config.device, config.distributed.backend)
     show_progress = config.train.progress if progress is None else progress
