@@ -130,7 +130,7 @@ class DiagnosticsConfig:
     # ‖v‖ (and its G, D parts), the distance moved per step and cos(v, displacement) on a fixed
     # evaluation game drawn from the run's seed: what `convergan verdict` fits its trend to.
     every: int = option(100, ge=0)  # steps between diagnostics (0 = off); one field evaluation
-    samples: int = option(256, gt=0)  # evaluation game size
+    samples: int | None = option(None, gt=0)  # evaluation game size; None = data.batch_size
 
 
 @dataclass(frozen=True)

@@ -176,17 +176,19 @@ def run_verdict(
     steps = run.steps()
     step = steps[-1]
     trend = fit_trend(run.metrics(), window)
-    options = config.eval.diagnostics
+    from convergan.training.diagnostics import diagnostics_samples
+
+    samples = diagnostics_samples(config)
     record: dict = {
         "run": str(run.path),
         "step": step,
-        "evaluation_game": {"samples": options.samples, "seed": config.seed},
+        "evaluation_game": {"samples": samples, "seed": config.seed},
         "window": window,
         "trend": None if trend is None else trend.to_dict(),
         "measured_rate_per_step": None if trend is None else trend.rate,
         "field_norm_last": None if trend is None else trend.field_norm_last,
-        **(_local(run, step, k) if spectrum else _no_local()),
-        "path_angle": _path_angle(run, steps, points) if path_angle else None,
+        **(_local(run, step, k, samples) if spectrum else _no_local()),
+        "path_angle": _path_angle(run, steps, points, samples) if path_angle else None,
         **_dirac(config, step),
     }
     record["verdict"], record["reason"] = decide(trend, record["spectral_radius_per_step"])
@@ -280,7 +282,7 @@ LOCAL_KEYS = (
 )
 
 
-def _local(run, step: int, k: int) -> dict:
+def _local(run, step: int, k: int, samples: int) -> dict:
     """The field's LR and LM eigenvalues and the run's update radius at checkpoint ``step``,
     on the diagnostics' evaluation game."""
     from convergan.runs.spectrum import SpectrumSettings, analyze_checkpoint
@@ -290,7 +292,7 @@ def _local(run, step: int, k: int) -> dict:
     settings = SpectrumSettings(
         k=min(k, n),
         which=("LR", "LM"),
-        samples=run.config.eval.diagnostics.samples,
+        samples=samples,
         seed=run.config.seed,
         schemes=("run",),
         preconditioned=True,
@@ -315,7 +317,7 @@ def _local(run, step: int, k: int) -> dict:
     }
 
 
-def _path_angle(run, steps: list[int], points: int) -> dict | None:
+def _path_angle(run, steps: list[int], points: int, samples: int) -> dict | None:
     """The path-angle profile between the last two checkpoints, summarised (Berard et al.:
     a cosine that changes sign once near α = 1 reads as descent, one that stays near 0 and
     bumps there as rotation)."""
@@ -323,7 +325,6 @@ def _path_angle(run, steps: list[int], points: int) -> dict | None:
         return None
     from convergan.runs.path_angle import run_path_angle
 
-    samples = run.config.eval.diagnostics.samples
     try:
         stats = run_path_angle(run, steps[-2], steps[-1], points=points, samples=samples)
     except ValueError:  # the two checkpoints are the same point

@@ -4,8 +4,8 @@ evaluation game, and how the players moved since the last look.
 Every ``eval.diagnostics.every`` steps (and at the end) the main process evaluates the run's
 method field ``v = (−∇_θ L_G, −∇_ψ L_D)`` once, at the current parameters, on the evaluation
 game (:func:`~convergan.training.batches.evaluation_batch`: ``eval.diagnostics.samples``
-samples drawn from the run's ``seed``, the same game at every step, so changes in ``‖v‖``
-come from the players alone). Logged as
+samples, by default a training batch's worth, drawn from the run's ``seed``: the same game
+at every step, so changes in ``‖v‖`` come from the players alone). Logged as
 
 - ``diagnostics/field_norm``, ``diagnostics/field_norm_g``, ``diagnostics/field_norm_d``:
   ``‖v‖`` and its generator and discriminator parts;
@@ -30,6 +30,13 @@ from convergan.training.batches import evaluation_batch
 from convergan.training.callbacks import StepEvent
 
 PREFIX = "diagnostics/"
+
+
+def diagnostics_samples(config) -> int:
+    """The evaluation game's size: ``eval.diagnostics.samples``, else ``data.batch_size`` (a
+    field evaluation then costs about one training step's, and any dataset a run trains on
+    has that many samples)."""
+    return config.eval.diagnostics.samples or config.data.batch_size
 
 
 class FieldDiagnostics:
@@ -65,7 +72,7 @@ class FieldDiagnostics:
                 config,
                 method,
                 run.players.latent_dim,
-                config.eval.diagnostics.samples,
+                diagnostics_samples(config),
                 config.seed,
                 run.problem,
             )
