@@ -219,7 +219,8 @@ def verdict_text(record: dict) -> str:
     if trend is not None:
         lines.append(
             f"trend         ln‖v‖ over steps {trend['first']}-{trend['last']} "
-            f"({trend['points']} diagnostics on {game['samples']} samples, seed {game['seed']})"
+            f"({trend['points']} diagnostics; evaluation game: {game['samples']} samples, "
+            f"seed {game['seed']})"
         )
         if trend["slope"] is not None:
             low, high = trend["rate_interval"]
