@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from convergan.analysis import simulate, stability_map
-from convergan.field import game_field
+from convergan.field import GRADIENT_STEP, game_field
 from convergan.games import dirac_gan
 from convergan.methods import make_method
 from convergan.plots.dirac import DEFAULT_LR, figure3_grid
@@ -76,17 +76,17 @@ def loop_with_simulate(game, starts, gammas, steps) -> torch.Tensor:
 
 
 def loop_eager(game, starts, gammas, steps) -> torch.Tensor:
-    """Baseline 2: the textbook loop, ``x, state = scheme.step(field, x, state, t)`` on the
+    """Baseline 2: the textbook loop, ``x, state = scheme.step(field, mover, x, state, t)`` on the
     exact field, without vmap."""
     scheme = SimGD(lr=0.1)
     paths = []
     for start, gamma in zip(starts, gammas):
         field = game_field(game, r1(float(gamma)))
         x = (start[:1].clone(), start[1:].clone())
-        state = scheme.init(field, x)
+        state = scheme.init(field, GRADIENT_STEP, x)
         path = [start]
         for t in range(steps):
-            x, state = scheme.step(field, x, state, t)
+            x, state = scheme.step(field, GRADIENT_STEP, x, state, t)
             path.append(torch.cat(x))
         paths.append(torch.stack(path))
     return torch.stack(paths)

@@ -45,7 +45,8 @@ CASES = {
 def training_step_seconds(config, players, repeats: int) -> float:
     """One step of the trainer's scheme (eager route, optimizer moves, fresh minibatches)."""
     method, scheme = config.method.build(), build_scheme(config)
-    mover = OptimizerStep((build_optimizer(config.optim.g), build_optimizer(config.optim.d)))
+    optimizers = (build_optimizer(config.optim.g), build_optimizer(config.optim.d))
+    mover = OptimizerStep(optimizers, clip=method.clip)
     sampler = BatchSampler(
         make_problem(config).real_stream(config.data.batch_size, config.seed * 1000),
         players.latent_dim,
@@ -53,15 +54,13 @@ def training_step_seconds(config, players, repeats: int) -> float:
         method,
         seed=1,
     )
-    field = GameField(
-        players.generator, players.discriminator, method, sampler, route="eager", mover=mover
-    )
+    field = GameField(players.generator, players.discriminator, method, sampler, route="eager")
     x = (ParameterLayout(players.generator).flat(), ParameterLayout(players.discriminator).flat())
-    state = scheme.init(field, x)
-    x, state = scheme.step(field, x, state, 0)  # warm-up
+    state = scheme.init(field, mover, x)
+    x, state = scheme.step(field, mover, x, state, 0)  # warm-up
     start = time.perf_counter()
     for t in range(repeats):
-        x, state = scheme.step(field, x, state, t + 1)
+        x, state = scheme.step(field.at_step(t + 1), mover, x, state, t + 1)
     return (time.perf_counter() - start) / repeats
 
 

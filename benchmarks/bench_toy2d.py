@@ -49,8 +49,9 @@ def steps_per_second(method: str, steps: int, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         # Warm-up: the first run in a process pays one-off imports (e.g. torch._dynamo via the
         # optimizers), which would otherwise be charged to the first method.
@@ -58,7 +59,11 @@ def main() -> None:
         rates = {m: steps_per_second(m, args.steps, Path(tmp)) for m in METHODS}
     base = rates["gan"]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"steps": args.steps, "steps_per_second": rates}, indent=1))
+    RESULTS.write_text(
+        json.dumps(
+            {"steps": args.steps, "threads": args.threads, "steps_per_second": rates}, indent=1
+        )
+    )
     print("| method | steps/s | time per step vs gan |")
     print("|---|---|---|")
     for method, rate in rates.items():

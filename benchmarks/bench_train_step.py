@@ -44,14 +44,16 @@ def main() -> None:
     def d_step_with(method, gain_schedule=None):
         scheme = AltGD(lr=1e-4)
         counter = {"t": 0, "state": mover.init(DISCRIMINATOR, x[1])}
+        # Built once, moved to each step, as the trainer does.
+        training = training_field(generator, discriminator, method, lambda: batch)
 
         def step():
-            field = training_field(generator, discriminator, method, lambda: batch, mover=mover)
+            field = training.at_step(counter["t"])
             if gain_schedule is not None:
                 field = field.with_regularization_gain(gain_schedule(counter["t"]))
             counter["t"] += 1
             v = field.player(DISCRIMINATOR, x)
-            _, counter["state"] = field.move(DISCRIMINATOR, x[1], v, scheme.lr_d, counter["state"])
+            _, counter["state"] = mover(DISCRIMINATOR, x[1], v, scheme.lr_d, counter["state"])
 
         return step
 

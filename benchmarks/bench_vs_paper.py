@@ -19,7 +19,7 @@ config's learning rates and betas (configs/fashion-mnist: 2e-4, (0, 0.99)), batc
 Fashion-MNIST from the same kind of stream, and the same EMA β.
 
 Our side is one iteration of ``convergan train`` exactly as ``training/loop.py`` runs it:
-``scheme.step(field, x, scheme_state, t)``, the divergence check, then the EMA update. It is
+``scheme.step(field, mover, x, scheme_state, t)``, the divergence check, then the EMA update. It is
 built in one function, :func:`make_ours`, to be kept in step with the loop.
 
 Timing: the variants (plain, R1, lazy R1 k=16; both sides; plus the D steps alone) and the
@@ -52,6 +52,8 @@ from convergan.field import (
     DISCRIMINATOR,
     GENERATOR,
     DivergenceGuard,
+    Guarded,
+    Observed,
     OptimizerStep,
     ParameterLayout,
 )
@@ -60,7 +62,7 @@ from convergan.problems import make_problem
 from convergan.training.batches import BatchSampler
 from convergan.training.ema import GeneratorEMA
 from convergan.training.loop import build_scheme, training_field
-from convergan.training.optim import build_optimizer, lr_factor
+from convergan.training.optim import build_optimizer
 from convergan.training.report import Reporter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +107,6 @@ def make_ours(config: Config) -> Callable[[], None]:
     generator = players.generator.to(device)
     discriminator = players.discriminator.to(device)
     method, scheme = config.method.build(), build_scheme(config)
-    mover = OptimizerStep((build_optimizer(config.optim.g), build_optimizer(config.optim.d)))
     x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
     sampler = BatchSampler(stream, players.latent_dim, config.data.batch_size, method,
                            seed=config.seed * 1000 + 500, device=device,
@@ -115,32 +116,33 @@ def make_ours(config: Config) -> Callable[[], None]:
     batch = config.data.batch_size
     autocast = device.type if config.distributed.amp else None
 
-    def field_at(step: int):
-        return training_field(generator, discriminator, method, sampler, mover=mover, step=step,
-                              reporter=reporter, guard=guard, average_across_processes=None,
-                              autocast_device=autocast)  # fmt: skip
-
-    state = {"x": x, "scheme_state": scheme.init(field_at(0), x), "step": 0}
+    field = Observed(
+        training_field(generator, discriminator, method, sampler, autocast_device=autocast),
+        reporter=reporter,
+        guard=guard,
+        average=None,
+    )
+    optimizers = (build_optimizer(config.optim.g), build_optimizer(config.optim.d))
+    mover = Guarded(OptimizerStep(optimizers, clip=method.clip), guard)
+    state = {"x": x, "scheme_state": scheme.init(field.at_step(0), mover, x), "step": 0}
 
     def iteration() -> None:
         step = state["step"]
-        factor = lr_factor(config.optim.schedule, config.optim.warmup_steps, step,
-                           config.train.steps)  # fmt: skip
-        state["x"], state["scheme_state"] = scheme.scaled(factor).step(
-            field_at(step), state["x"], state["scheme_state"], step
+        # The benchmark's config has constant rates (no schedule), as the paper's trainer.
+        state["x"], state["scheme_state"] = scheme.step(
+            field.at_step(step), mover, state["x"], state["scheme_state"], step
         )
         guard.check(step + 1)
         state["step"] = step + 1
         if config.ema.enabled:
             ema.update(state["x"][GENERATOR], batch, (step + 1) * batch)
 
-    d_state = {"x": x, "move": field_at(0).init_move(DISCRIMINATOR, x[DISCRIMINATOR]), "t": 0}
+    d_state = {"x": x, "move": mover.init(DISCRIMINATOR, x[DISCRIMINATOR]), "t": 0}
 
     def d_step() -> None:
-        field = field_at(d_state["t"])
-        v = field.player(DISCRIMINATOR, d_state["x"])
-        moved, d_state["move"] = field.move(DISCRIMINATOR, d_state["x"][DISCRIMINATOR], v,
-                                            config.optim.d.lr, d_state["move"])  # fmt: skip
+        v = field.at_step(d_state["t"]).player(DISCRIMINATOR, d_state["x"])
+        moved, d_state["move"] = mover(DISCRIMINATOR, d_state["x"][DISCRIMINATOR], v,
+                                       config.optim.d.lr, d_state["move"])  # fmt: skip
         d_state["x"] = (d_state["x"][GENERATOR], moved)
         guard.check(d_state["t"] + 1)
         d_state["t"] += 1

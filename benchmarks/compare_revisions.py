@@ -8,8 +8,8 @@ Reports the median of each number over the rounds and the after/before ratios.
     python benchmarks/compare_revisions.py --before e3d6ed3 --rounds 3
 
 Benchmarks compared: ``bench_train_step.py`` (DCGAN D step, ms) and ``bench_toy2d.py``
-(2D trainer steps/s). Each tree runs its own copy of the script (the API changed between
-them); the quantities measured are the same.
+(2D trainer steps/s), both at ``--threads`` torch threads. Each tree runs its own copy of
+the script (the API changed between them); the quantities measured are the same.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ BENCHMARKS = {
 }
 
 
-def run(tree: Path, name: str) -> dict:
+def run(tree: Path, name: str, threads: int) -> dict:
     script, result, extra = BENCHMARKS[name]
+    extra = [*extra, "--threads", str(threads)]
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "MPLBACKEND": "Agg"}
     subprocess.run(
         [sys.executable, str(tree / "benchmarks" / script), *extra],
@@ -57,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="git revision to compare against")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of both benchmarks")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "revisions.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,7 +73,7 @@ def main() -> None:
                         print(
                             f"round {round_ + 1}/{args.rounds}: {name} ({label})", file=sys.stderr
                         )
-                        for key, value in flat(run(tree, name)).items():
+                        for key, value in flat(run(tree, name, args.threads)).items():
                             samples.setdefault(name, {}).setdefault(key, {}).setdefault(
                                 label, []
                             ).append(value)
@@ -88,9 +90,8 @@ def main() -> None:
                 "after": a,
                 "after_over_before": a / b if b else None,
             }
-    Path(args.out).write_text(
-        json.dumps({"before": args.before, "rounds": args.rounds, "medians": report}, indent=1)
-    )
+    summary = {"before": args.before, "rounds": args.rounds, "threads": args.threads}
+    Path(args.out).write_text(json.dumps({**summary, "medians": report}, indent=1))
     print("| quantity | before | after | after / before |")
     print("|---|---|---|---|")
     for key, row in report.items():

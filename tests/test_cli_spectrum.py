@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -173,3 +174,30 @@ def test_in_training_spectrum_matches_the_command(capsys, tmp_path):
     for key in ("max_real", "max_abs_imag", "max_abs"):
         assert logged[f"spectrum/{key}"] == pytest.approx(record[key], rel=1e-5, abs=1e-6)
     assert logged["spectrum/update_radius"] == pytest.approx(record["spectral_radius"], rel=1e-6)
+
+
+def test_an_evaluation_game_too_large_for_memory_is_refused_in_one_line(
+    capsys, tiny_run, monkeypatch
+):
+    """The estimate, counted by hand for this MLP (width 8, depth 1, 2D data): G's leaf
+    modules output 8 + 8 + 2 numbers per sample, D's 8 + 8 + 1 on each of a real and a fake
+    sample; GRAPH_COPIES copies of them, plus the sample and its latent, in float32."""
+    import convergan.runs.memory as spectrum
+    from convergan.training.directory import RunDirectory
+
+    run_dir = RunDirectory(tiny_run)
+    latent = run_dir.config.model.latent_dim
+    per_sample = 2 + latent + spectrum.GRAPH_COPIES * (18 + 2 * 17)
+    for samples in (1000, 10**8):
+        assert spectrum.evaluation_memory(run_dir, samples) == samples * per_sample * 4
+    assert spectrum.evaluation_memory(run_dir, 1000, float64=True) == 1000 * per_sample * 8
+
+    monkeypatch.setattr(spectrum, "available_memory", lambda: 16 * 2**30)
+    need = f"{10**8 * per_sample * 4 / 2**30:,.1f} GB"
+    for command in ("spectrum", "path-angle --from 2 --to 4"):
+        started = time.monotonic()
+        code, out, err = run(capsys, *command.split(), str(tiny_run), "--samples", "100000000")
+        assert time.monotonic() - started < 20
+        assert code == 2 and "\n" not in err.strip() and out == ""
+        assert f"--samples 100000000: the evaluation game would need about {need}" in err
+        assert "16.0 GB available" in err

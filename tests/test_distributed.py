@@ -53,9 +53,12 @@ def final_state(run_dir):
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
-    two = run([*COMMON, "data.batch_size=16", "method=r1", f"out_dir={tmp_path / 'two'}"], 2)
-    run([*COMMON, "data.batch_size=32", "method=r1", f"out_dir={tmp_path / 'one'}"], 1)
+@pytest.mark.parametrize("method", ["r1", "r3gan"])
+def test_two_processes_equal_one_process_with_the_global_batch(tmp_path, method):
+    """r3gan pairs real row i with generated row i (RpGAN): each process keeps the same rows of
+    both, so its pairs are the global batch's."""
+    two = run([*COMMON, "data.batch_size=16", f"method={method}", f"out_dir={tmp_path / 'two'}"], 2)
+    run([*COMMON, "data.batch_size=32", f"method={method}", f"out_dir={tmp_path / 'one'}"], 1)
     a, b = final_state(tmp_path / "one"), final_state(tmp_path / "two")
     for key in ("theta", "psi"):
         assert torch.allclose(a[key], b[key], atol=1e-6), (key, (a[key] - b[key]).abs().max())

@@ -52,24 +52,8 @@ TINY = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def isolated_registries():
-    """Plugins loaded by a test (in-process CLI calls included) are forgotten after it, so the
-    registries other test files see hold the built-in names only."""
-    import sys
-
-    from convergan.registry import REGISTRIES
-
-    for registry in REGISTRIES.values():
-        registry.names()  # populate the built-ins first
-    saved = {key: dict(r._entries) for key, r in REGISTRIES.items()}
-    modules = set(sys.modules)
-    yield
-    for key, registry in REGISTRIES.items():
-        registry._entries = saved[key]
-    for name in set(sys.modules) - modules:
-        if name.startswith("convergan_plugin_"):
-            del sys.modules[name]
+# Plugins loaded by a test are forgotten after it (the fixture is in conftest.py).
+pytestmark = pytest.mark.usefixtures("isolated_registries")
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -163,7 +147,8 @@ def test_config_yaml_prints_the_spec_back_exactly(tmp_path):
     assert saved == {
         "loss": "nonsaturating",
         "penalties": [{"name": "r1", "gamma": 1.0}],
-        "noise": {"sigma": 0.1, "anneal_steps": 50},
+        # anneal_steps is shorthand for the linear schedule to 0 that it means.
+        "noise": {"sigma": {"schedule": "linear", "start": 0.1, "end": 0.0, "steps": 50}},
         "clip": None,
         "consensus": None,
     }

@@ -67,7 +67,7 @@ def assert_one_line_exit_2(code: int, err: str) -> None:
 
 
 def loss_rows(run_dir: Path) -> list[dict]:
-    return [r for r in read_metrics(run_dir / "metrics.jsonl") if "lr/scale" in r]
+    return [r for r in read_metrics(run_dir / "metrics.jsonl") if "progress/samples_seen" in r]
 
 
 # ------------------------------------------------------------------ one writer per run

@@ -177,7 +177,8 @@ def test_worked_values_by_hand():
 
 def test_scheme_validation():
     with pytest.raises(ValueError, match="lr_g"):
-        SimGD(lr=0.0)
+        SimGD(lr=-0.1)
+    assert SimGD(lr=0.0).lr_g == 0.0  # a learning-rate warm-up's first step (schedules)
     with pytest.raises(ValueError, match="d_steps"):
         AltGD(lr=0.1, d_steps=0)
     with pytest.raises(ValueError, match="every"):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from convergan.config import ConfigError
 from convergan.config.load import parse_yaml
-from convergan.studies.grid import cell_name, expand, flow
+from convergan.studies.grid import cell_name, count_cells, expand, flow
 from convergan.studies.launch import local_jobs, plan
 from convergan.studies.spec import sweep_spec_from_dict
 
@@ -52,6 +52,7 @@ def test_grid_size_is_product_of_axes_and_zip_lengths(axes, zip_lengths):
     cells = expand(spec_of(axes, zipped))
     expected = math.prod(len(v) for v in axes.values()) * math.prod(zip_lengths)
     assert len(cells) == expected
+    assert count_cells(spec_of(axes, zipped)) == expected  # counted without building them
     # Every combination appears exactly once, in product order (last axis fastest).
     combos = [tuple(v for _, v in c.values) for c in cells]
     by_hand = [
@@ -172,15 +173,18 @@ def test_base_mapping_is_an_axis_and_axes_beat_overrides():
             {"base": CIRCLE, "axes": {"seed": [0]}, "zip": [{"seed": [1]}]},
             "axis 'seed' appears twice",
         ),
-        ({"base": CIRCLE, "launcher": {"name": "pbs"}}, "launcher.name: expected one of"),
+        (
+            {"base": CIRCLE, "launcher": {"name": "pbs"}},
+            "launcher.name: 'pbs' is not one of local, slurm, debug",
+        ),
         (
             {"base": CIRCLE, "launcher": {"jobz": 2}},
-            "launcher.jobz: unknown key (did you mean 'jobs'?)",
+            "unknown key 'launcher.jobz' (did you mean 'launcher.jobs'?)",
         ),
         ({"base": CIRCLE, "launcher": {"jobs": 0}}, "launcher.jobs: must be >= 1"),
         (
             {"base": CIRCLE, "launcher": {"slurm": {"time_minutes": "1h"}}},
-            "launcher.slurm.time_minutes: expected int",
+            "launcher.slurm.time_minutes: expected an integer, got '1h' (str)",
         ),
         ({"base": "nope.yaml"}, "base: config file not found: nope.yaml"),
     ],

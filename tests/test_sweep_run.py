@@ -1,6 +1,7 @@
 """Running sweeps: local subprocess workers killed midway and resumed, isolated failures,
 refused spec changes, the status table, and the SLURM job array submitit would submit."""
 
+import io
 import json
 import os
 import signal
@@ -270,3 +271,84 @@ def test_slurm_submits_one_job_array_with_the_spec_parameters(tmp_path, monkeypa
     printed = capsys.readouterr().out
     assert "#SBATCH --array=0-5%2" in printed and "method=r1,seed=2" in printed
     assert not (tmp_path / "dry" / "submitit").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_second_sweep_into_a_running_ones_folder_is_refused_and_no_row_is_lost(
+    tmp_path, one_thread
+):
+    steps = {"train.steps": 300, "train.checkpoint_every": 50, "train.eval_every": 100}
+    axes = {"method": ["gan", "r1"], "seed": [0]}
+    local = write_spec(tmp_path / "local.yaml", axes, {"name": "local", "jobs": 1}, **steps)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "convergan", "sweep", str(local), "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+    first = subprocess.Popen([*command, "--no-progress"], env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and first.poll() is None:
+            if f'"pid": {first.pid},' in _text(out / ".lock"):
+                break
+            time.sleep(0.02)
+        assert first.poll() is None, "the first sweep ended before the second started"
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        running_still = first.poll() is None
+    finally:
+        assert first.wait(timeout=300) == 0
+    assert running_still
+    assert second.returncode == 2
+    err = second.stderr.strip()
+    assert "\n" not in err and "in use by another sweep" in err and f"pid {first.pid} " in err
+
+    # The first sweep's rows are all there: its runs equal the same cells run alone.
+    debug = write_spec(tmp_path / "debug.yaml", axes, {"name": "debug"}, **steps)
+    assert run_sweep(load_sweep_spec(debug), tmp_path / "reference", progress=False) == {"done": 2}
+    assert metrics_of(out) == metrics_of(tmp_path / "reference")
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "2 already final, 0 to run" in again.stderr
+
+
+def test_a_grid_of_a_million_cells_is_refused_within_seconds(tmp_path, capsys, monkeypatch):
+    """Counted, not built: 2 bases x 10^5 (five axes of 10) x a zipped group of 5 rows."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal to ask on
+    spec = {
+        "name": "huge",
+        "base": {
+            "a": str(ROOT / "configs/toy2d/circle.yaml"),
+            "b": str(ROOT / "configs/toy2d/circle.yaml"),
+        },
+        "axes": {
+            f"train.{key}": list(range(1, 11))
+            for key in ("steps", "log_every", "eval_every", "keep_last")
+        },
+        "zip": [{"optim.g.lr": [1e-4, 2e-4, 3e-4, 4e-4, 5e-4], "optim.d.lr": [1e-4] * 5}],
+    }
+    spec["axes"]["seed"] = list(range(10))
+    path = tmp_path / "huge.yaml"
+    path.write_text(json.dumps(spec))
+    out = tmp_path / "out"
+    for extra in ([], ["--dry-run"]):
+        started = time.monotonic()
+        with pytest.raises(SystemExit) as exit_info:
+            main(["sweep", str(path), "--out", str(out), *extra])
+        assert time.monotonic() - started < 20
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and "\n" not in err
+        assert "1,000,000 cells (2 x 10 x 10 x 10 x 10 x 10 x 5)" in err, err
+        assert "--max-cells" in err
+    assert not out.exists()  # refused before anything was written
+
+    # The limit is a flag; above 1,000 cells a sweep without a terminal needs --yes.
+    small = write_spec(tmp_path / "small.yaml", {"seed": list(range(12))}, {"name": "debug"})
+    with pytest.raises(SystemExit):
+        main(["sweep", str(small), "--out", str(out), "--max-cells", "10"])
+    assert "the grid has 12 cells" in capsys.readouterr().err
+    assert main(["sweep", str(small), "--out", str(out), "--max-cells", "12", "--dry-run"]) == 0
+    assert "seed=11" in capsys.readouterr().out
+    many = write_spec(tmp_path / "many.yaml", {"seed": list(range(1001))}, {"name": "debug"})
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", str(many), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "\n" not in err
+    assert "1,001 cells (more than 1,000); pass --yes" in err
+    assert not (out / "runs").exists()

@@ -1,4 +1,5 @@
-"""The trainer around the step: resume, divergence, run directory, EMA and lr schedules.
+"""The trainer around the step: resume, divergence, run directory and EMA (schedules:
+tests/test_schedules.py).
 
 Every run here is the circle (or another 2D) config shrunk to a width-8, depth-1 MLP with a
 2D latent and batch 16, so a run of a few steps takes well under a second plus its plots.
@@ -16,15 +17,14 @@ import torch
 
 from convergan.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from convergan.config import load_config
-from convergan.field import GRADIENT_STEP, DivergenceError, DivergenceGuard, GameField
-from convergan.methods import Batch, make_method
+from convergan.field import GRADIENT_STEP, DivergenceError, DivergenceGuard, Guarded
+from convergan.methods import Batch
 from convergan.registry import PROBLEMS_2D
 from convergan.runs import train
 from convergan.training import loop
 from convergan.training.batches import BatchSampler
 from convergan.training.ema import GeneratorEMA
 from convergan.training.metrics_log import read_metrics
-from convergan.training.optim import lr_factor
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "toy2d"
 BATCH = 16
@@ -71,11 +71,11 @@ def assert_identical(a, b, where: str = "state") -> None:
 
 
 def logged_steps(run_dir: Path) -> dict[int, dict[str, float]]:
-    """The per-step records (losses, lr scale, samples seen) of ``metrics.jsonl`` by step;
-    evaluation records are left out."""
+    """The per-step records (losses, scheduled values, samples seen) of ``metrics.jsonl`` by
+    step; evaluation records are left out."""
     out: dict[int, dict[str, float]] = {}
     for record in read_metrics(run_dir / "metrics.jsonl"):
-        if "lr/scale" in record:
+        if "progress/samples_seen" in record:
             assert record["step"] not in out, f"step {record['step']} logged twice"
             out[record["step"]] = record
     return out
@@ -223,11 +223,8 @@ def test_divergence_message_uses_the_run_step_numbering(tmp_path, monkeypatch):
 def test_inf_parameters_after_a_move_are_reported_once_per_step():
     psi = torch.zeros(4)
     guard = DivergenceGuard()
-    generator, discriminator = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
-    field = GameField(
-        generator, discriminator, make_method("gan"), None, mover=GRADIENT_STEP, guard=guard
-    )
-    moved, _ = field.move(1, psi, torch.full((4,), 3e38), lr=10.0)  # no error yet: no sync
+    mover = Guarded(GRADIENT_STEP, guard)
+    moved, _ = mover(1, psi, torch.full((4,), 3e38), lr=10.0, state=None)  # no error yet: no sync
     assert torch.isinf(moved).all()
     guard.watch("something later", torch.zeros(2))
     with pytest.raises(DivergenceError, match=r"step 8: Inf in the discriminator's parameters"):
@@ -288,7 +285,9 @@ def test_tensorboard_holds_the_logged_scalars(tmp_path):
     tags = set(events.Tags()["scalars"])
     assert {*LOSS_KEYS, "eval/w1"} <= tags
     jsonl = {
-        r["step"]: r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "lr/scale" in r
+        r["step"]: r
+        for r in read_metrics(tmp_path / "run" / "metrics.jsonl")
+        if "progress/samples_seen" in r
     }
     scalars = events.Scalars("generator/adversarial")
     assert [s.step for s in scalars] == [1, 2, 3, 4]
@@ -398,56 +397,3 @@ def test_training_updates_the_ema_with_the_documented_beta(tmp_path, rampup):
         )
         torch.testing.assert_close(current["ema"]["average"].double(), expected, atol=1e-6, rtol=0)
         assert not torch.equal(current["ema"]["average"], current["theta"])
-
-
-# ------------------------------------------------------------------- learning-rate schedules
-
-
-@pytest.mark.parametrize(
-    "schedule, warmup, step, total, expected",
-    [
-        ("constant", 0, 0, 10, 1.0),
-        ("constant", 0, 9, 10, 1.0),
-        ("linear", 0, 0, 10, 1.0),
-        ("linear", 0, 5, 10, 0.5),
-        ("linear", 0, 9, 10, 0.1),
-        ("cosine", 0, 0, 4, 1.0),
-        ("cosine", 0, 1, 4, 0.5 + math.sqrt(2) / 4),  # ½(1 + cos π/4)
-        ("cosine", 0, 2, 4, 0.5),
-        ("cosine", 0, 3, 4, 0.5 - math.sqrt(2) / 4),
-        ("constant", 4, 0, 10, 0.25),  # warm-up: (step + 1) / warmup
-        ("constant", 4, 1, 10, 0.5),
-        ("constant", 4, 3, 10, 1.0),
-        ("constant", 4, 4, 10, 1.0),
-        ("linear", 4, 1, 10, 0.5 * 0.9),
-        ("cosine", 2, 0, 4, 0.5),
-    ],
-)
-def test_lr_factor_hand_values(schedule, warmup, step, total, expected):
-    assert lr_factor(schedule, warmup, step, total) == pytest.approx(expected, abs=1e-12)
-
-
-def test_unknown_schedule_is_an_error():
-    with pytest.raises(ValueError, match="schedule"):
-        lr_factor("exponential", 0, 0, 10)
-
-
-@pytest.mark.parametrize("schedule, warmup", [("linear", 0), ("cosine", 2)])
-def test_the_trainer_applies_the_schedule_to_both_players(tmp_path, schedule, warmup):
-    steps, lr_g, lr_d = 4, 2e-3, 3e-3
-    config = tiny_config(
-        tmp_path / "run",
-        f"train.steps={steps}",
-        f"optim.schedule={schedule}",
-        f"optim.warmup_steps={warmup}",
-        f"optim.g.lr={lr_g}",
-        f"optim.d.lr={lr_d}",
-        "train.sample_every=0",
-    )
-    train(config, progress=False)
-    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
-    factors = {r["step"]: r["lr/scale"] for r in records if "lr/scale" in r}
-    for step in range(1, steps + 1):
-        assert factors[step] == pytest.approx(lr_factor(schedule, warmup, step - 1, steps))
-    last = lr_factor(schedule, warmup, steps - 1, steps)
-    assert last == factors[steps]

@@ -1,7 +1,8 @@
 """One training step of every method preset against a straightforward PyTorch reference.
 
 The library side is the trainer's own step: :class:`GameField` on fresh minibatches with the
-eager route, moved by per-player optimizers (:class:`OptimizerStep`) driven by the schemes.
+eager route (reported through :class:`Observed`), moved by per-player optimizers
+(:class:`OptimizerStep`) that the schemes hand their learning rates.
 The reference side is the textbook GAN step written here from the conventions of DESIGN.md,
 with plain ``nn.Module``s, explicit loss formulas, ``torch.autograd.grad(create_graph=True)``
 for penalties and consensus, and ``torch.optim`` optimizers on the modules' own parameters.
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from convergan.config.schema import OptimizerConfig
-from convergan.field import GameField, OptimizerStep, ParameterLayout
+from convergan.field import GameField, Observed, OptimizerStep, ParameterLayout
 from convergan.methods import Batch, make_method
 from convergan.models.mlp import MLPDiscriminator, MLPGenerator
 from convergan.schemes import AltGD, Extragradient, Optimistic, SimGD, lazy
@@ -257,8 +258,8 @@ class Batches:
 class RecordingMover(OptimizerStep):
     """The library's optimizer moves, logging the gradient (−direction) of every move."""
 
-    def __init__(self, optimizers, moves):
-        super().__init__(optimizers)
+    def __init__(self, optimizers, moves, clip):
+        super().__init__(optimizers, clip)
         object.__setattr__(self, "moves", moves)
 
     def __call__(self, i, x_i, direction, lr, state):
@@ -277,20 +278,14 @@ class Library:
         self.x = (ParameterLayout(self.G).flat(), ParameterLayout(self.D).flat())
         self.moves: list[tuple[int, Tensor, float]] = []
         self.terms: list[tuple[str, float]] = []
-        self.mover = RecordingMover(tuple(build_optimizer(c) for c in optimizers), self.moves)
+        optimizers = tuple(build_optimizer(c) for c in optimizers)
+        self.mover = RecordingMover(optimizers, self.moves, self.method.clip)
         self.batches = batches
+        game = GameField(self.G, self.D, self.method, self.batches, route="eager")
+        self.observed = Observed(game, reporter=self.record)
 
-    def field(self, step: int) -> GameField:
-        return GameField(
-            self.G,
-            self.D,
-            self.method,
-            self.batches,
-            route="eager",
-            mover=self.mover,
-            step=step,
-            reporter=self.record,
-        )
+    def field(self, step: int) -> Observed:
+        return self.observed.at_step(step)
 
     LOGGING_ONLY = ("/output_real", "/output_fake", "/gradient_norm")
 
@@ -300,9 +295,9 @@ class Library:
             self.terms.append((name, float(value)))
 
     def run(self, scheme, steps: int) -> None:
-        state = scheme.init(self.field(0), self.x)
+        state = scheme.init(self.field(0), self.mover, self.x)
         for t in range(steps):
-            self.x, state = scheme.step(self.field(t), self.x, state, t)
+            self.x, state = scheme.step(self.field(t), self.mover, self.x, state, t)
 
 
 ADAM = OptimizerConfig(name="adam", lr=LR_G, betas=(0.5, 0.9))

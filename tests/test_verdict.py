@@ -139,18 +139,20 @@ def test_unregularized_runs_are_not_called_converging(tmp_path, capsys, problem,
 
 
 def test_the_local_picture_is_at_the_scheduled_learning_rate(tmp_path, capsys):
-    """With a cosine schedule the update radius at the last checkpoint is the exact one at
-    the rate of the step that reached it."""
-    steps, lr = 200, 0.4
+    """With a cosine schedule the update radius at the last checkpoint, and the Dirac verdict
+    beside it, are the exact ones at the rate in force there."""
+    steps, start, end, length = 200, 0.4, 0.04, 300
+    schedule = f"{{schedule: cosine, start: {start}, end: {end}, steps: {length}}}"
     run_dir = train_dirac(
         tmp_path,
         "cosine",
-        [f"optim.g.lr={lr}", f"optim.d.lr={lr}", "optim.schedule=cosine", f"train.steps={steps}"],
+        [f"optim.g.lr={schedule}", f"optim.d.lr={schedule}", f"train.steps={steps}"],
     )
     record = run_verdict(run_dir, path_angle=False)
-    scale = 0.5 * (1 + math.cos(math.pi * (steps - 1) / steps))
-    assert record["lr_scale"] == pytest.approx(scale, rel=1e-12)
-    exact = dirac_analyze(capsys, ["--method", "r1", "--gamma", 0.5], "simgd", lr * scale)
+    # R3GAN's cosine_decay_with_warmup at step 200 of 300, written out here.
+    lr = start + (1 - 0.5 * (1 + math.cos(math.pi * steps / length))) * (end - start)
+    assert record["lr"] == {"g": pytest.approx(lr, rel=1e-12), "d": pytest.approx(lr, rel=1e-12)}
+    exact = dirac_analyze(capsys, ["--method", "r1", "--gamma", 0.5], "simgd", lr)
     # The checkpoint is ~1e-8 from the equilibrium: its linearisation is the exact one.
     assert record["spectral_radius"] == pytest.approx(exact["spectral_radius"], rel=1e-6)
     assert record["dirac_spectral_radius"] == pytest.approx(exact["spectral_radius"], rel=1e-9)

@@ -48,10 +48,11 @@ class Lookahead(Scheme):
     def init_own(self, field, x):
         return (*x, *self.inner.init_own(field, x))  # the slow weights, then the inner's state
 
-    def step(self, field, x, state, t):
+    def step(self, field, mover, x, state, t):
         n = len(x)
         slow, inner_own = state.own[:n], state.own[n:]
-        x, inner_state = self.inner.step(field, x, SchemeState(inner_own, state.moves), t)
+        inner_state = SchemeState(inner_own, state.moves)
+        x, inner_state = self.inner.step(field, mover, x, inner_state, t)
         if (t + 1) % self.k == 0:
             slow = tuple(s + self.alpha * (f - s) for s, f in zip(slow, x))
             x = slow

@@ -5,29 +5,29 @@ Every training method is defined once (:mod:`convergan.methods`); the exact anal
 and the trainer runs it on real networks. Update schemes live in :mod:`convergan.schemes`.
 """
 
-from convergan.analysis import analyze, simulate, stability_map
-from convergan.field import GameField, game_field
-from convergan.games import dirac_gan
-from convergan.methods import Method, MethodSpec, make_method, parse_method
-from convergan.schemes import AltGD, Extragradient, Lazy, Optimistic, SimGD, lazy
+from convergan.reexport import lazy_exports
+
+# Imported on first use (torch comes with most of them); see convergan.reexport.
+_EXPORTS = {
+    "AltGD": "convergan.schemes",
+    "Extragradient": "convergan.schemes",
+    "GameField": "convergan.field",
+    "Lazy": "convergan.schemes",
+    "Method": "convergan.methods",
+    "MethodSpec": "convergan.methods",
+    "Optimistic": "convergan.schemes",
+    "SimGD": "convergan.schemes",
+    "analyze": "convergan.analysis",
+    "dirac_gan": "convergan.games",
+    "game_field": "convergan.field",
+    "lazy": "convergan.schemes",
+    "make_method": "convergan.methods",
+    "parse_method": "convergan.methods",
+    "simulate": "convergan.analysis",
+    "stability_map": "convergan.analysis",
+}
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AltGD",
-    "Extragradient",
-    "GameField",
-    "Lazy",
-    "Method",
-    "MethodSpec",
-    "Optimistic",
-    "SimGD",
-    "analyze",
-    "dirac_gan",
-    "game_field",
-    "lazy",
-    "make_method",
-    "parse_method",
-    "simulate",
-    "stability_map",
-]
+__all__ = list(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

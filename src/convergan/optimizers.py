@@ -19,12 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from convergan.registry import OPTIMIZERS
-
 OptimizerState = dict[str, Any]
 
 
-@OPTIMIZERS.register("sgd", description="SGD with optional heavy-ball momentum (torch.optim.SGD)")
 @dataclass(frozen=True)
 class SGD:
     momentum: float = 0.0
@@ -41,7 +38,6 @@ class SGD:
         return x.add(g, alpha=-lr), state
 
 
-@OPTIMIZERS.register("adam", description="Adam (Kingma & Ba, 2015; torch.optim.Adam)")
 @dataclass(frozen=True)
 class Adam:
     betas: tuple[float, float] = (0.9, 0.999)
@@ -63,9 +59,6 @@ class Adam:
         return moved, {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
 
 
-@OPTIMIZERS.register(
-    "rmsprop", description="RMSprop (Tieleman & Hinton, 2012; torch.optim.RMSprop)"
-)
 @dataclass(frozen=True)
 class RMSprop:
     alpha: float = 0.99

@@ -47,9 +47,13 @@ def jacobian_eigenvalues(
 
 # f'(0) and f''(0) of each loss in the paper's notation, at the Dirac-GAN's equilibrium. The
 # hinge loss is linear around D = 0 (its kinks are at D = ±1), so it acts as the WGAN there.
+# RpGAN sees D(G(z)) − D(x) = ψ(θ + σε_fake) − ψσε_real: without noise its losses are the
+# non-saturating ones, and with noise the ψψ-curvature is (1/4)·E(σε_fake − σε_real)² = 2·(1/4)σ²,
+# the separable value, so it shares the non-saturating closed form throughout.
 LOSS_DERIVATIVES = {
     "saturating": (A_GAN, B_GAN),
     "nonsaturating": (A_GAN, B_GAN),
+    "rpgan": (A_GAN, B_GAN),
     "wgan": (A_WGAN, 0.0),
     "hinge": (A_WGAN, 0.0),
 }
@@ -94,3 +98,42 @@ def instance_noise_equivalent_gamma(sigma: float) -> float:
 
 
 CRITICAL_GAMMA = 2 * A_GAN  # R1/R2: real double eigenvalue −a at γ = 2a = 1
+
+
+def two_point_jacobian(
+    loss: str, gamma: float = 0.0, spread: float = 1.0
+) -> list[list[float]] | None:
+    """``v′`` at the equilibrium of the two-point game (:mod:`convergan.games.two_points`),
+    state order ``(θ₁, θ₂, ψ₁, ψ₂)``, D high on real data, zero-centred penalties (R1, R2) of
+    total weight ``gamma``; ``None`` for a loss without a closed form here.
+
+    ``[[0, a·Bᵀ], [−a·B, 2b·K − γ·diag(1, c²)]]`` with ``B = diag(1, c)``,
+    ``K = diag(c², c⁴/4)`` (separable losses: ``E_{p_D} φφᵀ`` for ``φ = (x, x²/2)``) or
+    ``K = diag(c², 0)`` (RpGAN: the covariance of φ; ``x²/2`` is constant on the data).
+    """
+    if loss not in ("saturating", "nonsaturating", "rpgan"):
+        return None
+    a, b, c = A_GAN, B_GAN, spread
+    k = (c**2, 0.0) if loss == "rpgan" else (c**2, c**4 / 4)
+    coupling = (1.0, c)
+    j = [[0.0] * 4 for _ in range(4)]
+    for i in range(2):
+        j[i][2 + i] = a * coupling[i]
+        j[2 + i][i] = -a * coupling[i]
+        j[2 + i][2 + i] = 2 * b * k[i] - gamma * (1.0, c**2)[i]
+    return j
+
+
+def two_point_eigenvalues(
+    loss: str, gamma: float = 0.0, spread: float = 1.0
+) -> list[complex] | None:
+    """Eigenvalues of :func:`two_point_jacobian`: it decouples into the location block
+    ``(θ₁, ψ₁)`` and the scale block ``(θ₂, ψ₂)``, each a 2×2 matrix."""
+    j = two_point_jacobian(loss, gamma, spread)
+    if j is None:
+        return None
+    return [
+        value
+        for i in range(2)
+        for value in eigenvalues_2x2([[j[i][i], j[i][2 + i]], [j[2 + i][i], j[2 + i][2 + i]]])
+    ]

@@ -1,33 +1,25 @@
 """Exact analysis: local (Jacobians, spectral radius, verdicts), trajectories, stability maps."""
 
-from convergan.analysis.local import (
-    LocalAnalysis,
-    analyze,
-    field_jacobian,
-    is_regular_equilibrium,
-    linearized_update_jacobian,
-    max_stable_lr_scale,
-    spectral_radius,
-    update_jacobian,
-    verdict,
-)
-from convergan.analysis.stability import StabilityMap, field_jacobians_over, stability_map
-from convergan.analysis.trajectories import Trajectories, simulate, trajectory_verdict
+from convergan.reexport import lazy_exports
 
-__all__ = [
-    "LocalAnalysis",
-    "StabilityMap",
-    "Trajectories",
-    "analyze",
-    "field_jacobian",
-    "field_jacobians_over",
-    "is_regular_equilibrium",
-    "linearized_update_jacobian",
-    "max_stable_lr_scale",
-    "simulate",
-    "spectral_radius",
-    "stability_map",
-    "trajectory_verdict",
-    "update_jacobian",
-    "verdict",
-]
+# Imported on first use (torch comes with them); see convergan.reexport.
+_EXPORTS = {
+    "LocalAnalysis": "convergan.analysis.local",
+    "StabilityMap": "convergan.analysis.stability",
+    "Trajectories": "convergan.analysis.trajectories",
+    "analyze": "convergan.analysis.local",
+    "field_jacobian": "convergan.analysis.local",
+    "field_jacobians_over": "convergan.analysis.stability",
+    "is_regular_equilibrium": "convergan.analysis.local",
+    "linearized_update_jacobian": "convergan.analysis.local",
+    "max_stable_lr_scale": "convergan.analysis.local",
+    "simulate": "convergan.analysis.trajectories",
+    "spectral_radius": "convergan.analysis.local",
+    "stability_map": "convergan.analysis.stability",
+    "trajectory_verdict": "convergan.analysis.trajectories",
+    "update_jacobian": "convergan.analysis.local",
+    "verdict": "convergan.analysis.local",
+}
+
+__all__ = list(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -31,7 +31,17 @@ from torch import Tensor
 
 from convergan.analysis.moves import moves_per_period
 from convergan.analysis.trajectories import simulate
-from convergan.field import GameField, LinearField, State, flatten, game_field, unflatten
+from convergan.field import (
+    GRADIENT_STEP,
+    GameField,
+    GradientStep,
+    LinearField,
+    Mover,
+    State,
+    flatten,
+    game_field,
+    unflatten,
+)
 from convergan.methods.method import Method
 from convergan.schemes import Scheme, SchemeState
 
@@ -105,26 +115,31 @@ def _unpack(z: Tensor, sizes: tuple[int, ...], state_sizes: tuple[int, ...]) -> 
     return tuple(parts[: len(sizes)]), tuple(parts[len(sizes) :])
 
 
-def period_map(scheme: Scheme, field, sizes: tuple[int, ...], state_sizes: tuple[int, ...]):
+def period_map(
+    scheme: Scheme, field, mover: Mover, sizes: tuple[int, ...], state_sizes: tuple[int, ...]
+):
     """One period of ``scheme`` as a map of the flat augmented state ``(x, scheme's own
-    state)``. The field's mover must keep no state (plain gradient steps)."""
+    state)``. The mover must keep no state (gradient steps)."""
 
     def operator(z: Tensor) -> Tensor:
         x, own = _unpack(z, sizes, state_sizes)
-        state = SchemeState(own, tuple(field.init_move(i, x_i) for i, x_i in enumerate(x)))
+        state = SchemeState(own, tuple(mover.init(i, x_i) for i, x_i in enumerate(x)))
         for t in range(scheme.period):
-            x, state = scheme.step(field, x, state, t)
+            x, state = scheme.step(field, mover, x, state, t)
         return _pack(x, state.own)
 
     return operator
 
 
 def update_jacobian(scheme: Scheme, field: GameField, x: State) -> Tensor:
-    """``F′`` at ``x``: the Jacobian of one period of ``scheme`` on the augmented state."""
-    own = scheme.init(field, x).own
+    """``F′`` at ``x``: the Jacobian of one period of ``scheme`` on the augmented state, moved
+    by projected gradient steps (the method's constraint included)."""
+    mover = GradientStep(clip=field.method.clip)
+    own = scheme.init(field, mover, x).own
     sizes = tuple(x_i.shape[-1] for x_i in x)
     state_sizes = tuple(s.shape[-1] for s in own)
-    return torch.func.jacfwd(period_map(scheme, field, sizes, state_sizes))(_pack(x, own))
+    operator = period_map(scheme, field, mover, sizes, state_sizes)
+    return torch.func.jacfwd(operator)(_pack(x, own))
 
 
 def linearized_update_jacobian(
@@ -144,11 +159,13 @@ def linearized_update_jacobian(
     field = LinearField({g: j[..., None, :, :] for g, j in jacobians.items()}, sizes)
     field = field.with_regularization_gain(scheme.regularization_gains[-1])
     # The scheme's own state (e.g. optimistic GD's previous field value) sets the augmented size.
-    probe_state = scheme.init(field, unflatten(torch.zeros(n, dtype=some.dtype), sizes)).own
+    zero = unflatten(torch.zeros(n, dtype=some.dtype), sizes)
+    probe_state = scheme.init(field, GRADIENT_STEP, zero).own
     state_sizes = tuple(s.shape[-1] for s in probe_state)
     m = n + sum(state_sizes)
     basis = torch.eye(m, dtype=some.dtype)
-    rows = period_map(scheme, field, sizes, state_sizes)(basis)  # row j is F′ e_j
+    # Plain gradient steps: constraints are inactive at an interior equilibrium.
+    rows = period_map(scheme, field, GRADIENT_STEP, sizes, state_sizes)(basis)  # row j: F′ e_j
     return rows.transpose(-1, -2)
 
 

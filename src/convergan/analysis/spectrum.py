@@ -24,7 +24,7 @@ Update operators are the scheme run on the linearised field ``u ↦ J u`` throug
 :func:`convergan.analysis.local.linearized_update_jacobian` uses on the Dirac-GAN), made
 matrix-free: a scheme is linear on a linear field, so one period applied to ``u`` *is*
 ``F′ u``. The optimizer's second moments may be frozen as a diagonal
-preconditioner (the step RMSprop/Adam actually take, without momentum).
+preconditioner of the gradient steps (the step RMSprop/Adam actually take, without momentum).
 
 Reference: Berard, Gidel, Almahairi, Vincent, Lacoste-Julien, "A Closer Look at the
 Optimization Landscapes of Generative Adversarial Networks", ICLR 2020.
@@ -44,9 +44,9 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 from torch import Tensor
 
 from convergan.analysis.local import UNIT_CIRCLE_TOLERANCE, period_map, verdict
-from convergan.field import GameField, LinearField, State, flatten, unflatten
+from convergan.analysis.which import WHICH
+from convergan.field import GameField, GradientStep, LinearField, State, flatten, unflatten
 
-WHICH = ("LR", "LM", "LI")
 Route = Literal["double-backward", "forward"]
 
 
@@ -299,12 +299,14 @@ def update_operator(
     """``(u ↦ F′u, m)``: one period of ``scheme`` on the linearised field, on the augmented
     state of size ``m`` (``n`` plus the scheme's own state, e.g. optimistic GD's previous
     field value), read generically from what ``scheme.init`` returns."""
-    linear = LinearField(dict(jacobians), sizes, preconditioner=preconditioner)
+    linear = LinearField(dict(jacobians), sizes)
     linear = linear.with_regularization_gain(scheme.regularization_gains[-1])
+    mover = GradientStep(preconditioner=preconditioner)  # constraints: inactive, left out
     zero = unflatten(torch.zeros(sum(sizes), dtype=torch.float64), sizes)
-    own = scheme.init(linear, zero).own
+    own = scheme.init(linear, mover, zero).own
     state_sizes = tuple(int(s.shape[-1]) for s in own)
-    return period_map(scheme, linear, sizes, state_sizes), sum(sizes) + sum(state_sizes)
+    operator = period_map(scheme, linear, mover, sizes, state_sizes)
+    return operator, sum(sizes) + sum(state_sizes)
 
 
 def update_spectrum(

@@ -1,4 +1,9 @@
-"""The Dirac-GAN study table: every method × scheme, checked against the closed forms."""
+"""Study tables: every method × scheme on a game, checked against the closed forms.
+
+* ``dirac``: every registered preset on the Dirac-GAN (:func:`dirac_table`).
+* ``two-points``: the non-saturating loss and RpGAN, each unregularized, with R1, with R2 and
+  with R1 + R2, on the two-point game where the two losses differ (:func:`two_point_table`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ from dataclasses import dataclass
 from convergan import theory
 from convergan.analysis.local import LocalAnalysis, analyze
 from convergan.games import dirac_gan
+from convergan.games.two_points import two_point_game
 from convergan.methods.presets import preset_spec
-from convergan.methods.spec import MethodSpec
+from convergan.methods.spec import MethodSpec, parse_method
 from convergan.registry import METHODS, SCHEMES
 
 
@@ -75,3 +81,49 @@ def dirac_table(lr: float = 0.5, schemes: tuple[str, ...] | None = None) -> list
             closed, error = theory_check(spec, result)
             rows.append(TableRow(spec, result, closed, error))
     return rows
+
+
+# The two-point table: the standard (non-saturating) loss against RpGAN, with the penalties
+# of R3GAN, each at the penalties' default γ.
+TWO_POINT_LOSSES = ("nonsaturating", "rpgan")
+TWO_POINT_PENALTIES = ((), ("r1",), ("r2",), ("r1", "r2"))
+
+
+def two_point_specs() -> list[MethodSpec]:
+    return [
+        parse_method({"loss": loss, "penalties": list(penalties)})
+        for loss in TWO_POINT_LOSSES
+        for penalties in TWO_POINT_PENALTIES
+    ]
+
+
+def two_point_closed_form(spec: MethodSpec) -> list[complex] | None:
+    """:func:`theory.two_point_eigenvalues` for a loss with zero-centred R1/R2 penalties (their
+    weights add); ``None`` for anything else."""
+    if spec.noise is not None or spec.clip is not None or spec.consensus is not None:
+        return None
+    if any(p.name not in ("r1", "r2") for p in spec.penalties):
+        return None
+    gamma = sum(float(p.gamma) for p in spec.penalties)
+    return theory.two_point_eigenvalues(spec.loss, gamma)
+
+
+def two_point_table(lr: float = 0.5, schemes: tuple[str, ...] | None = None) -> list[TableRow]:
+    """Analyse :func:`two_point_specs` with every registered scheme at ``lr`` on the two-point
+    game (:mod:`convergan.games.two_points`)."""
+    game = two_point_game()
+    rows = []
+    for spec in two_point_specs():
+        method = spec.build()
+        for scheme_name in schemes or SCHEMES.names():
+            result = analyze(game, method, SCHEMES[scheme_name](lr=lr))
+            closed = two_point_closed_form(spec)
+            error = None
+            if closed is not None and result.jacobian_eigenvalues is not None:
+                error = eigenvalue_error(result.jacobian_eigenvalues.tolist(), closed)
+            rows.append(TableRow(spec, result, closed, error))
+    return rows
+
+
+TABLES = {"dirac": dirac_table, "two-points": two_point_table}
+"""The tables by game name (``convergan dirac table --game NAME``)."""

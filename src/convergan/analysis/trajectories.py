@@ -17,7 +17,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from convergan.analysis.moves import moves_per_period
-from convergan.field import GameField, flatten, unflatten
+from convergan.field import GameField, GradientStep, flatten, unflatten
 from convergan.methods.method import Method
 from convergan.schemes import Scheme
 
@@ -117,12 +117,13 @@ def simulate(
         s = scheme.scaled(factor)
         x = unflatten(start, sizes)
         field = GameField(game.generator, game.discriminator, m, batch_template)
-        state = s.init(field, x)
+        mover = GradientStep(clip=m.clip)
+        state = s.init(field, mover, x)
         path = [start]
         for t in tqdm(
             range(steps), disable=not progress, desc="simulate", unit="step", file=sys.stderr
         ):
-            x, state = s.step(field, x, state, t)
+            x, state = s.step(field, mover, x, state, t)
             path.append(flatten(x))
         return torch.stack(path)
 

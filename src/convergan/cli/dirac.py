@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from typing import TYPE_CHECKING
 
-import torch
-
-from convergan.analysis import analyze, simulate
-from convergan.analysis.local import LocalAnalysis
-from convergan.analysis.table import theory_check
-from convergan.cli.dirac_table import eigenvalue_pairs, format_complex, run_table
+from convergan.cli.dirac_table import TABLE_GAMES, eigenvalue_pairs, format_complex, run_table
 from convergan.cli.errors import UsageError
 from convergan.cli.names import ANALYSIS_KINDS, registered_names
-from convergan.games import dirac_gan
-from convergan.methods.spec import MethodSpec
 from convergan.registry import METHODS, SCHEMES
-from convergan.schemes import Scheme, SchemeSpec
 from convergan.schemes.spec import MAX_STEPS_PER_PHASE
+
+# The analysis imports torch: the run functions import it, so --help and argument errors
+# stay fast (tests/test_cli_startup.py).
+if TYPE_CHECKING:
+    import torch
+
+    from convergan.analysis.local import LocalAnalysis
+    from convergan.methods.spec import MethodSpec
+    from convergan.schemes import Scheme, SchemeSpec
 
 OVERRIDE_SECTIONS = ("method", "scheme", "plugins")
 
@@ -73,6 +75,13 @@ def register(commands) -> None:
         "the Jacobian eigenvalues against the paper's closed forms.",
     )
     table_parser.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")
+    table_parser.add_argument(
+        "--game",
+        choices=TABLE_GAMES,
+        default="dirac",
+        help="dirac: every preset on the Dirac-GAN (default); two-points: the non-saturating "
+        "loss and RpGAN with R1, R2 and R1 + R2 on the two-point game, where they differ",
+    )
     output = table_parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON list")
     output.add_argument("--csv", action="store_true", help="print CSV")
@@ -200,6 +209,8 @@ def _finite_or_none(value: float | None) -> float | None:
 
 
 def analysis_record(result: LocalAnalysis, spec: MethodSpec, scheme: Scheme) -> dict:
+    from convergan.analysis.table import theory_check
+
     closed, error = theory_check(spec, result)
     scale = result.max_stable_lr_scale
     lr_g, lr_d = (float(v) for v in scheme.lrs)
@@ -232,6 +243,9 @@ def analysis_record(result: LocalAnalysis, spec: MethodSpec, scheme: Scheme) -> 
 
 
 def run_analyze(args) -> int:
+    from convergan.analysis import analyze
+    from convergan.games import dirac_gan
+
     spec, scheme_spec = build_specs(args)
     scheme = scheme_spec.build(**_rates(args))
     try:
@@ -285,6 +299,8 @@ def run_analyze(args) -> int:
 
 
 def _parse_start(values) -> torch.Tensor:
+    import torch
+
     try:
         start = [float(v) for v in values]
     except ValueError:
@@ -295,6 +311,9 @@ def _parse_start(values) -> torch.Tensor:
 
 
 def run_simulate(args) -> int:
+    from convergan.analysis import simulate
+    from convergan.games import dirac_gan
+
     spec, scheme_spec = build_specs(args)
     method, scheme = spec.build(), scheme_spec.build(**_rates(args))
     if args.steps <= 0:

@@ -9,8 +9,15 @@ import sys
 import time
 
 from convergan import theory
-from convergan.analysis.table import dirac_table
 from convergan.cli.errors import UsageError
+
+# The games ``dirac table --game`` takes: the keys of convergan.analysis.table.TABLES (named
+# here too so that --help imports no torch; a test checks the two agree).
+TABLE_GAMES = ("dirac", "two-points")
+GAME_TITLES = {
+    "dirac": "Dirac-GAN",
+    "two-points": "two-point game (data +-1, G = theta1 + theta2 z, D = psi1 x + psi2 x^2/2)",
+}
 
 
 def eigenvalue_pairs(values) -> list[list[float]] | None:
@@ -28,8 +35,11 @@ def format_complex(pair) -> str:
 def run_table(args) -> int:
     if not math.isfinite(args.lr) or args.lr <= 0:
         raise UsageError(f"--lr must be > 0, got {args.lr}")
+    from convergan.analysis.table import TABLES  # torch: not needed for --help
+
     started = time.perf_counter()
-    rows = dirac_table(lr=args.lr)
+    game = getattr(args, "game", "dirac")
+    rows = TABLES[game](lr=args.lr)
     records = [
         {
             "method": row.method,
@@ -74,14 +84,16 @@ def run_table(args) -> int:
             )
         return 0
     print(
-        f"Dirac-GAN, learning rate {args.lr:g}; AltGD = 1 generator step then 1 discriminator step."
+        f"{GAME_TITLES[game]}, learning rate {args.lr:g}; "
+        "AltGD = 1 generator step then 1 discriminator step."
     )
     print(
         "rho = spectral radius of the update operator; "
         "closed form = max |eigenvalue - paper's formula|\n"
     )
+    width = 34 if game == "dirac" else 66  # two eigenvalues per line, or four
     header = (
-        f"{'method':<16}{'params':<18}{'field eigenvalues':<34}{'scheme':<15}{'rho':>9}  "
+        f"{'method':<22}{'params':<24}{'field eigenvalues':<{width}}{'scheme':<15}{'rho':>9}  "
         f"{'verdict':<22}{'closed form':>11}"
     )
     print(header)
@@ -99,12 +111,13 @@ def run_table(args) -> int:
             verdict = "trajectories " + "/".join(r["trajectory_verdicts"])
         err = "" if r["theory_max_error"] is None or not first else f"{r['theory_max_error']:.0e}"
         print(
-            f"{r['method'] if first else '':<16}"
-            f"{_params_text(r['params']) if first else '':<18}{eig:<34}"
+            f"{r['method'] if first else '':<22}"
+            f"{_params_text(r['params']) if first else '':<24}{eig:<{width}}"
             f"{r['scheme']:<15}{rho:>9}  {verdict:<22}{err:>11}".rstrip()
         )
     print(
-        f"\n{len(records)} analyses in {time.perf_counter() - started:.1f} s. {_table_footnote()}"
+        f"\n{len(records)} analyses in {time.perf_counter() - started:.1f} s. "
+        f"{_table_footnote(game)}"
     )
     return 0
 
@@ -118,5 +131,10 @@ def _params_text(params: dict) -> str:
     return " ".join(f"{k}={v:g}" for k, v in params.items())
 
 
-def _table_footnote() -> str:
+def _table_footnote(game: str) -> str:
+    if game == "two-points":
+        return (
+            "Eigenvalues: location block (theta1, psi1), then scale block (theta2, psi2); "
+            "closed form: convergan.theory.two_point_eigenvalues."
+        )
     return f"Critical R1 damping at gamma = {theory.CRITICAL_GAMMA:g}."

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from convergan.cli import (
+    configs,
     dirac,
     evaluate,
     features,
@@ -25,12 +26,13 @@ Does this GAN training method converge?
   convergan dirac simulate --method gan --scheme simgd --lr 0.1 --steps 500 --start 1 1
   convergan dirac table
   convergan dirac figure --out out/dirac
-  convergan train configs/toy2d/circle.yaml method=r1 method.gamma=1
+  convergan configs
+  convergan train toy2d/circle method=r1 method.gamma=1
   convergan resume runs/toy2d/circle train.steps=20000
   convergan sample runs/toy2d/circle --n 2000 --out samples.png
   convergan eval runs/fashion-mnist/dcgan-r1 --metrics fid kid pr
   convergan study toy2d --problems circle --methods gan r1 --steps 1000
-  convergan sweep sweeps/toy2d-methods.yaml --out out/toy2d-methods
+  convergan sweep toy2d-methods --out out/toy2d-methods
   convergan sweep status out/toy2d-methods
   convergan report out/toy2d-methods
   convergan features train fashion-mnist
@@ -39,7 +41,18 @@ Does this GAN training method converge?
   convergan verdict runs/toy2d/circle --html verdict.html
 """
 
-COMMAND_MODULES = [dirac, train, evaluate, study, sweep, report, features, spectrum, verdict]
+COMMAND_MODULES = [
+    dirac,
+    train,
+    evaluate,
+    study,
+    sweep,
+    report,
+    features,
+    spectrum,
+    configs,
+    verdict,
+]
 
 
 def build_parser() -> ArgumentParser:

@@ -25,7 +25,7 @@ def register(commands) -> None:
 def run_report(args) -> int:
     from convergan.studies.markdown import markdown_table
     from convergan.studies.report import write_report
-    from convergan.studies.tables import summary_rows
+    from convergan.studies.tables import partial_note, summary_rows
 
     if not Path(args.directory).is_dir():
         raise UsageError(f"no such directory: {args.directory}")
@@ -33,6 +33,10 @@ def run_report(args) -> int:
         report = write_report(args.directory, args.out)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    note = partial_note(report.sweep)
+    if note:
+        print(note)
+        print()
     print(markdown_table(*summary_rows(report)))
     print()
     for name in ("report.html", "report.md", "results.csv", "summary.csv", "comparisons.csv"):

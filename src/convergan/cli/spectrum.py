@@ -19,7 +19,7 @@ WHICH_HELP = "LR: largest real part (most unstable), LM: largest |λ|, LI: large
 
 
 def register(commands) -> None:
-    from convergan.analysis.spectrum import WHICH
+    from convergan.analysis.which import WHICH
     from convergan.registry import SCHEMES
 
     parser = commands.add_parser(
@@ -118,6 +118,15 @@ def _open(run_dir: str):
         raise UsageError(str(error)) from None
 
 
+def _check_memory(run, samples: int | None, float64: bool) -> None:
+    from convergan.runs.memory import EvaluationTooLarge, check_evaluation_memory
+
+    try:
+        check_evaluation_memory(run, samples, float64)
+    except EvaluationTooLarge as error:
+        raise UsageError(str(error)) from None
+
+
 def _check_steps(run, steps: list[int]) -> None:
     available = run.steps()
     for step in steps:
@@ -135,6 +144,7 @@ def run_spectrum(args) -> int:
     run = _open(args.run_dir)
     steps = run.steps() if args.all else (args.step or [run.latest_step()])
     _check_steps(run, steps)
+    _check_memory(run, args.samples, args.float64)
     players = run.players()
     n = sum(p.numel() for m in (players.generator, players.discriminator) for p in m.parameters())
     if args.k < 1 or args.k > n - 2:
@@ -236,6 +246,7 @@ def run_path_angle(args) -> int:
         raise UsageError("--from and --to must be different checkpoints")
     run = _open(args.run_dir)
     _check_steps(run, [args.start, args.end])
+    _check_memory(run, args.samples, args.float64)
     bar = tqdm(
         total=args.points, desc="path-angle", unit="point", file=sys.stderr, disable=args.quiet
     )

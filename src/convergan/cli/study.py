@@ -20,7 +20,7 @@ def register(commands) -> None:
     toy = sub.add_parser(
         "toy2d",
         help="methods x 2D problems x seeds: W1 curves, samples, a table with intervals",
-        description="Run the shipped sweep sweeps/toy2d-methods.yaml with the problems, "
+        description="Run the shipped sweep toy2d-methods with the problems, "
         "methods, seeds and steps given here (the same path as `convergan sweep`: resumable, "
         "one run directory per cell under --out/runs), then `convergan report` it and write "
         "study.md, study.json, w1-<problem>.png and samples-<problem>.png into --out.",

@@ -9,9 +9,9 @@ from convergan.cli.errors import UsageError
 
 EPILOG = """\
 examples:
-  convergan sweep sweeps/toy2d-methods.yaml --out out/toy2d-methods
-  convergan sweep sweeps/r1-gamma.yaml --jobs 2 train.steps=500 --axis seed=[0,1,2]
-  convergan sweep sweeps/r1-gamma.yaml --launcher slurm --dry-run
+  convergan sweep toy2d-methods --out out/toy2d-methods
+  convergan sweep r1-gamma --jobs 2 train.steps=500 --axis seed=[0,1,2]
+  convergan sweep my-sweep.yaml --launcher slurm --dry-run
   convergan sweep status out/toy2d-methods
 """
 
@@ -27,7 +27,11 @@ def register(commands) -> None:
         epilog=EPILOG,
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
-    parser.add_argument("spec", metavar="SPEC.yaml | status", help="sweep spec, or `status`")
+    parser.add_argument(
+        "spec",
+        metavar="SPEC | status",
+        help="sweep spec file or shipped spec name (`convergan configs`), or `status`",
+    )
     parser.add_argument(
         "items",
         nargs="*",
@@ -53,6 +57,16 @@ def register(commands) -> None:
         "--no-wait", action="store_true", help="slurm: return after submitting the array"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--max-cells",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse grids of more than N cells (default 100000)",
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="run a grid of more than 1000 cells without asking"
+    )
     parser.set_defaults(run=run_sweep_command)
 
 
@@ -60,14 +74,20 @@ def run_sweep_command(args) -> int:
     if args.spec == "status":
         return _status(args)
     from convergan.config import ConfigError
-    from convergan.studies.launch import SweepChanged
+    from convergan.studies.planning import MAX_CELLS, check_grid_size
 
+    max_cells = MAX_CELLS if args.max_cells is None else args.max_cells
+    if max_cells < 1:
+        raise UsageError(f"--max-cells must be >= 1, got {max_cells}")
     try:
         spec = load_spec(args.spec, args.items, args.axis, args.launcher, args.jobs, args.threads)
         out = Path(args.out or Path("out") / "sweeps" / spec.name)
+        count = check_grid_size(spec, max_cells)  # counted, not built
         if args.dry_run:
-            print(dry_run(spec, out, args.retry_failed))
+            print(f"sweep {spec.name}: {count} cells -> {out}", flush=True)  # before planning
+            print(dry_run(spec, out, args.retry_failed, max_cells))
             return 0
+        _confirm(count, args.yes)
         from convergan.studies.launch import run_sweep
 
         counts = run_sweep(
@@ -76,14 +96,29 @@ def run_sweep_command(args) -> int:
             retry_failed=args.retry_failed,
             wait=not args.no_wait,
             progress=not args.no_progress,
+            max_cells=max_cells,
         )
-    except SweepChanged as error:
-        raise UsageError(str(error)) from None
-    except ConfigError as error:
+    except ConfigError as error:  # SweepChanged, GridTooLarge and SweepBusy are ConfigErrors
         raise UsageError(str(error)) from None
     print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" -> {out}")
     print(f"next: convergan report {out}")
     return 0 if counts.get("failed", 0) == 0 else 1
+
+
+def _confirm(count: int, yes: bool) -> None:
+    """Above CONFIRM_CELLS cells: ask on a terminal, else require ``--yes``."""
+    from convergan.studies.planning import CONFIRM_CELLS
+
+    if count <= CONFIRM_CELLS or yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"this sweep has {count:,} cells (more than {CONFIRM_CELLS:,}); "
+            "pass --yes to run them, or --dry-run to list them"
+        )
+    answer = input(f"this sweep has {count:,} cells (more than {CONFIRM_CELLS:,}); run? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UsageError("not run")
 
 
 def load_spec(path, overrides, axes, launcher, jobs, threads):
@@ -94,9 +129,7 @@ def load_spec(path, overrides, axes, launcher, jobs, threads):
     from convergan.config.load import parse_overrides, parse_yaml
     from convergan.studies.spec import load_sweep_spec, with_launcher
 
-    if not Path(path).is_file():
-        raise UsageError(f"sweep spec not found: {path}")
-    spec = load_sweep_spec(path)
+    spec = load_sweep_spec(path)  # a file or a shipped name
     for item in overrides:
         if "=" not in item:
             raise UsageError(f"expected KEY=VALUE overrides after the spec, got {item!r}")
@@ -118,14 +151,15 @@ def load_spec(path, overrides, axes, launcher, jobs, threads):
     return with_launcher(spec, name=launcher, jobs=jobs, threads=threads)
 
 
-def dry_run(spec, out: Path, retry_failed: bool) -> str:
+def dry_run(spec, out: Path, retry_failed: bool, max_cells: int | None = None) -> str:
     from convergan.studies.grid import cell_overrides
     from convergan.studies.launch import local_jobs, plan, sbatch_script, to_run
+    from convergan.studies.planning import MAX_CELLS
 
-    planned = plan(spec, out)
+    planned = plan(spec, out, MAX_CELLS if max_cells is None else max_cells)
     todo = {id(p) for p in to_run(planned, retry_failed)}
     width = max(len(p.cell.name) for p in planned)
-    lines = [f"sweep {spec.name}: {len(planned)} cells -> {out}"]
+    lines = []  # after the header line, which the caller prints before planning
     for p in planned:
         action = ("resume" if p.status == "interrupted" else "run") if id(p) in todo else "skip"
         lines.append(f"  {p.cell.name.ljust(width)}  {p.status:<11}  {action}")

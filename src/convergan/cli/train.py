@@ -16,13 +16,14 @@ def register(commands) -> None:
     train = commands.add_parser(
         "train",
         help="train a GAN from a YAML config with key=value overrides",
-        description="Train a GAN. CONFIG is a YAML file (see configs/); overrides are dotted "
+        description="Train a GAN. CONFIG is a YAML file or a shipped config's name (e.g. "
+        "toy2d/circle; `convergan configs` lists them); overrides are dotted "
         "key=value pairs, e.g. `method=r1 method.gamma=1 train.steps=2000 out_dir=runs/r1` or "
         "`method.loss=hinge method.penalties=[r1:10]`, in any order with the options.",
         epilog=registered_names(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("config", help="YAML config file")
+    train.add_argument("config", help="YAML config file or shipped config name")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)

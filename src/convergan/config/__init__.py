@@ -25,8 +25,10 @@ from convergan.config.schema import (
     OptimConfig,
     OptimizerConfig,
     TrainConfig,
+    config_at,
     config_from_dict,
     config_to_dict,
+    scheduled_values,
 )
 
 __all__ = [
@@ -40,8 +42,10 @@ __all__ = [
     "OptimConfig",
     "OptimizerConfig",
     "TrainConfig",
+    "config_at",
     "config_from_dict",
     "config_to_dict",
+    "scheduled_values",
     "load_config",
     "merge_layers",
     "parse_overrides",

@@ -4,7 +4,7 @@ A config is built from layers, later layers winning:
 
 1. the schema defaults (:mod:`convergan.config.schema`);
 2. the chain of ``base:`` files, oldest ancestor first (``base`` is relative to the file
-   that names it);
+   that names it, or the name of a shipped config such as ``toy2d/base``);
 3. the file itself;
 4. the command-line overrides, all together as one layer.
 
@@ -28,14 +28,10 @@ from typing import Any
 
 import yaml
 
-from convergan.config.schema import (
-    DEFAULT_METHOD,
-    Config,
-    ConfigError,
-    config_from_dict,
-    config_to_dict,
-)
-from convergan.methods.spec import is_composition
+from convergan.config.schema import Config, ConfigError, config_from_dict, config_to_dict
+from convergan.config.shipped import CONFIGS, find_config, shipped_file
+from convergan.methods.spec import DEFAULT_METHOD, is_composition
+from convergan.schemes.spec import DEFAULT_SCHEME
 
 _OVERRIDE_KEY = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")
 
@@ -77,8 +73,9 @@ def parse_yaml(text: str, source: str) -> Any:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The settings of ``path`` merged over its ``base:`` chain (without the ``base`` key)."""
-    return _read_chain(Path(path), ())
+    """The settings of ``path`` (a file, or a shipped config's name such as ``toy2d/circle``)
+    merged over its ``base:`` chain (without the ``base`` key)."""
+    return _read_chain(find_config(path), ())
 
 
 def _read_chain(path: Path, children: tuple[Path, ...]) -> dict[str, Any]:
@@ -103,7 +100,10 @@ def _read_chain(path: Path, children: tuple[Path, ...]) -> dict[str, Any]:
         return data
     if not isinstance(base, str) or not base:
         raise ConfigError(f"{path}: base: expected a file path, got {base!r}")
-    parent = _read_chain(path.parent / base, (*children, resolved))
+    base_path = path.parent / base
+    if not base_path.is_file():
+        base_path = shipped_file(CONFIGS, base) or base_path
+    parent = _read_chain(base_path, (*children, resolved))
     return merge_layers(parent, data)
 
 
@@ -166,7 +166,7 @@ def merge_layers(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, A
 
 # Sections named by a registry entry whose other keys belong to that entry: switching the
 # name drops the keys set below (``method=wgan`` over ``{name: r1, gamma: 10}``).
-NAMED_SECTIONS = {"method": DEFAULT_METHOD, "scheme": "altgd"}
+NAMED_SECTIONS = {"method": DEFAULT_METHOD, "scheme": DEFAULT_SCHEME}
 
 
 def _as_named(value: Any) -> Any:
@@ -188,7 +188,8 @@ def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, An
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Config:
     """Read ``path`` (with its ``base:`` chain), apply ``overrides`` and validate.
 
-    ``path=None`` starts from the schema defaults alone. Raises :class:`ConfigError` with one
+    ``path`` is a file or a shipped config's name (``toy2d/circle``); ``path=None`` starts
+    from the schema defaults alone. Raises :class:`ConfigError` with one
     line naming the file or the dotted key at fault.
     """
     settings = read_config_file(path) if path is not None else {}

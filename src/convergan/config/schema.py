@@ -1,56 +1,48 @@
 """The configuration schema: every setting, its default and its allowed values, in one place.
 
 The dataclasses below are the single source of truth. :func:`config_from_dict` walks their
-type hints and field metadata, so adding a setting is one line here (type, default,
-constraint) and never a new branch in the validator. Every validation error is one line that
-names the full dotted key (``optim.d.lr: must be > 0, got -0.001``) because that is the text a
-user has to find in their YAML file or command line.
+type hints and :func:`~convergan.options.option` metadata with :func:`convergan.options.build`
+(the one validation path, shared with the method, scheme and sweep specs), so adding a setting
+is one line here (type, default, constraint) and never a new branch in a validator. Every
+validation error is one line that names the full dotted key (``optim.d.lr: must be > 0, got
+-0.001``) because that is the text a user has to find in their YAML file or command line.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
 
-from convergan.methods.spec import MethodSpec
+from convergan.methods.spec import MethodSpec, parse_method
+from convergan.options import (
+    ConfigError,
+    build,
+    choice,
+    fail,
+    integer,
+    listed,
+    number,
+    option,
+    string,
+    unknown_key,
+)
 from convergan.registry import (
     ARCHITECTURES,
     METRICS,
     OPTIMIZERS,
     PluginError,
-    Registry,
     load_plugins,
     problem_names,
 )
-from convergan.registry import did_you_mean as _did_you_mean
-from convergan.registry import show as _show
-from convergan.schemes.spec import SchemeSpec
+from convergan.schedules import KINDS, Schedule, find_schedules, plain, resolve
+from convergan.schemes.spec import TRAINING_SCHEME_DEFAULTS, SchemeSpec, parse_scheme
 
-
-class ConfigError(ValueError):
-    """A user error in a config file or override; the message is one line naming the key."""
-
-
-DEFAULT_METHOD = "r1"
-# The trainer runs AltGD with the discriminator first, as GAN_stability does; the analysis
-# (and the scheme class) default to the generator first, the order of the paper's worked values.
-TRAINING_SCHEME_DEFAULTS = {"altgd": {"discriminator_first": True}}
-
-
-def option(default: Any, *, choices: Any = None, **bounds: float) -> Any:
-    """A dataclass field with validation metadata: ``choices`` (a tuple, or a registry whose
-    names are read when validating) and bounds ``gt``/``ge``/``lt``."""
-    assert set(bounds) <= {"gt", "ge", "lt"}, f"unsupported bounds {bounds}"
-    metadata = {"choices": choices, **bounds} if choices else dict(bounds)
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
+# ConfigError (imported from here by older code) is defined in :mod:`convergan.options`: one
+# error class for every option.
 
 
 @dataclass(frozen=True)
@@ -77,8 +69,10 @@ class ModelConfig:
 @dataclass(frozen=True)
 class OptimizerConfig:
     name: str = option("adam", choices=OPTIMIZERS)
-    lr: float = option(1e-4, gt=0)  # learning rate h (the scheme's rate for this player)
-    betas: tuple[float, float] = option((0.0, 0.99), ge=0, lt=1)  # Adam moment decay rates
+    # Learning rate h (the scheme's rate for this player); a number or a schedule.
+    lr: float | Schedule = option(1e-4, gt=0)
+    # Adam's moment decay rates; each a number or a schedule (R3GAN: β2 0.9 -> 0.99).
+    betas: tuple[float | Schedule, float | Schedule] = option((0.0, 0.99), ge=0, lt=1)
     eps: float = option(1e-8, gt=0)  # denominator guard (Adam, RMSprop)
     weight_decay: float = option(0.0, ge=0)  # L2 coefficient
     alpha: float = option(0.99, ge=0, lt=1)  # RMSprop squared-gradient decay
@@ -89,15 +83,14 @@ class OptimizerConfig:
 class OptimConfig:
     g: OptimizerConfig = field(default_factory=OptimizerConfig)  # generator optimizer
     d: OptimizerConfig = field(default_factory=OptimizerConfig)  # discriminator optimizer
-    schedule: str = option("constant", choices=("constant", "linear", "cosine"))  # lr decay
-    warmup_steps: int = option(0, ge=0)  # linear lr warm-up from 0 over this many steps
 
 
 @dataclass(frozen=True)
 class EmaConfig:
     enabled: bool = True  # keep an exponential moving average of G for sampling and eval
     # StyleGAN2 convention: beta = 0.5 ** (batch / half_life), independent of the batch size.
-    half_life_samples: float = option(10000.0, gt=0)
+    # A number or a schedule (R3GAN ramps it from 0 to 5M images; 0: the average is G).
+    half_life_samples: float | Schedule = option(10000.0, gt=0)
     rampup: float | None = option(None, ge=0)  # half-life <= rampup * samples seen; None = off
 
 
@@ -151,12 +144,10 @@ class DistributedConfig:
     amp: bool = False  # bf16 autocast of the players' losses (meant for GPUs; works on CPU)
 
 
-def _default_method() -> Any:
-    return _method_from({"name": DEFAULT_METHOD}, "method")
-
-
-def _default_scheme() -> Any:
-    return _scheme_from({"name": "altgd"}, "scheme")
+def _training_scheme(value: Any, key: str) -> SchemeSpec:
+    """A scheme in training context: the trainer's defaults (AltGD runs D first) apply to every
+    scheme of the spec, nested ``inner`` included (:mod:`convergan.schemes.spec`)."""
+    return parse_scheme(value, key, TRAINING_SCHEME_DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -169,8 +160,10 @@ class Config:
     # Modules or .py files that register a user's parts (losses, penalties, schemes, ...);
     # imported before the rest of the config is validated.
     plugins: list[str] = option([])
-    method: MethodSpec = field(default_factory=_default_method)
-    scheme: SchemeSpec = field(default_factory=_default_scheme)
+    method: MethodSpec = option(factory=lambda: parse_method(None), parse=parse_method)
+    scheme: SchemeSpec = option(
+        factory=lambda: _training_scheme(None, "scheme"), parse=_training_scheme
+    )
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -192,24 +185,78 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
     {'name': 'wgan-gp', 'gamma': 1.0, 'target': 1.0}
     """
     if isinstance(data, Mapping) and data.get("plugins"):
-        plugins = _convert(data["plugins"], list[str], "plugins")
+        plugins = listed(data["plugins"], "plugins", string)
         try:
             load_plugins(plugins)
         except PluginError as error:
             raise ConfigError(f"plugins: {error}") from None
-    return _build(Config, data, "")
+    return build(Config, _learning_rate_shorthand(data), "", _unknown_key)
+
+
+def _learning_rate_shorthand(data: Any) -> Any:
+    """``optim.schedule`` (constant, linear, cosine) and ``optim.warmup_steps``, the keys from
+    before schedules: each player's rate becomes the schedule over ``train.steps`` that they
+    meant (``cosine``: lr -> 0; a warm-up ramps from 0, R3GAN's form). ``constant`` without
+    warm-up (what older runs' config.yaml holds) changes nothing."""
+    optim = data.get("optim") if isinstance(data, Mapping) else None
+    if not isinstance(optim, Mapping) or not {"schedule", "warmup_steps"} & set(optim):
+        return data
+    optim = dict(optim)
+    kind = choice(optim.pop("schedule", "constant"), "optim.schedule", ("constant", *KINDS))
+    warmup = integer(optim.pop("warmup_steps", 0), "optim.warmup_steps", ge=0)
+    if kind != "constant" or warmup:
+        train = data.get("train")
+        steps = train.get("steps", TrainConfig.steps) if isinstance(train, Mapping) else None
+        steps = integer(steps, "train.steps", gt=0)
+        for player in ("g", "d"):
+            section = dict(optim.get(player) or {})
+            lr = section.get("lr", OptimizerConfig.lr)
+            if isinstance(lr, Mapping):
+                fail("optim.schedule", f"cannot be combined with a schedule in optim.{player}.lr")
+            lr = number(lr, f"optim.{player}.lr", gt=0)
+            section["lr"] = {
+                "schedule": "linear" if kind == "constant" else kind,
+                "start": lr,
+                "end": lr if kind == "constant" else 0.0,
+                "steps": steps,
+                "warmup_steps": warmup,
+            }
+            optim[player] = section
+    return {**data, "optim": optim}
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """The config as plain YAML-safe types (dicts, lists, str, numbers, bool, None)."""
+    """The config as plain YAML-safe types (dicts, lists, str, numbers, bool, None); a
+    schedule is its mapping (:meth:`~convergan.schedules.Schedule.to_dict`)."""
+    return plain(config_tree(cfg))
+
+
+def config_tree(cfg: Any) -> dict[str, Any]:
+    """The config as dicts and lists, with its schedules kept as objects."""
     return {f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
 
 
+def scheduled_values(cfg: Config) -> dict[str, Schedule]:
+    """Every schedule of the config by its dotted key (``optim.g.lr``, ``method.gamma``,
+    ``method.penalties[0].gamma``): the keys logged as ``schedule/<key>``."""
+    return find_schedules(config_tree(cfg))
+
+
+def config_at(cfg: Config, step: int, world_size: int = 1) -> Config:
+    """The spec at step ``t``: ``cfg`` with every schedule replaced by its value at the 0-based
+    step ``step`` (samples = step x global batch, ``data.batch_size`` x ``world_size``). The
+    trainer's step ``t`` runs with these values; a checkpoint at step ``t`` (after ``t``
+    updates) is analysed with them, those of the update that would move it next."""
+    return resolve(cfg, step, step * cfg.data.batch_size * world_size)
+
+
 def _plain(value: Any) -> Any:
+    if isinstance(value, Schedule):
+        return value  # written as its mapping by config_to_dict
     if isinstance(value, (MethodSpec, SchemeSpec)):
-        return value.to_dict()
+        return _plain(value.to_dict())
     if dataclasses.is_dataclass(value):
-        return config_to_dict(value)
+        return config_tree(value)
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -217,146 +264,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise ConfigError(
-            f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {_show(data)}"
-        )
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            raise ConfigError(_unknown_key(str(key), prefix, list(fields)))
-    hints = _hints(cls)
-    values = {}
-    for name in fields:
-        if name not in data:
-            continue  # the dataclass default
-        key = prefix + name
-        if hints[name] is MethodSpec:
-            values[name] = _method_from(data[name], key)
-            continue
-        if hints[name] is SchemeSpec:
-            values[name] = _scheme_from(data[name], key)
-            continue
-        value = _convert(data[name], hints[name], key)
-        _check_allowed(value, fields[name].metadata, key)
-        values[name] = value
-    return cls(**values)
-
-
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
-
-
-def _convert(value: Any, annotation: Any, key: str) -> Any:
-    """Check ``value`` against a type hint; ints widen to float, bools never count as numbers."""
-    origin = get_origin(annotation)
-    if dataclasses.is_dataclass(annotation):
-        return _build(annotation, value, key + ".")
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in get_args(annotation):
-            return None
-        (inner,) = [a for a in get_args(annotation) if a is not type(None)]
-        return _convert(value, inner, key)
-    if origin is tuple:
-        items = get_args(annotation)
-        if not isinstance(value, (list, tuple)) or len(value) != len(items):
-            raise ConfigError(f"{key}: expected a list of {len(items)} numbers, got {_show(value)}")
-        return tuple(_convert(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, items)))
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {_show(value)}")
-        (inner,) = get_args(annotation)
-        return [_convert(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
-    if annotation is bool and isinstance(value, bool):
-        return value
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int and is_number and float(value).is_integer():
-        return int(value)  # 2e3 or 2000.0 mean 2000; 1.5 is an error
-    if annotation is float and is_number:
-        if not math.isfinite(value):
-            raise ConfigError(f"{key}: expected a finite number, got {value}")
-        return float(value)
-    if annotation is str and isinstance(value, str):
-        return value
-    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    raise ConfigError(f"{key}: expected {expected[annotation]}, got {_show(value)}")
-
-
-def _check_allowed(value: Any, rules: Mapping[str, Any], key: str) -> None:
-    """Apply ``choices`` and bounds; lists and tuples are checked element by element."""
-    if value is None or not rules:
-        return
-    if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _check_allowed(item, rules, f"{key}[{i}]")
-        return
-    choices = _choices(rules.get("choices"))
-    if choices is not None and value not in choices:
-        hint = _did_you_mean(str(value), [str(c) for c in choices])
-        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}{hint}")
-    limits = {"gt": (">", float.__gt__), "ge": (">=", float.__ge__), "lt": ("<", float.__lt__)}
-    for rule, (symbol, holds) in limits.items():
-        if rule in rules and not holds(float(value), float(rules[rule])):
-            raise ConfigError(f"{key}: must be {symbol} {rules[rule]:g}, got {value}")
-
-
-def _choices(choices: Any) -> tuple[Any, ...] | None:
-    """Allowed values: a tuple, a registry, or several registries (their names joined)."""
-    if choices is None:
-        return None
-    if isinstance(choices, Registry):
-        return choices.names()
-    if callable(choices):  # names read afresh, e.g. problem_names
-        return tuple(choices())
-    if isinstance(choices, tuple) and any(isinstance(c, Registry) for c in choices):
-        return tuple(n for c in choices for n in (c.names() if isinstance(c, Registry) else (c,)))
-    return tuple(choices)
-
-
-def _method_from(value: Any, key: str) -> MethodSpec:
-    """Validate ``method`` (see :func:`convergan.methods.spec.parse_method`)."""
-    from convergan.methods.spec import MethodSpecError, parse_method  # imports torch
-
-    try:
-        return parse_method(value, key)
-    except MethodSpecError as error:
-        raise ConfigError(str(error)) from None
-
-
-def _scheme_from(value: Any, key: str) -> SchemeSpec:
-    """Validate ``scheme`` (see :func:`convergan.schemes.spec.parse_scheme`)."""
-    from convergan.schemes.spec import SchemeSpecError, parse_scheme
-
-    try:
-        return parse_scheme(value, key, TRAINING_SCHEME_DEFAULTS)
-    except SchemeSpecError as error:
-        raise ConfigError(str(error)) from None
-
-
 # --------------------------------------------------------------------------- messages
 
 
 def _unknown_key(key: str, prefix: str, siblings: list[str]) -> str:
-    """One line naming the bad key and the closest valid one, searched among siblings first."""
-    full = prefix + key
-    close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
-    if close:
-        return f"unknown key {full!r} (did you mean {prefix + close[0]!r}?)"
-    # A known leaf name in the wrong section, e.g. ``steps`` for ``train.steps``.
+    """One line naming the bad key and the closest valid one, searched among siblings first,
+    then as a leaf of another section (``steps`` for ``train.steps``)."""
+    if difflib.get_close_matches(key, siblings, n=1, cutoff=0.6):
+        return unknown_key(key, siblings, prefix)
     elsewhere = [k for k in _all_keys() if k.rsplit(".", 1)[-1] == key][:2]
     if elsewhere:
-        return f"unknown key {full!r} (did you mean {' or '.join(map(repr, elsewhere))}?)"
-    valid = ", ".join(siblings)
-    return f"unknown key {full!r}; valid keys here: {valid}"
+        return f"unknown key {prefix + key!r} (did you mean {' or '.join(map(repr, elsewhere))}?)"
+    return unknown_key(key, siblings, prefix)
 
 
 @cache
 def _all_keys(cls: type = Config, prefix: str = "") -> tuple[str, ...]:
     keys: list[str] = []
     for f in dataclasses.fields(cls):
-        hint = _hints(cls)[f.name]
+        hint = get_type_hints(cls)[f.name]
         if dataclasses.is_dataclass(hint) and hint not in (MethodSpec, SchemeSpec):
             keys += _all_keys(hint, f"{prefix}{f.name}.")
         else:

@@ -31,7 +31,6 @@ from convergan.data.image_formats import (
     scan_image_folder,
 )
 from convergan.data.images import ImageDataset
-from convergan.registry import IMAGE_DATASETS
 
 
 def _in_memory(
@@ -88,10 +87,6 @@ def _resize_crop_tensor(images: Tensor, size: int | None) -> Tensor:
     return images
 
 
-@IMAGE_DATASETS.register(
-    "fashion-mnist",
-    description="Fashion-MNIST IDX files (default: the Debian package dataset-fashion-mnist)",
-)
 def fashion_mnist(
     *,
     path: Path | None,
@@ -114,7 +109,6 @@ def fashion_mnist(
     )
 
 
-@IMAGE_DATASETS.register("cifar10", description="CIFAR-10 python batches (cifar-10-batches-py)")
 def cifar10(
     *,
     path: Path | None,
@@ -137,7 +131,6 @@ def cifar10(
     )
 
 
-@IMAGE_DATASETS.register("image-folder", description="a folder of images (labels from sub-folders)")
 def image_folder(
     *,
     path: Path | None,
@@ -165,7 +158,6 @@ def image_folder(
     )
 
 
-@IMAGE_DATASETS.register("npy", description="a .npy array of images")
 def npy(
     *,
     path: Path | None,

@@ -253,17 +253,9 @@ def grid_of_gaussians(side: int = 5, spacing: float = 2.0, std: float = 0.05) ->
     return GaussianMixture2D(modes, std, name=f"grid{side * side}")
 
 
-for _name, _factory, _description in (
-    ("gaussian", Gaussian2D, "one isotropic Gaussian (absolutely continuous)"),
-    ("line", Line, "uniform on a segment (a 1D manifold)"),
-    ("circle", Circle, "uniform on a circle (a closed 1D manifold)"),
-    ("four-lines", FourLines, "uniform on the four sides of a square"),
-    ("ring8", ring_of_gaussians, "8 Gaussians on a ring (mode coverage)"),
-    ("grid25", grid_of_gaussians, "25 Gaussians on a 5x5 grid (mode coverage)"),
-):
-    PROBLEMS_2D.register(_name, _factory, description=_description)
-
-# The registry is the list of problems; this name is kept for existing imports.
+# The problems are declared (name, class, description) in convergan.registry.PROBLEMS_2D, so
+# their names are listed without importing torch. The registry is the list of problems; this
+# name is kept for existing imports.
 TOY2D_PROBLEMS = PROBLEMS_2D
 
 

@@ -80,6 +80,9 @@ class DiracGAN(Game):
             fake_noise=nodes[:, None],
             real_weight=weights,
             fake_weight=weights,
+            # Real and generated noise are independent: a paired loss's expectation runs over
+            # every (real node, fake node) pair.
+            pairing="all",
             # D is linear, so its input gradient (hence any interpolate penalty) does not
             # depend on where between real and fake it is evaluated.
             interpolation=torch.full((n,), 0.5, dtype=dtype),

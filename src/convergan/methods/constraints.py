@@ -11,7 +11,8 @@ from torch import Tensor
 class WeightClip:
     """WGAN weight clipping: project every discriminator weight onto ``[−c, c]``."""
 
-    clip: float = 0.01
+    # The Dirac-GAN scale and the ``wgan`` preset's default; the WGAN paper clips at c = 0.01.
+    clip: float = 1.0
 
     def __post_init__(self) -> None:
         if self.clip <= 0:

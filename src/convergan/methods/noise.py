@@ -14,27 +14,20 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class InstanceNoise:
-    """Add ``σ(step)·ε`` to every sample D sees.
+    """Add ``σ·ε`` to every sample D sees.
 
-    ``σ(step) = sigma · max(0, 1 − step / anneal_steps)`` when ``anneal_steps`` is set (linear
-    annealing to zero), else the constant ``sigma``.
+    ``σ`` is the value in force: an annealed σ is a schedule of the method spec, resolved at
+    each training step (:mod:`convergan.schedules`), so this part never reads the step.
     """
 
-    sigma: float | Tensor = 0.1
-    anneal_steps: int | None = None
+    sigma: float | Tensor = 1.0  # the Dirac-GAN scale; the ``instance-noise`` preset's default
 
     def __post_init__(self) -> None:
         if isinstance(self.sigma, (int, float)) and self.sigma < 0:
             raise ValueError(f"instance noise: sigma must be >= 0, got {self.sigma}")
-        if self.anneal_steps is not None and self.anneal_steps <= 0:
-            raise ValueError(f"instance noise: anneal_steps must be > 0, got {self.anneal_steps}")
-
-    def sigma_at(self, step: int) -> float | Tensor:
-        if self.anneal_steps is None:
-            return self.sigma
-        return self.sigma * max(0.0, 1.0 - step / self.anneal_steps)
 
     def __call__(self, x: Tensor, standard_noise: Tensor | None, step: int = 0) -> Tensor:
+        """``x + σ·ε``; ``step`` is what the method passes and is not read (see above)."""
         if standard_noise is None:
             raise ValueError("instance noise: the batch carries no noise draws")
-        return x + self.sigma_at(step) * standard_noise
+        return x + self.sigma * standard_noise

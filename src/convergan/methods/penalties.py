@@ -11,6 +11,10 @@
 * Zero-centred GP at interpolates (Roth et al., 2017 / Thanh-Tung et al.): ``at="interpolates"``,
   ``target=0``.
 
+Every penalty's γ defaults to 1, the Dirac-GAN scale (R1 with γ = 1 critically damps the
+saturating Dirac-GAN); presets read that default from here (:mod:`convergan.methods.spec`).
+Training configs set γ explicitly (R1 γ = 10, WGAN-GP γ = 20).
+
 γ convention: StyleGAN2-ADA ``r1_gamma`` = γ; StudioGAN ``r1_lambda`` = γ; GAN_stability
 ``reg_param`` = γ/2 (its ``reg_param: 10`` is γ = 20).
 """
@@ -25,7 +29,6 @@ import torch
 from torch import Tensor
 
 from convergan.methods.batch import weighted_mean
-from convergan.registry import PENALTIES
 
 Discriminator = Callable[[Tensor], Tensor]
 PenaltyPoints = Literal["real", "fake", "interpolates"]
@@ -72,7 +75,7 @@ def _squared_norms_minus(grad: Tensor, target: float | Tensor) -> Tensor:
 class GradientPenalty:
     """``(γ/2)·E_{x~p_at}(‖∇_x D(x)‖ − target)²`` added to the discriminator's loss."""
 
-    gamma: float | Tensor = 10.0
+    gamma: float | Tensor  # the registered factories below hold the defaults
     target: float | Tensor = 0.0
     at: PenaltyPoints = "real"
     name: str = "r1"
@@ -120,29 +123,21 @@ class GradientPenalty:
         return 0.5 * self.gamma * weighted_mean(_squared_norms_minus(grad, self.target), weight)
 
 
-@PENALTIES.register("r1", description="(gamma/2) E_data |grad_x D|^2 (Mescheder et al., 2018)")
-def r1(gamma: float | Tensor = 10.0) -> GradientPenalty:
+def r1(gamma: float | Tensor = 1.0) -> GradientPenalty:
     """R1: (γ/2)·E_{p_D}‖∇_x D(x)‖²."""
     return GradientPenalty(gamma=gamma, target=0.0, at="real", name="r1")
 
 
-@PENALTIES.register("r2", description="(gamma/2) E_generator |grad_x D|^2")
-def r2(gamma: float | Tensor = 10.0) -> GradientPenalty:
+def r2(gamma: float | Tensor = 1.0) -> GradientPenalty:
     """R2: (γ/2)·E_{p_θ}‖∇_x D(x)‖²."""
     return GradientPenalty(gamma=gamma, target=0.0, at="fake", name="r2")
 
 
-@PENALTIES.register(
-    "wgan-gp", description="(gamma/2) E_interpolates (|grad_x D| - target)^2, target 1 by default"
-)
-def wgan_gp(gamma: float | Tensor = 20.0, target: float | Tensor = 1.0) -> GradientPenalty:
+def wgan_gp(gamma: float | Tensor = 1.0, target: float | Tensor = 1.0) -> GradientPenalty:
     """WGAN-GP: (γ/2)·E_{interpolates}(‖∇_x D‖ − g₀)² (λ = 10 of the WGAN-GP paper is γ = 20)."""
     return GradientPenalty(gamma=gamma, target=target, at="interpolates", name="wgan-gp")
 
 
-@PENALTIES.register(
-    "zero-gp", description="(gamma/2) E_interpolates |grad_x D|^2 (zero-centred GP)"
-)
-def zero_gp(gamma: float | Tensor = 10.0) -> GradientPenalty:
+def zero_gp(gamma: float | Tensor = 1.0) -> GradientPenalty:
     """Zero-centred gradient penalty at interpolates: (γ/2)·E_{interpolates}‖∇_x D‖²."""
     return GradientPenalty(gamma=gamma, target=0.0, at="interpolates", name="zero-gp")

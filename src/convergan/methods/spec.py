@@ -13,47 +13,76 @@ back exactly by :meth:`MethodSpec.to_dict`:
       method:
         loss: hinge                                   # a registered loss
         penalties: [{name: r1, gamma: 10}, {name: r2, gamma: 10}]
-        noise: {sigma: 0.1, anneal_steps: 5000}       # or a number: sigma
+        noise: {sigma: 0.1}                           # or a number: sigma
         clip: null                                    # WGAN weight clipping bound
         consensus: null                               # consensus optimization gamma
 
   On the command line a penalty may be written ``name:gamma``:
   ``method.loss=hinge method.penalties=[r1:10]``.
 
+**Schedules.** Every number of a method but ``clip`` (a penalty's γ, the noise σ, the consensus
+γ) may be a schedule, ``{schedule: cosine, start: 0.05, end: 0.005, samples: 20000000}``
+(:mod:`convergan.schedules`); the trainer builds the method with the values in force at each
+step (:func:`convergan.config.config_at`). ``noise: {sigma: s, anneal_steps: n}`` is shorthand
+for ``sigma: {schedule: linear, start: s, end: 0, steps: n}``.
+
 A preset named together with composition keys is the preset with those parts replaced
 (``{name: r1, gamma: 10, loss: hinge}`` is hinge + R1 with γ = 10); the result prints as a
 composition. Composition keys that are not given take the preset's parts, or without a
 preset: the saturating loss and nothing else.
+
+**Defaults, one rule.** Every default belongs to the part that takes it: a penalty's γ is the
+default of its registered factory (:mod:`convergan.methods.penalties`), the noise σ, the clip
+bound and the consensus γ are the defaults of :class:`~convergan.methods.noise.InstanceNoise`,
+:class:`~convergan.methods.constraints.WeightClip` and
+:class:`~convergan.methods.consensus.Consensus`. A preset is a composition with named
+hyperparameters whose defaults are read from those definitions (:func:`defaults_of`), never
+written a second time, so ``method=r1`` and ``method.penalties=[r1]`` are the same R1 with
+the same γ. Every part's weight defaults to 1, the Dirac-GAN scale of the paper's worked values
+(R1/R2 with γ = 1 critically damp the saturating Dirac-GAN, whose f'(0) = 1/2); training configs
+state their γ explicitly (R1 γ = 10, WGAN-GP γ = 20, i.e. λ = 10 in Gulrajani et al.'s λ·E(…)²).
+The defaults of the method itself: :data:`DEFAULT_METHOD` and :data:`DEFAULT_LOSS`.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
-from convergan.registry import LOSSES, METHODS, PENALTIES
-from convergan.registry import did_you_mean as _hint
-from convergan.registry import show as _show
+from convergan.options import (
+    OptionError,
+    fail,
+    integer,
+    listed,
+    number,
+    optional,
+    registered,
+    scheduled,
+)
+from convergan.registry import LOSSES, METHODS, PENALTIES, did_you_mean, show
+from convergan.schedules import Schedule, find_schedules
 
 COMPOSITION_KEYS = ("loss", "penalties", "noise", "clip", "consensus")
 DEFAULT_METHOD = "r1"
 DEFAULT_LOSS = "saturating"
 
-# Ranges of numeric method parameters, by name, whatever part takes them.
-PARAMETER_RANGES: dict[str, tuple[str, float]] = {
-    "gamma": (">=", 0.0),  # penalty / consensus weight
-    "sigma": (">=", 0.0),  # instance-noise standard deviation
-    "target": (">=", 0.0),  # gradient-norm target of a penalty
-    "clip": (">", 0.0),  # weight-clipping bound; 0 would make D constant
-    "anneal_steps": (">", 0.0),
+# Bounds of numeric method parameters, by name, whatever part takes them (checked by
+# :func:`convergan.options.number`).
+PARAMETER_BOUNDS: dict[str, dict[str, float]] = {
+    "gamma": {"ge": 0.0},  # penalty / consensus weight
+    "sigma": {"ge": 0.0},  # instance-noise standard deviation
+    "target": {"ge": 0.0},  # gradient-norm target of a penalty
+    "clip": {"gt": 0.0},  # weight-clipping bound; 0 would make D constant
+    "anneal_steps": {"gt": 0},
 }
+# Method numbers that may not follow a schedule: a clip bound reaching 0 would make D constant.
+UNSCHEDULED = ("clip",)
 
-
-class MethodSpecError(ValueError):
-    """A bad method spec; one line naming the dotted key."""
+# A bad method spec is an option error like any other (one class; this name is kept).
+MethodSpecError = OptionError
 
 
 @dataclass(frozen=True)
@@ -76,13 +105,12 @@ class PenaltySpec:
 
 @dataclass(frozen=True)
 class NoiseSpec:
-    """Gaussian instance noise ``σ``, linearly annealed to 0 over ``anneal_steps`` if set."""
+    """Gaussian instance noise ``σ``: a number or a schedule (annealing is a schedule)."""
 
     sigma: Any
-    anneal_steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sigma": self.sigma, "anneal_steps": self.anneal_steps}
+        return {"sigma": self.sigma}
 
 
 @dataclass(frozen=True)
@@ -128,7 +156,12 @@ class MethodSpec:
         return values
 
     def build(self):
-        """The :class:`~convergan.methods.Method` this spec describes."""
+        """The :class:`~convergan.methods.Method` this spec describes (its numbers resolved:
+        a spec with schedules is built at a step, :func:`convergan.schedules.resolve`)."""
+        unresolved = find_schedules(self.to_dict(), "method")
+        if unresolved:
+            key = next(iter(unresolved))
+            fail(key, "a schedule has no single value; build the method at a step (config_at)")
         from convergan.methods.consensus import Consensus
         from convergan.methods.constraints import WeightClip
         from convergan.methods.method import Method
@@ -137,9 +170,7 @@ class MethodSpec:
         return Method(
             LOSSES[self.loss](),
             penalties=tuple(p.build() for p in self.penalties),
-            noise=None
-            if self.noise is None
-            else InstanceNoise(self.noise.sigma, self.noise.anneal_steps),
+            noise=None if self.noise is None else InstanceNoise(self.noise.sigma),
             clip=None if self.clip is None else WeightClip(self.clip),
             consensus=None if self.consensus is None else Consensus(self.consensus),
             name=self.name,
@@ -166,6 +197,8 @@ class MethodSpec:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, Schedule):
+        return f"({value})"
     return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 
@@ -174,19 +207,27 @@ def _short(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Preset:
-    """A named method: its hyperparameters' defaults and the composition they give."""
+    """A named method: its hyperparameters' defaults and the composition they give.
+
+    ``read_defaults`` returns the defaults; it is called on first use, because it reads them
+    from the parts' definitions (modules that import torch), and listing presets must not."""
 
     description: str
-    defaults: dict[str, float]
+    read_defaults: Callable[[], dict[str, float]]
     compose: Callable[..., MethodSpec]
+
+    @cached_property
+    def defaults(self) -> dict[str, float]:
+        return dict(self.read_defaults())
 
     def spec(self, name: str, **params: Any) -> MethodSpec:
         values = {**self.defaults, **params}
         return replace(self.compose(**values), preset=name, params=values)
 
 
-def register_preset(name: str, description: str, **defaults: float):
-    """Decorator: register ``compose(**hyperparameters) -> MethodSpec`` as preset ``name``."""
+def register_preset(name: str, description: str, defaults: Callable[[], dict[str, float]] = dict):
+    """Decorator: register ``compose(**hyperparameters) -> MethodSpec`` as preset ``name``,
+    with ``defaults()`` giving its hyperparameters' defaults (read on first use)."""
 
     def decorator(compose: Callable[..., MethodSpec]) -> Callable[..., MethodSpec]:
         METHODS.register(name, Preset(description, defaults, compose), description=description)
@@ -201,11 +242,19 @@ def penalty(name: str, **params: Any) -> PenaltySpec:
 
 
 def penalty_defaults(name: str) -> dict[str, Any]:
-    signature = inspect.signature(PENALTIES[name])
+    """The registered penalty's parameters and their defaults (``{"gamma": 1.0}`` for r1)."""
+    return defaults_of(PENALTIES[name])
+
+
+def defaults_of(part: Callable[..., Any], *names: str) -> dict[str, Any]:
+    """Defaults of a part's parameters (``names``, or every one that has a default), read from
+    its definition: a factory's signature or a dataclass's fields. Presets take their
+    hyperparameters' defaults from here, so no default is written twice."""
+    parameters = inspect.signature(part).parameters
     return {
         k: p.default
-        for k, p in signature.parameters.items()
-        if p.default is not inspect.Parameter.empty
+        for k, p in parameters.items()
+        if p.default is not inspect.Parameter.empty and (not names or k in names)
     }
 
 
@@ -221,9 +270,10 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, Mapping):
-        raise MethodSpecError(
-            f"{key}: expected a method name or a mapping (name: preset, or loss/penalties/...), "
-            f"got {_show(value)}"
+        fail(
+            key,
+            "expected a method name or a mapping (name: preset, or loss/penalties/...), "
+            f"got {show(value)}",
         )
     name = value.get("name")
     # A preset's own hyperparameter may share a composition key's name (wgan's ``clip``).
@@ -233,9 +283,8 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
         name = DEFAULT_METHOD  # hyperparameters without a name: the default preset's
     if name is not None:
         if not isinstance(name, str):
-            raise MethodSpecError(f"{key}.name: expected a method name, got {_show(name)}")
-        if name not in METHODS:
-            raise MethodSpecError(f"{key}: {METHODS.unknown(name)}")
+            fail(f"{key}.name", f"expected a method name, got {show(name)}")
+        registered(name, key, METHODS)
         preset = METHODS[name]
         params = {k: float(v) for k, v in preset.defaults.items()}
         for param, given in value.items():
@@ -243,37 +292,44 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
                 continue
             if param not in preset.defaults:
                 takes = ", ".join(preset.defaults) or "no hyperparameters"
-                raise MethodSpecError(
-                    f"{key}.{param}: method {name!r} does not take {param!r}"
-                    f"{_hint(param, list(preset.defaults))}; it takes {takes}"
+                fail(
+                    f"{key}.{param}",
+                    f"method {name!r} does not take {param!r}"
+                    f"{did_you_mean(param, list(preset.defaults))}; it takes {takes}",
                 )
-            params[param] = _number(given, f"{key}.{param}", param)
+            params[param] = _parameter(given, f"{key}.{param}", param)
         spec = preset.spec(name, **params)
         if not composed:
             return spec
     else:
         stray = [k for k in value if k not in COMPOSITION_KEYS]
         if stray:
-            raise MethodSpecError(
-                f"{key}.{stray[0]}: unknown method key{_hint(stray[0], list(COMPOSITION_KEYS))}; "
-                f"a composition takes {', '.join(COMPOSITION_KEYS)} (or name: a preset)"
+            fail(
+                f"{key}.{stray[0]}",
+                f"unknown method key{did_you_mean(stray[0], list(COMPOSITION_KEYS))}; "
+                f"a composition takes {', '.join(COMPOSITION_KEYS)} (or name: a preset)",
             )
         spec = MethodSpec()
     parts: dict[str, Any] = {}
     if "loss" in composed:
-        loss = composed["loss"]
-        if not isinstance(loss, str) or loss not in LOSSES:
-            raise MethodSpecError(f"{key}.loss: {LOSSES.unknown(str(loss))}")
-        parts["loss"] = loss
+        parts["loss"] = registered(composed["loss"], f"{key}.loss", LOSSES)
     if "penalties" in composed:
         parts["penalties"] = _penalties(composed["penalties"], f"{key}.penalties")
     if "noise" in composed:
-        parts["noise"] = _noise(composed["noise"], f"{key}.noise")
-    if "clip" in composed:
-        parts["clip"] = _optional_number(composed["clip"], f"{key}.clip", "clip")
-    if "consensus" in composed:
-        parts["consensus"] = _optional_number(composed["consensus"], f"{key}.consensus", "gamma")
+        parts["noise"] = optional(composed["noise"], f"{key}.noise", _noise)
+    for part, param in (("clip", "clip"), ("consensus", "gamma")):
+        if part in composed:
+            parts[part] = optional(
+                composed[part], f"{key}.{part}", lambda v, k, p=param: _parameter(v, k, p)
+            )
     return replace(spec.as_composition(), **parts)
+
+
+def _parameter(value: Any, key: str, name: str) -> float | Schedule:
+    """A method's number (or schedule, but for :data:`UNSCHEDULED`), within the bounds of the
+    parameter ``name``."""
+    check = number if name in UNSCHEDULED else scheduled
+    return check(value, key, **PARAMETER_BOUNDS.get(name, {}))
 
 
 def _penalties(value: Any, key: str) -> tuple[PenaltySpec, ...]:
@@ -282,76 +338,58 @@ def _penalties(value: Any, key: str) -> tuple[PenaltySpec, ...]:
     if isinstance(value, (str, Mapping)):
         value = [value]
     if not isinstance(value, (list, tuple)):
-        raise MethodSpecError(f"{key}: expected a list of penalties, got {_show(value)}")
-    return tuple(_penalty(item, f"{key}[{i}]") for i, item in enumerate(value))
+        fail(key, f"expected a list of penalties, got {show(value)}")
+    return tuple(listed(value, key, _penalty))
 
 
 def _penalty(item: Any, key: str) -> PenaltySpec:
-    """``r1:10`` (name:gamma), ``r1`` (default γ) or ``{name: r1, gamma: 10, ...}``."""
+    """``r1:10`` (name:gamma), ``r1`` (the penalty's default γ) or ``{name: r1, gamma: 10}``."""
     if isinstance(item, str):
         name, sep, gamma = item.partition(":")
         item = {"name": name.strip()} if not sep else {"name": name.strip(), "gamma": gamma}
     if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
-        raise MethodSpecError(
-            f"{key}: expected name:gamma (e.g. r1:10) or {{name: r1, gamma: 10}}, got {_show(item)}"
-        )
-    name = item["name"]
-    if name not in PENALTIES:
-        raise MethodSpecError(f"{key}: {PENALTIES.unknown(name)}")
+        fail(key, f"expected name:gamma (e.g. r1:10) or {{name: r1, gamma: 10}}, got {show(item)}")
+    name = registered(item["name"], key, PENALTIES)
     defaults = penalty_defaults(name)
     params = dict(defaults)
     for param, given in item.items():
         if param == "name":
             continue
         if param not in defaults:
-            raise MethodSpecError(
-                f"{key}.{param}: penalty {name!r} takes {', '.join(defaults)}, not {param!r}"
-            )
-        if isinstance(given, str):
-            try:
-                given = float(given)
-            except ValueError:
-                raise MethodSpecError(f"{key}.{param}: expected a number, got {given!r}") from None
-        params[param] = _number(given, f"{key}.{param}", param)
+            fail(f"{key}.{param}", f"penalty {name!r} takes {', '.join(defaults)}, not {param!r}")
+        params[param] = _parameter(_shorthand_number(given), f"{key}.{param}", param)
     return PenaltySpec(name, tuple(params.items()))
 
 
-def _noise(value: Any, key: str) -> NoiseSpec | None:
-    if value is None:
-        return None
+def _shorthand_number(text: Any) -> Any:
+    """The number in ``r1:10``'s text; anything else is left for the number check to report."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _noise(value: Any, key: str) -> NoiseSpec:
     if not isinstance(value, Mapping):
         value = {"sigma": value}
     unknown = [k for k in value if k not in ("sigma", "anneal_steps")]
     if unknown:
-        raise MethodSpecError(f"{key}.{unknown[0]}: noise takes sigma and anneal_steps")
+        fail(f"{key}.{unknown[0]}", "noise takes sigma and anneal_steps")
     if "sigma" not in value:
-        raise MethodSpecError(f"{key}.sigma: missing (the noise standard deviation)")
-    sigma = _number(value["sigma"], f"{key}.sigma", "sigma")
-    anneal = value.get("anneal_steps")
-    if anneal is not None:
-        anneal = _number(anneal, f"{key}.anneal_steps", "anneal_steps")
-        if not float(anneal).is_integer():
-            raise MethodSpecError(f"{key}.anneal_steps: expected an integer, got {anneal}")
-        anneal = int(anneal)
-    return NoiseSpec(sigma, anneal)
-
-
-def _optional_number(value: Any, key: str, kind: str) -> float | None:
-    return None if value is None else _number(value, key, kind)
-
-
-def _number(value: Any, key: str, kind: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MethodSpecError(f"{key}: expected a number, got {_show(value)}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise MethodSpecError(f"{key}: expected a finite number, got {value}")
-    rule = PARAMETER_RANGES.get(kind)
-    if rule is not None:
-        symbol, bound = rule
-        if (symbol == ">=" and value < bound) or (symbol == ">" and value <= bound):
-            raise MethodSpecError(f"{key}: must be {symbol} {bound:g}, got {value:g}")
-    return value
+        fail(f"{key}.sigma", "missing (the noise standard deviation)")
+    sigma = _parameter(value["sigma"], f"{key}.sigma", "sigma")
+    anneal = optional(
+        value.get("anneal_steps"),
+        f"{key}.anneal_steps",
+        lambda v, k: integer(v, k, **PARAMETER_BOUNDS["anneal_steps"]),
+    )
+    if anneal is not None:  # the shorthand from before schedules: linear annealing to 0
+        if isinstance(sigma, Schedule):
+            fail(f"{key}.anneal_steps", "sigma is a schedule already; drop anneal_steps")
+        sigma = Schedule("linear", sigma, 0.0, anneal, "steps")
+    return NoiseSpec(sigma)
 
 
 def is_composition(value: Any) -> bool:

@@ -1,4 +1,5 @@
-"""Player networks: 2D MLPs, DCGANs and the paper's ResNets, registered by architecture name.
+"""Player networks: 2D MLPs, DCGANs, the paper's ResNets and R3GAN's, registered by architecture
+name.
 
 An architecture is a builder ``(model_config, data_shape, num_classes) -> (generator,
 discriminator)`` in :data:`~convergan.registry.ARCHITECTURES`; ``model.name`` in a config picks
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convergan.config.schema import ConfigError
+from convergan.options import ConfigError
 from convergan.registry import ARCHITECTURES
 
 DCGAN_IMAGE_SIZES = (28, 32, 64)
@@ -83,6 +84,52 @@ def build_resnet(m: Any, data_shape: tuple[int, ...], num_classes: int | None = 
         ),
         ResNetDiscriminator(
             image_size=size, channels=channels, nf=m.width, num_classes=num_classes
+        ),
+    )
+
+
+@ARCHITECTURES.register(
+    "r3gan",
+    description="R3GAN (Huang et al., 2024): grouped inverted-bottleneck ResNets, no "
+    "normalization, fix-up init; 28, 32 and 64 px",
+)
+def build_r3gan(m: Any, data_shape: tuple[int, ...], num_classes: int | None = None):
+    from convergan.models.r3gan import (
+        EXPANSION,
+        GROUP_SIZE,
+        R3GAN_SIZES,
+        R3GANDiscriminator,
+        R3GANGenerator,
+    )
+
+    channels, size = _image_shape("r3gan", data_shape)
+    if size not in R3GAN_SIZES:
+        raise ConfigError(
+            f"model.image_size: R3GAN supports {', '.join(map(str, R3GAN_SIZES))} px images, "
+            f"the data has {size}x{size}; set model.image_size to one of them (images are "
+            "resized and cropped)"
+        )
+    if (EXPANSION * m.width) % GROUP_SIZE:
+        raise ConfigError(
+            f"model.width: R3GAN widens to {EXPANSION}·width channels in groups of {GROUP_SIZE}, "
+            f"so width must be a multiple of {GROUP_SIZE // EXPANSION}, got {m.width}"
+        )
+    # model.depth is the number of residual blocks per resolution (the paper: 2).
+    return (
+        R3GANGenerator(
+            m.latent_dim,
+            image_size=size,
+            channels=channels,
+            width=m.width,
+            num_classes=num_classes,
+            blocks=m.depth,
+        ),
+        R3GANDiscriminator(
+            image_size=size,
+            channels=channels,
+            width=m.width,
+            num_classes=num_classes,
+            blocks=m.depth,
         ),
     )
 

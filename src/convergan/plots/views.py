@@ -8,10 +8,12 @@ here, so a user's problem with a new kind of sample registers its own view in on
 from __future__ import annotations
 
 from pathlib import Path
-
-from torch import Tensor, nn
+from typing import TYPE_CHECKING
 
 from convergan.registry import SAMPLE_VIEWS
+
+if TYPE_CHECKING:  # annotations only: listing the views imports no torch
+    from torch import Tensor, nn
 
 
 @SAMPLE_VIEWS.register("points-2d", description="2D points over the discriminator's contour")

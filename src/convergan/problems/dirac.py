@@ -88,3 +88,6 @@ class DiracFamily:
 
     def build(self, config: Any) -> DiracProblem:
         return DiracProblem(config, self.dims[config.data.name])
+
+
+FAMILY = DiracFamily()  # registered (declared) in convergan.registry.PROBLEM_FAMILIES

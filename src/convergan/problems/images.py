@@ -112,3 +112,6 @@ class ImageFamily:
 
     def build(self, config: Any) -> ImageProblem:
         return ImageProblem(config)
+
+
+FAMILY = ImageFamily()  # registered (declared) in convergan.registry.PROBLEM_FAMILIES

@@ -82,3 +82,6 @@ class Toy2DFamily:
 
     def build(self, config: Any) -> Toy2DProblem:
         return Toy2DProblem(config)
+
+
+FAMILY = Toy2DFamily()  # registered (declared) in convergan.registry.PROBLEM_FAMILIES

@@ -50,5 +50,12 @@ class SpectrumLogging:
 
         state = event.state
         return spectrum_scalars(
-            run.config, run.generator, run.discriminator, state.x, event.step, state.scheme_state
+            run.config,
+            run.generator,
+            run.discriminator,
+            state.x,
+            event.step,
+            state.scheme_state,
+            problem=run.problem,
+            world_size=run.dist.world_size,
         )

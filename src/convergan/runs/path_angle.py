@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from convergan.analysis.path_angle import path_statistics
+from convergan.config.schema import config_at
 from convergan.runs.spectrum import evaluation_field
 from convergan.training.batches import evaluation_batch
 from convergan.training.directory import RunDirectory, check_fits
@@ -27,7 +28,8 @@ def run_path_angle(
     from convergan.problems import make_problem
 
     problem = make_problem(run.config)
-    method = run.config.method.build()
+    # The method as in force at the end point (a γ or σ may follow a schedule).
+    method = config_at(run.config, end).method.build()
     samples = samples or problem.spectrum_samples
     players = run.players()
     generator, discriminator = players.generator, players.discriminator

@@ -6,6 +6,9 @@ noise draws and interpolation coefficients) from ``seed``; N and the seed are re
 every result, and the same checkpoint and seed give the same eigenvalues. The field is the
 run's method (``config.method.build()``), so ``method=r1`` means the same here as in training;
 the schemes are the trainer's (``run``) or any registered scheme at the run's learning rates.
+Where the config has schedules, all of this is "the spec at step t"
+(:func:`~convergan.config.config_at`): the γ, σ, learning rates and Adam β's in force at the
+checkpoint's step, the ones of the update that would move it next.
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ from convergan.analysis.spectrum import (
     scaled_field_operator,
     update_spectrum,
 )
+from convergan.config.schema import config_at
 from convergan.field import GameField, State
 from convergan.methods.batch import Batch
 from convergan.problems import Problem, make_problem
 from convergan.training.batches import evaluation_batch
 from convergan.training.directory import RunDirectory, check_fits
 from convergan.training.loop import build_scheme
-from convergan.training.optim import build_optimizer, lr_scale_after, with_lr_scale
+from convergan.training.optim import build_optimizer
 
 UPPER_BOUND_NOTE = (
     "max_stable_lr_scale is an upper bound from the top-k eigenvalues (SimGD's rule "
@@ -87,7 +91,7 @@ def _cast(batch: Batch, dtype: torch.dtype) -> Batch:
 def evaluation_field(
     generator, discriminator, method, batch: Batch, step: int = 0, float64: bool = False
 ) -> GameField:
-    """The run's method on the fixed ``batch`` (torch.func route, plain gradient steps); with
+    """The run's method on the fixed ``batch`` (the torch.func route); with
     ``float64`` the players and the batch are cast copies."""
     if float64:
         generator, discriminator = (
@@ -148,8 +152,12 @@ def analyze_players(
     preconditioner: tuple[Tensor, Tensor] | None = None,
     show_progress: bool = False,
     problem: Problem | None = None,
+    world_size: int = 1,
 ) -> dict:
-    """Field and update-operator spectra of the players at ``x``: one JSON-ready record."""
+    """Field and update-operator spectra of the players at ``x``: one JSON-ready record, with
+    the config's values at ``step`` (``world_size``: the run's processes, for schedules in
+    samples) and the learning rates used under ``"lr"``."""
+    config = config_at(config, step, world_size)
     method = config.method.build()
     problem = make_problem(config) if problem is None else problem
     samples = settings.samples or problem.spectrum_samples
@@ -179,6 +187,7 @@ def analyze_players(
         for which in settings.which
     }
     record = _field_record(step, samples, settings, spectra, jacobian.n)
+    record["lr"] = {"g": float(config.optim.g.lr), "d": float(config.optim.d.lr)}
     if schemes:
         matvecs = {g: op.matvec for g, op in operators.items()}
         sizes = jacobian.sizes
@@ -264,18 +273,18 @@ def analyze_checkpoint(
     run: RunDirectory, step: int, settings: SpectrumSettings, show_progress: bool = False
 ) -> dict:
     """:func:`analyze_players` at checkpoint ``step`` of ``run`` (the raw generator, not the
-    EMA: the EMA is not a point the scheme visits), at the learning rates the run's schedule
-    had there (:func:`~convergan.training.optim.lr_scale_after`, recorded as ``lr_scale``)."""
+    EMA: the EMA is not a point the scheme visits)."""
     _, checkpoint = run.load(step)
-    scale = lr_scale_after(run.config, step)
-    preconditioner = run_preconditioner(run.config, checkpoint) if settings.preconditioned else None
+    world_size = int(checkpoint.get("world_size") or 1)
+    config = config_at(run.config, step, world_size)  # the Adam β's in force, for its moments
+    preconditioner = run_preconditioner(config, checkpoint) if settings.preconditioned else None
     if settings.preconditioned and preconditioner is None:
         raise ValueError("the run's optimizers keep no second moments to precondition with")
     x = (checkpoint["theta"], checkpoint["psi"])
     players = run.players()
     check_fits(players, checkpoint)
-    record = analyze_players(
-        with_lr_scale(run.config, scale),
+    return analyze_players(
+        run.config,
         players.generator,
         players.discriminator,
         x,
@@ -283,8 +292,8 @@ def analyze_checkpoint(
         settings,
         preconditioner,
         show_progress,
+        world_size=world_size,
     )
-    return {**record, "lr_scale": scale}
 
 
 class _Progress:
@@ -310,11 +319,19 @@ class _Progress:
 
 
 def spectrum_scalars(
-    config, generator, discriminator, x: State, step: int, scheme_state, problem=None
+    config,
+    generator,
+    discriminator,
+    x: State,
+    step: int,
+    scheme_state,
+    problem=None,
+    world_size: int = 1,
 ) -> dict:
     """The in-training record of ``eval.spectrum``: the field's largest real part, largest
     |Im| and largest |λ| among the leading eigenvalues, and the spectral radius of the run's
-    scheme at its learning rates (preconditioned by the live optimizer state when adaptive)."""
+    scheme at its learning rates (preconditioned by the live optimizer state when adaptive),
+    all as in force at ``step``."""
     options = config.eval.spectrum
     settings = SpectrumSettings(
         k=options.k,
@@ -326,9 +343,18 @@ def spectrum_scalars(
     )
     moves = getattr(scheme_state, "moves", None) or (None, None)
     sizes = (x[0].numel(), x[1].numel())
-    preconditioner = preconditioner_from_states(config, moves, sizes)
+    now = config_at(config, step, world_size)
+    preconditioner = preconditioner_from_states(now, moves, sizes)
     record = analyze_players(
-        config, generator, discriminator, x, step, settings, preconditioner, problem=problem
+        config,
+        generator,
+        discriminator,
+        x,
+        step,
+        settings,
+        preconditioner,
+        problem=problem,
+        world_size=world_size,
     )
     return {
         "spectrum/max_real": record["max_real"],

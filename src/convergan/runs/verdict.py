@@ -10,8 +10,8 @@ The evidence (README, "Does my run converge?"):
   units, so ``e^A`` is the factor by which ``‖v‖`` strays from the fitted line);
 - **the local picture** at the last checkpoint (:func:`~convergan.runs.spectrum.analyze_checkpoint`
   on the same evaluation game): leading eigenvalues of the field Jacobian (LR, LM) and the
-  spectral radius ``ρ`` of the run's own update operator at the learning rates its schedule
-  had there, the optimizer's second moments frozen as a preconditioner, per step
+  spectral radius ``ρ`` of the run's own update operator with the values in force there (the
+  spec at step t), the optimizer's second moments frozen as a preconditioner, per step
   (``ρ^(1/period)``);
 - the **path-angle** between the last two checkpoints and the **exact Dirac verdict** of the
   same method, scheme and learning rates: shown beside the verdict, never deciding it.
@@ -189,7 +189,7 @@ def run_verdict(
         "field_norm_last": None if trend is None else trend.field_norm_last,
         **(_local(run, step, k, samples) if spectrum else _no_local()),
         "path_angle": _path_angle(run, steps, points, samples) if path_angle else None,
-        **_dirac(config, step),
+        **_dirac(run, step),
     }
     record["verdict"], record["reason"] = decide(trend, record["spectral_radius_per_step"])
     record["rules"] = list(RULES)
@@ -234,8 +234,8 @@ def verdict_text(record: dict) -> str:
     if record["spectral_radius"] is not None:
         kind = "preconditioned" if record["preconditioned"] else "plain gradient steps"
         lines += [
-            f"local         at checkpoint {record['step']}, lr scale {record['lr_scale']:.4g}, "
-            f"{kind}",
+            f"local         at checkpoint {record['step']}, lr_g {record['lr']['g']:.4g}, "
+            f"lr_d {record['lr']['d']:.4g}, {kind}",
             f"  ρ           {record['spectral_radius']:.6g} per period of {record['period']} "
             f"= {record['spectral_radius_per_step']:.6g} per step",
         ]
@@ -275,7 +275,7 @@ LOCAL_KEYS = (
     "spectral_radius",
     "spectral_radius_per_step",
     "period",
-    "lr_scale",
+    "lr",
     "preconditioned",
     "leading_eigenvalues",
     "update_eigenvalues",
@@ -310,7 +310,7 @@ def _local(run, step: int, k: int, samples: int) -> dict:
         "spectral_radius": scheme["spectral_radius"],
         "spectral_radius_per_step": scheme["rate_per_step"],
         "period": scheme["period"],
-        "lr_scale": result["lr_scale"],
+        "lr": result["lr"],
         "preconditioned": scheme["preconditioned"],
         "leading_eigenvalues": {w: spectra[w]["eigenvalues"] for w in ("LR", "LM")},
         "update_eigenvalues": scheme["update_eigenvalues"],
@@ -345,16 +345,17 @@ def _path_angle(run, steps: list[int], points: int, samples: int) -> dict | None
     }
 
 
-def _dirac(config, step: int) -> dict:
-    """The exact Dirac-GAN verdict of the run's method and scheme at its rates at ``step``."""
-    from convergan.config.schema import config_to_dict
+def _dirac(run, step: int) -> dict:
+    """The exact Dirac-GAN verdict of the run's method and scheme with the values in force at
+    checkpoint ``step`` (the spec at step t, as the local picture takes it)."""
+    from convergan.config.schema import config_at, config_to_dict
     from convergan.studies.theory import dirac_verdict
-    from convergan.training.loop import build_scheme
-    from convergan.training.optim import lr_scale_after, with_lr_scale
+    from convergan.training.in_force import build_scheme
 
-    scaled = with_lr_scale(config, lr_scale_after(config, step))
-    verdict = dirac_verdict(config_to_dict(scaled))
-    period = build_scheme(scaled).period
+    _, checkpoint = run.load(step)
+    in_force = config_at(run.config, step, int(checkpoint.get("world_size") or 1))
+    verdict = dirac_verdict(config_to_dict(in_force))
+    period = build_scheme(in_force).period
     radius = None if verdict is None else verdict.spectral_radius
     return {
         "dirac_verdict": None if verdict is None else verdict.verdict,

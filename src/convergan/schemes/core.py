@@ -1,20 +1,24 @@
 """Update schemes: how a state moves along a field.
 
-Each scheme is a small frozen dataclass with ``init(field, x) -> state`` and
-``step(field, x, state, t) -> (x, state)``, in the style of optax. A field is anything with
-``player(i, x)``, ``__call__(x)``, ``init_move(i, x_i)``, ``move(i, x_i, direction, lr,
-move_state)`` and ``with_regularization_gain(g)`` (:mod:`convergan.field`), so the same scheme
-runs on real modules with optimizers, on the exact Dirac field and on a linearised field
-(which is how update Jacobians are computed).
+Each scheme is a small frozen dataclass with ``init(field, mover, x) -> state`` and
+``step(field, mover, x, state, t) -> (x, state)``, in the style of optax. The two things a
+step composes come in separately (:mod:`convergan.field`):
+
+* the **field**: anything with ``__call__(x)``, ``player(i, x)`` and
+  ``with_regularization_gain(g)``: the autodiff field of real modules (wrapped to report and
+  guard in training), the exact Dirac field, or a linearised field (which is how update
+  Jacobians are computed);
+* the **mover**: ``init(i, x_i)`` and ``mover(i, x_i, direction, lr, move_state)``: a
+  projected gradient step in the analysis, an optimizer step in training.
 
 **State.** A scheme's state is a :class:`SchemeState`: ``own`` (what the scheme itself keeps,
 e.g. optimistic GD's previous field value; a tuple of tensors) and ``moves`` (one entry per
-player: what the field's mover keeps, e.g. Adam's moments; ``None`` for plain gradient
-steps). Nothing is mutated behind a step: all state goes in and comes out.
+player: what the mover keeps, e.g. Adam's moments; ``None`` for plain gradient steps).
+Nothing is mutated behind a step: all state goes in and comes out.
 
 **Learning rates** are set here, once: ``lr_g`` for the generator, ``lr_d`` for the
-discriminator (TTUR); ``lr`` sets both. The trainer passes its optimizers' rates (times the
-schedule's factor) and the mover receives them on every move.
+discriminator (TTUR); ``lr`` sets both. The scheme hands them to the mover on every move,
+directly (the trainer scales them by its schedule with :meth:`Scheme.scaled`).
 
 **Period.** The *update operator* F of a scheme is one period: ``period`` calls of ``step``
 from ``t = 0``, after which the scheme's behaviour as a function of ``t`` repeats. A wrapper
@@ -30,8 +34,7 @@ from typing import Any, NamedTuple
 
 from torch import Tensor
 
-from convergan.field import DISCRIMINATOR, GENERATOR, Field, State
-from convergan.registry import SCHEMES
+from convergan.field import DISCRIMINATOR, GENERATOR, Field, Mover, State
 
 Rate = float | Tensor
 
@@ -51,8 +54,9 @@ class Scheme:
         object.__setattr__(self, "lr", None)
         for name in ("lr_g", "lr_d"):
             value = getattr(self, name)
-            if isinstance(value, (int, float)) and value <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+            # 0 is allowed: a learning-rate schedule's warm-up starts there (the player stays).
+            if isinstance(value, (int, float)) and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
 
     name = "scheme"
     period = 1
@@ -71,17 +75,19 @@ class Scheme:
         scheme: the one way to set a scheme's rates)."""
         return replace(self, lr_g=lr_g, lr_d=lr_d)
 
-    def init(self, field: Field, x: State) -> SchemeState:
+    def init(self, field: Field, mover: Mover, x: State) -> SchemeState:
         """The scheme's own state (:meth:`init_own`) and the mover's state of each player."""
         return SchemeState(
-            self.init_own(field, x), tuple(field.init_move(i, x_i) for i, x_i in enumerate(x))
+            self.init_own(field, x), tuple(mover.init(i, x_i) for i, x_i in enumerate(x))
         )
 
     def init_own(self, field: Field, x: State) -> State:
         """What the scheme itself keeps between steps (a tuple of tensors)."""
         return ()
 
-    def step(self, field: Field, x: State, state: SchemeState, t: int) -> tuple[State, SchemeState]:
+    def step(
+        self, field: Field, mover: Mover, x: State, state: SchemeState, t: int
+    ) -> tuple[State, SchemeState]:
         raise NotImplementedError
 
 
@@ -93,19 +99,17 @@ class SchemeState(NamedTuple):
 
 
 def move_player(
-    field: Field, x: State, i: int, lr: Rate, v_i: Tensor, moves: tuple
+    mover: Mover, x: State, i: int, lr: Rate, v_i: Tensor, moves: tuple
 ) -> tuple[State, tuple]:
-    """``x`` with player ``i`` moved along ``v_i`` at rate ``lr`` (a projected gradient step in
-    the analysis, an optimizer step in training: ``field.move``), and the new mover states."""
-    x_i, move_i = field.move(i, x[i], v_i, lr, moves[i])
+    """``x`` with player ``i`` moved along ``v_i`` at rate ``lr`` by ``mover`` (a projected
+    gradient step in the analysis, an optimizer step in training), and the new move states."""
+    x_i, move_i = mover(i, x[i], v_i, lr, moves[i])
     return _replaced(x, i, x_i), _replaced(moves, i, move_i)
 
 
-def move_all(field: Field, x: State, lrs, v: State, moves: tuple) -> tuple[State, tuple]:
+def move_all(mover: Mover, x: State, lrs, v: State, moves: tuple) -> tuple[State, tuple]:
     """Every player moved along its part of ``v`` (simultaneously, from the same ``x``)."""
-    moved = [
-        field.move(i, x_i, v_i, h, m) for i, (x_i, h, v_i, m) in enumerate(zip(x, lrs, v, moves))
-    ]
+    moved = [mover(i, x_i, v_i, h, m) for i, (x_i, h, v_i, m) in enumerate(zip(x, lrs, v, moves))]
     return tuple(m[0] for m in moved), tuple(m[1] for m in moved)
 
 
@@ -120,21 +124,17 @@ def combined_period(cycle: int, inner_period: int) -> int:
     return math.lcm(int(cycle), int(inner_period))
 
 
-@SCHEMES.register("simgd", description="simultaneous gradient descent: x <- x + h v(x)")
 @dataclass(frozen=True, kw_only=True)
 class SimGD(Scheme):
     """Simultaneous gradient descent: ``x ← x + h·v(x)``."""
 
     name = "simgd"
 
-    def step(self, field, x, state, t):
-        x, moves = move_all(field, x, self.lrs, field(x), state.moves)
+    def step(self, field, mover, x, state, t):
+        x, moves = move_all(mover, x, self.lrs, field(x), state.moves)
         return x, state._replace(moves=moves)
 
 
-@SCHEMES.register(
-    "altgd", description="alternating: g_steps G steps, then d_steps D steps (or D first)"
-)
 @dataclass(frozen=True, kw_only=True)
 class AltGD(Scheme):
     """Alternating gradient descent: ``g_steps`` generator steps, then ``d_steps`` discriminator
@@ -152,18 +152,17 @@ class AltGD(Scheme):
                 f"g_steps and d_steps must be >= 1, got {self.g_steps}, {self.d_steps}"
             )
 
-    def step(self, field, x, state, t):
+    def step(self, field, mover, x, state, t):
         phases = [(GENERATOR, self.g_steps, self.lr_g), (DISCRIMINATOR, self.d_steps, self.lr_d)]
         if self.discriminator_first:
             phases.reverse()
         moves = state.moves
         for player, repeats, lr in phases:
             for _ in range(repeats):
-                x, moves = move_player(field, x, player, lr, field.player(player, x), moves)
+                x, moves = move_player(mover, x, player, lr, field.player(player, x), moves)
         return x, state._replace(moves=moves)
 
 
-@SCHEMES.register("extragradient", description="extragradient: x <- x + h v(x + h v(x))")
 @dataclass(frozen=True, kw_only=True)
 class Extragradient(Scheme):
     """Extragradient (Korpelevich, 1976): ``x ← x + h·v(x + h·v(x))``.
@@ -174,13 +173,12 @@ class Extragradient(Scheme):
 
     name = "extragradient"
 
-    def step(self, field, x, state, t):
-        lookahead, moves = move_all(field, x, self.lrs, field(x), state.moves)
-        x, moves = move_all(field, x, self.lrs, field(lookahead), moves)
+    def step(self, field, mover, x, state, t):
+        lookahead, moves = move_all(mover, x, self.lrs, field(x), state.moves)
+        x, moves = move_all(mover, x, self.lrs, field(lookahead), moves)
         return x, state._replace(moves=moves)
 
 
-@SCHEMES.register("optimistic", description="optimistic GD: x + 2h v(x_k) - h v(x_{k-1})")
 @dataclass(frozen=True, kw_only=True)
 class Optimistic(Scheme):
     """Optimistic gradient descent (Daskalakis et al., 2018):
@@ -196,10 +194,10 @@ class Optimistic(Scheme):
     def init_own(self, field, x):
         return field(x)
 
-    def step(self, field, x, state, t):
+    def step(self, field, mover, x, state, t):
         v = field(x)
         extrapolated = tuple(2 * v_i - p_i for v_i, p_i in zip(v, state.own))
-        x, moves = move_all(field, x, self.lrs, extrapolated, state.moves)
+        x, moves = move_all(mover, x, self.lrs, extrapolated, state.moves)
         return x, SchemeState(v, moves)
 
 
@@ -243,14 +241,15 @@ class Lazy(Scheme):
             return 1.0
         return float(self.every) if (t // self.inner.period) % self.every == self.every - 1 else 0.0
 
-    def init(self, field, x):
-        return self.inner.init(field.with_regularization_gain(self.gain_at(0)), x)
+    def init(self, field, mover, x):
+        return self.inner.init(field.with_regularization_gain(self.gain_at(0)), mover, x)
 
     def init_own(self, field, x):
         return self.inner.init_own(field.with_regularization_gain(self.gain_at(0)), x)
 
-    def step(self, field, x, state, t):
-        return self.inner.step(field.with_regularization_gain(self.gain_at(t)), x, state, t)
+    def step(self, field, mover, x, state, t):
+        field = field.with_regularization_gain(self.gain_at(t))
+        return self.inner.step(field, mover, x, state, t)
 
 
 def lazy(inner: Scheme, every: int) -> Lazy:

@@ -7,29 +7,43 @@ schema entry), and ``lazy_every`` wraps the scheme in lazy regularization. A wra
 ``inner`` field takes a scheme spec in turn. Learning rates are *not* part of the spec: they
 are set in one place, by whoever builds the scheme (the trainer from its optimizers' rates,
 the Dirac command line from ``--lr``).
+
+**Defaults, one rule.** A parameter that is not given takes the scheme class's own default,
+unless the spec is read in a *context* with defaults by scheme name: the trainer's context,
+:data:`TRAINING_SCHEME_DEFAULTS`, runs AltGD with the discriminator first, as GAN_stability
+does (the analysis and the class default to the generator first, the order of the paper's
+worked values). A context's defaults apply to every scheme of that name anywhere in the spec,
+a wrapper's ``inner`` included, so ``scheme=lookahead scheme.inner=altgd`` runs its AltGD in
+the same order as ``scheme=altgd``. A wrapper's default inner scheme (an instance in its
+class) is read as a spec of that scheme in the same context. A scheme not named is
+:data:`DEFAULT_SCHEME`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
-from convergan.registry import SCHEMES
+from convergan.options import OptionError, boolean, fail, integer, number, registered
+from convergan.registry import SCHEMES, show
 
+DEFAULT_SCHEME = "altgd"
+# The trainer's context (see the module docstring): AltGD runs the discriminator first.
+TRAINING_SCHEME_DEFAULTS: dict[str, dict[str, Any]] = {"altgd": {"discriminator_first": True}}
 LEARNING_RATE_FIELDS = ("lr", "lr_g", "lr_d")
 MAX_STEPS_PER_PHASE = 10_000  # g_steps/d_steps/lazy_every above this are surely typos
 
+# A bad scheme spec is an option error like any other (one class; this name is kept).
+SchemeSpecError = OptionError
 
-class SchemeSpecError(ValueError):
-    """A bad scheme spec; one line naming the dotted key."""
+Defaults = Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
 class SchemeSpec:
-    name: str = "altgd"
+    name: str = DEFAULT_SCHEME
     params: tuple[tuple[str, Any], ...] = ()
     lazy_every: int = 1
 
@@ -76,85 +90,82 @@ def scheme_parameters(name: str) -> dict[str, tuple[Any, Any]]:
     return params
 
 
-def parse_scheme(
-    value: Any, key: str = "scheme", defaults: Mapping[str, Mapping[str, Any]] | None = None
-) -> SchemeSpec:
-    """Validate ``value`` (a scheme name or a mapping) into a :class:`SchemeSpec`.
+def parse_scheme(value: Any, key: str = "scheme", defaults: Defaults | None = None) -> SchemeSpec:
+    """Validate ``value`` (a scheme name, a mapping, or ``None`` for :data:`DEFAULT_SCHEME`)
+    into a :class:`SchemeSpec`.
 
-    ``defaults`` may override a scheme's own defaults by name (the trainer runs AltGD with
-    the discriminator first, as GAN_stability does). Every parameter is filled in, so the
-    spec prints back exactly what runs.
+    ``defaults`` overrides schemes' own defaults by name, at every depth of the spec
+    (:data:`TRAINING_SCHEME_DEFAULTS` in training). Every parameter is filled in, so the spec
+    prints back exactly what runs.
     """
     if isinstance(value, SchemeSpec):
         return value
+    if value is None:
+        value = DEFAULT_SCHEME
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, Mapping):
-        raise SchemeSpecError(f"{key}: expected a scheme name or a mapping, got {value!r}")
-    name = value.get("name", "altgd")
-    if not isinstance(name, str) or name not in SCHEMES:
-        raise SchemeSpecError(f"{key}: {SCHEMES.unknown(str(name))}")
+        fail(key, f"expected a scheme name or a mapping, got {show(value)}")
+    name = registered(value.get("name", DEFAULT_SCHEME), key, SCHEMES)
     known = scheme_parameters(name)
     values = {k: default for k, (_, default) in known.items()}
     values.update((defaults or {}).get(name, {}))
-    lazy_every = value.get("lazy_every", 1)
-    lazy_every = _integer(lazy_every, f"{key}.lazy_every")
-    if lazy_every < 1:
-        raise SchemeSpecError(f"{key}.lazy_every: must be >= 1, got {lazy_every}")
-    if lazy_every > MAX_STEPS_PER_PHASE:
-        raise SchemeSpecError(
-            f"{key}.lazy_every: must be <= {MAX_STEPS_PER_PHASE}, got {lazy_every}"
-        )
+    for param, default in values.items():
+        settings = _as_settings(default)
+        if settings is not None:  # a wrapper's default inner scheme, read in the same context
+            values[param] = parse_scheme(settings, f"{key}.{param}", defaults)
+    lazy_every = integer(
+        value.get("lazy_every", 1), f"{key}.lazy_every", ge=1, le=MAX_STEPS_PER_PHASE
+    )
     for param, given in value.items():
         if param in ("name", "lazy_every"):
             continue
         if param in LEARNING_RATE_FIELDS:
-            raise SchemeSpecError(
-                f"{key}.{param}: learning rates are set by optim.g.lr / optim.d.lr (or --lr)"
-            )
+            fail(f"{key}.{param}", "learning rates are set by optim.g.lr / optim.d.lr (or --lr)")
         if param not in known:
-            takes = ", ".join([*known, "lazy_every"])
-            raise SchemeSpecError(f"{key}.{param}: scheme {name!r} takes {takes}")
-        values[param] = _convert(given, known[param], f"{key}.{param}")
+            fail(f"{key}.{param}", f"scheme {name!r} takes {', '.join([*known, 'lazy_every'])}")
+        values[param] = _parameter(given, known[param], f"{key}.{param}", defaults)
     spec = SchemeSpec(name, tuple(values.items()), lazy_every)
     try:  # the class's own checks (e.g. d_steps >= 1), as one line naming the section
         spec.build(lr=1.0)
     except (TypeError, ValueError) as error:
-        raise SchemeSpecError(f"{key}: {error}") from None
+        fail(key, str(error))
     return spec
 
 
-def _convert(value: Any, kind: tuple[Any, Any], key: str) -> Any:
+def _parameter(value: Any, kind: tuple[Any, Any], key: str, defaults: Defaults | None) -> Any:
+    """A scheme parameter, checked by its annotation (or its default's type: a user's class may
+    have annotations that do not resolve)."""
     annotation, default = kind
     if key.endswith(".inner") or isinstance(default, SchemeSpec) or _is_scheme(default):
-        return parse_scheme(value, key)
+        return parse_scheme(value, key, defaults)
     text = str(annotation)
     if annotation is bool or isinstance(default, bool) or text == "bool":
-        if not isinstance(value, bool):
-            raise SchemeSpecError(f"{key}: expected true or false, got {value!r}")
-        return value
+        return boolean(value, key)
     if annotation is int or (isinstance(default, int) and text in ("int", "<class 'int'>")):
-        number = _integer(value, key)
-        if number > MAX_STEPS_PER_PHASE:
-            raise SchemeSpecError(f"{key}: must be <= {MAX_STEPS_PER_PHASE}, got {number}")
-        return number
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise SchemeSpecError(f"{key}: expected a number or a string, got {value!r}")
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise SchemeSpecError(f"{key}: expected a finite number, got {value}")
-        return float(value) if isinstance(default, float) else value
-    return value
+        return integer(value, key, le=MAX_STEPS_PER_PHASE)
+    if isinstance(value, str) and not isinstance(default, (int, float)):
+        return value
+    converted = number(value, key)
+    return converted if isinstance(default, float) else value
 
 
-def _integer(value: Any, key: str) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not float(value).is_integer()
-    ):
-        raise SchemeSpecError(f"{key}: expected an integer, got {value!r}")
-    return int(value)
+def _as_settings(scheme: Any) -> dict[str, Any] | None:
+    """A registered scheme's instance as spec settings: its name and the parameters it sets
+    away from its class's defaults (so a context's defaults still apply to the rest); ``None``
+    for anything else."""
+    if not _is_scheme(scheme):
+        return None
+    name = next((n for n in SCHEMES.names() if SCHEMES[n] is type(scheme)), None)
+    if name is None:
+        return None
+    settings: dict[str, Any] = {"name": name}
+    for param, (_, default) in scheme_parameters(name).items():
+        given = getattr(scheme, param)
+        if given is not default and given != default:
+            inner = _as_settings(given)
+            settings[param] = given if inner is None else inner
+    return settings
 
 
 def _is_scheme(value: Any) -> bool:

@@ -110,8 +110,11 @@ def headline(sweep: Sweep) -> str | None:
 
 
 def best(run: RunResult, metric: str) -> float | None:
+    """The best value over training of a run that ended (a diverged one included: its best
+    came before the divergence); ``None`` for a run still pending, running or interrupted,
+    whose training is not over."""
     lower = LOWER_IS_BETTER.get(metric_key(metric))
-    if lower is None:
+    if lower is None or not run.finished:
         return None
     _, values = run.curve(metric)
     if not values:

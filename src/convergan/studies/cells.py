@@ -5,12 +5,15 @@ file of the sweep's own, ``cell.json``::
 
     {"status": "running" | "done" | "diverged" | "failed", "error": "...",
      "config": {...resolved config...}, "overrides": {...}, "host": ..., "pid": ...,
-     "attempts": n, "started": t, "finished": t, "train_seconds": s, "job_id": ...}
+     "pid_start": ..., "sweep": {"pid": ..., "pid_start": ...}, "attempts": n,
+     "started": t, "finished": t, "train_seconds": s, "job_id": ...}
 
 ``done``, ``diverged`` (a NaN/Inf stopped the run: an outcome, not a bug) and ``failed`` (any
 other exception; the traceback is in ``error.txt``) are final. A ``running`` record whose
-process is gone (same host, pid not alive) is ``interrupted``: the next sweep resumes it from
-its last checkpoint. A cell without ``cell.json`` is ``pending``.
+process is gone (same host, pid not alive, or alive but started at another time: a reused pid)
+is ``interrupted``: the next sweep resumes it from its last checkpoint. A cell without
+``cell.json`` is ``pending``. A cell that a live process holds is never written by another
+(:func:`held_by`).
 
 The resolved config is stored so that a re-run can tell whether the spec still describes the
 same experiment; keys that do not change the result (``out_dir``, ``train.progress``) are left
@@ -65,8 +68,22 @@ def _alive(record: dict[str, Any]) -> bool:
     if record.get("host") != socket.gethostname():
         return True  # another node (SLURM): trust the record
     pid = record.get("pid")
-    if not isinstance(pid, int):
-        return False
+    return isinstance(pid, int) and process_alive(pid, record.get("pid_start"))
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, ``/proc/PID/stat`` field 22);
+    ``None`` where there is no ``/proc``. A pid and its start time name one process even
+    after the pid is reused."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def process_alive(pid: int, start: int | None = None) -> bool:
+    """Whether process ``pid`` runs (and, given ``start``, is still the one that started
+    then rather than a later process with a reused pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -79,7 +96,9 @@ def _alive(record: dict[str, Any]) -> bool:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return True
-    return state not in ("Z", "X")
+    if state in ("Z", "X"):
+        return False
+    return start is None or process_start(pid) in (None, start)
 
 
 def comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -109,10 +128,15 @@ def config_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = ""
     return changes
 
 
-def run_cell(run_dir: str, config_dict: dict[str, Any], threads: int = 1) -> dict[str, Any]:
+def run_cell(
+    run_dir: str, config_dict: dict[str, Any], threads: int = 1, sweep: dict | None = None
+) -> dict[str, Any]:
     """Train one cell (resuming from its last checkpoint when it has one) and record the
     outcome in ``cell.json``. This is the job submitit runs: it never raises for a failed
-    run, so one cell's error does not look like the launcher's."""
+    run, so one cell's error does not look like the launcher's. A cell that a live process
+    holds is left to it, record untouched: the result's status is then ``busy``, its error
+    names the holder. ``sweep``: the pid (and start time) of the sweep that runs the cell,
+    kept in the record."""
     _limit_threads(threads)
     if not _is_first_task():
         return _train_quietly(config_dict)
@@ -121,6 +145,9 @@ def run_cell(run_dir: str, config_dict: dict[str, Any], threads: int = 1) -> dic
     from convergan.runs import train
 
     run_dir_path = Path(run_dir)
+    holder = held_by(run_dir_path)
+    if holder:
+        return {"status": "busy", "error": holder, "train_seconds": 0.0}
     previous = read_cell(run_dir_path) or {}
     record = {
         **previous,
@@ -129,6 +156,8 @@ def run_cell(run_dir: str, config_dict: dict[str, Any], threads: int = 1) -> dic
         "config": config_dict,
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "pid_start": process_start(os.getpid()),
+        "sweep": sweep,
         "job_id": os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID"),
         "attempts": previous.get("attempts", 0) + 1,
         "started": time.time(),
@@ -155,6 +184,42 @@ def run_cell(run_dir: str, config_dict: dict[str, Any], threads: int = 1) -> dic
     )
     write_cell(run_dir_path, record)
     return {k: record[k] for k in ("status", "error", "train_seconds")}
+
+
+def held_by(run_dir: Path) -> str | None:
+    """The live process that holds the cell, described, or ``None``: a ``running`` record of
+    a live process on this host, or the run's lock (a worker between its record and its run, a
+    ``convergan resume`` of the cell). Checked before a cell's record is written, so a
+    second writer never overwrites a live one's record or trims its log."""
+    from convergan.training.lock import RunDirectoryError, RunLock, RunLockedError
+
+    record = read_cell(run_dir)
+    here = record is not None and record.get("host") == socket.gethostname()
+    # Records of other hosts cannot be checked (a SLURM task on a dead node says running
+    # forever): there, the lock alone decides.
+    if here and cell_status(record) == "running" and record.get("pid") != os.getpid():
+        return f"pid {record.get('pid')} on {record.get('host')} (its record says running)"
+    lock = RunLock(run_dir)
+    try:
+        lock.acquire()
+    except RunLockedError:
+        return lock_holder(run_dir)
+    except RunDirectoryError:
+        return None  # unwritable: the run itself fails and its record says why
+    lock.release()
+    return None
+
+
+def lock_holder(directory: Path) -> str:
+    """The process that holds ``directory``'s lock, as its holder wrote itself down."""
+    from convergan.training.lock import LOCK_NAME, holder_description
+
+    try:
+        holder = json.loads((Path(directory) / LOCK_NAME).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        holder = {}
+    # Empty while the holder is between taking the lock and writing its record.
+    return holder_description(holder) if holder else "another process (starting)"
 
 
 def _is_first_task() -> bool:

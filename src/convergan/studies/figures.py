@@ -99,12 +99,23 @@ def final_sample_image(run: RunResult) -> Path | None:
     return images[-1] if images else None
 
 
-def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
-    """Rows: cells; columns: their runs (seeds); each panel the run's final samples."""
+def _read_image(path: Path | None):
+    """The image's pixels; ``None`` when there is none or it cannot be read (a run killed
+    while it wrote the image leaves it cut off: its panel then shows the run's status)."""
+    if path is None:
+        return None
     from matplotlib.image import imread
 
-    rows = [(cell, [final_sample_image(r) for r in cell.runs]) for cell in cells]
-    if not any(image for _, images in rows for image in images):
+    try:
+        return imread(path)
+    except (OSError, SyntaxError, ValueError):  # PIL: "not a PNG file", truncated data
+        return None
+
+
+def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
+    """Rows: cells; columns: their runs (seeds); each panel the run's final samples."""
+    rows = [(cell, [_read_image(final_sample_image(r)) for r in cell.runs]) for cell in cells]
+    if not any(image is not None for _, images in rows for image in images):
         return False
     n_cols = max(len(images) for _, images in rows)
     figure = _figure(2.0 * n_cols, 2.0 * len(rows) + 0.4)
@@ -120,7 +131,7 @@ def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
                 continue
             run = cell.runs[j]
             if images[j] is not None:
-                pixels = imread(images[j])
+                pixels = images[j]
                 ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None)
             else:
                 ax.text(0.5, 0.5, run.status, ha="center", va="center", transform=ax.transAxes)

@@ -75,6 +75,20 @@ def expand(spec: SweepSpec) -> list[Cell]:
     return cells
 
 
+def axis_lengths(spec: SweepSpec) -> list[int]:
+    """The length of each factor of the grid: ``base`` (its labels, when it is an axis), each
+    axis, each zipped group (its rows: its shortest axis; all are equal in a valid spec)."""
+    lengths = [len(spec.bases)] if spec.has_base_axis else []
+    lengths += [len(values) for values in spec.axes.values()]
+    lengths += [min((len(v) for v in group.values()), default=0) for group in spec.zipped]
+    return lengths
+
+
+def count_cells(spec: SweepSpec) -> int:
+    """How many cells :func:`expand` gives, without building them."""
+    return math.prod(axis_lengths(spec))
+
+
 def sweep_overrides(spec: SweepSpec) -> list[str]:
     """The spec's ``overrides`` as override strings."""
     return [override(k, v) for k, v in spec.overrides.items()]

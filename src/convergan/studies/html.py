@@ -14,6 +14,7 @@ from convergan.studies.tables import (
     CI_NOTE,
     Report,
     comparison_rows,
+    partial_note,
     result_rows,
     spec_yaml,
     summary_rows,
@@ -63,6 +64,8 @@ def html_page(report: Report) -> str:
         parts.append(f"<p>{escape(sweep.description)}</p>")
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     parts.append(f"<p>{len(sweep.runs)} runs: {escape(summary)}.</p>")
+    if partial_note(sweep):
+        parts.append(f'<p id="partial"><strong>{escape(partial_note(sweep))}</strong></p>')
     header, rows = summary_rows(report)
     parts += [
         f"<h2>Summary over seeds (headline metric: {escape(report.headline or '–')})</h2>",

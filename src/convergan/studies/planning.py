@@ -20,15 +20,37 @@ from convergan.studies.cells import (
     last_checkpoint_step,
     read_cell,
 )
-from convergan.studies.grid import Cell, cell_overrides, expand
+from convergan.studies.grid import Cell, axis_lengths, cell_overrides, count_cells, expand
 from convergan.studies.results import SWEEP_FILE
 from convergan.studies.spec import SweepSpec
 
 RUNS = "runs"
+# Grids larger than this are refused before a single cell is built (``--max-cells`` raises
+# it): a typo in an axis (a range of a million seeds) would otherwise fill memory for minutes
+# with cells that no machine runs. Above CONFIRM_CELLS the command line asks first.
+MAX_CELLS = 100_000
+CONFIRM_CELLS = 1_000
 
 
 class SweepChanged(ConfigError):
     """The spec would change a cell that already ran."""
+
+
+class GridTooLarge(ConfigError):
+    """The spec's grid has more cells than allowed."""
+
+
+def check_grid_size(spec: SweepSpec, max_cells: int = MAX_CELLS) -> int:
+    """The number of cells, counted without building them; :class:`GridTooLarge` (one line,
+    with the count) above ``max_cells``."""
+    count = count_cells(spec)
+    if count > max_cells:
+        sizes = " x ".join(str(n) for n in axis_lengths(spec))
+        raise GridTooLarge(
+            f"sweep {spec.name}: the grid has {count:,} cells ({sizes}), more than the limit of "
+            f"{max_cells:,}; narrow its axes, or pass --max-cells {count} if you mean it"
+        )
+    return count
 
 
 @dataclass
@@ -43,10 +65,12 @@ class PlannedCell:
         return config_to_dict(self.config)
 
 
-def plan(spec: SweepSpec, out_dir: Path) -> list[PlannedCell]:
-    """Every cell with its validated config and current status. Raises :class:`ConfigError`
+def plan(spec: SweepSpec, out_dir: Path, max_cells: int = MAX_CELLS) -> list[PlannedCell]:
+    """Every cell with its validated config and current status. Raises :class:`GridTooLarge`
+    before building any cell when there are more than ``max_cells``, :class:`ConfigError`
     naming the cell for a bad axis value, and :class:`SweepChanged` when the spec would
     change a cell that already started or finished."""
+    check_grid_size(spec, max_cells)
     planned = []
     for cell in expand(spec):
         run_dir = Path(out_dir) / RUNS / cell.name

@@ -37,7 +37,7 @@ from convergan.studies.aggregate import (
 from convergan.studies.html import html_page
 from convergan.studies.markdown import markdown
 from convergan.studies.results import read_sweep, run_config
-from convergan.studies.tables import Report, axis_columns, verdict_of
+from convergan.studies.tables import Report, axis_columns, unfinished, verdict_of
 from convergan.studies.theory import dirac_verdict
 
 
@@ -113,7 +113,7 @@ def _number(value: Any) -> str:
 def _write_summary_csv(report: Report, path: Path) -> None:
     axes = [a for a in axis_columns(report.sweep) if a != "seed"]
     stats = ("n", "mean", "std", "ci_low", "ci_high")
-    header = [*axes, "runs", "done", "diverged", "failed"]
+    header = [*axes, "runs", "done", "diverged", "failed", "unfinished"]
     for kind, table in (("final", "final"), ("best", "best")):
         for m in report.metrics:
             if any(m in getattr(c, table) for c in report.cells):
@@ -125,7 +125,7 @@ def _write_summary_csv(report: Report, path: Path) -> None:
         for cell in report.cells:
             row: list[Any] = [cell.values.get(a, "") for a in axes]
             row += [len(cell.runs), cell.count("done") + cell.count("single")]
-            row += [cell.count("diverged"), cell.count("failed")]
+            row += [cell.count("diverged"), cell.count("failed"), unfinished(cell.runs)]
             for table in ("final", "best"):
                 for m in report.metrics:
                     if not any(m in getattr(c, table) for c in report.cells):

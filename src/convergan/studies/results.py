@@ -17,6 +17,9 @@ from convergan.studies.cells import cell_status, read_cell
 from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
 
 SWEEP_FILE = "sweep.json"
+# A run in one of these states has no final values yet: a report lists it and counts it
+# apart, never in n, a mean, an interval or a comparison.
+UNFINISHED = ("pending", "running", "interrupted")
 
 
 @dataclass
@@ -31,6 +34,10 @@ class RunResult:
     @property
     def error(self) -> str | None:
         return self.record.get("error")
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in UNFINISHED
 
     @property
     def last_step(self) -> int | None:

@@ -3,7 +3,7 @@
 A spec is a small YAML file, validated like a run config (an unknown or ill-typed key is one
 line that names it)::
 
-    base: configs/toy2d/circle.yaml        # or {circle: configs/toy2d/circle.yaml, ...}
+    base: toy2d/circle                     # a file or a shipped name; or {circle: ..., ...}
     axes:                                  # a grid: the product of every axis
       method: [gan, r1]
       seed: [0, 1]
@@ -15,8 +15,9 @@ line that names it)::
 
 A mapping as ``base`` is itself an axis, named ``base``, whose values are the mapping's labels
 (one base config per problem), even when it has a single entry. Paths in ``base`` are looked
-up in the current directory, then beside the spec file and in its parent folders, so that a
-shipped spec runs from a checkout's root or from anywhere inside it.
+up in the current directory, then beside the spec file and in its parent folders; an entry
+that is no file there is the name of a shipped config (``toy2d/circle``), as the shipped specs
+use, so they run from anywhere.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from convergan.config.load import parse_yaml
-from convergan.config.schema import ConfigError
+from convergan.config.shipped import CONFIGS, find_sweep_spec, not_found, shipped_file
+from convergan.options import ConfigError, OptionError, build, option, unknown_key
 
 LAUNCHERS = ("local", "slurm", "debug")
 BASE_AXIS = "base"
@@ -40,26 +42,26 @@ class SlurmSpec:
     """What ``sbatch`` gets for each array task (submitit's ``slurm_*`` parameters)."""
 
     partition: str | None = None
-    time_minutes: int = 60  # wall-clock limit per cell
-    gpus_per_node: int = 0
-    nodes: int = 1  # > 1 or tasks_per_node > 1 for multi-process (DDP) cells
-    tasks_per_node: int = 1
-    cpus_per_task: int | None = None  # None = launcher.threads
-    mem_gb: float | None = None
-    array_parallelism: int = 64  # array tasks running at once
+    time_minutes: int = option(60, ge=1)  # wall-clock limit per cell
+    gpus_per_node: int = option(0, ge=0)
+    nodes: int = option(1, ge=1)  # > 1 or tasks_per_node > 1 for multi-process (DDP) cells
+    tasks_per_node: int = option(1, ge=1)
+    cpus_per_task: int | None = option(None, ge=1)  # None = launcher.threads
+    mem_gb: float | None = option(None, gt=0)
+    array_parallelism: int = option(64, ge=1)  # array tasks running at once
     account: str | None = None
     qos: str | None = None
     constraint: str | None = None
-    setup: list[str] = field(default_factory=list)  # shell lines run before each task
-    additional: dict[str, Any] = field(default_factory=dict)  # extra #SBATCH --key=value
+    setup: list[str] = option([])  # shell lines run before each task
+    additional: dict[str, Any] = option(factory=dict)  # extra #SBATCH --key=value
 
 
 @dataclass(frozen=True)
 class LauncherSpec:
-    name: str = "local"
-    jobs: int | None = None  # cells at once (local); None = cores // threads
-    threads: int = 1  # torch/OpenMP threads per cell
-    timeout_minutes: int = 24 * 60  # per cell, local and debug launchers
+    name: str = option("local", choices=LAUNCHERS)
+    jobs: int | None = option(None, ge=1)  # cells at once (local); None = cores // threads
+    threads: int = option(1, ge=1)  # torch/OpenMP threads per cell
+    timeout_minutes: int = option(24 * 60, ge=1)  # per cell, local and debug launchers
     slurm: SlurmSpec = field(default_factory=SlurmSpec)
 
 
@@ -103,11 +105,10 @@ _TOP_KEYS = ("name", "description", "base", "axes", "zip", "overrides", "launche
 
 
 def load_sweep_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec; raises :class:`ConfigError` with one line naming the
-    file and the key at fault."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep spec not found: {path}")
+    """Read and validate a sweep spec (a file, or a shipped spec's name such as
+    ``toy2d-methods``); raises :class:`ConfigError` with one line naming the file and the key
+    at fault."""
+    path = find_sweep_spec(path)
     data = parse_yaml(path.read_text(encoding="utf-8"), str(path))
     return sweep_spec_from_dict(data, path)
 
@@ -118,7 +119,7 @@ def sweep_spec_from_dict(data: Any, source: Path | None = None) -> SweepSpec:
         raise ConfigError(f"{where}expected a mapping with base and axes")
     for key in data:
         if key not in _TOP_KEYS:
-            raise ConfigError(f"{where}{_unknown(str(key), _TOP_KEYS)}")
+            raise ConfigError(f"{where}{unknown_key(str(key), _TOP_KEYS)}")
     if "base" not in data:
         raise ConfigError(f"{where}base: missing (a config path, or a mapping label: path)")
     bases = _bases(data["base"], source, where)
@@ -147,10 +148,6 @@ def sweep_spec_from_dict(data: Any, source: Path | None = None) -> SweepSpec:
     if not isinstance(name, str) or not isinstance(description, str):
         raise ConfigError(f"{where}name and description must be strings")
     launcher = _dataclass(LauncherSpec, data.get("launcher") or {}, "launcher", where)
-    if launcher.name not in LAUNCHERS:
-        raise ConfigError(
-            f"{where}launcher.name: expected one of {', '.join(LAUNCHERS)}, got {launcher.name!r}"
-        )
     return SweepSpec(
         bases=bases,
         axes=axes,
@@ -195,7 +192,10 @@ def _find_config(path: str, source: Path | None, key: str, where: str) -> Path:
                 return Path(os.path.relpath(candidate.resolve()))
             except ValueError:  # pragma: no cover - another drive on Windows
                 return candidate.resolve()
-    raise ConfigError(f"{where}{key}: config file not found: {path}")
+    found = shipped_file(CONFIGS, path)
+    if found is None:
+        raise ConfigError(f"{where}{key}: {not_found(CONFIGS, path)}")
+    return found
 
 
 def _axes(value: Any, key: str, where: str) -> dict[str, list[Any]]:
@@ -212,55 +212,10 @@ def _axes(value: Any, key: str, where: str) -> dict[str, list[Any]]:
 
 
 def _dataclass(cls: type, value: Any, key: str, where: str) -> Any:
-    """Build a spec dataclass from a mapping, checking keys and simple types."""
+    """Build a spec dataclass from a mapping through the one option validator."""
     if isinstance(value, str) and cls is LauncherSpec:
         value = {"name": value}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where}{key}: expected a mapping")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for name, item in value.items():
-        if name not in fields:
-            raise ConfigError(f"{where}{key}.{_unknown(str(name), tuple(fields), bare=True)}")
-        default = fields[name].default
-        if fields[name].default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = fields[name].default_factory()  # type: ignore[misc]
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _dataclass(type(default), item, f"{key}.{name}", where)
-            continue
-        kwargs[name] = _check_type(item, default, fields[name].type, f"{key}.{name}", where)
-    spec = cls(**kwargs)
-    for name in ("jobs", "threads", "time_minutes", "nodes", "tasks_per_node", "array_parallelism"):
-        number = getattr(spec, name, None)
-        if number is not None and number < 1:
-            raise ConfigError(f"{where}{key}.{name}: must be >= 1, got {number}")
-    return spec
-
-
-def _check_type(item: Any, default: Any, annotation: Any, key: str, where: str) -> Any:
-    text = str(annotation)
-    if item is None and "None" in text:
-        return None
-    expected: tuple[type, ...]
-    if "dict" in text:
-        expected = (dict,)
-    elif "list" in text:
-        expected = (list,)
-    elif "float" in text:
-        expected = (int, float)
-    elif "int" in text:
-        expected = (int,)
-    else:
-        expected = (str,)
-    if isinstance(item, bool) and bool not in expected or not isinstance(item, expected):
-        kind = " or ".join(t.__name__ for t in expected)
-        raise ConfigError(f"{where}{key}: expected {kind}, got {item!r}")
-    return float(item) if expected == (int, float) else item
-
-
-def _unknown(word: str, candidates: tuple[str, ...], bare: bool = False) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, candidates, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{word}: unknown key{hint}" if bare else f"unknown key {word!r}{hint}"
+    try:
+        return build(cls, value, key)
+    except OptionError as error:
+        raise ConfigError(f"{where}{error}") from None

@@ -79,6 +79,26 @@ def axis_columns(sweep: Sweep) -> list[str]:
     return list(sweep.axes)
 
 
+def unfinished(runs) -> int:
+    return sum(not r.finished for r in runs)
+
+
+def partial_note(sweep: Sweep) -> str | None:
+    """For a sweep with runs still pending, running or interrupted: what the tables count."""
+    left = [r for r in sweep.runs if not r.finished]
+    if not left:
+        return None
+    counts: dict[str, int] = {}
+    for run in left:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    states = ", ".join(f"{n} {s}" for s, n in counts.items())
+    return (
+        f"Partial sweep: {len(left)} of {len(sweep.runs)} runs have not finished ({states}). "
+        "They are listed under Runs and counted as unfinished; n, means, intervals, best "
+        "values and comparisons use finished runs only."
+    )
+
+
 # ----------------------------------------------------------------------------- tables
 
 
@@ -92,7 +112,11 @@ def summary_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     header = [*axes, "runs", "n", *[f"final {m}" for m in shown]]
     if report.headline and any(report.headline in c.best for c in report.cells):
         header.append(f"best {report.headline}")
-    header += ["diverged", "failed", "measured verdicts", "Dirac verdict (same method, scheme, lr)"]
+    header += ["diverged", "failed"]
+    partial = partial_note(report.sweep) is not None
+    if partial:
+        header.append("unfinished")
+    header += ["measured verdicts", "Dirac verdict (same method, scheme, lr)"]
     rows = []
     for cell in report.cells:
         used = cell.final.get(report.headline) if report.headline else None
@@ -101,7 +125,9 @@ def summary_rows(report: Report) -> tuple[list[str], list[list[str]]]:
         row += [mean_ci(cell.final.get(m)) for m in shown]
         if report.headline and any(report.headline in c.best for c in report.cells):
             row.append(mean_ci(cell.best.get(report.headline)))
-        row += [str(cell.count("diverged")), str(cell.count("failed")), measured_verdicts(cell)]
+        row += [str(cell.count("diverged")), str(cell.count("failed"))]
+        row += [str(unfinished(cell.runs))] if partial else []
+        row.append(measured_verdicts(cell))
         row.append(verdict_of(cell))
         rows.append(row)
     return header, rows

@@ -47,11 +47,13 @@ def dirac_verdict(config: dict[str, Any]) -> DiracVerdict | None:
 
 def _analyze(config_dict: dict[str, Any]) -> DiracVerdict:
     from convergan.analysis import analyze
-    from convergan.config.schema import config_from_dict
+    from convergan.config.schema import config_at, config_from_dict
     from convergan.games import dirac_gan
     from convergan.training.loop import build_scheme
 
     config = config_from_dict({**config_dict, "plugins": config_dict.get("plugins") or []})
+    # With schedules: the values in force at the end of training, where convergence is judged.
+    config = config_at(config, config.train.steps)
     result = analyze(dirac_gan(), config.method.build(), build_scheme(config))
     if not result.regular:
         counts = result.trajectory_verdicts or {}

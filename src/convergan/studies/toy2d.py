@@ -1,4 +1,4 @@
-"""``convergan study toy2d``: the shipped sweep ``sweeps/toy2d-methods.yaml``, narrowed from
+"""``convergan study toy2d``: the shipped sweep ``toy2d-methods``, narrowed from
 the command line, run through the same sweep and report path as ``convergan sweep``.
 
 Besides the report (``OUT/report``) it writes the study's own summary into ``OUT``:
@@ -16,11 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from convergan.config.schema import ConfigError
+from convergan.config.shipped import CONFIGS, shipped_file
 from convergan.studies.spec import SweepSpec, load_sweep_spec
 
-ROOT = Path(__file__).resolve().parents[3]  # a checkout's root: sweeps/ and configs/
-SPEC = ROOT / "sweeps" / "toy2d-methods.yaml"
-CONFIG_DIR = ROOT / "configs" / "toy2d"
+SPEC = "toy2d-methods"  # shipped sweep spec (package data)
 METRIC = "eval/w1"
 
 
@@ -35,9 +34,9 @@ def toy2d_spec(
     spec = load_sweep_spec(SPEC)
     bases = {}
     for problem in problems:
-        path = CONFIG_DIR / f"{problem}.yaml"
-        if not path.is_file():
-            raise ConfigError(f"no config for 2D problem {problem!r} ({path.name} not found)")
+        path = shipped_file(CONFIGS, f"toy2d/{problem}")
+        if path is None:
+            raise ConfigError(f"no shipped config for 2D problem {problem!r} (toy2d/{problem})")
         bases[problem] = path
     axes = {"method": list(methods), "seed": list(seeds) if seeds else spec.axes["seed"]}
     return dataclasses.replace(

@@ -14,17 +14,19 @@ at every step, so changes in ``‖v‖`` come from the players alone). Logged as
 - ``diagnostics/cosine``: ``cos∠(v(x_t), x_t − x_s)``: near 1 while the players move along
   the field; low or negative when the field turns between two looks (rotation).
 
-The field is the method's at regularization gain 1 (under lazy regularization, the average
-field the lazy steps follow), plain gradients: the optimizer's preconditioner is not applied.
+The field is the method in force at the step (:func:`~convergan.config.config_at`: a
+scheduled γ or σ at its value there) at regularization gain 1 (under lazy regularization,
+the average field the lazy steps follow), as plain gradients: the optimizer's preconditioner
+is not applied.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import torch
 
+from convergan.config.schema import config_at
 from convergan.field import DISCRIMINATOR, GENERATOR, GameField
 from convergan.training.batches import evaluation_batch
 from convergan.training.callbacks import StepEvent
@@ -65,9 +67,11 @@ class FieldDiagnostics:
         return scalars
 
     def _field(self, run, step: int) -> GameField:
+        """The field at the state after ``step`` steps: the method in force there (the spec
+        at step t, as the spectrum takes it) on the evaluation game, drawn once."""
+        config = config_at(run.config, step, run.dist.world_size)
+        method = config.method.build()
         if self.field is None:
-            config = run.config
-            method = config.method.build()
             batch = evaluation_batch(
                 config,
                 method,
@@ -79,7 +83,7 @@ class FieldDiagnostics:
             device = run.dist.device
             batch = batch.to(device) if device.type != "cpu" else batch
             self.field = GameField(run.generator, run.discriminator, method, batch, route="eager")
-        return dataclasses.replace(self.field, step=step)  # instance-noise annealing reads it
+        return self.field.at_step(step, method)
 
 
 def field_scalars(v) -> dict[str, float]:

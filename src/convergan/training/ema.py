@@ -2,7 +2,9 @@
 
 As in StyleGAN2-ADA: ``β = 0.5 ** (batch / half_life)``, so the averaging horizon does not
 depend on the batch size; with ramp-up the half-life is at most ``rampup × samples seen`` so
-early, bad generators are forgotten quickly.
+early, bad generators are forgotten quickly. The half-life may follow a schedule
+(``ema.half_life_samples``, R3GAN ramps it from 0): the trainer passes the value in force to
+:meth:`GeneratorEMA.update`; a half-life of 0 makes the average the generator itself (β = 0).
 
 **Buffers.** Given ``buffers_of`` (the generator module), the EMA also keeps the module's
 registered buffers. Floating-point buffers (BatchNorm's running mean and variance, ...) are
@@ -35,8 +37,8 @@ class GeneratorEMA:
         *,
         buffers_of: nn.Module | None = None,
     ):
-        if half_life_samples <= 0:
-            raise ValueError(f"EMA half-life must be > 0, got {half_life_samples}")
+        if half_life_samples < 0:
+            raise ValueError(f"EMA half-life must be >= 0, got {half_life_samples}")
         self.average = initial.detach().clone()
         self.half_life_samples = half_life_samples
         self.rampup = rampup
@@ -45,17 +47,25 @@ class GeneratorEMA:
         if buffers_of is not None:
             self.buffers = {n: b.detach().clone() for n, b in buffers_of.named_buffers()}
 
-    def beta(self, batch_size: int, samples_seen: int) -> float:
-        half_life = self.half_life_samples
+    def beta(self, batch_size: int, samples_seen: int, half_life: float | None = None) -> float:
+        """``0.5 ** (batch / half-life)``; ``half_life``: the value in force (default: the
+        constant one given at construction)."""
+        half_life = self.half_life_samples if half_life is None else half_life
         if self.rampup is not None:
             half_life = min(half_life, samples_seen * self.rampup)
         if half_life <= 0:
             return 0.0
         return 0.5 ** (batch_size / half_life)
 
-    def update(self, parameters: Tensor, batch_size: int, samples_seen: int) -> None:
+    def update(
+        self,
+        parameters: Tensor,
+        batch_size: int,
+        samples_seen: int,
+        half_life: float | None = None,
+    ) -> None:
         """``average ← β·average + (1 − β)·parameters``, and the same for float buffers."""
-        beta = self.beta(batch_size, samples_seen)
+        beta = self.beta(batch_size, samples_seen, half_life)
         self.average.mul_(beta).add_(parameters.detach(), alpha=1.0 - beta)
         if self.module is not None:
             for name, live in self.module.named_buffers():

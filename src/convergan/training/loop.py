@@ -1,7 +1,8 @@
 """The training loop: one scheme step per iteration, everything else in hooks.
 
 The loop is the analysis's scheme, run on the analysis's :class:`~convergan.field.GameField`
-with a fresh minibatch per evaluation, the eager differentiation route and optimizer moves.
+with a fresh minibatch per evaluation and the eager differentiation route, observed (reports,
+divergence flags, the all-reduce), and moved by the players' optimizers.
 Data comes from the problem (:mod:`convergan.problems`); checkpoints, logging, evaluation and
 the callbacks sit in :mod:`convergan.training.run` and never inside the step.
 """
@@ -16,29 +17,32 @@ from pathlib import Path
 import torch
 
 from convergan.config.schema import Config
-from convergan.field import GENERATOR, DivergenceGuard, GameField, OptimizerStep, ParameterLayout
+from convergan.field import (
+    GENERATOR,
+    DivergenceGuard,
+    GameField,
+    Guarded,
+    Observed,
+    ParameterLayout,
+)
 from convergan.models.players import make_players
 from convergan.problems import make_problem
-from convergan.schemes import Scheme
 from convergan.training import distributed
 from convergan.training.batches import BatchSampler
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.diagnostics import FieldDiagnostics
 from convergan.training.ema import GeneratorEMA
-from convergan.training.optim import build_optimizer, lr_factor
+from convergan.training.in_force import PartsInForce, build_scheme
 from convergan.training.report import Reporter
 from convergan.training.run import Run, TrainingState
 
-
-def build_scheme(config: Config) -> Scheme:
-    """The config's scheme, with the optimizers' learning rates as the players' rates."""
-    return config.scheme.build(lr_g=config.optim.g.lr, lr_d=config.optim.d.lr)
+__all__ = ["TrainResult", "build_scheme", "train", "training_field"]
 
 
 def training_field(generator, discriminator, method, sampler, **settings) -> GameField:
     """The field the trainer steps on: the analysis's :class:`GameField` with a fresh minibatch
-    from ``sampler`` at every evaluation and the eager route (``settings``: mover, step,
-    reporter, guard, average_across_processes, autocast_device)."""
+    from ``sampler`` at every evaluation and the eager route (``settings``: step,
+    autocast_device)."""
     return GameField(generator, discriminator, method, sampler, route="eager", **settings)
 
 
@@ -83,14 +87,14 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     players = make_players(config, info.shape, info.num_classes)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
-    method, scheme = config.method.build(), build_scheme(config)
-    mover = OptimizerStep((build_optimizer(config.optim.g), build_optimizer(config.optim.d)))
+    # The method, rates, optimizers and EMA half-life in force at each step (schedules).
+    parts = PartsInForce(config, dist.world_size)
     x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
     sampler = BatchSampler(
         stream,
         players.latent_dim,
         config.data.batch_size,
-        method,
+        parts.first.method,  # which draws a batch needs (noise, interpolates): every step's
         seed=config.seed * 1000 + 500,  # the same on every process: see BatchSampler
         device=dist.device,
         conditional=config.model.conditional,
@@ -101,26 +105,20 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         step=0,
         x=x,
         scheme_state=None,
-        ema=GeneratorEMA(
-            x[0], config.ema.half_life_samples, config.ema.rampup, buffers_of=generator
-        ),
+        ema=GeneratorEMA(x[0], parts.first.ema_half_life, config.ema.rampup, buffers_of=generator),
         sampler=sampler,
     )
     reporter, guard = Reporter(), DivergenceGuard()
-
-    def field_at(step: int) -> GameField:
-        return training_field(
-            generator,
-            discriminator,
-            method,
-            sampler,
-            mover=mover,
-            step=step,
-            reporter=reporter,
-            guard=guard,
-            average_across_processes=dist.average,
-            autocast_device=dist.device.type if config.distributed.amp else None,
-        )
+    first = parts.first
+    autocast_device = dist.device.type if config.distributed.amp else None
+    field = Observed(
+        training_field(
+            generator, discriminator, first.method, sampler, autocast_device=autocast_device
+        ),
+        reporter=reporter,
+        guard=guard,
+        average=dist.average,
+    )
 
     callbacks = [Evaluation(), FieldDiagnostics(), *callbacks, Checkpointing()]
     run = Run(config, dist, problem, players, show_progress, callbacks)
@@ -130,30 +128,39 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         run.start()
     try:  # from here the run holds its directory's lock: release it whatever happens
         if state.scheme_state is None:
-            state.scheme_state = scheme.init(field_at(state.step), state.x)
-        _run_steps(config, dist, run, scheme, field_at, guard, reporter, state)
+            now = parts.at(state.step)
+            state.scheme_state = now.scheme.init(
+                field.at_step(state.step, now.method), Guarded(now.mover, guard), state.x
+            )
+        _run_steps(config, dist, run, parts, field, guard, reporter, state)
     finally:
         run.close()
     return TrainResult(run.directory.path, state.step, run.last_metrics, dist.is_main)
 
 
-def _run_steps(config, dist, run, scheme, field_at, guard, reporter, state) -> None:
+def _run_steps(config, dist, run, parts, field, guard, reporter, state) -> None:
     """The loop itself: one scheme step, one divergence check, the EMA, then the hooks."""
     total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
     samples_per_step = config.data.batch_size * dist.world_size
     with run.progress(state.step, total) as bar:
         for step in range(state.step, total):
-            factor = lr_factor(config.optim.schedule, config.optim.warmup_steps, step, total)
-            state.x, state.scheme_state = scheme.scaled(factor).step(
-                field_at(step), state.x, state.scheme_state, step
+            now = parts.at(step)  # the method, rates and optimizers in force (schedules)
+            state.x, state.scheme_state = now.scheme.step(
+                field.at_step(step, now.method),
+                Guarded(now.mover, guard),
+                state.x,
+                state.scheme_state,
+                step,
             )
             guard.check(step + 1)  # one host synchronisation per step
             state.step, state.samples_seen = step + 1, state.samples_seen + samples_per_step
             if config.ema.enabled:
-                state.ema.update(state.x[GENERATOR], samples_per_step, state.samples_seen)
+                state.ema.update(
+                    state.x[GENERATOR], samples_per_step, state.samples_seen, now.ema_half_life
+                )
             out_of_time = dist.any(deadline is not None and time.monotonic() > deadline)
             final = out_of_time or step + 1 == total
-            run.after_step(state, reporter, lr_scale=factor, bar=bar, final=final)
+            run.after_step(state, reporter, scheduled=parts.logged(step), bar=bar, final=final)
             if out_of_time:
                 break
 

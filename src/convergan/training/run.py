@@ -243,9 +243,11 @@ class Run:
             self.close()
 
     def after_step(
-        self, state: TrainingState, reporter, *, lr_scale: float, bar, final: bool
+        self, state: TrainingState, reporter, *, scheduled: dict[str, float], bar, final: bool
     ) -> None:
-        """The log of the reporter's values, then every callback, after ``state.step`` steps."""
+        """The log of the reporter's values, then every callback, after ``state.step`` steps.
+        ``scheduled``: the values of the config's schedules that the step just taken used
+        (``schedule/<dotted key>``), logged with the reporter's."""
         step = state.step
         t = self.config.train
         bar.update(1)
@@ -258,7 +260,7 @@ class Run:
         pending = reporter.state_dict() if final and step % t.log_every else None
         if step % t.log_every == 0 or final:
             scalars = reporter.summary(average=self.dist.average)
-            scalars["lr/scale"] = lr_scale
+            scalars.update(scheduled)
             scalars["progress/samples_seen"] = float(state.samples_seen)
             self._write(step, scalars, bar)
         reports = reporter.state_dict() if pending is None else pending
@@ -277,7 +279,7 @@ class Run:
             if k.startswith("eval/")
             else k.replace("discriminator/", "D_").replace("generator/", "G_"): v
             for k, v in self.last_metrics.items()
-            if not k.startswith(("progress/", "lr/", "eval/grad"))
+            if not k.startswith(("progress/", "schedule/", "eval/grad"))
         }
         bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
 

@@ -1,0 +1,188 @@
+"""The gradient vector field of a game under a method: pure maths on flat parameters.
+
+``v(θ, ψ) = (−∇_θ L_G(θ, ψ), −∇_ψ L_D(θ, ψ))``; consensus, part of the maths, is a transform
+of it (``w = v − γ·v′ᵀv``). Each evaluation also returns, as auxiliary output, every player's
+named loss terms; what is done with them (reports, divergence flags) is the business of the
+:class:`~convergan.field.observed.Observed` wrapper, not of the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from convergan.field.layout import DISCRIMINATOR, GENERATOR, ParameterLayout, State
+from convergan.methods.batch import Batch
+from convergan.methods.method import Method, is_zero_gain
+
+Route = Literal["functional", "eager"]
+Terms = dict[str, Tensor]
+
+
+class Field(Protocol):
+    """What a scheme needs from a field."""
+
+    def __call__(self, x: State) -> State: ...
+
+    def player(self, i: int, x: State) -> Tensor: ...
+
+    def with_regularization_gain(self, gain: float | Tensor) -> Field: ...
+
+
+@dataclass(frozen=True)
+class GameField:
+    """The field of ``method`` on ``generator``/``discriminator`` over ``batch``.
+
+    Args:
+        batch: a fixed :class:`Batch` (quadrature nodes, an evaluation batch), or a sampler
+            called for a fresh one at every evaluation (training: each D step of AltGD sees
+            new data).
+        route: ``"functional"`` (``torch.func``; the analysis differentiates it again with
+            ``jacfwd``/``jvp``) or ``"eager"`` (``torch.autograd``; measured faster for
+            training: 13% on a DCGAN D step, 2.2× for consensus).
+        regularization_gain: 0 or k under lazy regularization, else 1.
+        step: the 0-based training step (instance-noise annealing; logs say ``step + 1``).
+        autocast_device: bf16 autocast of the losses on this device type (eager route).
+        layouts: the players' parameter layouts (:class:`ParameterLayout`), built once and
+            shared by the fields :meth:`at_step` and :meth:`with_regularization_gain` derive.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module
+    method: Method
+    batch: Batch | Callable[[], Batch]
+    route: Route = "functional"
+    regularization_gain: float | Tensor = 1.0
+    step: int = 0
+    autocast_device: str | None = None
+    layouts: tuple[ParameterLayout, ParameterLayout] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.route not in ("functional", "eager"):
+            raise ValueError(f"route must be 'functional' or 'eager', not {self.route!r}")
+        if self.layouts is None:
+            layouts = (ParameterLayout(self.generator), ParameterLayout(self.discriminator))
+            object.__setattr__(self, "layouts", layouts)
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        return (self.layouts[GENERATOR].size, self.layouts[DISCRIMINATOR].size)
+
+    def draw_batch(self) -> Batch:
+        return self.batch if isinstance(self.batch, Batch) else self.batch()
+
+    def at_step(self, step: int, method: Method | None = None) -> GameField:
+        """The same field at training step ``step`` (the layouts are shared, not rebuilt),
+        with ``method`` when given (a method whose γ or σ follows a schedule)."""
+        return replace(self, step=step, method=self.method if method is None else method)
+
+    def with_regularization_gain(self, gain: float | Tensor) -> GameField:
+        return replace(self, regularization_gain=gain)
+
+    # -- the two losses as functions of the flat parameters --------------------------------
+    def player_loss(
+        self, i: int, theta: Tensor, psi: Tensor, batch: Batch | None = None
+    ) -> tuple[Tensor, Terms]:
+        """Player ``i``'s loss and its named terms at flat parameters ``(theta, psi)``."""
+        batch = self.draw_batch() if batch is None else batch
+        generator_layout, discriminator_layout = self.layouts
+        generator = generator_layout.bind(theta, batch.labels)
+        discriminator = discriminator_layout.bind(psi, batch.labels)
+        if i == GENERATOR:
+            loss = self.method.generator_loss(generator, discriminator, batch, step=self.step)
+        else:
+            loss = self.method.discriminator_loss(
+                generator,
+                discriminator,
+                batch,
+                regularization_gain=self.regularization_gain,
+                step=self.step,
+                functional=self.route == "functional",
+            )
+        return loss.total, loss.terms
+
+    def _direction_and_terms(
+        self, i: int, x: State, batch: Batch, create_graph: bool = False
+    ) -> tuple[Tensor, Terms]:
+        """``−∇_{x_i}`` of player ``i``'s loss by the field's route, and the loss's terms."""
+        if self.route == "functional":
+
+            def loss(theta: Tensor, psi: Tensor):
+                return self.player_loss(i, theta, psi, batch)
+
+            grad, terms = torch.func.grad(loss, argnums=i, has_aux=True)(*x)
+            return -grad, terms
+        # Eager: only player i's parameters require grad, so e.g. G's forward in a D step
+        # builds no graph.
+        if not x[i].requires_grad:
+            x = tuple(x_j.detach().requires_grad_(j == i) for j, x_j in enumerate(x))
+        device = self.autocast_device
+        with torch.autocast(device or "cpu", dtype=torch.bfloat16, enabled=device is not None):
+            loss, terms = self.player_loss(i, *x, batch)
+        (grad,) = torch.autograd.grad(loss.float(), x[i], create_graph=create_graph)
+        return -grad, terms
+
+    # -- the field, with the loss terms as auxiliary output --------------------------------
+    @property
+    def coupled(self) -> bool:
+        """Whether one player's field needs the other's (consensus at a nonzero gain)."""
+        return self.method.consensus is not None and not is_zero_gain(self.regularization_gain)
+
+    def evaluate(self, x: State) -> tuple[State, tuple[Terms, Terms]]:
+        """The field at ``x`` on one batch, and each player's loss terms."""
+        batch = self.draw_batch()
+        if self.coupled:
+            return self._consensus_field(x, batch)
+        pairs = [self._direction_and_terms(i, x, batch) for i in (GENERATOR, DISCRIMINATOR)]
+        return tuple(d for d, _ in pairs), tuple(t for _, t in pairs)
+
+    def evaluate_player(self, i: int, x: State) -> tuple[Tensor, Terms]:
+        """Player ``i``'s field at ``x`` and its loss terms."""
+        if self.coupled:
+            v, terms = self.evaluate(x)
+            return v[i], terms[i]
+        return self._direction_and_terms(i, x, self.draw_batch())
+
+    def __call__(self, x: State) -> State:
+        return self.evaluate(x)[0]
+
+    def player(self, i: int, x: State) -> Tensor:
+        return self.evaluate_player(i, x)[0]
+
+    def _consensus_field(self, x: State, batch: Batch) -> tuple[State, tuple[Terms, Terms]]:
+        """``v − gain·γ·v′ᵀv``; ``v′ᵀv = ∇(½‖v‖²)`` is one vector-Jacobian product through the
+        field (``torch.func.vjp``), or in eager mode the gradient of ``½‖v‖²`` with ``v``
+        built with ``create_graph``."""
+        players = (GENERATOR, DISCRIMINATOR)
+        if self.route == "functional":
+
+            def field_with_terms(*p: Tensor):
+                pairs = [self._direction_and_terms(i, p, batch) for i in players]
+                return tuple(d for d, _ in pairs), tuple(t for _, t in pairs)
+
+            v, pullback, terms = torch.func.vjp(field_with_terms, *x, has_aux=True)
+            jacobian_transpose_v = pullback(v)
+        else:
+            params = tuple(x_j.detach().requires_grad_(True) for x_j in x)
+            pairs = [
+                self._direction_and_terms(i, params, batch, create_graph=True) for i in players
+            ]
+            v, terms = tuple(d for d, _ in pairs), tuple(t for _, t in pairs)
+            half_squared_norm = 0.5 * sum((v_i * v_i).sum() for v_i in v)
+            jacobian_transpose_v = torch.autograd.grad(half_squared_norm, params)
+            v = tuple(v_i.detach() for v_i in v)
+        w = self.method.consensus.transform(v, jacobian_transpose_v, self.regularization_gain)
+        return w, terms
+
+
+def game_field(game, method: Method, step: int = 0) -> GameField:
+    """The exact field of ``method`` on an analysable ``game`` (expectations by quadrature)."""
+    return GameField(
+        game.generator, game.discriminator, method, game.expectation_batch(method), step=step
+    )

@@ -1,0 +1,61 @@
+"""States and the flat parameter layout: players, flat vectors and their module views."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+State = tuple[Tensor, ...]
+GENERATOR, DISCRIMINATOR = 0, 1
+PLAYER_NAMES = {GENERATOR: "generator", DISCRIMINATOR: "discriminator"}
+
+
+def flatten(x: State) -> Tensor:
+    """Concatenate the players' parameters (broadcasting any leading batch axes)."""
+    batch = torch.broadcast_shapes(*(x_i.shape[:-1] for x_i in x))
+    return torch.cat([x_i.expand(*batch, x_i.shape[-1]) for x_i in x], dim=-1)
+
+
+def unflatten(z: Tensor, sizes: tuple[int, ...]) -> State:
+    return tuple(torch.split(z, list(sizes), dim=-1))
+
+
+class ParameterLayout:
+    """Maps one flat vector to a module's named parameters (and back).
+
+    Parameters are stored in the order of ``module.parameters()``, each in its own contiguous
+    layout. (Channels-last storage of conv weights was tried: 3-7% slower for a DCGAN-28 R1
+    iteration on CPU, measured interleaved on a quiet machine, so it is not used.)
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        named = list(module.named_parameters())
+        self.names = [n for n, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.sizes = [math.prod(s) for s in self.shapes]
+        self.size = sum(self.sizes)
+
+    def flat(self) -> Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self.module.parameters()])
+
+    def unflatten(self, flat: Tensor) -> dict[str, Tensor]:
+        """``{name: tensor}`` views of ``flat`` shaped as the module's parameters."""
+        chunks = torch.split(flat, self.sizes)
+        return {n: c.reshape(s) for n, c, s in zip(self.names, chunks, self.shapes)}
+
+    def bind(self, flat: Tensor, labels: Tensor | None = None):
+        """The module as a function of its input, with parameters taken from ``flat`` (and,
+        for conditional models, the batch's class labels bound as ``labels=``)."""
+        params = self.unflatten(flat)
+        kwargs = {} if labels is None else {"labels": labels}
+        return lambda inputs: functional_call(self.module, params, (inputs,), kwargs)
+
+    def assign(self, flat: Tensor) -> None:
+        """Copy ``flat`` into the module's own parameters (for sampling and export)."""
+        with torch.no_grad():
+            for p, value in zip(self.module.parameters(), self.unflatten(flat).values()):
+                p.copy_(value)
