@@ -420,4 +420,6 @@ def test_r3gan_configs_follow_the_published_schedules(name):
     from convergan.config.shipped import find_config
 
     text = find_config(name).read_text(encoding="utf-8")
-    assert "brownvc/R3GAN" in text and "TODO(merge)" in text and "augmentation" in text
+    assert "brownvc/R3GAN" in text and "TODO" not in text and "augmentation" in text
+    assert (config.method.preset, config.model.name) == ("r3gan", "r3gan")
+    assert [p.name for p in start.method.penalties] == ["r1", "r2"]
