@@ -227,7 +227,15 @@ def test_the_diagnostics_are_the_field_on_the_evaluation_game(tmp_path):
         torch.dot(torch.cat([v_g, v_d]), moved) / (torch.cat([v_g, v_d]).norm() * moved.norm())
     )
     assert logged["diagnostics/cosine"] == pytest.approx(cosine, rel=1e-4, abs=1e-6)
-    assert "diagnostics/cosine" not in rows[3]  # nothing moved before the first look
+    # The first look measures from the initial players (seeded by the run's seed).
+    initial = run.players()
+    x0 = torch.nn.utils.parameters_to_vector(
+        [*initial.generator.parameters(), *initial.discriminator.parameters()]
+    )
+    (v_g, v_d), x3 = reference_field(run, 3, 48, 1.0)
+    assert rows[3]["diagnostics/distance_per_step"] == pytest.approx(
+        float((x3 - x0).norm()) / 3, rel=1e-5
+    )
 
 
 def test_verdict_cli_on_a_2d_run_in_text_json_and_html(tmp_path, capsys):

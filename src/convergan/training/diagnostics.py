@@ -10,7 +10,9 @@ at every step, so changes in ``‖v‖`` come from the players alone). Logged as
 - ``diagnostics/field_norm``, ``diagnostics/field_norm_g``, ``diagnostics/field_norm_d``:
   ``‖v‖`` and its generator and discriminator parts;
 - ``diagnostics/distance_per_step``: ``‖x_t − x_s‖ / (t − s)``, ``s`` the previous
-  diagnostics step of this process (not logged at the first one, nor the first after a resume);
+  diagnostics step, or the step training started or resumed from (:meth:`begin`). A resumed
+  run logs what an uninterrupted one does when it resumes from a diagnostics step (the
+  default ``train.checkpoint_every`` is a multiple of ``eval.diagnostics.every``);
 - ``diagnostics/cosine``: ``cos∠(v(x_t), x_t − x_s)``: near 1 while the players move along
   the field; low or negative when the field turns between two looks (rotation).
 
@@ -47,6 +49,10 @@ class FieldDiagnostics:
     def __init__(self) -> None:
         self.field: GameField | None = None
         self.previous: tuple[int, torch.Tensor] | None = None  # (step, flat state)
+
+    def begin(self, state) -> None:
+        """Remember the state training starts (or resumes) from, before its first step."""
+        self.previous = (state.step, torch.cat([x_i.detach() for x_i in state.x]).clone())
 
     def __call__(self, event: StepEvent) -> dict[str, float] | None:
         run = event.run

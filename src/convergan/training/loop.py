@@ -120,12 +120,14 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         average=dist.average,
     )
 
-    callbacks = [Evaluation(), FieldDiagnostics(), *callbacks, Checkpointing()]
+    diagnostics = FieldDiagnostics()
+    callbacks = [Evaluation(), diagnostics, *callbacks, Checkpointing()]
     run = Run(config, dist, problem, players, show_progress, callbacks)
     if resume:
         run.restore(state)
     else:
         run.start()
+    diagnostics.begin(state)  # where the first look's displacement is measured from
     try:  # from here the run holds its directory's lock: release it whatever happens
         if state.scheme_state is None:
             now = parts.at(state.step)
