@@ -231,7 +231,7 @@ def test_the_diagnostics_are_the_field_on_the_evaluation_game(tmp_path):
     initial = run.players()
     x0 = torch.nn.utils.parameters_to_vector(
         [*initial.generator.parameters(), *initial.discriminator.parameters()]
-    )
+    ).detach()
     (v_g, v_d), x3 = reference_field(run, 3, 48, 1.0)
     assert rows[3]["diagnostics/distance_per_step"] == pytest.approx(
         float((x3 - x0).norm()) / 3, rel=1e-5

@@ -10,9 +10,8 @@ at every step, so changes in ``‖v‖`` come from the players alone). Logged as
 - ``diagnostics/field_norm``, ``diagnostics/field_norm_g``, ``diagnostics/field_norm_d``:
   ``‖v‖`` and its generator and discriminator parts;
 - ``diagnostics/distance_per_step``: ``‖x_t − x_s‖ / (t − s)``, ``s`` the previous
-  diagnostics step, or the step training started or resumed from (:meth:`begin`). A resumed
-  run logs what an uninterrupted one does when it resumes from a diagnostics step (the
-  default ``train.checkpoint_every`` is a multiple of ``eval.diagnostics.every``);
+  diagnostics step, or the start (:meth:`FieldDiagnostics.begin`); that position is part of
+  the training state, so a resumed run logs what an uninterrupted one does;
 - ``diagnostics/cosine``: ``cos∠(v(x_t), x_t − x_s)``: near 1 while the players move along
   the field; low or negative when the field turns between two looks (rotation).
 
@@ -48,11 +47,12 @@ class FieldDiagnostics:
 
     def __init__(self) -> None:
         self.field: GameField | None = None
-        self.previous: tuple[int, torch.Tensor] | None = None  # (step, flat state)
 
     def begin(self, state) -> None:
-        """Remember the state training starts (or resumes) from, before its first step."""
-        self.previous = (state.step, torch.cat([x_i.detach() for x_i in state.x]).clone())
+        """Before the first step: a new run measures its first look's displacement from its
+        start (a run resumed from a checkpoint of an older version, from the checkpoint)."""
+        if state.diagnostics_from is None:
+            state.diagnostics_from = (state.step, torch.cat(state.x).detach().clone())
 
     def __call__(self, event: StepEvent) -> dict[str, float] | None:
         run = event.run
@@ -63,13 +63,14 @@ class FieldDiagnostics:
         v = self._field(run, event.step)(x)
         scalars = field_scalars(v)
         flat = torch.cat(x)
-        if self.previous is not None and self.previous[0] < event.step:
-            step, before = self.previous
+        state = event.state
+        if state.diagnostics_from is not None and state.diagnostics_from[0] < event.step:
+            step, before = state.diagnostics_from
             moved = flat - before
             distance = float(torch.linalg.vector_norm(moved))
             scalars[PREFIX + "distance_per_step"] = distance / (event.step - step)
             scalars[PREFIX + "cosine"] = cosine(torch.cat(v), moved)
-        self.previous = (event.step, flat.clone())
+        state.diagnostics_from = (event.step, flat.clone())
         return scalars
 
     def _field(self, run, step: int) -> GameField:
