@@ -339,6 +339,7 @@ PROBLEM_FAMILIES: Registry[Any] = Registry(
     declared={
         "toy2d": ("convergan.problems.toy2d:FAMILY", "every registered 2D problem"),
         "images": ("convergan.problems.images:FAMILY", "every registered image dataset"),
+        "dirac": ("convergan.problems.dirac:FAMILY", "the Dirac-GAN, data at 0 in R^d"),
     },
 )
 # How a problem's samples are drawn (a scatter over D's contour, an image grid, ...): a

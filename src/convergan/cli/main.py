@@ -15,6 +15,7 @@ from convergan.cli import (
     study,
     sweep,
     train,
+    verdict,
 )
 from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, fail
 
@@ -37,9 +38,21 @@ Does this GAN training method converge?
   convergan features train fashion-mnist
   convergan spectrum runs/toy2d/circle --k 10 --which LR LM --scheme run --json
   convergan path-angle runs/toy2d/circle --from 5000 --to 10000 --plot path-angle.png
+  convergan verdict runs/toy2d/circle --html verdict.html
 """
 
-COMMAND_MODULES = [dirac, train, evaluate, study, sweep, report, features, spectrum, configs]
+COMMAND_MODULES = [
+    dirac,
+    train,
+    evaluate,
+    study,
+    sweep,
+    report,
+    features,
+    spectrum,
+    configs,
+    verdict,
+]
 
 
 def build_parser() -> ArgumentParser:

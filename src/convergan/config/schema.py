@@ -119,6 +119,14 @@ class SpectrumConfig:
 
 
 @dataclass(frozen=True)
+class DiagnosticsConfig:
+    # ‖v‖ (and its G, D parts), the distance moved per step and cos(v, displacement) on a fixed
+    # evaluation game drawn from the run's seed: what `convergan verdict` fits its trend to.
+    every: int = option(100, ge=0)  # steps between diagnostics (0 = off); one field evaluation
+    samples: int | None = option(None, gt=0)  # evaluation game size; None = data.batch_size
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     w1_samples: int = option(2000, gt=0)  # samples per side for the 2D Wasserstein-1 distance
     metrics: list[str] = option(["w1"], choices=METRICS)  # metrics computed at each evaluation
@@ -127,6 +135,7 @@ class EvalConfig:
     # file; None = fashion-mnist-classifier on Fashion-MNIST, inception otherwise.
     features: str | None = None
     spectrum: SpectrumConfig = field(default_factory=SpectrumConfig)  # off unless every > 0
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
 
 @dataclass(frozen=True)

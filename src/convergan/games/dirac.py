@@ -1,8 +1,10 @@
 """The Dirac-GAN (Mescheder, Geiger & Nowozin, 2018, §2.2), built from two tiny modules.
 
 Generator ``p_θ = δ_θ``, discriminator ``D_ψ(x) = ψ·x``, data ``p_D = δ_0``. The unique
-equilibrium is ``(θ, ψ) = (0, 0)``. Nothing about the field is hand-derived here: the
-analysis differentiates the method code through these modules.
+equilibrium is ``(θ, ψ) = (0, 0)``. The players also come in ``dim`` dimensions (data at the
+origin of R^d, ``θ, ψ ∈ R^d``, ``D_ψ(x) = ψᵀx``): the trainable ``dirac-<d>d`` problems.
+Nothing about the field is hand-derived here: the analysis differentiates the method code
+through these modules.
 """
 
 from __future__ import annotations
@@ -24,22 +26,24 @@ DEFAULT_QUADRATURE_NODES = 160
 
 
 class DiracGenerator(nn.Module):
-    """``G_θ(z) = θ`` for every latent ``z``: the distribution ``δ_θ`` on the real line."""
+    """``G_θ(z) = θ`` for every latent ``z``: the distribution ``δ_θ`` on the real line (on
+    R^dim: every coordinate starts at ``theta``)."""
 
-    def __init__(self, theta: float = 0.0) -> None:
+    def __init__(self, theta: float = 0.0, dim: int = 1, latent_dim: int = 1) -> None:
         super().__init__()
-        self.theta = nn.Parameter(torch.tensor([float(theta)]))
+        self.theta = nn.Parameter(torch.full((dim,), float(theta)))
+        self.latent_dim = latent_dim  # what it is fed, and ignores
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.theta.expand(z.shape[0], 1)
+        return self.theta.expand(z.shape[0], self.theta.shape[0])
 
 
 class DiracDiscriminator(nn.Module):
-    """The linear discriminator ``D_ψ(x) = ψ·x``."""
+    """The linear discriminator ``D_ψ(x) = ψ·x`` (``ψᵀx`` on R^dim)."""
 
-    def __init__(self, psi: float = 0.0) -> None:
+    def __init__(self, psi: float = 0.0, dim: int = 1) -> None:
         super().__init__()
-        self.psi = nn.Parameter(torch.tensor([float(psi)]))
+        self.psi = nn.Parameter(torch.full((dim,), float(psi)))
 
     def forward(self, x: Tensor) -> Tensor:
         return (x * self.psi).sum(dim=-1)

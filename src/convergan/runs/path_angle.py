@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from convergan.analysis.path_angle import path_statistics
 from convergan.config.schema import config_at
-from convergan.runs.spectrum import evaluation_batch, evaluation_field
+from convergan.runs.spectrum import evaluation_field
+from convergan.training.batches import evaluation_batch
 from convergan.training.directory import RunDirectory, check_fits
 
 

@@ -39,7 +39,7 @@ from convergan.config.schema import config_at
 from convergan.field import GameField, State
 from convergan.methods.batch import Batch
 from convergan.problems import Problem, make_problem
-from convergan.training.batches import BatchSampler
+from convergan.training.batches import evaluation_batch
 from convergan.training.directory import RunDirectory, check_fits
 from convergan.training.loop import build_scheme
 from convergan.training.optim import build_optimizer
@@ -78,20 +78,6 @@ def open_run(run_dir: str | Path) -> RunDirectory:
 
 def default_samples(config) -> int:
     return make_problem(config).spectrum_samples
-
-
-def evaluation_batch(
-    config, method, latent_dim: int, samples: int, seed: int, problem: Problem | None = None
-) -> Batch:
-    """``samples`` real samples, latents and noise draws from the trainer's own stream and
-    sampler, seeded by ``seed`` alone (not by the run's seed or position): the stream of a run
-    with seed ``seed`` and batch size ``samples`` (its first batch), then one draw of the
-    batch sampler seeded with ``seed``. ``problem``: the run's, when at hand (its data is
-    then not read again)."""
-    problem = make_problem(config) if problem is None else problem
-    stream = problem.real_stream(samples, seed=seed * 1000)
-    conditional = config.model.conditional
-    return BatchSampler(stream, latent_dim, samples, method, seed=seed, conditional=conditional)()
 
 
 def _cast(batch: Batch, dtype: torch.dtype) -> Batch:

@@ -91,13 +91,14 @@ def metric_key(metric: str) -> str:
 
 
 def report_metrics(sweep: Sweep) -> list[str]:
-    """The eval and spectrum metrics logged by any run, the headline metric first."""
+    """The eval, spectrum and diagnostics metrics logged by any run, the headline metric first
+    and the diagnostics last."""
     names: dict[str, None] = {}
     for run in sweep.runs:
         for m in run.metric_names():
-            if m.startswith(("eval/", "spectrum/")) and not m.endswith("_std"):
+            if m.startswith(("eval/", "spectrum/", "diagnostics/")) and not m.endswith("_std"):
                 names[m] = None
-    ordered = list(names)
+    ordered = sorted(names, key=lambda m: m.startswith("diagnostics/"))  # stable: order kept
     head = sweep.report_metric if sweep.report_metric in names else None
     return ([head] if head else []) + [m for m in ordered if m != head]
 

@@ -4,7 +4,8 @@ for a sweep or a single run.
 Written into ``OUT`` (default ``DIR/report``):
 
 - ``results.csv``: one row per run: its axis values, status, steps, error, the final (and
-  best) value of every logged eval/spectrum metric, and the exact Dirac verdict;
+  best) value of every logged eval/spectrum metric, the run's verdict from its logged
+  diagnostics (``convergan verdict``'s trend rules) and the exact Dirac verdict;
 - ``summary.csv``: one row per cell (runs grouped over seeds): n, mean, std and the 95%
   Student-t interval of each metric (see :mod:`convergan.studies.aggregate`);
 - ``comparisons.csv``: Welch tests of the cells of each family, Holm-adjusted;
@@ -22,6 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from convergan.runs.verdict import logged_verdict
 from convergan.studies import figures
 from convergan.studies.aggregate import (
     CellSummary,
@@ -73,6 +75,8 @@ def _write_results_csv(report: Report, path: Path) -> None:
         "error",
         *[f"final {m}" for m in metrics],
         *[f"best {m}" for m in best_metrics],
+        "verdict",
+        "measured_rate_per_step",
         "dirac_verdict",
         "dirac_spectral_radius",
     ]
@@ -81,6 +85,7 @@ def _write_results_csv(report: Report, path: Path) -> None:
         writer.writerow(header)
         for run in sweep.runs:
             verdict = dirac_verdict(run_config(run))
+            measured, rate = logged_verdict(run.rows)
             writer.writerow(
                 [
                     run.name,
@@ -91,6 +96,8 @@ def _write_results_csv(report: Report, path: Path) -> None:
                     run.error or "",
                     *[_number(run.final(m)) for m in metrics],
                     *[_number(best(run, m)) for m in best_metrics],
+                    measured,
+                    _number(rate),
                     verdict.verdict if verdict else "",
                     _number(verdict.spectral_radius if verdict else None),
                 ]

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convergan.runs.verdict import logged_verdict
 from convergan.studies.aggregate import CellSummary, Comparison, Interval
 from convergan.studies.results import Sweep, run_config
 from convergan.studies.theory import dirac_verdict
@@ -58,6 +59,22 @@ def verdict_of(cell: CellSummary) -> str:
     return verdict.text if verdict else "–"
 
 
+def measured_verdict(run) -> str:
+    """The run's verdict from its logged diagnostics (``convergan verdict``'s trend rules,
+    without the local picture), with its measured rate when converging."""
+    verdict, rate = logged_verdict(run.rows)
+    return f"{verdict} ({rate:.6g}/step)" if verdict == "converging" else verdict
+
+
+def measured_verdicts(cell: CellSummary) -> str:
+    """How many of the cell's runs got each measured verdict (``converging 2, oscillating 1``)."""
+    counts: dict[str, int] = {}
+    for run in cell.runs:
+        verdict, _ = logged_verdict(run.rows)
+        counts[verdict] = counts.get(verdict, 0) + 1
+    return ", ".join(f"{v} {n}" for v, n in sorted(counts.items()))
+
+
 def axis_columns(sweep: Sweep) -> list[str]:
     return list(sweep.axes)
 
@@ -88,9 +105,10 @@ def partial_note(sweep: Sweep) -> str | None:
 def summary_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     """The headline table: one row per cell."""
     axes = [a for a in report.sweep.axes if a != "seed"]
-    shown = [m for m in report.metrics if not m.startswith("eval/grad")][:4]
-    spectrum = [m for m in report.metrics if m.startswith("spectrum/")]
-    shown += [m for m in spectrum if m not in shown]
+    shown = [m for m in report.metrics if not m.startswith(("eval/grad", "diagnostics/"))][:4]
+    extra = [m for m in report.metrics if m.startswith("spectrum/")]
+    extra += [m for m in report.metrics if m == "diagnostics/field_norm"]
+    shown += [m for m in extra if m not in shown]
     header = [*axes, "runs", "n", *[f"final {m}" for m in shown]]
     if report.headline and any(report.headline in c.best for c in report.cells):
         header.append(f"best {report.headline}")
@@ -98,7 +116,7 @@ def summary_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     partial = partial_note(report.sweep) is not None
     if partial:
         header.append("unfinished")
-    header.append("Dirac verdict (same method, scheme, lr)")
+    header += ["measured verdicts", "Dirac verdict (same method, scheme, lr)"]
     rows = []
     for cell in report.cells:
         used = cell.final.get(report.headline) if report.headline else None
@@ -109,6 +127,7 @@ def summary_rows(report: Report) -> tuple[list[str], list[list[str]]]:
             row.append(mean_ci(cell.best.get(report.headline)))
         row += [str(cell.count("diverged")), str(cell.count("failed"))]
         row += [str(unfinished(cell.runs))] if partial else []
+        row.append(measured_verdicts(cell))
         row.append(verdict_of(cell))
         rows.append(row)
     return header, rows
@@ -117,13 +136,14 @@ def summary_rows(report: Report) -> tuple[list[str], list[list[str]]]:
 def result_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     sweep = report.sweep
     shown = [m for m in report.metrics if not m.startswith("eval/grad")][:4]
-    header = ["run", "status", "steps", *[f"final {m}" for m in shown], "error"]
+    header = ["run", "status", "steps", *[f"final {m}" for m in shown], "verdict", "error"]
     rows = [
         [
             r.name,
             r.status,
             "" if r.last_step is None else str(r.last_step),
             *[fmt(r.final(m)) for m in shown],
+            measured_verdict(r),
             (r.error or "")[:120],
         ]
         for r in sweep.runs

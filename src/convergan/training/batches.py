@@ -3,6 +3,9 @@
 DESIGN: randomness in the batch, never in the method. Real data comes from the problem's
 resumable stream; latents, instance-noise draws and interpolation coefficients from the
 sampler's own ``torch.Generator``. Its state goes into every checkpoint.
+
+The *evaluation game* of the diagnostics, the spectra and the path-angle is one batch drawn
+the same way from a seed alone (:func:`evaluation_batch`).
 """
 
 from __future__ import annotations
@@ -74,6 +77,23 @@ class BatchSampler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
         self.real_stream.load_state_dict(state["real_stream"])
+
+
+def evaluation_batch(
+    config, method: Method, latent_dim: int, samples: int, seed: int, problem=None
+) -> Batch:
+    """The evaluation game: ``samples`` real samples, latents and noise draws from the
+    trainer's own stream and sampler, seeded by ``seed`` alone (not by the run's seed or
+    position): the stream of a run with seed ``seed`` and batch size ``samples`` (its first
+    batch), then one draw of the batch sampler seeded with ``seed``. ``problem``: the run's,
+    when at hand (its data is then not read again)."""
+    if problem is None:
+        from convergan.problems import make_problem
+
+        problem = make_problem(config)
+    stream = problem.real_stream(samples, seed=seed * 1000)
+    conditional = config.model.conditional
+    return BatchSampler(stream, latent_dim, samples, method, seed=seed, conditional=conditional)()
 
 
 def sample_latents(n: int, latent_dim: int, seed: int) -> Tensor:

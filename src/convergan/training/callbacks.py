@@ -3,10 +3,11 @@ each callback decides whether it has work to do at that step.
 
 A callback is ``callback(event) -> scalars or None``; returned scalars are logged at the
 event's step (``metrics.jsonl``, TensorBoard, the progress bar). The trainer's own callbacks
-are :class:`Evaluation` and :class:`Checkpointing` (always last, so a checkpoint holds what
-was logged before it); the run-level ones (sample figures, in-training spectra) live above
-training (:mod:`convergan.runs.callbacks`) and are passed to
-:func:`~convergan.training.loop.train`, which imports nothing above its layer.
+are :class:`Evaluation`, the convergence diagnostics
+(:class:`~convergan.training.diagnostics.FieldDiagnostics`) and :class:`Checkpointing`
+(always last, so a checkpoint holds what was logged before it); the run-level ones (sample
+figures, in-training spectra) live above training (:mod:`convergan.runs.callbacks`) and are
+passed to :func:`~convergan.training.loop.train`, which imports nothing above its layer.
 """
 
 from __future__ import annotations

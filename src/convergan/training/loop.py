@@ -30,6 +30,7 @@ from convergan.problems import make_problem
 from convergan.training import distributed
 from convergan.training.batches import BatchSampler
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
+from convergan.training.diagnostics import FieldDiagnostics
 from convergan.training.ema import GeneratorEMA
 from convergan.training.in_force import PartsInForce, build_scheme
 from convergan.training.report import Reporter
@@ -62,9 +63,10 @@ def train(
 ) -> TrainResult:
     """Train ``config`` (or continue the run in ``config.out_dir`` when ``resume``).
 
-    After every step the run logs its reporter's values, then calls the trainer's evaluation,
-    ``callbacks`` (e.g. :mod:`convergan.runs.callbacks`' sample figures and spectra) and the
-    checkpointing, in that order. :func:`convergan.runs.train` passes the standard callbacks.
+    After every step the run logs its reporter's values, then calls the trainer's evaluation
+    and convergence diagnostics (:mod:`convergan.training.diagnostics`), ``callbacks`` (e.g.
+    :mod:`convergan.runs.callbacks`' sample figures and spectra) and the checkpointing, in
+    that order. :func:`convergan.runs.train` passes the standard callbacks.
     """
     dist = distributed.setup(config.device, config.distributed.backend)
     show_progress = config.train.progress if progress is None else progress
@@ -118,12 +120,14 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         average=dist.average,
     )
 
-    callbacks = [Evaluation(), *callbacks, Checkpointing()]
+    diagnostics = FieldDiagnostics()
+    callbacks = [Evaluation(), diagnostics, *callbacks, Checkpointing()]
     run = Run(config, dist, problem, players, show_progress, callbacks)
     if resume:
         run.restore(state)
     else:
         run.start()
+    diagnostics.begin(state)  # where the first look's displacement is measured from
     try:  # from here the run holds its directory's lock: release it whatever happens
         if state.scheme_state is None:
             now = parts.at(state.step)

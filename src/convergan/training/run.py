@@ -75,6 +75,9 @@ class TrainingState:
     sampler: object
     samples_seen: int = 0
     world_size: int = 1
+    # (step, flat parameters) of the last convergence-diagnostics look (or of the start): what
+    # the next look's displacement is measured from (convergan.training.diagnostics).
+    diagnostics_from: tuple[int, Tensor] | None = None
 
     def checkpoint(self) -> dict:
         return {
@@ -88,7 +91,16 @@ class TrainingState:
             "ema": _to_device(self.ema.state_dict(), "cpu"),
             "sampler": self.sampler.state_dict(),
             "rng": rng_state(),
+            "diagnostics_from": self._diagnostics_from_dict(),
         }
+
+    def _diagnostics_from_dict(self) -> dict | None:
+        """The last look's step, and its parameters unless they are this state's own (a
+        checkpoint at a diagnostics step, the default, stores no second copy)."""
+        if self.diagnostics_from is None:
+            return None
+        step, x = self.diagnostics_from
+        return {"step": step, "x": None if step == self.step else x.detach().cpu()}
 
     def load(self, saved: dict, device) -> None:
         self.ema.load_state_dict(saved["ema"])
@@ -110,6 +122,11 @@ class TrainingState:
 
             state = _to_device(saved["scheme_state"], device)
             self.scheme_state = SchemeState(tuple(state["own"]), tuple(state["moves"]))
+        look = saved.get("diagnostics_from")  # absent from checkpoints of older versions
+        self.diagnostics_from = None
+        if look is not None:
+            x = torch.cat(self.x) if look["x"] is None else look["x"].to(device)
+            self.diagnostics_from = (int(look["step"]), x)
 
 
 def _scheme_state_dict(state) -> dict | None:
