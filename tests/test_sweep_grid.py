@@ -105,6 +105,9 @@ def test_flow_text_is_readable_yaml():
     assert flow(["r1:10", "r2:10"]) == "[r1:10, r2:10]"
     assert flow({"name": "r1", "gamma": 10}) == "{name: r1, gamma: 10}"
     assert flow("yes") == "'yes'"  # YAML 1.1 would read the bare word as a bool
+    # A string our loader reads as a number where PyYAML's emitter does not (found by hypothesis)
+    for text in ("0E0", "1e5"):
+        assert parse_yaml(flow(text), "v") == text
 
 
 def test_readable_names_and_hash_suffix_for_lossy_values():

@@ -123,7 +123,12 @@ def flow(value: Any) -> str:
         return text
     # PyYAML's own emitter: double quotes and escapes wherever a plain scalar would not do.
     text = yaml.safe_dump(value, default_flow_style=True, width=math.inf).strip()
-    return text.removesuffix("\n...").removesuffix("...").strip()
+    text = text.removesuffix("\n...").removesuffix("...").strip()
+    if isinstance(value, str) and parse_yaml(text, "value") != value:
+        # A plain scalar our loader reads as a number though PyYAML's emitter does not
+        # ("0E0"): a double-quoted string is read back as the string.
+        return json.dumps(value)
+    return text
 
 
 def _flow(value: Any) -> str:
