@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convergan.cli.dirac_table import eigenvalue_pairs, format_complex, run_table
@@ -352,7 +353,13 @@ def run_figure(args) -> int:
         from convergan.plots.dirac import write_all_figures
     except ImportError as error:  # pragma: no cover - matplotlib is a dependency
         raise UsageError(f"figures need matplotlib: {error}") from None
-    paths = write_all_figures(args.out)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} is a file; give a folder for the figures")
+    try:
+        paths = write_all_figures(out)
+    except OSError as error:  # read-only or full disk
+        raise UsageError(f"--out: cannot write into {out} ({error.strerror or error})") from None
     for path in paths:
         print(path)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -86,6 +87,15 @@ def _run_training(config, resume: bool, quiet: bool) -> int:
         return DIVERGED_EXIT
     except _user_errors() as error:
         raise UsageError(str(error)) from None
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Checkpoints are written atomically, so a full disk cannot have damaged one.
+        raise UsageError(
+            f"disk full while writing {error.filename or config.out_dir}; the checkpoints "
+            f"already written are intact, nothing was lost: free space, then "
+            f"`convergan resume {config.out_dir}`"
+        ) from None
     if not result.is_main_process:
         return 0
     print(f"run directory: {result.run_dir}")
@@ -118,7 +128,8 @@ def run_resume(args) -> int:
 
 
 def run_sample(args) -> int:
-    from convergan.runs.sampling import load_generator_samples
+    from convergan.runs.memory import EvaluationTooLarge
+    from convergan.runs.sampling import SampleWriteError, load_generator_samples
 
     if args.n <= 0:
         raise UsageError(f"--n must be > 0, got {args.n}")
@@ -127,7 +138,7 @@ def run_sample(args) -> int:
         raise UsageError(f"--out must end in .png or .npy, got {out.name}")
     try:
         path = load_generator_samples(Path(args.run_dir), args.n, out, args.seed, not args.no_ema)
-    except _user_errors() as error:
+    except (*_user_errors(), EvaluationTooLarge, SampleWriteError) as error:
         raise UsageError(str(error)) from None
     print(path)
     return 0

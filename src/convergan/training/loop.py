@@ -33,6 +33,7 @@ from convergan.training import distributed
 from convergan.training.batches import BatchSampler
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.ema import GeneratorEMA
+from convergan.training.memory import check_model_memory
 from convergan.training.optim import build_optimizer, lr_factor
 from convergan.training.report import Reporter
 from convergan.training.run import Run, TrainingState
@@ -87,6 +88,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     global_batch = config.data.batch_size * dist.world_size
     stream = problem.real_stream(global_batch, config.seed * 1000, config.data.num_workers)
     info = problem.info()
+    check_model_memory(config, info.shape, info.num_classes)  # one line, before allocating
     players = make_players(config, info.shape, info.num_classes)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
