@@ -3,6 +3,7 @@ stderr and exit code 2, checked through the command line in-process."""
 
 import errno
 import io
+import math
 import pathlib
 import shutil
 import sys
@@ -164,3 +165,67 @@ def test_dirac_figure_out_naming_an_existing_file_is_one_line(tmp_path, capsys):
     line = one_line(capsys, "dirac", "figure", "--out", existing)
     assert "--out" in line and "is a file" in line
     assert existing.read_text() == "keep me"
+
+
+# -- wrong or unclear answers ---------------------------------------------------------------
+
+
+def test_rates_beyond_double_precision_name_what_the_user_passed(capsys):
+    argv = ["dirac", "analyze", "--method", "gan", "--scheme", "altgd"]
+    line = one_line(capsys, *argv, "--lr-g", "1e-300", "--lr-d", "1e300")
+    assert "--lr-g 1e-300" in line and "--lr-d 1e+300" in line and "1e600" in line
+    assert "0.0" not in line
+    code, out, _ = run(capsys, *argv, "--lr-g", "1e-7", "--lr-d", "1e7")  # 1e14: analysed
+    assert code == 0 and "lr_g=1e-07  lr_d=1e+07" in out
+
+
+def test_the_config_file_may_come_after_overrides_and_options(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    argv = ["train", "model.width=6", "--quiet", "toy2d/circle", "train.steps=2", *TINY[1:]]
+    code, out, err = run(capsys, *argv, f"out_dir={out_dir}")
+    assert code == 0, err
+    assert "width: 6," in (out_dir / "config.yaml").read_text()
+    line = one_line(capsys, "train", "model.width=6", "train.steps=2")
+    assert "no config file given" in line
+
+
+def test_train_points_method_and_scheme_flags_to_their_overrides(capsys):
+    line = one_line(capsys, "train", "toy2d/circle", "--method", "r1", "train.steps=3")
+    assert line.endswith("--method: train takes it as an override, method=r1")
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "--method" not in out and "scheme.lazy_every=K" in out
+
+
+def test_plugins_as_a_string_and_a_plugin_calling_sys_exit(tmp_path, capsys, isolated_registries):
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("")
+    line = one_line(capsys, *train_argv(tmp_path / "a", f"plugins={plugin}"))
+    assert "plugins: expected a list" in line
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit(3)\n")
+    line = one_line(capsys, *train_argv(tmp_path / "b", f"plugins=[{exits}]"))
+    assert f"plugin {exits} called sys.exit(3) at import" in line
+
+
+def test_eval_of_an_image_metric_on_a_2d_run_says_it_does_not_apply(tiny_run, capsys):
+    line = one_line(capsys, "eval", tiny_run, "--metrics", "fid")
+    assert "'fid' does not apply" in line
+
+
+def test_a_penalty_given_twice_is_labelled_by_its_place(capsys):
+    argv = ["dirac", "analyze", "method.penalties=[r1:1,r1:2]", "--scheme", "simgd"]
+    code, out, _ = run(capsys, *argv, "--lr", "0.1")
+    assert code == 0
+    assert out.splitlines()[0].split(None, 1)[1] == "saturating+r1+r1 (r1#1.gamma=1, r1#2.gamma=2)"
+    # Summed: the field of one r1 with gamma 3; on the Dirac-GAN with f'(0) = 1/2 (saturating
+    # loss) the Jacobian's eigenvalues are -gamma/2 ± sqrt(gamma²/4 - 1/4).
+    root = math.sqrt(9 / 4 - 1 / 4)
+    assert f"{-1.5 + root:+.6f}" in out and f"{-1.5 - root:+.6f}" in out
+
+
+def test_an_empty_config_file_is_refused(tmp_path, capsys):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    line = one_line(capsys, "train", empty, f"out_dir={tmp_path / 'run'}")
+    assert f"{empty} holds no settings" in line
+    assert not (tmp_path / "run").exists()

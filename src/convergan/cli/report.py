@@ -13,7 +13,7 @@ def register(commands) -> None:
         help="tables (CSV, Markdown), figures and one HTML page for a sweep or a run",
         description="Summarize a sweep directory (from `convergan sweep`) or a single run "
         "directory: results.csv (one row per run), summary.csv (per cell over seeds: n, mean, "
-        "std, 95%% Student-t interval), comparisons.csv (Welch tests, Holm-adjusted), "
+        "std, 95% Student-t interval), comparisons.csv (Welch tests, Holm-adjusted), "
         "report.md, figures/ and a self-contained report.html, beside each cell the exact "
         "Dirac-GAN verdict for the same method, scheme and learning rates.",
     )
