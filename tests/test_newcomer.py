@@ -1,0 +1,125 @@
+"""Issue 16, "the newcomer's path": images train out of the box, long work shows progress,
+help texts say what the commands take."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from convergan.cli.main import main
+from convergan.data.image_formats import find_fashion_mnist
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+needs_fashion_mnist = pytest.mark.skipif(
+    find_fashion_mnist() is None, reason="dataset-fashion-mnist is not installed"
+)
+
+
+def run(capsys, *argv):
+    with pytest.raises(SystemExit) as exit_info:
+        sys.exit(main([str(a) for a in argv]))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+@needs_fashion_mnist
+def test_fashion_mnist_trains_without_a_classifier_with_one_warning(tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "cache"  # a machine that never trained a classifier
+    monkeypatch.setenv("CONVERGAN_CACHE", str(cache))
+    out_dir = tmp_path / "run"
+    argv = ["train", "fashion-mnist/dcgan-r1", "train.steps=2", "model.width=8", "--quiet"]
+    code, out, err = run(capsys, *argv, "train.sample_every=0", f"out_dir={out_dir}")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning")]
+    assert len(warnings) == 1, err
+    assert "fid" in warnings[0] and "convergan features train fashion-mnist" in warnings[0]
+    assert f"run directory: {out_dir}" in out
+    assert (out_dir / "checkpoints" / "step-00000002.pt").is_file()
+
+
+@needs_fashion_mnist
+def test_features_train_shows_epochs_progress_and_accuracy(tmp_path, capsys, monkeypatch):
+    import convergan.data.image_formats as formats
+    from convergan.metrics.features import FashionMNISTClassifier
+
+    load = formats.load_fashion_mnist
+    sizes = {"train": 640, "test": 300}  # a slice: the full split takes minutes
+
+    def small(path, split):
+        images, labels = load(path, split)
+        return images[: sizes[split]], labels[: sizes[split]]
+
+    monkeypatch.setattr(formats, "load_fashion_mnist", small)
+    out = tmp_path / "classifier.pt"
+    code, stdout, stderr = run(capsys, "features", "train", "fashion-mnist", "--epochs", "2",
+                               "--out", out)  # fmt: skip
+    assert code == 0, stderr
+    lines = stdout.splitlines()
+    assert lines[0] == "training on 640 images, testing on 300, 2 epochs"
+    epochs = [re.fullmatch(r"epoch (\d)/2: loss [\d.]+, test accuracy ([\d.]+) \(\d+ s\)", line)
+              for line in lines[1:3]]  # fmt: skip
+    assert [int(m.group(1)) for m in epochs] == [1, 2]
+    assert "epoch 1/2" in stderr and "epoch 2/2" in stderr and "10/10" in stderr  # 640/128
+    # The last accuracy printed is the saved model's, recomputed here on the same images.
+    model = FashionMNISTClassifier()
+    model.load_state_dict(torch.load(out, weights_only=True)["state_dict"])
+    images, labels = small(None, "test")
+    with torch.no_grad():
+        predicted = model(images.float() / 127.5 - 1).argmax(1)
+    accuracy = (predicted == labels.long()).float().mean().item()
+    assert float(epochs[1].group(2)) == pytest.approx(accuracy, abs=1e-4)
+
+
+# -- help texts ----------------------------------------------------------------------------
+
+
+def help_of(capsys, *command) -> str:
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    return out
+
+
+def test_report_help_prints_a_plain_percent_sign(capsys):
+    text = help_of(capsys, "report")
+    assert "95% Student-t" in text and "%%" not in text
+
+
+def test_sweep_status_help_is_its_own(capsys):
+    status, sweep = help_of(capsys, "sweep", "status"), help_of(capsys, "sweep")
+    assert status.startswith("usage: convergan sweep status") and "--launcher" not in status
+    assert sweep.startswith("usage: convergan sweep") and "--launcher" in sweep
+
+
+def test_study_and_path_angle_options_say_what_they_take(capsys):
+    from convergan.registry import METHODS, PROBLEMS_2D
+
+    text = " ".join(help_of(capsys, "study", "toy2d").split())
+    for name in [*PROBLEMS_2D.names(), *METHODS.names()]:
+        assert name in text, name
+    text = " ".join(help_of(capsys, "path-angle").split())
+    assert "--from S1 training step of the checkpoint at α = 0" in text
+    assert "--to S2 training step of the checkpoint at α = 1" in text
+
+
+def test_registered_names_show_lazy_regularization(capsys):
+    assert "lazy regularization: scheme.lazy_every=K" in help_of(capsys, "train")
+    assert "lazy regularization: --lazy K" in help_of(capsys, "dirac", "analyze")
+
+
+def test_dirac_analyze_shows_every_scheme_field_and_the_period(capsys):
+    argv = ["dirac", "analyze", "--method", "r1", "--scheme", "altgd", "--d-steps", "3"]
+    code, out, _ = run(capsys, *argv, "--lazy", "2", "--lr", "0.1")
+    assert code == 0
+    scheme = out.splitlines()[1]
+    assert "g_steps=1, d_steps=3" in scheme and "every=2" in scheme
+    assert scheme.endswith("period=2")  # the gain changes every other round: a 2-step cycle
+
+
+def test_features_help_and_readme_name_the_inception_file_the_code_reads(capsys):
+    from convergan.metrics.features import INCEPTION_FILE
+
+    assert INCEPTION_FILE in " ".join(help_of(capsys, "features").split())
+    assert INCEPTION_FILE in README.read_text()
+    assert "pt_inception" not in help_of(capsys, "features")
