@@ -123,3 +123,73 @@ def test_features_help_and_readme_name_the_inception_file_the_code_reads(capsys)
     assert INCEPTION_FILE in " ".join(help_of(capsys, "features").split())
     assert INCEPTION_FILE in README.read_text()
     assert "pt_inception" not in help_of(capsys, "features")
+
+
+# -- long work shows progress and an estimate -------------------------------------------------
+
+
+def test_dirac_table_shows_a_bar_of_its_rows(capsys):
+    from convergan.analysis.table import dirac_table
+    from convergan.registry import METHODS
+
+    rows = dirac_table(schemes=("simgd",), progress=True)
+    err = capsys.readouterr().err
+    total = len(METHODS.names())
+    assert len(rows) == total and f"dirac table:   0%|          | 0/{total}" in err
+
+
+def test_spectrum_progress_plans_the_krylov_basis_and_counts_restarts():
+    import numpy as np
+
+    from convergan.analysis.spectrum import leading_eigenvalues
+
+    matrix = torch.from_numpy(np.random.default_rng(1).standard_normal((300, 300)))
+    calls = []
+    k = 4
+    spectrum = leading_eigenvalues(lambda u: matrix @ u, 300, k, "LR",
+                                   progress=lambda *args: calls.append(args))  # fmt: skip
+    ncv = 20  # scipy's default Krylov dimension: max(2k + 1, 20)
+    counts = [c[0] for c in calls]
+    assert counts == list(range(1, len(calls) + 1))
+    for count, planned, restarts in calls[: spectrum.matvecs]:
+        # the first basis takes ncv products, each implicit restart ncv - k more
+        expected = 0 if count <= ncv else -(-(count - ncv) // (ncv - k))
+        assert (planned, restarts) == (ncv + expected * (ncv - k), expected)
+    assert calls[spectrum.matvecs - 1][2] >= 1  # this matrix needs restarts
+
+
+def test_the_sweep_bar_counts_running_cells_by_their_logged_steps(tmp_path):
+    from types import SimpleNamespace
+
+    from convergan.studies.workers import running_share
+
+    def cell(name, steps, logged):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        lines = [f'{{"step": {s}, "loss": 0.5}}' for s in range(0, logged + 1, 10)]
+        (run_dir / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 9')  # torn
+        config = SimpleNamespace(train=SimpleNamespace(steps=steps))
+        return SimpleNamespace(cell=SimpleNamespace(name=name), run_dir=run_dir, config=config)
+
+    claims = tmp_path / "claims"
+    todo = [cell("a", 200, 50), cell("b", 100, 90), cell("c", 100, 0), cell("d", 100, 100)]
+    for name in ("a", "b", "d"):
+        (claims / name).mkdir(parents=True)  # c is not claimed yet: pending, counts 0
+    assert running_share(todo, {"d"}, claims) == pytest.approx(50 / 200 + 90 / 100)
+    # a cell whose log reached its last step still counts below 1 until its record is final
+    assert running_share(todo, set(), claims) == pytest.approx(50 / 200 + 90 / 100 + 0.99)
+
+
+def test_report_shows_bars_for_runs_and_figures(tmp_path, capsys):
+    from test_report_stats import fake_sweep
+
+    from convergan.studies.report import write_report
+    from convergan.studies.results import read_sweep
+
+    sweep = fake_sweep(tmp_path / "sweep")
+    runs = len(read_sweep(sweep).runs)
+    capsys.readouterr()
+    write_report(sweep, tmp_path / "report", progress=True)
+    err = capsys.readouterr().err
+    assert f"report: reading runs:   0%|          | 0/{runs}" in err
+    assert "report: figures:   0%" in err

@@ -30,7 +30,7 @@ def run_table(args) -> int:
     from convergan.analysis.table import dirac_table  # torch: not needed for --help
 
     started = time.perf_counter()
-    rows = dirac_table(lr=args.lr)
+    rows = dirac_table(lr=args.lr, progress=True)
     records = [
         {
             "method": row.method,

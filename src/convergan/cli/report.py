@@ -30,7 +30,7 @@ def run_report(args) -> int:
     if not Path(args.directory).is_dir():
         raise UsageError(f"no such directory: {args.directory}")
     try:
-        report = write_report(args.directory, args.out)
+        report = write_report(args.directory, args.out, progress=True)
     except ValueError as error:
         raise UsageError(str(error)) from None
     note = partial_note(report.sweep)
