@@ -193,3 +193,23 @@ def test_report_shows_bars_for_runs_and_figures(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"report: reading runs:   0%|          | 0/{runs}" in err
     assert "report: figures:   0%" in err
+
+
+# -- README and report claims ---------------------------------------------------------------
+
+
+def test_the_report_header_shows_the_axes_as_run(tmp_path):
+    from test_report_stats import fake_sweep
+
+    from convergan.studies.report import write_report
+
+    # narrowed: two presets with 3 and 2 seeds, gammas 10 and 0.1 (not the spec's five)
+    finals = {"r1": [0.5, 0.7, 0.9], "r2": [0.1, 0.2]}
+    sweep = fake_sweep(tmp_path / "sweep", finals, gammas={"r1": 10.0, "r2": 0.1})
+    report = write_report(sweep, tmp_path / "report")
+    note = (
+        "As run: method ∈ {r1, r2} (2) × method.gamma ∈ {10, 0.1} (2) × seed ∈ {0, 1, 2} (3)"
+        " = 5 runs."
+    )
+    assert note in (report.out / "report.md").read_text()
+    assert note in (report.out / "report.html").read_text()
