@@ -5,6 +5,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -213,3 +214,131 @@ def test_the_report_header_shows_the_axes_as_run(tmp_path):
     )
     assert note in (report.out / "report.md").read_text()
     assert note in (report.out / "report.html").read_text()
+
+
+# -- figures a reader does not squint at -----------------------------------------------------
+
+
+def tick_texts(ax, which="y") -> list[str]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(ax.figure).draw()
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    low, high = sorted(ax.get_ylim() if which == "y" else ax.get_xlim())
+    ticks = [*axis.get_major_ticks(), *axis.get_minor_ticks()]
+    shown = [t for t in ticks if t.label1.get_visible() and low <= t.get_loc() <= high]
+    return [t.label1.get_text() for t in shown if t.label1.get_text()]
+
+
+def test_a_narrow_log_axis_is_labelled_in_plain_numbers(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    from test_report_stats import fake_sweep
+
+    import convergan.studies.figures as figures
+    from convergan.studies.aggregate import summarize
+    from convergan.studies.results import read_sweep
+
+    drawn = []
+
+    def figure(width, height):
+        drawn.append(Figure(figsize=(width, height), layout="constrained"))
+        return drawn[-1]
+
+    monkeypatch.setattr(figures, "_figure", figure)
+    # W1 from 2 * final to final: 1.96 .. 1.99 and 0.98 .. 0.995, a factor of 2 in all
+    sweep = read_sweep(fake_sweep(tmp_path / "sweep", {"gan": [0.98, 0.99], "r1": [0.995]}))
+    assert figures.learning_curves(
+        summarize(sweep, ["eval/w1"]), "eval/w1", tmp_path / "c.png", "t"
+    )
+    labels = tick_texts(drawn[0].axes[0])
+    assert drawn[0].axes[0].get_yscale() == "log" and len(labels) >= 2
+    for label in labels:
+        assert 0.8 < float(label) < 2.2, labels  # plain numbers, no 10^k
+
+    wide = Figure().add_subplot()
+    wide.plot([1, 2], [1e-3, 1.0])
+    wide.set_yscale("log")
+    from convergan.ticks import plain_log_ticks
+
+    plain_log_ticks(wide)
+    assert any("10" in t for t in tick_texts(wide))  # over decades: powers of ten, unchanged
+
+
+def test_the_sample_grid_of_a_report_is_large_enough_to_read(tmp_path):
+    import imageio.v3 as iio
+    from test_report_stats import fake_sweep
+
+    from convergan.studies import figures
+    from convergan.studies.aggregate import summarize
+    from convergan.studies.results import read_sweep
+
+    sweep = read_sweep(fake_sweep(tmp_path / "sweep", {"gan": [0.5] * 3, "r1": [0.1] * 3}))
+    path = tmp_path / "grid.png"
+    assert figures.sample_grid(summarize(sweep, ["eval/w1"]), path, "demo")
+    height, width = iio.imread(path).shape[:2]
+    assert width >= 3 * 300 and height >= 2 * 300  # 300 px a panel at least
+
+
+def test_generated_points_stand_out_on_a_saturated_contour_and_axes_are_named():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from convergan.plots.toy2d import plot_samples
+
+    class Saturated(torch.nn.Module):  # an unregularized D far from equilibrium
+        def forward(self, x):
+            return torch.full((len(x), 1), 50.0)
+
+    real = torch.full((10, 2), 3.0)
+    fake = torch.tensor([[0.0, 0.0], [1.0, -1.0], [-1.5, 0.5]])  # isolated points
+    ax = plot_samples(real, fake, Saturated(), bounds=(-4, 4, -4, 4))
+    canvas = FigureCanvasAgg(ax.figure)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3] / 255.0
+
+    def pixel(x, y):
+        column, row = ax.transData.transform((x, y))
+        return pixels[pixels.shape[0] - round(row), round(column)]
+
+    background = pixel(-2.5, 2.5)
+    for point in fake.tolist():  # each generated point stands out (0.28 with the old style)
+        assert np.linalg.norm(pixel(*point) - background) > 0.45
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x₁", "x₂")
+
+
+def test_path_angle_names_the_checkpoints_at_alpha_zero_and_one(tmp_path, monkeypatch):
+    import convergan.plots.spectrum as plots
+
+    saved = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.append(fig) or path)
+    alphas = [-0.1, 0.0, 0.5, 1.0, 1.1]
+    stats = {"from": 2000, "to": 4000, "alphas": alphas}
+    for key in ("cosine", "cosine_generator", "cosine_discriminator", "field_norm",
+                "generator_loss", "discriminator_loss"):  # fmt: skip
+        stats[key] = [0.1 * i for i in range(len(alphas))]
+    plots.plot_path_angle(stats, tmp_path / "p.png")
+    for ax in saved[0].axes:
+        texts = {t.get_text(): t.xy[0] for t in ax.texts}
+        assert texts == {"x₀ step 2000": 0.0, "x₁ step 4000": 1.0}
+
+
+def test_figure_3_has_one_legend_below_the_panels(tmp_path, monkeypatch):
+    import convergan.plots.dirac as plots
+    from convergan.schemes import SimGD
+
+    saved = []
+    monkeypatch.setattr(plots, "_save", lambda figure, path: saved.append(figure) or path)
+    plots.figure3_grid(SimGD(lr=0.1), tmp_path / "f.png", steps=20)
+    figure = saved[0]
+    assert all(ax.get_legend() is None for ax in figure.axes)
+    assert len(figure.legends) == 1
+    renderer = figure.canvas.get_renderer() if hasattr(figure.canvas, "get_renderer") else None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    legend = figure.legends[0].get_window_extent(renderer)
+    labels = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert "start" in labels and "equilibrium" in labels
+    for ax in figure.axes:
+        if ax.get_visible():
+            assert legend.y1 <= ax.get_window_extent(renderer).y0 + 1  # below every panel
