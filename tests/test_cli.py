@@ -116,7 +116,7 @@ def test_table_json_and_csv(capsys, monkeypatch):
 
     computed = {}  # the table takes seconds: compute it once for both output formats
 
-    def table_once(lr):
+    def table_once(lr, progress=False):
         if lr not in computed:
             computed[lr] = dirac_table(lr=lr)
         return computed[lr]

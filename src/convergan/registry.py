@@ -410,11 +410,18 @@ def _import_plugin(plugin: str, base: Path | None) -> None:
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
+        except SystemExit as error:  # would end the command silently with the plugin's code
+            del sys.modules[name]
+            raise PluginError(
+                f"plugin {plugin} called sys.exit({error.code!r}) at import"
+            ) from None
         except Exception as error:
             del sys.modules[name]
             raise PluginError(f"plugin {plugin} failed to import: {error}") from None
         return
     try:
         importlib.import_module(plugin)
+    except SystemExit as error:
+        raise PluginError(f"plugin {plugin!r} called sys.exit({error.code!r}) at import") from None
     except ImportError as error:
         raise PluginError(f"cannot import plugin {plugin!r}: {error}") from None

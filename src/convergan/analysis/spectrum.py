@@ -178,7 +178,7 @@ def leading_eigenvalues(
     ncv: int | None = None,
     seed: int = 0,
     dense: bool | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> Spectrum:
     """The ``k`` leading eigenvalues of the real operator ``u ↦ matvec(u)`` (float64 tensors).
 
@@ -186,17 +186,22 @@ def leading_eigenvalues(
     reproducible. ARPACK needs ``k < n − 1``; for smaller ``n`` (e.g. the 2-parameter
     Dirac-GAN), or when ``dense=True``, the matrix is assembled from ``n`` products with the
     unit vectors and solved densely instead (``solver = "dense"``). ``progress`` is called
-    with the running product count.
+    with the running product count, the products planned so far and ARPACK's restarts so far:
+    ARPACK first builds a Krylov basis of ``ncv`` products, then each implicit restart adds
+    about ``ncv - k``, so the plan (and a bar's estimate) covers the current basis or restart.
     """
     criterion(np.zeros(1), which)  # validates which
     check_k(k, n)
-    count = 0
+    count, basis, per_restart = 0, n, 1  # dense: n products, no restarts
+    restarts, solved = 0, False  # after solving, the residual checks: no new basis
 
     def apply(u: np.ndarray) -> np.ndarray:
-        nonlocal count
+        nonlocal count, restarts
         count += 1
         if progress is not None:
-            progress(count)
+            if not solved:
+                restarts = max(0, -(-(count - basis) // per_restart))
+            progress(count, basis + restarts * per_restart, restarts)
         out = matvec(torch.from_numpy(np.ascontiguousarray(u, dtype=np.float64)))
         return out.detach().cpu().numpy().astype(np.float64)
 
@@ -214,7 +219,9 @@ def leading_eigenvalues(
         # converge to other, genuine eigenpairs instead: LI gets twice scipy's default Krylov
         # dimension. Its residuals certify eigenpairs, not that they are the top-k by |Im|.
         ncv = ncv or min(n, max(2 * k + 1, 20) * (2 if which == "LI" else 1))
+        basis, per_restart = ncv, max(1, ncv - k)
         values, vectors, converged = _arpack(operator, k, which, tol, maxiter, ncv, v0)
+    solved = True
     order = np.argsort(-criterion(values, which), kind="stable")[:k]
     values, vectors = values[order], vectors[:, order]
     solver_matvecs, seconds = count, time.perf_counter() - start

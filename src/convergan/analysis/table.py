@@ -69,17 +69,29 @@ def theory_check(spec: MethodSpec, result: LocalAnalysis):
     return closed, eigenvalue_error(result.jacobian_eigenvalues.tolist(), closed)
 
 
-def dirac_table(lr: float = 0.5, schemes: tuple[str, ...] | None = None) -> list[TableRow]:
-    """Analyse every preset (default hyperparameters) with every registered scheme at ``lr``."""
+def dirac_table(
+    lr: float = 0.5, schemes: tuple[str, ...] | None = None, progress: bool = False
+) -> list[TableRow]:
+    """Analyse every preset (default hyperparameters) with every registered scheme at ``lr``;
+    ``progress``: a bar of the rows on stderr (the table takes 10-30 s)."""
+    import sys
+
+    from tqdm import tqdm
+
     game = dirac_gan()
     rows = []
+    schemes = schemes or tuple(SCHEMES.names())
+    bar = tqdm(total=len(METHODS.names()) * len(schemes), desc="dirac table", unit="row",
+               disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
     for name in METHODS.names():
         spec = preset_spec(name)
         method = spec.build()
-        for scheme_name in schemes or SCHEMES.names():
+        for scheme_name in schemes:
             result = analyze(game, method, SCHEMES[scheme_name](lr=lr))
             closed, error = theory_check(spec, result)
             rows.append(TableRow(spec, result, closed, error))
+            bar.update()
+    bar.close()
     return rows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convergan.cli.dirac_table import TABLE_GAMES, eigenvalue_pairs, format_complex, run_table
@@ -195,13 +196,50 @@ def _registered_names() -> str:
     )
 
 
+MAX_RATE_ORDERS = 15  # decimal orders of magnitude that float64 resolves (about 1e-16)
+
+
 def _rates(args) -> dict:
     for flag in ("lr", "lr_g", "lr_d"):
         value = getattr(args, flag)
         if value is not None and (not math.isfinite(value) or value <= 0):
             raise UsageError(f"--{flag.replace('_', '-')} must be > 0, got {value}")
     rates = {"lr": args.lr, "lr_g": args.lr_g, "lr_d": args.lr_d}
+    lr_g, lr_d = rates["lr_g"] or rates["lr"], rates["lr_d"] or rates["lr"]
+    if lr_g is not None and lr_d is not None:
+        # The analysis rescales both rates by the larger one; a ratio beyond double precision
+        # would turn the smaller into 0 (or its effect into rounding noise).
+        orders = abs(math.log10(lr_g) - math.log10(lr_d))
+        if orders > MAX_RATE_ORDERS:
+            raise UsageError(
+                f"--lr-g {lr_g:g} and --lr-d {lr_d:g} differ by a factor of 1e{orders:.0f}; "
+                f"the analysis needs them within 1e{MAX_RATE_ORDERS} of each other "
+                "(double precision)"
+            )
     return {k: v for k, v in rates.items() if v is not None}
+
+
+def describe_scheme(scheme: Scheme) -> str:
+    """``name(field=value, ...)`` with every field of the scheme, defaults included (AltGD's
+    g_steps/d_steps, a wrapper's own parameters and its inner scheme), learning rates aside."""
+    import dataclasses
+
+    parts = []
+    for f in dataclasses.fields(scheme):
+        if f.name in ("lr", "lr_g", "lr_d"):
+            continue
+        value = getattr(scheme, f.name)
+        shown = (
+            describe_scheme(value)
+            if dataclasses.is_dataclass(value)
+            else f"{value:g}"
+            if isinstance(value, float)
+            else str(value)
+        )
+        parts.append(f"{f.name}={shown}")
+    name = getattr(type(scheme), "name", scheme.name)
+    name = name if isinstance(name, str) else type(scheme).__name__.lower()
+    return f"{name}({', '.join(parts)})" if parts else name
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -257,7 +295,10 @@ def run_analyze(args) -> int:
         print(json.dumps(record))
         return 0
     print(f"method      {spec}")
-    print(f"scheme      {record['scheme']}  lr_g={record['lr_g']:g}  lr_d={record['lr_d']:g}")
+    print(
+        f"scheme      {describe_scheme(scheme)}  lr_g={record['lr_g']:g}  lr_d={record['lr_d']:g}"
+        f"  period={record['period']}"
+    )
     if not record["regular_equilibrium"]:
         print(f"note        {record['note']}")
         counts = ", ".join(f"{n} {v}" for v, n in record["trajectory_verdicts"].items())
@@ -359,7 +400,13 @@ def run_figure(args) -> int:
         from convergan.plots.dirac import write_all_figures
     except ImportError as error:  # pragma: no cover - matplotlib is a dependency
         raise UsageError(f"figures need matplotlib: {error}") from None
-    paths = write_all_figures(args.out)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} is a file; give a folder for the figures")
+    try:
+        paths = write_all_figures(out)
+    except OSError as error:  # read-only or full disk
+        raise UsageError(f"--out: cannot write into {out} ({error.strerror or error})") from None
     for path in paths:
         print(path)
     return 0

@@ -39,7 +39,8 @@ def run_table(args) -> int:
 
     started = time.perf_counter()
     game = getattr(args, "game", "dirac")
-    rows = TABLES[game](lr=args.lr)
+    table = TABLES[game]
+    rows = table(lr=args.lr, progress=True) if table is TABLES["dirac"] else table(lr=args.lr)
     records = [
         {
             "method": row.method,

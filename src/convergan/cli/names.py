@@ -14,14 +14,20 @@ from convergan.registry import (
     SCHEMES,
 )
 
-ANALYSIS_KINDS = (
-    ("presets", METHODS, "method=NAME or --method NAME"),
+_PARTS = (
     ("losses", LOSSES, "method.loss=NAME"),
     ("penalties", PENALTIES, "method.penalties=[r1:10,r2:10]"),
-    ("schemes", SCHEMES, "scheme=NAME"),
+)
+# `dirac` takes --method/--scheme/--lazy flags as well as overrides; `train` overrides only.
+ANALYSIS_KINDS = (
+    ("presets", METHODS, "method=NAME or --method NAME"),
+    *_PARTS,
+    ("schemes", SCHEMES, "--scheme NAME; lazy regularization: --lazy K"),
 )
 TRAINING_KINDS = (
-    *ANALYSIS_KINDS,
+    ("presets", METHODS, "method=NAME"),
+    *_PARTS,
+    ("schemes", SCHEMES, "scheme=NAME; lazy regularization: scheme.lazy_every=K"),
     ("optimizers", OPTIMIZERS, "optim.d.name=NAME"),
     ("2D problems", PROBLEMS_2D, "data.name=NAME"),
     ("image datasets", IMAGE_DATASETS, "data.name=NAME"),

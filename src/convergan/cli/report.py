@@ -13,7 +13,7 @@ def register(commands) -> None:
         help="tables (CSV, Markdown), figures and one HTML page for a sweep or a run",
         description="Summarize a sweep directory (from `convergan sweep`) or a single run "
         "directory: results.csv (one row per run), summary.csv (per cell over seeds: n, mean, "
-        "std, 95%% Student-t interval), comparisons.csv (Welch tests, Holm-adjusted), "
+        "std, 95% Student-t interval), comparisons.csv (Welch tests, Holm-adjusted), "
         "report.md, figures/ and a self-contained report.html, beside each cell the exact "
         "Dirac-GAN verdict for the same method, scheme and learning rates.",
     )
@@ -30,7 +30,7 @@ def run_report(args) -> int:
     if not Path(args.directory).is_dir():
         raise UsageError(f"no such directory: {args.directory}")
     try:
-        report = write_report(args.directory, args.out)
+        report = write_report(args.directory, args.out, progress=True)
     except ValueError as error:
         raise UsageError(str(error)) from None
     note = partial_note(report.sweep)

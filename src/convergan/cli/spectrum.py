@@ -85,8 +85,23 @@ def register(commands) -> None:
         "(Berard et al., ICLR 2020).",
     )
     angle.add_argument("run_dir", help="run directory")
-    angle.add_argument("--from", dest="start", type=int, required=True, metavar="S1")
-    angle.add_argument("--to", dest="end", type=int, required=True, metavar="S2")
+    angle.add_argument(
+        "--from",
+        dest="start",
+        type=int,
+        required=True,
+        metavar="S1",
+        help="training step of the checkpoint at α = 0 (the steps of RUN/checkpoints/"
+        "step-XXXXXXXX.pt; an unknown step lists them)",
+    )
+    angle.add_argument(
+        "--to",
+        dest="end",
+        type=int,
+        required=True,
+        metavar="S2",
+        help="training step of the checkpoint at α = 1",
+    )
     angle.add_argument("--points", type=int, default=25, help="values of α (default 25)")
     _evaluation_game_options(angle)
     angle.add_argument("--plot", metavar="FILE", help="write the path-angle figure (.png)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from convergan.cli.errors import UsageError
+from convergan.registry import METHODS, PROBLEMS_2D
 
 DEFAULT_METHODS = ["gan", "wgan-gp", "r1", "r2", "consensus", "instance-noise"]
 DEFAULT_PROBLEMS = ["gaussian", "line", "circle", "four-lines"]
@@ -25,8 +26,22 @@ def register(commands) -> None:
         "one run directory per cell under --out/runs), then `convergan report` it and write "
         "study.md, study.json, w1-<problem>.png and samples-<problem>.png into --out.",
     )
-    toy.add_argument("--problems", nargs="+", default=DEFAULT_PROBLEMS, metavar="P")
-    toy.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, metavar="M")
+    toy.add_argument(
+        "--problems",
+        nargs="+",
+        default=DEFAULT_PROBLEMS,
+        metavar="P",
+        help=f"2D problems (default {' '.join(DEFAULT_PROBLEMS)}; registered: "
+        f"{', '.join(PROBLEMS_2D.names())})",
+    )
+    toy.add_argument(
+        "--methods",
+        nargs="+",
+        default=DEFAULT_METHODS,
+        metavar="M",
+        help=f"method presets (default {' '.join(DEFAULT_METHODS)}; registered: "
+        f"{', '.join(METHODS.names())})",
+    )
     toy.add_argument(
         "--seeds", type=int, metavar="N", help="seeds 0..N-1 per cell (default 5, the spec's)"
     )
@@ -46,7 +61,6 @@ def register(commands) -> None:
 def run_toy2d(args) -> int:
     from convergan.config import ConfigError
     from convergan.config.load import parse_overrides, parse_yaml
-    from convergan.registry import METHODS, PROBLEMS_2D
     from convergan.studies.launch import run_sweep
     from convergan.studies.report import write_report
     from convergan.studies.spec import with_launcher

@@ -26,9 +26,12 @@ def register(commands) -> None:
         "interrupted ones. `convergan sweep status DIR` shows the cells' state.",
         epilog=EPILOG,
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+        add_help=False,  # `sweep status --help` shows status's help: see run_sweep_command
     )
+    parser.add_argument("-h", "--help", action="store_true", help="show this help and exit")
     parser.add_argument(
         "spec",
+        nargs="?",
         metavar="SPEC | status",
         help="sweep spec file or shipped spec name (`convergan configs`), or `status`",
     )
@@ -67,10 +70,30 @@ def register(commands) -> None:
     parser.add_argument(
         "--yes", action="store_true", help="run a grid of more than 1000 cells without asking"
     )
-    parser.set_defaults(run=run_sweep_command)
+    parser.set_defaults(run=run_sweep_command, parser=parser)
+
+
+def _status_parser():
+    from convergan.cli.errors import ArgumentParser
+
+    parser = ArgumentParser(
+        prog="convergan sweep status",
+        description="A table of every cell of a sweep directory: its status, the step "
+        "reached of the planned steps, the last value of each eval metric, the training time "
+        "and the error of failed cells.",
+        epilog="example:\n  convergan sweep status out/toy2d-methods",
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("directory", metavar="DIR", help="the sweep's --out directory")
+    return parser
 
 
 def run_sweep_command(args) -> int:
+    if args.help:
+        (_status_parser() if args.spec == "status" else args.parser).print_help()
+        return 0
+    if args.spec is None:
+        args.parser.error("the following arguments are required: SPEC | status")
     if args.spec == "status":
         return _status(args)
     from convergan.config import ConfigError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -26,6 +27,10 @@ def register(commands) -> None:
     train.add_argument("config", help="YAML config file or shipped config name")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    # `dirac analyze --method r1` is the habit; here it is one line pointing to the override
+    # (otherwise argparse lumps the valid overrides after it into "unrecognized arguments").
+    for flag in ("--method", "--scheme"):
+        train.add_argument(flag, dest=f"{flag[2:]}_flag", help=argparse.SUPPRESS)
     train.set_defaults(run=run_train)
 
     resume = commands.add_parser(
@@ -86,6 +91,15 @@ def _run_training(config, resume: bool, quiet: bool) -> int:
         return DIVERGED_EXIT
     except _user_errors() as error:
         raise UsageError(str(error)) from None
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Checkpoints are written atomically, so a full disk cannot have damaged one.
+        raise UsageError(
+            f"disk full while writing {error.filename or config.out_dir}; the checkpoints "
+            f"already written are intact, nothing was lost: free space, then "
+            f"`convergan resume {config.out_dir}`"
+        ) from None
     if not result.is_main_process:
         return 0
     print(f"run directory: {result.run_dir}")
@@ -95,12 +109,49 @@ def _run_training(config, resume: bool, quiet: bool) -> int:
     return 0
 
 
+def _refuse_empty(config_path: Path) -> None:
+    """An empty config file would silently train the schema's defaults (2000 steps of a 2D
+    MLP): the library allows it (``load_config``), the command refuses it."""
+    from convergan.config import read_config_file
+    from convergan.config.shipped import find_config
+
+    if not read_config_file(config_path):
+        raise UsageError(
+            f"{find_config(config_path)} holds no settings (an empty config would train the "
+            "built-in defaults); give at least data.name, or start from a shipped config "
+            "(`convergan configs`)"
+        )
+
+
 def run_train(args) -> int:
+    for key in ("method", "scheme"):
+        value = getattr(args, f"{key}_flag")
+        if value is not None:
+            raise UsageError(f"--{key}: train takes it as an override, {key}={value}")
+    _config_first(args)
     try:
+        _refuse_empty(Path(args.config))
         config = _load(Path(args.config), args.overrides)
     except _user_errors() as error:
         raise UsageError(str(error)) from None
     return _run_training(config, resume=False, quiet=args.quiet)
+
+
+def _config_first(args) -> None:
+    """Options and ``KEY=VALUE`` pairs come in any order, so the config may too: argparse
+    takes the first positional for it; when that is an override, take the first word that is
+    not one (``train model.width=16 --quiet toy2d/circle``)."""
+    if "=" not in args.config:
+        return
+    files = [word for word in args.overrides if "=" not in word]
+    if not files:
+        raise UsageError(
+            f"no config file given (every positional is a KEY=VALUE override, the first "
+            f"{args.config}); name a YAML file or a shipped config (`convergan configs`)"
+        )
+    args.overrides.remove(files[0])
+    args.overrides.insert(0, args.config)
+    args.config = files[0]
 
 
 def run_resume(args) -> int:
@@ -118,7 +169,8 @@ def run_resume(args) -> int:
 
 
 def run_sample(args) -> int:
-    from convergan.runs.sampling import load_generator_samples
+    from convergan.runs.memory import EvaluationTooLarge
+    from convergan.runs.sampling import SampleWriteError, load_generator_samples
 
     if args.n <= 0:
         raise UsageError(f"--n must be > 0, got {args.n}")
@@ -127,7 +179,7 @@ def run_sample(args) -> int:
         raise UsageError(f"--out must end in .png or .npy, got {out.name}")
     try:
         path = load_generator_samples(Path(args.run_dir), args.n, out, args.seed, not args.no_ema)
-    except _user_errors() as error:
+    except (*_user_errors(), EvaluationTooLarge, SampleWriteError) as error:
         raise UsageError(str(error)) from None
     print(path)
     return 0

@@ -145,8 +145,13 @@ class MethodSpec:
         if self.preset is not None:
             return dict(self.params)
         values: dict[str, Any] = {}
-        for p in self.penalties:
-            values.update({f"{p.name}.{k}": v for k, v in p.params})
+        names = [p.name for p in self.penalties]
+        for place, p in enumerate(self.penalties):
+            # A penalty given twice (summed) is told apart by its place: r1#1, r1#2.
+            label = p.name
+            if names.count(p.name) > 1:
+                label = f"{p.name}#{names[: place + 1].count(p.name)}"
+            values.update({f"{label}.{k}": v for k, v in p.params})
         if self.noise is not None:
             values["noise.sigma"] = self.noise.sigma
         if self.clip is not None:

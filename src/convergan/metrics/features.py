@@ -123,29 +123,40 @@ def train_classifier(
     lr: float = 2e-3,
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
+    progress: bool = False,
 ) -> nn.Module:
     """Minimise cross-entropy with Adam (Kingma & Ba, 2015); the learning rate follows a
     cosine from ``lr`` to 0 over all steps (Loshchilov & Hutter, 2017). ``on_epoch(epoch,
     mean_loss)`` is called after each epoch. Batches are reshuffled each epoch from ``seed``.
+    ``progress``: a bar on stderr over the batches of all epochs, with the loss and an ETA.
     """
+    import sys
+
+    from tqdm import tqdm
+
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     total = epochs * math.ceil(len(labels) / batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
     )
-    for epoch in range(1, epochs + 1):
-        model.train()
-        losses = []
-        for index in torch.randperm(len(labels), generator=generator).split(batch_size):
-            loss = F.cross_entropy(model(_to_unit_range(images[index])), labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-        if on_epoch is not None:
-            on_epoch(epoch, sum(losses) / len(losses))
+    bar = tqdm(total=total, unit="batch", disable=not progress, file=sys.stderr, mininterval=1)
+    with bar:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            losses = []
+            bar.set_description(f"epoch {epoch}/{epochs}")
+            for index in torch.randperm(len(labels), generator=generator).split(batch_size):
+                loss = F.cross_entropy(model(_to_unit_range(images[index])), labels[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                losses.append(loss.item())
+                bar.update()
+                bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+            if on_epoch is not None:
+                on_epoch(epoch, sum(losses) / len(losses))
     return model.eval()
 
 
@@ -179,7 +190,11 @@ def train_fashion_mnist_classifier(
             log(f"epoch {epoch}/{epochs}: loss {loss:.4f}, test accuracy {accuracy:.4f} "
                 f"({elapsed:.0f} s)")  # fmt: skip
 
-    train_classifier(model, train_x, train_y.long(), epochs, seed=seed, on_epoch=report)
+    if log is not None:
+        log(f"training on {len(train_y)} images, testing on {len(test_y)}, {epochs} epochs")
+    train_classifier(
+        model, train_x, train_y.long(), epochs, seed=seed, on_epoch=report, progress=log is not None
+    )
     accuracy = classifier_accuracy(model, test_x, test_y.long())
     metadata = {"epochs": epochs, "seed": seed, "test_accuracy": accuracy,
                 "train_seconds": time.perf_counter() - start}  # fmt: skip

@@ -226,7 +226,9 @@ def figure3_grid(
         draw_field_panel(ax, game, panel, trajectory.path[0], trajectory.verdicts[0])
     for ax in axes[len(methods) :]:
         ax.set_visible(False)
-    axes[0].legend(loc="lower left", fontsize="x-small")
+    # One legend for all panels, below them: in a panel it covered a small part of the plot
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
     steps_run = trajectories[0].path.shape[1] - 1
     figure.suptitle(
         f"Dirac-GAN, {_describe(scheme)}, {steps_run} steps from (θ, ψ) = {tuple(start)}; "

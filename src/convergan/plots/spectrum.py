@@ -95,9 +95,14 @@ def plot_path_angle(stats: dict, path: str | Path, title: str = "") -> Path:
     axes[2].plot(alphas, column("discriminator_loss"), label="L_D")
     axes[2].set_ylabel("loss")
     axes[2].legend()
+    ends = [f"step {stats[k]}" if stats.get(k) is not None else "" for k in ("from", "to")]
     for ax in axes:
-        ax.axvline(0.0, color="0.8", lw=0.8)
-        ax.axvline(1.0, color="0.8", lw=0.8)
+        for alpha, name, step in ((0.0, "x₀", ends[0]), (1.0, "x₁", ends[1])):
+            ax.axvline(alpha, color="0.6", lw=0.8, ls="--")
+            # the checkpoints the path joins, named at the top of each line
+            ax.annotate(f"{name} {step}".strip(), (alpha, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(2, -10), textcoords="offset points", fontsize="small",
+                        color="0.35")  # fmt: skip
         ax.set_xlabel("α  (x₀ + α (x₁ − x₀))")
     fig.suptitle(title or "path-angle")
     return _save(fig, path)

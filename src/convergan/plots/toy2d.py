@@ -24,6 +24,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from convergan.ticks import plain_log_ticks
+
 __all__ = [
     "logit_norm",
     "plot_samples",
@@ -42,6 +44,7 @@ GRID_RESOLUTION = 200
 LOGIT_RANGE = 5.0
 """D(x) is coloured on [−5, 5]: probabilities 0.7 % to 99.3 %; beyond, the colour saturates."""
 LOGIT_CMAP = "RdBu_r"
+CONTOUR_ALPHA = 0.35  # light enough that the samples stay visible on a saturated contour
 Panel = tuple[str, "Tensor | np.ndarray", "Tensor | np.ndarray", "nn.Module | None"]
 """``(title, real, fake, discriminator)`` of one panel of :func:`samples_panels_figure`."""
 
@@ -125,15 +128,20 @@ def plot_samples(
         if np.isfinite(values).any():
             levels = np.linspace(norm.vmin, norm.vmax, 21)
             contour = ax.contourf(grid_x, grid_y, values, levels=levels, cmap=LOGIT_CMAP,
-                                  norm=norm, alpha=0.6, extend="both")  # fmt: skip
+                                  norm=norm, alpha=CONTOUR_ALPHA, extend="both")  # fmt: skip
             if colorbar:
                 ax.figure.colorbar(contour, ax=ax, label="D(x) (logit)", shrink=0.8)
     size = 4.0 if max(len(real_points), len(fake_points)) > 1000 else 8.0
-    ax.scatter(*real_points.T, s=size, c=REAL_COLOR, alpha=0.5, linewidths=0, label="real")
-    ax.scatter(*fake_points.T, s=size, c=FAKE_COLOR, alpha=0.5, linewidths=0, label="generated")
+    ax.scatter(*real_points.T, s=size, c=REAL_COLOR, alpha=0.6, linewidths=0, label="real")
+    # Generated points on top, opaque and edged in black: a saturated contour (an
+    # unregularized D) must not swallow them.
+    ax.scatter(*fake_points.T, s=size, c=FAKE_COLOR, alpha=0.9, linewidths=0.3,
+               edgecolors="black", label="generated")  # fmt: skip
     ax.set_xlim(bounds[0], bounds[1])
     ax.set_ylim(bounds[2], bounds[3])
     ax.set_aspect("equal")
+    ax.set_xlabel("x₁", fontsize="small")
+    ax.set_ylabel("x₂", fontsize="small")
     if legend:  # above the axes, under the title: never over the data
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize="small",
                   markerscale=3, frameon=False)  # fmt: skip
@@ -191,7 +199,7 @@ def samples_panels_figure(
     if any(panel[3] is not None for panel in panels):
         mappable = cm.ScalarMappable(norm=norm, cmap=LOGIT_CMAP)
         figure.colorbar(mappable, ax=axes[: len(panels)].tolist(), label="D(x) (logit)",
-                        extend="both", shrink=0.8, alpha=0.6)  # fmt: skip
+                        extend="both", shrink=0.8, alpha=CONTOUR_ALPHA)  # fmt: skip
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncol=2, markerscale=3,
                   frameon=False)  # fmt: skip
@@ -240,6 +248,7 @@ def plot_w1_curves(
         ax.plot(steps_array[keep], values_array[keep], label=name, marker=marker)
     if log_scale and all_positive:
         ax.set_yscale("log")
+        plain_log_ticks(ax)
     ax.set_xlabel("step")
     ax.set_ylabel("W1 (EMD)")
     ax.grid(True, which="both", alpha=0.3)

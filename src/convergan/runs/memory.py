@@ -4,14 +4,13 @@ for minutes and ending in an allocator's traceback."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import Tensor
 
 from convergan.runs.spectrum import default_samples
 from convergan.training.directory import RunDirectory
+from convergan.training.memory import available_memory, gigabytes
 
 # The evaluation game keeps the players' activations several times over: the forward pass,
 # its backward with ``create_graph`` (the field) and the double backward of each
@@ -21,7 +20,7 @@ GRAPH_COPIES = 10
 
 
 class EvaluationTooLarge(ValueError):
-    """The evaluation game would not fit in memory (one line with the estimate)."""
+    """The evaluation game (or a sample) would not fit in memory (one line with the estimate)."""
 
 
 def evaluation_memory(run: RunDirectory, samples: int, float64: bool = False) -> int:
@@ -68,26 +67,6 @@ def _activations_per_sample(players) -> int:
     return (counts[id(generator)] + 2 * counts[id(discriminator)]) // 2
 
 
-def available_memory() -> int | None:
-    """Bytes this process may still allocate: the system's available memory, lowered to its
-    cgroup's (a container's) limit; ``None`` when neither can be read."""
-    sizes = []
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                sizes.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
-        if limit != "max":
-            sizes.append(int(limit) - int(used))
-    except (OSError, ValueError):
-        pass
-    return min(sizes) if sizes else None
-
-
 def check_evaluation_memory(run: RunDirectory, samples: int | None, float64: bool) -> None:
     """:class:`EvaluationTooLarge` when the evaluation game of ``samples`` (default: the
     problem's) would need more memory than is available, before any of it is drawn."""
@@ -96,11 +75,20 @@ def check_evaluation_memory(run: RunDirectory, samples: int | None, float64: boo
     need, have = evaluation_memory(run, samples, float64), available_memory()
     if have is not None and need > have:
         raise EvaluationTooLarge(
-            f"--samples {samples}: the evaluation game would need about {_gigabytes(need)} of "
+            f"--samples {samples}: the evaluation game would need about {gigabytes(need)} of "
             f"memory (data, latents and activations kept for double backward), more than the "
-            f"{_gigabytes(have)} available; use fewer samples (default {default})"
+            f"{gigabytes(have)} available; use fewer samples (default {default})"
         )
 
 
-def _gigabytes(size: int) -> str:
-    return f"{size / 2**30:,.1f} GB"
+def check_sample_memory(run: RunDirectory, n: int) -> None:
+    """:class:`EvaluationTooLarge` when ``n`` samples (each with its latent) would not fit in
+    the memory available, before any is drawn; the generator runs in batches, so the samples
+    themselves are what grows."""
+    per_sample = int(np.prod(run.info.shape)) + run.config.model.latent_dim
+    need, have = n * per_sample * 4, available_memory()
+    if have is not None and need > have:
+        raise EvaluationTooLarge(
+            f"--n {n}: the samples would need about {gigabytes(need)} of memory, more than "
+            f"the {gigabytes(have)} available; draw fewer"
+        )

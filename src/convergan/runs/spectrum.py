@@ -297,7 +297,9 @@ def analyze_checkpoint(
 
 
 class _Progress:
-    """A tqdm bar on stderr counting the operator products as ARPACK asks for them."""
+    """A tqdm bar on stderr counting the operator products as ARPACK asks for them, out of
+    those planned for its current Krylov basis (so tqdm's estimate is that basis's), with the
+    implicit restarts so far."""
 
     def __init__(self, description: str, enabled: bool) -> None:
         self.description, self.enabled, self.bar = description, enabled, None
@@ -310,7 +312,10 @@ class _Progress:
         self.bar = tqdm(desc=self.description, unit="matvec", file=sys.stderr, dynamic_ncols=True)
         return self._update
 
-    def _update(self, count: int) -> None:
+    def _update(self, count: int, planned: int, restarts: int) -> None:
+        if self.bar.total != max(planned, count):
+            self.bar.total = max(planned, count)  # the residual checks come after the plan
+            self.bar.set_postfix(restarts=restarts, refresh=False)
         self.bar.update(count - self.bar.n)
 
     def __exit__(self, *exc) -> None:

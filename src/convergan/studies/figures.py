@@ -9,6 +9,9 @@ from pathlib import Path
 
 from convergan.studies.aggregate import CellSummary, t_interval
 from convergan.studies.results import RunResult
+from convergan.ticks import plain_log_ticks
+
+SAMPLE_PANEL, SAMPLE_DPI = 3.2, 100
 
 BAND = "95% Student-t interval over seeds"
 
@@ -53,6 +56,7 @@ def learning_curves(
         ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.18, lw=0)
     if log_y and all(s.mean > 0 for _, _, stats in curves for s in stats if math.isfinite(s.mean)):
         ax.set_yscale("log")
+        plain_log_ticks(ax)
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
     ax.set_title(f"{title}\nmean over seeds; band: {BAND}", fontsize=9)
@@ -118,7 +122,8 @@ def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
     if not any(image is not None for _, images in rows for image in images):
         return False
     n_cols = max(len(images) for _, images in rows)
-    figure = _figure(2.0 * n_cols, 2.0 * len(rows) + 0.4)
+    # SAMPLE_PANEL inches at SAMPLE_DPI: about 320 px a panel, the size the runs drew them
+    figure = _figure(SAMPLE_PANEL * n_cols + 0.6, SAMPLE_PANEL * len(rows) + 0.5)
     axes = figure.subplots(len(rows), n_cols, squeeze=False)
     for i, (cell, images) in enumerate(rows):
         for j in range(n_cols):
@@ -140,7 +145,7 @@ def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
             if j == 0:
                 ax.set_ylabel(_label(cell, _constant(cells)), fontsize=8)
     figure.suptitle(f"{title}: final samples (EMA generator)", fontsize=10)
-    figure.savefig(path, dpi=75)
+    figure.savefig(path, dpi=SAMPLE_DPI)
     return True
 
 

@@ -14,6 +14,7 @@ from convergan.studies.tables import (
     CI_NOTE,
     Report,
     comparison_rows,
+    grid_note,
     partial_note,
     result_rows,
     spec_yaml,
@@ -62,6 +63,8 @@ def html_page(report: Report) -> str:
     ]
     if sweep.description:
         parts.append(f"<p>{escape(sweep.description)}</p>")
+    if grid_note(sweep):
+        parts.append(f'<p id="grid">{escape(grid_note(sweep))}</p>')
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     parts.append(f"<p>{len(sweep.runs)} runs: {escape(summary)}.</p>")
     if partial_note(sweep):

@@ -41,9 +41,12 @@ from convergan.studies.tables import Report, axis_columns, unfinished, verdict_o
 from convergan.studies.theory import dirac_verdict
 
 
-def write_report(directory: str | Path, out: str | Path | None = None) -> Report:
-    """Read the sweep (or run) in ``directory`` and write every report file into ``out``."""
-    sweep = read_sweep(directory)
+def write_report(
+    directory: str | Path, out: str | Path | None = None, progress: bool = False
+) -> Report:
+    """Read the sweep (or run) in ``directory`` and write every report file into ``out``;
+    ``progress``: bars on stderr for the runs read and the figures drawn."""
+    sweep = read_sweep(directory, progress)
     out = Path(out) if out is not None else Path(directory) / "report"
     (out / "figures").mkdir(parents=True, exist_ok=True)
     metrics = report_metrics(sweep)
@@ -54,7 +57,7 @@ def write_report(directory: str | Path, out: str | Path | None = None) -> Report
     _write_results_csv(report, out / "results.csv")
     _write_summary_csv(report, out / "summary.csv")
     _write_comparisons_csv(report, out / "comparisons.csv")
-    _draw_figures(report, out / "figures")
+    _draw_figures(report, out / "figures", progress)
     (out / "report.md").write_text(markdown(report), encoding="utf-8")
     (out / "report.html").write_text(html_page(report), encoding="utf-8")
     return report
@@ -168,9 +171,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "all"
 
 
-def _draw_figures(report: Report, folder: Path) -> None:
+def _draw_figures(report: Report, folder: Path, progress: bool = False) -> None:
+    import sys
+
+    from tqdm import tqdm
+
     metric, name = report.headline, report.sweep.name
-    for panel, cells in panels(report).items():
+    groups = panels(report)
+    bar = tqdm(groups.items(), total=len(groups), desc="report: figures", unit="panel",
+               leave=False, disable=not progress, file=sys.stderr)  # fmt: skip
+    for panel, cells in bar:
         title = f"{name}: {panel}" if panel else name
         if metric:
             path = folder / f"curves-{_slug(panel)}.png"

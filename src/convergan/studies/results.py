@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,15 +82,19 @@ class Sweep:
     effective_spec: dict | None = None  # bases, axes, zip, overrides, launcher as run
 
 
-def read_sweep(directory: str | Path) -> Sweep:
+def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
     """The sweep (or the single run) in ``directory``; raises ``ValueError`` (one line) when
-    it is neither."""
+    it is neither. ``progress``: a bar of the runs read on stderr."""
     directory = Path(directory)
     sweep_file = directory / SWEEP_FILE
     if sweep_file.is_file():
+        from tqdm import tqdm
+
         record = json.loads(sweep_file.read_text(encoding="utf-8"))
         runs = []
-        for cell in record["cells"]:
+        cells = tqdm(record["cells"], desc="report: reading runs", unit="run", leave=False,
+                     disable=not progress, file=sys.stderr)  # fmt: skip
+        for cell in cells:
             run_dir = directory / cell["run_dir"]
             cell_record = read_cell(run_dir)
             runs.append(

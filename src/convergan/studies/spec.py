@@ -109,7 +109,11 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     ``toy2d-methods``); raises :class:`ConfigError` with one line naming the file and the key
     at fault."""
     path = find_sweep_spec(path)
-    data = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:  # a binary file, a folder, unreadable
+        raise ConfigError(f"cannot read sweep spec {path}: {error}") from None
+    data = parse_yaml(text, str(path))
     return sweep_spec_from_dict(data, path)
 
 

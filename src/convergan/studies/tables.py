@@ -83,6 +83,23 @@ def unfinished(runs) -> int:
     return sum(not r.finished for r in runs)
 
 
+def grid_note(sweep: Sweep) -> str | None:
+    """The axes as run, read from the runs (a sweep narrowed with ``--axis`` or overrides
+    differs from its spec's description): ``As run: method ∈ {gan, r1} (2) × seed ∈ {0, 1}
+    (2) = 4 runs.``"""
+    if sweep.is_single_run or not sweep.axes:
+        return None
+    axes = []
+    for axis in sweep.axes:
+        values = list(dict.fromkeys(_plain(r.values.get(axis)) for r in sweep.runs))
+        axes.append(f"{axis} ∈ {{{', '.join(values)}}} ({len(values)})")
+    return f"As run: {' × '.join(axes)} = {len(sweep.runs)} runs."
+
+
+def _plain(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def partial_note(sweep: Sweep) -> str | None:
     """For a sweep with runs still pending, running or interrupted: what the tables count."""
     left = [r for r in sweep.runs if not r.finished]

@@ -36,6 +36,7 @@ from convergan.studies.cells import (
 from convergan.studies.executors import make_executor
 from convergan.studies.planning import PlannedCell
 from convergan.studies.spec import SweepSpec
+from convergan.training.metrics_log import METRICS_FILE, last_step
 
 CLAIMS = "claims"  # OUT/claims/<sweep invocation>/: claimed cells and worker pids
 BUSY = "busy"  # OUT/claims/<invocation>/<cell>/busy: the cell's holder, when not run
@@ -117,6 +118,17 @@ def run_local(spec, out_dir, todo, total, skipped, show_progress, log) -> None:
                 seconds = record.get("train_seconds", 0.0)
                 bar.write(f"{p.cell.name}: {record['status']} ({seconds:.1f} s){detail}")
 
+    looked = [0.0]
+
+    def show_running() -> None:
+        """The bar counts a running cell by the share of its steps done (read once a second),
+        so it and its estimate move inside a cell, not only when one finishes."""
+        if not show_progress or time.time() - looked[0] < 1.0:
+            return
+        looked[0] = time.time()
+        bar.n = round(skipped + len(reported) + running_share(todo, reported, claims), 2)
+        bar.refresh()
+
     previous_handler = _terminate_as_interrupt()
     workers: list = []
     try:
@@ -129,6 +141,7 @@ def run_local(spec, out_dir, todo, total, skipped, show_progress, log) -> None:
         while workers:
             time.sleep(0.2)
             report_finished()
+            show_running()
             for job in [w for w in workers if w.done()]:
                 workers.remove(job)
                 _check_worker(job, log)
@@ -144,6 +157,18 @@ def run_local(spec, out_dir, todo, total, skipped, show_progress, log) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
         bar.close()
+
+
+def running_share(todo: list[PlannedCell], finished: set[str], claims: Path) -> float:
+    """The cells claimed by a worker and not yet finished, each counted by the share of its
+    planned steps that its metrics.jsonl has logged (its tail only: the files grow long);
+    below 1 each, so a cell counts fully only when its record says it finished."""
+    share = 0.0
+    for p in todo:
+        if p.cell.name not in finished and (claims / p.cell.name).is_dir():
+            step = last_step(p.run_dir / METRICS_FILE) or 0
+            share += min(step / max(1, p.config.train.steps), 0.99)
+    return share
 
 
 def _stop(workers: list, claims: Path) -> None:

@@ -20,6 +20,7 @@ import os
 import socket
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 LOCK_NAME = ".lock"
@@ -90,8 +91,18 @@ class RunLock:
             "command": " ".join(sys.argv),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        file.write(json.dumps(record) + "\n")
-        file.flush()
+        try:
+            file.write(json.dumps(record) + "\n")
+            file.flush()
+        except OSError as error:  # a full disk: nothing of the run has been written yet
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+            with suppress(OSError):  # closing flushes the unwritten record again; it still closes
+                file.close()
+            raise RunDirectoryError(
+                f"out_dir: cannot write the lock file of {self.directory} "
+                f"({error.strerror or type(error).__name__}); nothing was written or lost: "
+                "free space or choose another out_dir, then run again"
+            ) from None
         self._file = file
 
     def release(self) -> None:

@@ -33,6 +33,7 @@ from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.diagnostics import FieldDiagnostics
 from convergan.training.ema import GeneratorEMA
 from convergan.training.in_force import PartsInForce, build_scheme
+from convergan.training.memory import check_model_memory
 from convergan.training.report import Reporter
 from convergan.training.run import Run, TrainingState
 
@@ -84,6 +85,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     global_batch = config.data.batch_size * dist.world_size
     stream = problem.real_stream(global_batch, config.seed * 1000, config.data.num_workers)
     info = problem.info()
+    check_model_memory(config, info.shape, info.num_classes)  # one line, before allocating
     players = make_players(config, info.shape, info.num_classes)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)

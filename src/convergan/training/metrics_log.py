@@ -32,6 +32,26 @@ def _records(path: Path) -> list[tuple[str, dict | None]]:
     return out
 
 
+def last_step(path: str | Path, tail: int = 8192) -> int | None:
+    """The step of the last valid record, read from the file's last ``tail`` bytes only (a
+    progress bar asks often, of files that grow long); ``None`` when there is none there."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(0, 2)
+            file.seek(max(0, file.tell() - tail))
+            lines = file.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            return record["step"]
+    return None
+
+
 def read_metrics(path: str | Path) -> list[dict]:
     """Every valid record of a ``metrics.jsonl`` file, in file order."""
     return [record for _, record in _records(Path(path)) if record is not None]
