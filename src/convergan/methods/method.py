@@ -88,7 +88,7 @@ class Method:
         # Penalties at the real or fake points reuse the forward pass of the loss term.
         needed = {p.at for p in self.penalties} if regularized else set()
         outputs, input_gradients = {}, {}
-        if needed >= {"real", "fake"} and batch.labels is None and real.shape == fake.shape:
+        if needed >= {"real", "fake"} and _stack_pays(real, fake, batch):
             outputs, input_gradients = _stacked_passes(discriminator, real, fake, functional)
         else:
             for where, points in (("real", real), ("fake", fake)):
@@ -134,45 +134,26 @@ class Method:
         return PlayerLoss(adversarial, {"adversarial": adversarial})
 
 
-# Rows of one stacked D pass on the CPU (32 real + 32 generated samples). Measured on a DCGAN-28
-# D step with R1 + R2 at batch 64, 1 thread (benchmarks/bench_r3gan_step.py): one 128-row
-# pass took 1.3x as long as two 64-row passes (oneDNN's convolutions slow down past ~64 rows
-# here), while 64-row passes of 32 real and 32 generated rows beat one pass per side by ~8%.
-# On accelerators larger passes are faster, so the whole batch is one pass there, and so it is
-# for flat (2D) samples, whose MLP players are matrix products that only gain from more rows.
-CPU_STACKED_ROWS = 64
+def _stack_pays(real: Tensor, fake: Tensor, batch: Batch) -> bool:
+    """Whether R1 + R2 go through D stacked: not for a conditional D (bound to one side's
+    labels), and not for images on the CPU, where oneDNN's convolutions on the stacked rows
+    measured slower than one pass per side (bench_r3gan_step.py, 1 thread, quiet machine:
+    R3GAN-32 0.77x, DCGAN-28 1.05x of R3GAN's own two-pass step)."""
+    if batch.labels is not None or real.shape != fake.shape:
+        return False
+    return not (real.device.type == "cpu" and real.dim() > 2)
 
 
 def _stacked_passes(
     discriminator: Module, real: Tensor, fake: Tensor, functional: bool
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """D's outputs and input gradients at the real and the generated samples when R1 and R2
-    both need them (R3GAN): real and generated rows go through D *stacked*, in passes of
-    matching rows (``[real[i:j], fake[i:j]]``), rather than one pass per side, halving the
-    number of D's kernel calls. D treats samples independently (as every gradient penalty
-    needs), so each row's gradient is its own. A conditional D is bound to the batch's labels,
-    one per row of one side, so the caller keeps one pass per side for it."""
+    both need them (R3GAN): real and generated rows go through D *stacked*, in one pass
+    rather than one pass per side, halving the number of D's kernel calls. D treats samples
+    independently (as every gradient penalty needs), so each row's gradient is its own."""
     n = real.shape[0]
-    convolutional_on_cpu = real.device.type == "cpu" and real.dim() > 2
-    rows = CPU_STACKED_ROWS // 2 if convolutional_on_cpu else n
-    parts: dict[str, list[Tensor]] = {"real": [], "fake": [], "grad_real": [], "grad_fake": []}
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        both, gradients = output_and_input_gradient(
-            discriminator, torch.cat([real[start:stop], fake[start:stop]]), functional
-        )
-        k = stop - start
-        parts["real"].append(both[:k])
-        parts["fake"].append(both[k:])
-        parts["grad_real"].append(gradients[:k])
-        parts["grad_fake"].append(gradients[k:])
-    joined = {
-        key: torch.cat(values) if len(values) > 1 else values[0] for key, values in parts.items()
-    }
-    return (
-        {"real": joined["real"], "fake": joined["fake"]},
-        {"real": joined["grad_real"], "fake": joined["grad_fake"]},
-    )
+    both, gradients = output_and_input_gradient(discriminator, torch.cat([real, fake]), functional)
+    return {"real": both[:n], "fake": both[n:]}, {"real": gradients[:n], "fake": gradients[n:]}
 
 
 def is_zero_gain(value: float | Tensor) -> bool:
