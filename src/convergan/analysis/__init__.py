@@ -13,6 +13,7 @@ _EXPORTS = {
     "is_regular_equilibrium": "convergan.analysis.local",
     "linearized_update_jacobian": "convergan.analysis.local",
     "max_stable_lr_scale": "convergan.analysis.local",
+    "stable_lr_intervals": "convergan.analysis.local",
     "simulate": "convergan.analysis.trajectories",
     "spectral_radius": "convergan.analysis.local",
     "stability_map": "convergan.analysis.stability",

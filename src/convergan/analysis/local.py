@@ -208,75 +208,91 @@ def field_jacobians_by_gain(
     return {g: field_jacobian(make_field(g), x) for g in gains}
 
 
-def max_stable_lr_scale(
+# Below this dimensionless step the update is the flow to first order (see stable_lr_intervals).
+SMALL_STEP = 1e-6
+
+
+def stable_lr_intervals(
     scheme: Scheme,
     jacobians: dict[float, Tensor],
     sizes: tuple[int, ...],
     *,
-    per_decade: int = 20,
+    per_decade: int = 200,
     lowest_step: float = 1e-12,
     highest_step: float = 1e15,
     bisections: int = 80,
-) -> float | None:
-    """The largest factor ``c`` at which ``scheme.scaled(c)`` converges (ρ < 1 − 1e-9).
+) -> list[tuple[float, float]]:
+    """Every range of the largest learning rate ``h`` at which the scheme converges
+    (ρ < 1 − 1e-9), the rates keeping their ratio; divide by ``max(scheme.lrs)`` for the factor
+    of :meth:`Scheme.scaled` (rates, not factors, so a tiny ``--lr`` cannot overflow them).
 
     The search does not depend on the scheme's own learning rates. It works in the
     dimensionless step ``s = h_max·‖J‖₂`` (the largest rate times the largest field-Jacobian
     norm over the scheme's regularization gains), scans a log grid of ``per_decade`` points per
-    decade from ``s = 1e-3`` to ``1e3``, expands it outwards a decade at a time — upwards while
-    the top point still converges (up to ``highest_step``), downwards while nothing has
-    converged yet (down to ``lowest_step``) — and bisects between the largest converging grid
-    point and its unstable neighbour.
+    decade from ``lowest_step`` to ``highest_step`` and bisects every boundary between a
+    converging and a non-converging grid point. A stable set can have several ranges (AltGD
+    with several discriminator steps); a range narrower than the grid spacing can be missed.
 
-    Returns ``None`` when no rate converges: below ``s = 1e-12`` every contraction is within
-    the unit-circle tolerance, so nothing smaller can count as converging either (e.g. an
-    eigenvalue with positive real part, or a pure rotation under SimGD). Returns ``inf`` when
-    the scheme still converges at ``s = 1e15``, where ``I + hJ`` is ``hJ`` to float64
-    precision. For SimGD the answer is ``min 2|Re λ|/|λ|²`` over the field eigenvalues
-    (divided by the scheme's rate).
+    A range whose lower end is below ``s = 1e-6`` starts at 0: there ``ρ ≈ 1 + h·max Re λ``,
+    so small steps converge exactly when the flow does, and the end found is only where the
+    contraction passes the 1e-9 tolerance. A range that still converges at ``s = 1e15`` ends
+    at ``inf``: there ``I + hJ`` is ``hJ`` to float64 precision. No range means no rate
+    converges (e.g. an eigenvalue with positive real part, or a pure rotation under SimGD).
+    For SimGD the one range is ``(0, min 2|Re λ|/|λ|²)`` over the field eigenvalues.
     """
     dtype = next(iter(jacobians.values())).dtype
     norm = max(float(torch.linalg.matrix_norm(j, ord=2).max()) for j in jacobians.values())
-    rate = max(abs(float(lr)) for lr in scheme.lrs)
+    lr_g, lr_d = (float(lr) for lr in scheme.lrs)
+    rate = max(abs(lr_g), abs(lr_d))
     if not math.isfinite(norm) or norm == 0.0 or not math.isfinite(rate) or rate == 0.0:
-        return None
-    unit_scheme = scheme.scaled(1.0 / rate)  # largest rate 1: the search is lr-independent
+        return []
+    # Largest rate exactly 1, so the search is lr-independent; dividing (rather than scaling
+    # by 1/rate) keeps this exact for subnormal rates such as 1e-308.
+    unit_scheme = scheme.with_rates(lr_g / rate, lr_d / rate)
 
     def converges(steps: Tensor) -> Tensor:
         scaled = unit_scheme.scaled((steps / norm)[:, None, None])
         radius = spectral_radius(linearized_update_jacobian(scaled, jacobians, sizes))
         return radius < 1 - UNIT_CIRCLE_TOLERANCE
 
-    def decades(first: int, last: int) -> Tensor:
-        exponents = torch.arange(first * per_decade, last * per_decade + 1, dtype=dtype)
-        return 10.0 ** (exponents / per_decade)
+    def boundary(lo: float, hi: float, stable_at_lo: bool) -> float:
+        """The step between grid points ``lo`` and ``hi`` where convergence switches."""
+        for _ in range(bisections):
+            mid = 0.5 * (lo + hi)
+            if mid in (lo, hi):
+                break
+            if bool(converges(torch.tensor([mid], dtype=dtype))[0]) == stable_at_lo:
+                lo = mid
+            else:
+                hi = mid
+        return lo if stable_at_lo else hi
 
-    low, high = -3, 3
-    steps = decades(low, high)
-    stable = converges(steps)
-    while not stable.any() and 10.0**low > lowest_step:
-        low -= 3
-        steps = decades(low, high)
-        stable = converges(steps)
-    if not stable.any():
-        return None
-    while stable[-1] and 10.0**high < highest_step:
-        high += 3
-        more = decades(high - 3, high)[1:]
-        steps, stable = torch.cat([steps, more]), torch.cat([stable, converges(more)])
-    if stable[-1]:
-        return float("inf")
-    last = int(stable.nonzero()[-1])
-    lo, hi = float(steps[last]), float(steps[last + 1])
-    for _ in range(bisections):
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            break
-        if converges(torch.tensor([mid], dtype=dtype))[0]:
-            lo = mid
-        else:
-            hi = mid
-    return lo / norm / rate
+    first = math.floor(math.log10(lowest_step) * per_decade)
+    last = math.ceil(math.log10(highest_step) * per_decade)
+    steps = 10.0 ** (torch.arange(first, last + 1, dtype=dtype) / per_decade)
+    stable = converges(steps).tolist()
+    intervals = []
+    start = 0.0 if stable[0] else None
+    for i in range(1, len(steps)):
+        if stable[i] and not stable[i - 1]:
+            start = boundary(float(steps[i - 1]), float(steps[i]), False)
+            start = 0.0 if start < SMALL_STEP else start
+        elif stable[i - 1] and not stable[i]:
+            intervals.append((start, boundary(float(steps[i - 1]), float(steps[i]), True)))
+            start = None
+    if start is not None:
+        intervals.append((start, math.inf))
+    return [(lo / norm, hi / norm) for lo, hi in intervals]
+
+
+def max_stable_lr_scale(
+    scheme: Scheme, jacobians: dict[float, Tensor], sizes: tuple[int, ...], **search
+) -> float | None:
+    """The largest factor ``c`` at which ``scheme.scaled(c)`` converges: the end of the last
+    of :func:`stable_lr_intervals` (``inf`` when still stable at the search bound, ``None``
+    when no rate converges)."""
+    intervals = stable_lr_intervals(scheme, jacobians, sizes, **search)
+    return intervals[-1][1] / max(abs(float(lr)) for lr in scheme.lrs) if intervals else None
 
 
 def _trajectory_fallback(game, method, scheme, x, steps, radius) -> dict[str, int]:
@@ -307,6 +323,7 @@ class LocalAnalysis:
     spectral_radius: float | None = None
     verdict: str = "undefined"
     max_stable_lr_scale: float | None = None
+    stable_lr_intervals: tuple[tuple[float, float], ...] = ()  # of max(lr_g, lr_d)
     continuous_time_stable: bool | None = None
     period: int = 1
     trajectory_verdicts: dict[str, int] | None = None  # fallback without a regular equilibrium
@@ -384,6 +401,7 @@ def analyze(
     jacobians = field_jacobians_by_gain(
         field.with_regularization_gain, x, scheme.regularization_gains
     )
+    intervals = stable_lr_intervals(scheme, jacobians, sizes)
     if method.clip is not None:
         note = f"{note}; weight clipping is inactive at the equilibrium"
     return LocalAnalysis(
@@ -395,7 +413,10 @@ def analyze(
         update_eigenvalues=update_eigenvalues,
         spectral_radius=radius,
         verdict=verdict(radius),
-        max_stable_lr_scale=max_stable_lr_scale(scheme, jacobians, sizes),
+        max_stable_lr_scale=intervals[-1][1] / max(abs(float(lr)) for lr in scheme.lrs)
+        if intervals
+        else None,
+        stable_lr_intervals=tuple(intervals),
         continuous_time_stable=bool((field_eigenvalues.real < -UNIT_CIRCLE_TOLERANCE).all()),
         **base,
     )

@@ -251,6 +251,7 @@ def analysis_record(result: LocalAnalysis, spec: MethodSpec, scheme: Scheme) -> 
 
     closed, error = theory_check(spec, result)
     scale = result.max_stable_lr_scale
+    intervals = result.stable_lr_intervals
     lr_g, lr_d = (float(v) for v in scheme.lrs)
     return {
         "method": result.method,
@@ -269,11 +270,13 @@ def analysis_record(result: LocalAnalysis, spec: MethodSpec, scheme: Scheme) -> 
         "verdict": result.verdict,
         "converges": result.converges,
         "continuous_time_stable": result.continuous_time_stable,
-        "max_stable_lr": _finite_or_none(scale * lr_d)
-        if scale is not None and lr_g == lr_d
-        else None,
+        # the largest stable rate: the end of the last range (rates, not scale * lr, so a
+        # subnormal --lr cannot overflow it)
+        "max_stable_lr": _finite_or_none(intervals[-1][1]) if intervals and lr_g == lr_d else None,
         "max_stable_lr_scale": _finite_or_none(scale),
-        "max_stable_lr_unbounded": scale is not None and math.isinf(scale),
+        "max_stable_lr_unbounded": bool(intervals) and math.isinf(intervals[-1][1]),
+        # every stable range of max(lr_g, lr_d), the ratio kept; null ends are unbounded
+        "stable_lr_intervals": [[lo, _finite_or_none(hi)] for lo, hi in intervals],
         "theory_eigenvalues": None if closed is None else [[z.real, z.imag] for z in closed],
         "theory_max_error": error,
         "trajectory_verdicts": result.trajectory_verdicts,
@@ -328,12 +331,19 @@ def run_analyze(args) -> int:
     )
     if record["max_stable_lr_unbounded"]:
         print("max stable lr        unbounded (still converges at h·|J| = 1e15)")
-    elif record["max_stable_lr_scale"] is None:
+    elif not record["stable_lr_intervals"]:
         print("max stable lr        none (no learning rate converges)")
     elif record["max_stable_lr"] is not None:
         print(f"max stable lr        {record['max_stable_lr']:.6g}")
     else:
         print(f"max stable lr        {record['max_stable_lr_scale']:.6g} x (lr_g, lr_d)")
+    if record["stable_lr_intervals"]:
+        which = "lr" if record["lr_g"] == record["lr_d"] else "max(lr_g, lr_d), ratio kept"
+        shown = ", ".join(
+            f"({lo:.6g}, {'inf' if hi is None else format(hi, '.6g')})"
+            for lo, hi in record["stable_lr_intervals"]
+        )
+        print(f"stable lr ranges     {shown}  ({which})")
     if record["note"] != "regular equilibrium":
         print(f"note                 {record['note']}")
     return 0
