@@ -13,12 +13,8 @@ import pytest
 import torch
 
 from convergan import AltGD, SimGD, analyze, dirac_gan, make_method, simulate
-from convergan.analysis.local import (
-    MAX_MOVES_PER_PERIOD,
-    eigenvalues,
-    max_stable_lr_scale,
-    spectral_radius,
-)
+from convergan.analysis.operators import MAX_MOVES_PER_PERIOD, eigenvalues, spectral_radius
+from convergan.analysis.stable_rates import max_stable_lr_scale
 from convergan.analysis.trajectories import MAX_SIMULATION_MOVES
 from convergan.cli.main import main
 from convergan.schemes import Extragradient, lazy

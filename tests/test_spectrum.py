@@ -15,12 +15,8 @@ import pytest
 import torch
 
 from convergan import dirac_gan
-from convergan.analysis.local import (
-    analyze,
-    field_jacobian,
-    linearized_update_jacobian,
-    update_jacobian,
-)
+from convergan.analysis.local import analyze, field_jacobian
+from convergan.analysis.operators import linearized_update_jacobian, update_jacobian
 from convergan.analysis.spectrum import (
     JacobianOperator,
     diagonal_preconditioner,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from convergan import AltGD, SimGD, analyze, dirac_gan, make_method
-from convergan.analysis.local import update_jacobian
+from convergan.analysis.operators import update_jacobian
 from convergan.cli.main import main
 from convergan.field import game_field
 

@@ -11,15 +11,15 @@ _EXPORTS = {
     "field_jacobian": "convergan.analysis.local",
     "field_jacobians_over": "convergan.analysis.stability",
     "is_regular_equilibrium": "convergan.analysis.local",
-    "linearized_update_jacobian": "convergan.analysis.local",
-    "max_stable_lr_scale": "convergan.analysis.local",
-    "stable_lr_intervals": "convergan.analysis.local",
+    "linearized_update_jacobian": "convergan.analysis.operators",
+    "max_stable_lr_scale": "convergan.analysis.stable_rates",
+    "stable_lr_intervals": "convergan.analysis.stable_rates",
     "simulate": "convergan.analysis.trajectories",
-    "spectral_radius": "convergan.analysis.local",
+    "spectral_radius": "convergan.analysis.operators",
     "stability_map": "convergan.analysis.stability",
     "trajectory_verdict": "convergan.analysis.trajectories",
-    "update_jacobian": "convergan.analysis.local",
-    "verdict": "convergan.analysis.local",
+    "update_jacobian": "convergan.analysis.operators",
+    "verdict": "convergan.analysis.operators",
 }
 
 __all__ = list(_EXPORTS)

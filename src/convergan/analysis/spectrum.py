@@ -43,7 +43,7 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 from torch import Tensor
 
-from convergan.analysis.local import UNIT_CIRCLE_TOLERANCE, period_map, verdict
+from convergan.analysis.operators import UNIT_CIRCLE_TOLERANCE, period_map, verdict
 from convergan.analysis.which import WHICH
 from convergan.field import GameField, GradientStep, LinearField, State, flatten, unflatten
 

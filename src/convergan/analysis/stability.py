@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from convergan.analysis.local import field_jacobian, linearized_update_jacobian, spectral_radius
+from convergan.analysis.local import field_jacobian
+from convergan.analysis.operators import linearized_update_jacobian, spectral_radius
 from convergan.field import GameField
 from convergan.methods.method import Method
 from convergan.schemes import Scheme
