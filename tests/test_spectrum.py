@@ -18,6 +18,7 @@ from convergan import dirac_gan
 from convergan.analysis.local import analyze, field_jacobian
 from convergan.analysis.operators import linearized_update_jacobian, update_jacobian
 from convergan.analysis.spectrum import (
+    ROUTES,
     JacobianOperator,
     diagonal_preconditioner,
     field_spectrum,
@@ -78,7 +79,7 @@ def test_products_match_finite_differences_and_dense_jacobian(method_name):
     finite = (f(z + eps * u) - f(z - eps * u)) / (2 * eps)  # J u up to O(eps^2)
     scale = float(finite.norm())
     assert scale > 1e-3  # the test is not vacuous
-    for route in ("double-backward", "forward"):
+    for route in ROUTES:
         operator = JacobianOperator(field, x, route)
         ju, jtw = operator.matvec(u), operator.rmatvec(w)
         assert torch.allclose(ju, dense @ u, rtol=0, atol=1e-10 * scale), route
@@ -131,11 +132,56 @@ def test_residuals_measure_the_eigen_equation():
     assert spectrum.solver == "dense"
     np.testing.assert_allclose(np.sort_complex(spectrum.eigenvalues), [-1, -2j, 2j], atol=1e-14)
     assert np.all(spectrum.residuals < 1e-14)
-    from convergan.analysis.spectrum import _residual
+    from convergan.analysis.spectrum import _residuals
 
-    apply = lambda u: (matrix @ torch.from_numpy(u)).numpy()  # noqa: E731
-    vector = spectrum.eigenvectors[:, 0]
-    assert _residual(apply, spectrum.eigenvalues[0] + 0.25, vector) == pytest.approx(0.25)
+    apply_block = lambda rows: (torch.from_numpy(rows) @ matrix.T).numpy()  # noqa: E731
+    shifted = spectrum.eigenvalues + np.array([0.25, -0.5j, 2.0])
+    residuals = _residuals(apply_block, shifted, spectrum.eigenvectors)
+    np.testing.assert_allclose(residuals, [0.25, 0.5, 2.0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_block_of_transpose_products_equals_one_at_a_time(route):
+    """``rmatvec`` on a block (one batched backward) is the row-by-row product, and counts
+    one product per row."""
+    field, x = mlp_game("r1")
+    operator = JacobianOperator(field, x, route)
+    rows = torch.randn(
+        5, operator.n, generator=torch.Generator().manual_seed(4), dtype=torch.float64
+    )
+    block = operator.rmatvec(rows)
+    single = torch.stack([operator.rmatvec(r) for r in rows])
+    torch.testing.assert_close(block, single, rtol=0, atol=1e-12 * float(single.abs().max()))
+    torch.testing.assert_close(block[2], dense_jacobian("r1").T @ rows[2], rtol=1e-9, atol=1e-12)
+    assert operator.products == 10
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_route_finds_the_dense_eigenvalues(route):
+    """The transpose route solves on ``Jᵀ`` (left eigenvectors), the others on ``J``: the
+    eigenvalues are the same, and each route's residuals certify them."""
+    field, x = mlp_game("r1")
+    spectrum = field_spectrum(JacobianOperator(field, x, route), k=4, which="LR")
+    dense = dense_eigenvalues("r1")
+    assert spectrum.converged
+    assert_leading_match(spectrum.eigenvalues, dense, "LR", 4)
+    assert np.all(spectrum.residuals <= 1e-8 * np.abs(dense).max())
+
+
+def test_start_vector_from_a_previous_spectrum_saves_products():
+    """ARPACK started from the leading eigenvectors' sum needs fewer products for the same
+    eigenvalues than from a random vector."""
+    from convergan.analysis.spectrum import start_vector
+
+    field, x = mlp_game("r1")
+    operator = JacobianOperator(field, x)
+    cold = field_spectrum(operator, k=4, which="LR")
+    warm = field_spectrum(operator, k=4, which="LR", initial=start_vector(cold))
+    np.testing.assert_allclose(
+        np.sort(np.real(warm.eigenvalues)), np.sort(np.real(cold.eigenvalues)), atol=1e-8
+    )
+    assert warm.matvecs < cold.matvecs
+    assert start_vector(None) is None
 
 
 @pytest.mark.parametrize("name", ["gan", "r1"])

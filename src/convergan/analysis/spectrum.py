@@ -5,13 +5,18 @@ GameField` on a *fixed* batch (the evaluation game: N real samples, N latents an
 draws, seeded), so that ``J = v′(x)`` is a deterministic ``n × n`` matrix. It is never formed
 for large models; we only apply it:
 
-* ``J·u`` by **double backward** (the default): the graph of ``v(z)`` and of ``g(w) = Jᵀw =
-  ∂⟨v, w⟩/∂z`` is built once at ``x`` and kept, and ``J u = ∂⟨g(w), u⟩/∂w`` is then one
-  backward pass per product (``g`` is linear in ``w``). Or by **forward-over-reverse**
-  (``route="forward"``: ``torch.func.jvp`` of the field, one forward and backward with
-  tangents per product, nothing kept). Both give the same numbers; R1/R2 make this a third
-  derivative of D, which both routes handle. ``benchmarks/bench_spectrum.py`` times them.
-* ``uᵀ·J`` (``Jᵀ u``) by one backward pass through the kept graph.
+* ``Jᵀ·w`` by **one backward** through the graph of ``v``, built once at ``x`` with plain
+  autograd (``create_graph``) and kept: the cheapest product, and ``Jᵀ`` has ``J``'s
+  eigenvalues, so the field's spectra run on it (``route="transpose"``, the default). This is
+  the product of Berard et al.'s code (``autograd.grad(⟨∇L, w⟩, params)``), with the field of
+  any method.
+* ``J·u`` by **double backward** (the update operators need ``J`` itself): ``g(w) = Jᵀw`` is
+  linear in ``w``, so ``J u = ∂⟨g(w), u⟩/∂w``, one backward through ``g``'s graph, built on
+  first use. Or by **forward-over-reverse** (``route="forward"``: ``torch.func.jvp`` of the
+  field, one forward and backward with tangents per product, nothing kept). R1/R2 make this a
+  third derivative of D, which both routes handle. ``benchmarks/bench_spectrum.py`` times
+  them, and ``benchmarks/bench_spectrum_vs_berard.py`` the whole solve against Berard et al.'s
+  pattern.
 
 Leading eigenvalues come from ARPACK (``scipy.sparse.linalg.eigs``) on a ``LinearOperator``:
 ``LR`` (largest real part: the most unstable direction), ``LM`` (largest magnitude: what
@@ -47,7 +52,8 @@ from convergan.analysis.operators import UNIT_CIRCLE_TOLERANCE, period_map, verd
 from convergan.analysis.which import WHICH
 from convergan.field import GameField, GradientStep, LinearField, State, flatten, unflatten
 
-Route = Literal["double-backward", "forward"]
+Route = Literal["transpose", "double-backward", "forward"]
+ROUTES: tuple[str, ...] = ("transpose", "double-backward", "forward")
 
 
 # ---------------------------------------------------------------------------- J as an operator
@@ -56,11 +62,27 @@ Route = Literal["double-backward", "forward"]
 class JacobianOperator:
     """``J = v′(x)`` of ``field`` at ``x``, applied matrix-free: :meth:`matvec` is ``J u``,
     :meth:`rmatvec` is ``Jᵀ w`` (i.e. ``wᵀ J``). Inputs of any dtype; outputs in that dtype.
-    ``products`` counts the applications."""
+    ``products`` counts the applications.
 
-    def __init__(self, field: GameField, x: State, route: Route = "double-backward") -> None:
-        if route not in ("double-backward", "forward"):
-            raise ValueError(f"route must be 'double-backward' or 'forward', not {route!r}")
+    The graph of ``v`` near ``x`` is built once, by plain autograd with ``create_graph``
+    (:meth:`GameField.differentiable <convergan.field.GameField.differentiable>`), and kept:
+
+    * ``Jᵀ w`` is one backward through it (``rmatvec``): the cheapest product there is, and
+      ``Jᵀ`` has ``J``'s eigenvalues, so ``route="transpose"`` (the default) runs the field's
+      eigen-solver on it (:attr:`spectrum_product`);
+    * ``J u`` (``matvec``, which the update operators need) is a backward through a backward:
+      ``g(w) = Jᵀw`` is linear in ``w``, so ``J u = ∂⟨g(w), u⟩/∂w``; ``g``'s graph is built on
+      the first ``J u`` (``route="double-backward"`` builds it up front and runs the field's
+      solver on ``J`` itself).
+
+    ``route="forward"`` keeps nothing up front: ``J u`` by ``torch.func.jvp``
+    (forward-over-reverse) and ``Jᵀ w`` by ``torch.func.vjp``, both on the field's own route.
+    All routes give the same numbers; ``benchmarks/bench_spectrum.py`` times them.
+    """
+
+    def __init__(self, field: GameField, x: State, route: Route = "transpose") -> None:
+        if route not in ROUTES:
+            raise ValueError(f"route must be one of {', '.join(ROUTES)}, not {route!r}")
         self.route = route
         self.sizes = tuple(int(x_i.shape[-1]) for x_i in x)
         self.n = sum(self.sizes)
@@ -72,37 +94,69 @@ class JacobianOperator:
             return flatten(field(unflatten(z, self.sizes)))
 
         self._field = flat_field
+        self._pullback = self._g = None
+        if route == "forward":
+            self.value = flat_field(self.point).detach()
+            return
         with torch.enable_grad():
-            z = self.point.clone().requires_grad_(True)
-            value = flat_field(z)
-            self.value = value.detach()
-            if route == "double-backward":
-                # g(w) = Jᵀ w with its graph kept: J u = ∂⟨g(w), u⟩/∂w at any w (g is linear).
-                self._w = torch.zeros_like(value, requires_grad=True)
-                (self._g,) = torch.autograd.grad(value, z, self._w, create_graph=True)
-                self._z, self._v = z, value
-            else:
-                _, self._pullback = torch.func.vjp(flat_field, self.point)
+            self._z = self.point.clone().requires_grad_(True)
+            self._v = flatten(field.differentiable(unflatten(self._z, self.sizes)))
+        self.value = self._v.detach()
+        if route == "double-backward":
+            self._transpose_graph()
+
+    @property
+    def spectrum_product(self) -> Callable[[Tensor], Tensor]:
+        """The product the field's eigen-solver uses: ``Jᵀ`` on the transpose route."""
+        return self.rmatvec if self.route == "transpose" else self.matvec
+
+    def _transpose_graph(self) -> Tensor:
+        """``g(w) = Jᵀ w`` with its graph kept, built once (``J u = ∂⟨g(w), u⟩/∂w``)."""
+        if self._g is None:
+            with torch.enable_grad():
+                self._w = torch.zeros_like(self._v, requires_grad=True)
+                (self._g,) = torch.autograd.grad(self._v, self._z, self._w, create_graph=True)
+        return self._g
 
     def matvec(self, u: Tensor) -> Tensor:
         self.products += 1
         u_model = u.to(self.point.device, self.dtype)
-        if self.route == "double-backward":
-            with torch.enable_grad():
-                (out,) = torch.autograd.grad(self._g, self._w, u_model, retain_graph=True)
-        else:
+        if self.route == "forward":
             out = torch.func.jvp(self._field, (self.point,), (u_model,))[1]
+        else:
+            with torch.enable_grad():
+                g = self._transpose_graph()
+                (out,) = torch.autograd.grad(g, self._w, u_model, retain_graph=True)
         return out.detach().to(u.device, u.dtype)
 
     def rmatvec(self, w: Tensor) -> Tensor:
-        self.products += 1
+        """``Jᵀ w``; a 2-D ``w`` (one vector per row) is a block of products, done as one
+        batched backward where the graph allows it."""
+        self.products += 1 if w.dim() == 1 else w.shape[0]
         w_model = w.to(self.point.device, self.dtype)
-        if self.route == "double-backward":
-            with torch.enable_grad():
+        if self.route == "forward":
+            if self._pullback is None:
+                _, self._pullback = torch.func.vjp(self._field, self.point)
+            out = torch.stack([self._pullback(row)[0] for row in w_model.reshape(-1, self.n)])
+            return out.reshape(w.shape).detach().to(w.device, w.dtype)
+        with torch.enable_grad():
+            if w.dim() == 1:
                 (out,) = torch.autograd.grad(self._v, self._z, w_model, retain_graph=True)
-        else:
-            (out,) = self._pullback(w_model)
+            else:
+                out = self._batched_backward(w_model)
         return out.detach().to(w.device, w.dtype)
+
+    def _batched_backward(self, rows: Tensor) -> Tensor:
+        try:
+            (out,) = torch.autograd.grad(
+                self._v, self._z, rows, retain_graph=True, is_grads_batched=True
+            )
+            return out
+        except RuntimeError:  # an operation without a batching rule: one row at a time
+            rows_out = [
+                torch.autograd.grad(self._v, self._z, r, retain_graph=True)[0] for r in rows
+            ]
+            return torch.stack(rows_out)
 
 
 # ---------------------------------------------------------------------------- the eigen-solver
@@ -179,6 +233,8 @@ def leading_eigenvalues(
     seed: int = 0,
     dense: bool | None = None,
     progress: Callable[[int, int, int], None] | None = None,
+    initial: np.ndarray | None = None,
+    block: Callable[[Tensor], Tensor] | None = None,
 ) -> Spectrum:
     """The ``k`` leading eigenvalues of the real operator ``u ↦ matvec(u)`` (float64 tensors).
 
@@ -189,6 +245,11 @@ def leading_eigenvalues(
     with the running product count, the products planned so far and ARPACK's restarts so far:
     ARPACK first builds a Krylov basis of ``ncv`` products, then each implicit restart adds
     about ``ncv - k``, so the plan (and a bar's estimate) covers the current basis or restart.
+
+    ``initial``: ARPACK's start vector (default: seeded normal). A combination of a nearby
+    operator's leading eigenvectors (:func:`start_vector`) saves products when several
+    checkpoints of one run are analysed. ``block``: the product on a block of vectors (one
+    per row), used for the residual checks, which need all their products at once.
     """
     criterion(np.zeros(1), which)  # validates which
     check_k(k, n)
@@ -205,6 +266,16 @@ def leading_eigenvalues(
         out = matvec(torch.from_numpy(np.ascontiguousarray(u, dtype=np.float64)))
         return out.detach().cpu().numpy().astype(np.float64)
 
+    def apply_block(rows: np.ndarray) -> np.ndarray:
+        nonlocal count
+        if block is None:
+            return np.stack([apply(r) for r in rows])
+        count += len(rows)
+        if progress is not None:
+            progress(count, basis + restarts * per_restart, restarts)
+        out = block(torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float64)))
+        return out.detach().cpu().numpy().astype(np.float64)
+
     start = time.perf_counter()
     use_dense = dense if dense is not None else k >= n - 1
     if use_dense:
@@ -212,7 +283,7 @@ def leading_eigenvalues(
         values, vectors = np.linalg.eig(matrix)
         converged = True
     else:
-        v0 = np.random.default_rng(seed).standard_normal(n)
+        v0 = np.random.default_rng(seed).standard_normal(n) if initial is None else initial
         operator = LinearOperator((n, n), matvec=apply, dtype=np.float64)
         # Eigenvalues with the largest |Im| may lie inside the spectrum's hull (small pairs
         # among many real eigenvalues), where Krylov spaces resolve them late and ARPACK may
@@ -225,7 +296,7 @@ def leading_eigenvalues(
     order = np.argsort(-criterion(values, which), kind="stable")[:k]
     values, vectors = values[order], vectors[:, order]
     solver_matvecs, seconds = count, time.perf_counter() - start
-    residuals = np.array([_residual(apply, values[j], vectors[:, j]) for j in range(len(values))])
+    residuals = _residuals(apply_block, values, vectors)
     return Spectrum(
         values, residuals, which, k, n, converged, solver_matvecs, seconds,
         "dense" if use_dense else "arpack", vectors,
@@ -240,17 +311,44 @@ def _arpack(operator, k, which, tol, maxiter, ncv, v0):
         return error.eigenvalues, error.eigenvectors, False
 
 
-def _residual(apply, value: complex, vector: np.ndarray) -> float:
-    """``‖A u − λ u‖ / ‖u‖`` for a complex ``u``, from ``A Re u`` and ``A Im u``."""
-    image = apply(vector.real) + (1j * apply(vector.imag) if np.any(vector.imag) else 0.0)
-    return float(np.linalg.norm(image - value * vector) / np.linalg.norm(vector))
+def _residuals(apply_block, values: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``‖A u − λ u‖ / ‖u‖`` for each complex ``u``, from ``A Re u`` and ``A Im u``, all
+    products in one block."""
+    if not len(values):
+        return np.zeros(0)
+    complex_columns = [j for j in range(len(values)) if np.any(vectors[:, j].imag)]
+    rows = [vectors[:, j].real for j in range(len(values))]
+    rows += [vectors[:, j].imag for j in complex_columns]
+    images = apply_block(np.stack(rows))
+    out = []
+    for j in range(len(values)):
+        image = images[j].astype(complex)
+        if j in complex_columns:
+            image = image + 1j * images[len(values) + complex_columns.index(j)]
+        vector = vectors[:, j]
+        out.append(np.linalg.norm(image - values[j] * vector) / np.linalg.norm(vector))
+    return np.array(out, dtype=float)
+
+
+def start_vector(previous: Spectrum | None) -> np.ndarray | None:
+    """A start vector for the next ARPACK run from a previous spectrum's eigenvectors (the
+    sum of their real and imaginary parts, each normalised), or ``None``."""
+    if previous is None or previous.eigenvectors is None or not len(previous.eigenvalues):
+        return None
+    vectors = previous.eigenvectors
+    parts = [p for p in (*vectors.real.T, *vectors.imag.T) if np.any(p)]
+    return np.sum([p / np.linalg.norm(p) for p in parts], axis=0)
 
 
 def field_spectrum(
     operator: JacobianOperator, k: int = 10, which: str = "LR", **solver
 ) -> Spectrum:
-    """The ``k`` leading eigenvalues of the field Jacobian ``J``."""
-    return leading_eigenvalues(operator.matvec, operator.n, k, which, **solver)
+    """The ``k`` leading eigenvalues of the field Jacobian ``J``, from the operator's
+    :attr:`~JacobianOperator.spectrum_product` (``Jᵀ`` on the default route: the same
+    eigenvalues, each product one backward; the eigenvectors are then ``J``'s left ones)."""
+    product = operator.spectrum_product
+    block = operator.rmatvec if product == operator.rmatvec else None
+    return leading_eigenvalues(product, operator.n, k, which, block=block, **solver)
 
 
 # ---------------------------------------------------------------------------- update operators

@@ -61,9 +61,10 @@ def register(commands) -> None:
     _evaluation_game_options(parser)
     parser.add_argument(
         "--route",
-        choices=("double-backward", "forward"),
-        default="double-backward",
-        help="J·u by double backward through a kept graph (default) or forward-over-reverse",
+        choices=("transpose", "double-backward", "forward"),
+        default="transpose",
+        help="field spectra on J^T, one backward per product through a graph built once "
+        "(default); or on J by double backward, or by forward-over-reverse (nothing kept)",
     )
     parser.add_argument(
         "--tol", type=float, default=None, metavar="T", help="ARPACK relative tolerance"

@@ -152,13 +152,29 @@ class GameField:
     def __call__(self, x: State) -> State:
         return self.evaluate(x)[0]
 
+    def differentiable(self, x: State) -> State:
+        """The field at ``x`` with its autograd graph kept, for ``x`` that requires grad:
+        plain ``torch.autograd`` with ``create_graph`` (whatever the route), so that one
+        backward through the result is one vector-Jacobian product ``Jᵀw``. This is the
+        analysis' graph, built once per point: no ``torch.func`` transforms are nested in it,
+        which keeps each backward as lean as a hand-written ``create_graph`` gradient."""
+        eager = replace(self, route="eager", autocast_device=None)
+        batch = eager.draw_batch()
+        if eager.coupled:
+            return eager._consensus_field(x, batch, keep_graph=True)[0]
+        players = (GENERATOR, DISCRIMINATOR)
+        return tuple(eager._direction_and_terms(i, x, batch, create_graph=True)[0] for i in players)
+
     def player(self, i: int, x: State) -> Tensor:
         return self.evaluate_player(i, x)[0]
 
-    def _consensus_field(self, x: State, batch: Batch) -> tuple[State, tuple[Terms, Terms]]:
+    def _consensus_field(
+        self, x: State, batch: Batch, keep_graph: bool = False
+    ) -> tuple[State, tuple[Terms, Terms]]:
         """``v − gain·γ·v′ᵀv``; ``v′ᵀv = ∇(½‖v‖²)`` is one vector-Jacobian product through the
         field (``torch.func.vjp``), or in eager mode the gradient of ``½‖v‖²`` with ``v``
-        built with ``create_graph``."""
+        built with ``create_graph``. ``keep_graph`` (eager): the result keeps its graph to
+        ``x``, for :meth:`differentiable`."""
         players = (GENERATOR, DISCRIMINATOR)
         if self.route == "functional":
 
@@ -169,14 +185,17 @@ class GameField:
             v, pullback, terms = torch.func.vjp(field_with_terms, *x, has_aux=True)
             jacobian_transpose_v = pullback(v)
         else:
-            params = tuple(x_j.detach().requires_grad_(True) for x_j in x)
+            params = x if keep_graph else tuple(x_j.detach().requires_grad_(True) for x_j in x)
             pairs = [
                 self._direction_and_terms(i, params, batch, create_graph=True) for i in players
             ]
             v, terms = tuple(d for d, _ in pairs), tuple(t for _, t in pairs)
             half_squared_norm = 0.5 * sum((v_i * v_i).sum() for v_i in v)
-            jacobian_transpose_v = torch.autograd.grad(half_squared_norm, params)
-            v = tuple(v_i.detach() for v_i in v)
+            jacobian_transpose_v = torch.autograd.grad(
+                half_squared_norm, params, create_graph=keep_graph
+            )
+            if not keep_graph:
+                v = tuple(v_i.detach() for v_i in v)
         w = self.method.consensus.transform(v, jacobian_transpose_v, self.regularization_gain)
         return w, terms
 

@@ -62,7 +62,7 @@ class SpectrumSettings:
     schemes: tuple[str, ...] = ()  # "run" (the trainer's scheme) or registered scheme names
     preconditioned: bool = False
     float64: bool = False
-    route: Route = "double-backward"
+    route: Route = "transpose"
     tol: float | None = None  # None: 1e-10 in float64, 1e-5 in float32
     maxiter: int | None = None
     lr_bound: bool = True  # with schemes: max_stable_lr_scale (two more ARPACK runs on H*P*J)
