@@ -201,3 +201,51 @@ def test_an_evaluation_game_too_large_for_memory_is_refused_in_one_line(
         assert code == 2 and "\n" not in err.strip() and out == ""
         assert f"--samples 100000000: the evaluation game would need about {need}" in err
         assert "16.0 GB available" in err
+
+
+def test_saved_evaluation_batch_rebuilds_the_matrix(capsys, tiny_run, tmp_path):
+    """``--save-batch`` writes the evaluation game; with the checkpoint and the run's method
+    alone (no evaluation_batch call) it rebuilds the J whose eigenvalues the command printed."""
+    from convergan.analysis.local import field_jacobian
+    from convergan.field import GameField
+    from convergan.methods import Batch
+    from convergan.runs.spectrum import open_run
+
+    path = tmp_path / "game.pt"
+    (record,) = spectrum_json(
+        capsys, tiny_run, "--k", "3", "--step", "2", "--save-batch", str(path)
+    )
+    saved = torch.load(path, weights_only=True)
+    assert (saved["samples"], saved["seed"], saved["step"]) == (64, 0, 2)
+    fields = {k: v for k, v in saved.items() if k not in ("samples", "seed", "step")}
+    batch = Batch(
+        **{
+            k: v.double() if torch.is_tensor(v) and v.is_floating_point() else v
+            for k, v in fields.items()
+        }
+    )
+    run_dir = open_run(tiny_run)
+    players = run_dir.players()
+    g, d = players.generator.double(), players.discriminator.double()
+    _, checkpoint = run_dir.load(2)
+    field = GameField(g, d, run_dir.config.method.build(), batch, step=2)
+    x = (checkpoint["theta"].double(), checkpoint["psi"].double())
+    dense = np.linalg.eigvals(field_jacobian(field, x).numpy())
+    found = np.array([complex(*pair) for pair in record["eigenvalues"]])
+    scale = np.abs(dense).max()
+    np.testing.assert_allclose(
+        np.sort(found.real)[::-1], np.sort(dense.real)[::-1][:3], atol=1e-8 * scale
+    )
+
+
+def test_several_checkpoints_start_from_the_previous_eigenvectors(capsys, tiny_run):
+    """With several steps, each ARPACK run starts from the previous checkpoint's eigenvectors:
+    the same eigenvalues as a cold start (to ARPACK's tolerance), in fewer products overall."""
+    both = spectrum_json(capsys, tiny_run, "--k", "3", "--step", "2", "4")
+    alone = spectrum_json(capsys, tiny_run, "--k", "3", "--step", "4")[0]
+    warm = both[1]
+    scale = max(abs(complex(*p)) for p in alone["eigenvalues"])
+    np.testing.assert_allclose(
+        [p[0] for p in warm["eigenvalues"]], [p[0] for p in alone["eigenvalues"]], atol=1e-8 * scale
+    )
+    assert warm["matvecs"] <= alone["matvecs"]

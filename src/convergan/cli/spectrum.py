@@ -73,6 +73,12 @@ def register(commands) -> None:
         "--maxiter", type=int, default=None, metavar="M", help="ARPACK restarts at most"
     )
     parser.add_argument("--plot", metavar="DIR", help="write eigenvalue figures into DIR")
+    parser.add_argument(
+        "--save-batch",
+        metavar="FILE",
+        help="write the evaluation game (the batch's tensors, torch.save) of the first step "
+        "analysed, to rebuild the matrix elsewhere",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per step")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run_spectrum)
@@ -153,7 +159,11 @@ def _check_steps(run, steps: list[int]) -> None:
 
 def run_spectrum(args) -> int:
     from convergan.cli.train import _user_errors
-    from convergan.runs.spectrum import SpectrumSettings, analyze_checkpoint
+    from convergan.runs.spectrum import (
+        SpectrumSettings,
+        analyze_checkpoint,
+        save_evaluation_batch,
+    )
 
     if args.samples is not None and args.samples < 1:
         raise UsageError(f"--samples must be >= 1, got {args.samples}")
@@ -180,10 +190,13 @@ def run_spectrum(args) -> int:
         maxiter=args.maxiter,
         lr_bound=not args.no_lr_bound,
     )
-    records = []
+    if args.save_batch:
+        path = save_evaluation_batch(run, steps[0], settings, args.save_batch)
+        print(f"wrote the evaluation game of step {steps[0]} to {path}", file=sys.stderr)
+    records, warm = [], {}  # each checkpoint's ARPACK runs start from the previous one's
     for step in steps:
         try:
-            record = analyze_checkpoint(run, step, settings, show_progress=not args.quiet)
+            record = analyze_checkpoint(run, step, settings, not args.quiet, warm)
         except _user_errors() as error:
             raise UsageError(str(error)) from None
         except ValueError as error:

@@ -33,6 +33,7 @@ from convergan.analysis.spectrum import (
     leading_eigenvalues,
     max_stable_lr_scale,
     scaled_field_operator,
+    start_vector,
     update_spectrum,
 )
 from convergan.config.schema import config_at
@@ -153,10 +154,15 @@ def analyze_players(
     show_progress: bool = False,
     problem: Problem | None = None,
     world_size: int = 1,
+    warm: dict[str, Spectrum] | None = None,
 ) -> dict:
     """Field and update-operator spectra of the players at ``x``: one JSON-ready record, with
     the config's values at ``step`` (``world_size``: the run's processes, for schedules in
-    samples) and the learning rates used under ``"lr"``."""
+    samples) and the learning rates used under ``"lr"``.
+
+    ``warm``: the field spectra of a previous checkpoint of the same run, by ``which``; each
+    ARPACK run starts from their eigenvectors (fewer products: neighbouring checkpoints have
+    nearby leading eigenvectors), and ``warm`` is updated with this checkpoint's."""
     config = config_at(config, step, world_size)
     method = config.method.build()
     problem = make_problem(config) if problem is None else problem
@@ -180,12 +186,17 @@ def analyze_players(
         with _Progress(f"step {step} {label}", show_progress) as progress:
             return run(progress)
 
-    spectra = {
-        which: solve(
-            which, lambda p, w=which: field_spectrum(jacobian, settings.k, w, progress=p, **solver)
+    warm = {} if warm is None else warm
+
+    def field_solve(which: str, progress) -> Spectrum:
+        initial = start_vector(warm.get(which))
+        spectrum = field_spectrum(
+            jacobian, settings.k, which, progress=progress, initial=initial, **solver
         )
-        for which in settings.which
-    }
+        warm[which] = spectrum
+        return spectrum
+
+    spectra = {which: solve(which, lambda p, w=which: field_solve(w, p)) for which in settings.which}
     record = _field_record(step, samples, settings, spectra, jacobian.n)
     record["lr"] = {"g": float(config.optim.g.lr), "d": float(config.optim.d.lr)}
     if schemes:
@@ -270,10 +281,14 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 
 
 def analyze_checkpoint(
-    run: RunDirectory, step: int, settings: SpectrumSettings, show_progress: bool = False
+    run: RunDirectory,
+    step: int,
+    settings: SpectrumSettings,
+    show_progress: bool = False,
+    warm: dict[str, Spectrum] | None = None,
 ) -> dict:
     """:func:`analyze_players` at checkpoint ``step`` of ``run`` (the raw generator, not the
-    EMA: the EMA is not a point the scheme visits)."""
+    EMA: the EMA is not a point the scheme visits); ``warm`` as there."""
     _, checkpoint = run.load(step)
     world_size = int(checkpoint.get("world_size") or 1)
     config = config_at(run.config, step, world_size)  # the Adam β's in force, for its moments
@@ -293,7 +308,28 @@ def analyze_checkpoint(
         preconditioner,
         show_progress,
         world_size=world_size,
+        warm=warm,
     )
+
+
+def save_evaluation_batch(run: RunDirectory, step: int, settings: SpectrumSettings, path) -> Path:
+    """Write the evaluation game :func:`analyze_checkpoint` uses at ``step`` to ``path``
+    (``torch.save`` of a dict: the batch's tensors by field name, ``None`` for unused draws,
+    plus ``samples``, ``seed`` and ``step``), atomically. With the checkpoint's parameters
+    and the run's method, it rebuilds the matrix ``J`` the spectrum is of."""
+    from convergan.checkpoint import save_checkpoint
+
+    _, checkpoint = run.load(step)
+    world_size = int(checkpoint.get("world_size") or 1)
+    config = config_at(run.config, step, world_size)
+    method = config.method.build()
+    problem = make_problem(config)
+    samples = settings.samples or problem.spectrum_samples
+    latent_dim = run.players().generator.latent_dim
+    batch = evaluation_batch(config, method, latent_dim, samples, settings.seed, problem)
+    record = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
+    record.update(samples=samples, seed=settings.seed, step=step)
+    return save_checkpoint(path, record)
 
 
 class _Progress:

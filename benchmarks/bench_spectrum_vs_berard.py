@@ -1,0 +1,188 @@
+"""Field spectra end to end: convergan spectrum against the pattern of Berard et al. (2020).
+
+The peer is the code of "A Closer Look at the Optimization Landscapes of Generative
+Adversarial Networks" (Berard, Gidel, Almahairi, Vincent, Lacoste-Julien, ICLR 2020;
+facebookresearch/GAN-optimization-landscape), re-implemented here from its description:
+
+* both players' losses computed once on the modules' own parameters, and their gradients
+  taken with ``autograd.grad(loss, params, create_graph=True)`` and concatenated;
+* a ``scipy.sparse.linalg.LinearOperator`` whose product is one backward
+  ``autograd.grad(dot(grad, v), params, retain_graph=True)``, each block flattened and
+  concatenated, in float32 (their operator's dtype), moved to the CPU;
+* ``scipy.sparse.linalg.eigs`` with scipy's default Krylov size.
+
+Their matrix is ``∂∇L/∂params = −J`` (the field is ``v = −∇L``), so J's ``LR`` eigenvalues
+are theirs by ``SR``, negated. Both sides get the same checkpoint, the same evaluation game
+(``convergan.training.batches.evaluation_batch``: the same samples, latents and draws), the
+same ``k``, the same tolerance and the same start vector. convergan is timed end to end
+(``convergan.runs.spectrum.analyze_checkpoint``: loading, the game, the graph, ARPACK and
+the residual checks the peer does not do); the peer from the same checkpoint loaded. The
+two alternate (``ours`` first in odd rounds), in one process.
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_spectrum_vs_berard.py \\
+        --case circle RUN_DIR --case dcgan RUN_DIR [--rounds 1]
+
+``--case NAME RUN_DIR`` takes any trained run; NAME picks k and N: ``circle`` k = 6,
+N = 2000 (the issue's target: under 60 s), ``dcgan`` k = 10, N = 512 (under 5 minutes).
+Writes ``benchmarks/results/spectrum/vs_berard.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse.linalg as linalg
+import torch
+from torch import autograd
+
+from convergan.config import config_at
+from convergan.field import ParameterLayout
+from convergan.problems import make_problem
+from convergan.runs.spectrum import SpectrumSettings, analyze_checkpoint, open_run
+from convergan.training.batches import evaluation_batch
+
+RESULTS = Path(__file__).parent / "results" / "spectrum" / "vs_berard.json"
+CASES = {"circle": {"k": 6, "samples": 2000, "target_seconds": 60}}
+CASES["dcgan"] = {"k": 10, "samples": 512, "target_seconds": 300}
+TOL = 1e-5  # convergan's float32 default; given to both
+
+
+class BerardJacobianVectorProduct(linalg.LinearOperator):
+    """Their ``JacobianVectorProduct``: ``v ↦ ∂⟨grad, v⟩/∂params`` in float32."""
+
+    def __init__(self, grad, params):
+        self.grad = torch.cat([g.view(-1) for g in grad])
+        self.shape = (self.grad.size(0), self.grad.size(0))
+        self.dtype = np.dtype("float32")
+        self.params = params
+        self.products = 0
+
+    def _matvec(self, v):
+        self.products += 1
+        v = torch.tensor(np.asarray(v).reshape(-1), dtype=torch.float32)
+        grad_vector_product = torch.dot(self.grad, v)
+        hv = autograd.grad(grad_vector_product, self.params, retain_graph=True, allow_unused=True)
+        flat = [
+            (torch.zeros_like(p) if g is None else g).contiguous().view(-1)
+            for g, p in zip(hv, self.params)
+        ]
+        return torch.cat(flat).cpu()
+
+
+def berard(run, step: int, k: int, samples: int, seed: int = 0) -> dict:
+    """Their pattern on the checkpoint's players and the evaluation game of ``seed``."""
+    start = time.perf_counter()
+    players = _players(run, step)
+    generator, discriminator = players.generator, players.discriminator
+    config = config_at(run.config, step)
+    method = config.method.build()
+    batch = evaluation_batch(
+        config, method, generator.latent_dim, samples, seed, make_problem(config)
+    )
+    gen_loss = method.generator_loss(generator, discriminator, batch, step=step).total
+    dis_loss = method.discriminator_loss(
+        generator, discriminator, batch, regularization_gain=1.0, step=step, functional=False
+    ).total
+    gen_params, dis_params = list(generator.parameters()), list(discriminator.parameters())
+    grad_gen = autograd.grad(gen_loss, gen_params, create_graph=True)
+    grad_dis = autograd.grad(dis_loss, dis_params, create_graph=True)
+    operator = BerardJacobianVectorProduct(grad_gen + grad_dis, gen_params + dis_params)
+    setup = time.perf_counter() - start
+    n = operator.shape[0]
+    v0 = np.random.default_rng(seed).standard_normal(n).astype(np.float32)
+    values = linalg.eigs(operator, k=k, which="SR", tol=TOL, v0=v0, return_eigenvectors=False)
+    values = -values  # their matrix is −J
+    order = np.argsort(-values.real, kind="stable")
+    return {
+        "seconds": time.perf_counter() - start,
+        "setup_seconds": setup,
+        "products": operator.products,
+        "eigenvalues": [[float(v.real), float(v.imag)] for v in values[order]],
+    }
+
+
+def _players(run, step):
+    _, checkpoint = run.load(step)
+    players = run.players()
+    ParameterLayout(players.generator).assign(checkpoint["theta"])
+    ParameterLayout(players.discriminator).assign(checkpoint["psi"])
+    return players
+
+
+def ours(run, step: int, k: int, samples: int, seed: int = 0) -> dict:
+    start = time.perf_counter()
+    settings = SpectrumSettings(k=k, which=("LR",), samples=samples, seed=seed, tol=TOL)
+    record = analyze_checkpoint(run, step, settings)
+    spectrum = record["spectra"]["LR"]
+    return {
+        "seconds": time.perf_counter() - start,
+        "solver_seconds": spectrum["seconds"],
+        "products": spectrum["matvecs"],
+        "converged": spectrum["converged"],
+        "max_residual": max(spectrum["residuals"]),
+        "eigenvalues": spectrum["eigenvalues"],
+    }
+
+
+def agreement(a: list, b: list) -> float:
+    """Largest distance between the two sorted lists, relative to the largest |λ|."""
+    x = np.sort_complex(np.array([complex(*p) for p in a]))
+    y = np.sort_complex(np.array([complex(*p) for p in b]))
+    return float(np.abs(x - y).max() / np.abs(y).max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", nargs=2, action="append", metavar=("NAME", "RUN_DIR"))
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results["machine"] = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "load_average_at_start": os.getloadavg(),
+    }
+    for name, run_dir in args.case or []:
+        case = CASES[name]
+        run = open_run(run_dir)
+        step = run.latest_step()
+        rows = {"ours": [], "berard": []}
+        for round_ in range(args.rounds):
+            order = ("ours", "berard") if round_ % 2 == 0 else ("berard", "ours")
+            for who in order:
+                fn = ours if who == "ours" else berard
+                rows[who].append(fn(run, step, case["k"], case["samples"]))
+                print(name, who, json.dumps(rows[who][-1])[:300], flush=True)
+        best = {who: min(r["seconds"] for r in rows[who]) for who in rows}
+        results[name] = {
+            "run_parameters": sum(
+                p.numel()
+                for m in (run.players().generator, run.players().discriminator)
+                for p in m.parameters()
+            ),
+            "step": step,
+            **case,
+            "tol": TOL,
+            "rounds": rows,
+            "best_seconds": best,
+            "speedup": best["berard"] / best["ours"],
+            "eigenvalue_agreement": agreement(
+                rows["ours"][0]["eigenvalues"], rows["berard"][0]["eigenvalues"]
+            ),
+            "target_met": best["ours"] < case["target_seconds"],
+            "load_average_at_end": os.getloadavg(),
+        }
+        print(json.dumps({name: {k: v for k, v in results[name].items() if k != "rounds"}}))
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
