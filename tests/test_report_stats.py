@@ -214,3 +214,27 @@ def test_report_of_a_single_run(tmp_path):
     assert summary[0]["final eval/w1 n"] == "1" and summary[0]["final eval/w1 std"] == ""
     assert {name for name, _, _ in report.figures} == {"curves-all"}
     assert (run_dir / "report" / "report.html").is_file()
+
+
+def test_a_report_names_no_absolute_path(tmp_path, monkeypatch):
+    """The sweep as run shows its bases as a shipped name or relative to the report's folder,
+    whatever folder the sweep was started from and the report written from."""
+    from convergan.studies.planning import plan, write_sweep_record
+    from convergan.studies.spec import sweep_spec_from_dict
+
+    mine = tmp_path / "configs" / "mine.yaml"
+    mine.parent.mkdir()
+    mine.write_text("base: toy2d/circle\nseed: 3\n")
+    monkeypatch.chdir(tmp_path)  # the spec's paths are read relative to where it starts
+    spec = sweep_spec_from_dict(
+        {"base": {"mine": "configs/mine.yaml", "ring": "toy2d/ring8"}, "axes": {"seed": [0]}}
+    )
+    out = tmp_path / "results" / "sweep"
+    write_sweep_record(spec, out, plan(spec, out))
+    monkeypatch.chdir(ROOT)
+    write_report(out)
+    for name in ("report.md", "report.html"):
+        text = (out / "report" / name).read_text()
+        assert str(tmp_path) not in text and str(ROOT) not in text
+        assert "mine: ../../../configs/mine.yaml" in text and "ring: toy2d/ring8" in text
+    assert (out / "report" / "../../../configs/mine.yaml").resolve() == mine.resolve()

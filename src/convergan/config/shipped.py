@@ -59,6 +59,13 @@ def shipped_file(kind: str, name: str | Path) -> Path | None:
     return shipped(kind).get(str(name).removesuffix(".yaml"))
 
 
+def shipped_name(kind: str, path: str | Path) -> str | None:
+    """The name of the shipped file at ``path`` (``toy2d/circle``), or ``None`` for any other
+    file: what a report shows instead of the path where convergan is installed."""
+    target = Path(path).resolve()
+    return next((name for name, file in shipped(kind).items() if file.resolve() == target), None)
+
+
 def not_found(kind: str, name: str | Path) -> str:
     """The one-line message for a missing file that is not a shipped name either, with the
     closest shipped names."""

@@ -136,9 +136,9 @@ class Method:
 
 def _stack_pays(real: Tensor, fake: Tensor, batch: Batch) -> bool:
     """Whether R1 + R2 go through D stacked: not for a conditional D (bound to one side's
-    labels), and not for images on the CPU, where oneDNN's convolutions on the stacked rows
-    measured slower than one pass per side (bench_r3gan_step.py, 1 thread, quiet machine:
-    R3GAN-32 0.77x, DCGAN-28 1.05x of R3GAN's own two-pass step)."""
+    labels), and not for images on the CPU, where the stacked floor measured 0.80-0.85x the
+    two-pass one (bench_r3gan_step.py, 1 thread, DCGAN-28 and R3GAN-32): its bigger tensors
+    pay for fresh memory pages (with glibc keeping freed memory the two are equal)."""
     if batch.labels is not None or real.shape != fake.shape:
         return False
     return not (real.device.type == "cpu" and real.dim() > 2)

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from convergan.methods.batch import weighted_mean
+from convergan.methods.lean_backward import lean_double_backward
 
 Discriminator = Callable[[Tensor], Tensor]
 PenaltyPoints = Literal["real", "fake", "interpolates"]
@@ -53,9 +54,22 @@ def output_and_input_gradient(
         return output, grad
     if not x.requires_grad:
         x = x.detach().requires_grad_(True)
-    output = discriminator(x)
+    if _lean_pays(x):
+        with lean_double_backward():
+            # D sees a view of the leaf x: what a leaf's gradient is needed for cannot be read
+            # during autograd.grad, and the final backward needs none for x (see _will_run).
+            output = discriminator(x.view_as(x))
+    else:
+        output = discriminator(x)
     (grad,) = torch.autograd.grad(output.sum(), x, create_graph=True)
     return output, grad
+
+
+def _lean_pays(x: Tensor) -> bool:
+    """Whether D's double backward takes :mod:`convergan.methods.lean_backward`'s formulas:
+    for images on the CPU, where it was measured (benchmarks/bench_r3gan_step.py); not under
+    autocast."""
+    return x.device.type == "cpu" and x.dim() == 4 and not torch.is_autocast_enabled("cpu")
 
 
 def input_gradient(discriminator: Discriminator, x: Tensor, functional: bool = False) -> Tensor:

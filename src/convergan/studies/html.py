@@ -103,7 +103,7 @@ def html_page(report: Report) -> str:
     if sweep.effective_spec:
         parts += [
             "<h2>The sweep as run</h2>",
-            f'<pre id="spec">{escape(spec_yaml(sweep))}</pre>',
+            f'<pre id="spec">{escape(spec_yaml(sweep, report.out))}</pre>',
         ]
     parts.append("</body></html>")
     return "\n".join(parts)

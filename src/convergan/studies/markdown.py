@@ -61,5 +61,5 @@ def markdown(report: Report) -> str:
         parts.append("")
     parts += ["## Runs", "", markdown_table(*result_rows(report)), ""]
     if sweep.effective_spec:
-        parts += ["## The sweep as run", "", "```yaml", spec_yaml(sweep), "```", ""]
+        parts += ["## The sweep as run", "", "```yaml", spec_yaml(sweep, report.out), "```", ""]
     return "\n".join(parts)

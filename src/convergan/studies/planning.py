@@ -104,9 +104,11 @@ def write_sweep_record(spec: SweepSpec, out_dir: Path, planned: list[PlannedCell
         "description": spec.description,
         "spec": str(spec.source) if spec.source else None,
         "spec_text": spec.source.read_text(encoding="utf-8") if spec.source else None,
-        # What actually ran, command-line overrides and axes included.
+        # What actually ran, command-line overrides and axes included; the bases absolute
+        # (the spec's paths are relative to the current folder), so a report made from any
+        # folder can show them relative to itself (studies.tables.portable_path).
         "effective_spec": {
-            "base": {k or "base": str(v) for k, v in spec.bases.items()},
+            "base": {k or "base": str(Path(v).resolve()) for k, v in spec.bases.items()},
             "axes": spec.axes,
             "zip": spec.zipped,
             "overrides": spec.overrides,

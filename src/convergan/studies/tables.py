@@ -7,9 +7,11 @@ files is :mod:`convergan.studies.report`.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convergan.config.shipped import CONFIGS, shipped_name
 from convergan.runs.verdict import logged_verdict
 from convergan.studies.aggregate import CellSummary, Comparison, Interval
 from convergan.studies.results import Sweep, run_config
@@ -178,8 +180,30 @@ def comparison_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def spec_yaml(sweep: Sweep) -> str:
-    """The effective spec (command-line overrides and axes included) as YAML."""
+def spec_yaml(sweep: Sweep, folder: Path | None = None) -> str:
+    """The effective spec (command-line overrides and axes included) as YAML, its base configs
+    as a report may show them (:func:`portable_path`, relative to the report's ``folder``)."""
     import yaml
 
-    return yaml.safe_dump(sweep.effective_spec, sort_keys=False, width=100).strip()
+    spec = dict(sweep.effective_spec)
+    if isinstance(spec.get("base"), dict):
+        spec["base"] = {k: portable_path(v, folder) for k, v in spec["base"].items()}
+    return yaml.safe_dump(spec, sort_keys=False, width=100).strip()
+
+
+def portable_path(path: str, folder: Path | None) -> str:
+    """A config path as a report shows it: a shipped config by its name (``toy2d/circle``,
+    which a spec's ``base`` accepts), another absolute path relative to ``folder`` (so the
+    report names no machine's folders and still leads to the file beside it); a relative path
+    as recorded."""
+    if not Path(path).is_absolute():
+        return path
+    name = shipped_name(CONFIGS, path)
+    if name is not None:
+        return name
+    if folder is None:
+        return Path(path).name
+    try:
+        return Path(os.path.relpath(path, Path(folder).resolve())).as_posix()
+    except ValueError:  # pragma: no cover - another drive on Windows
+        return Path(path).name
