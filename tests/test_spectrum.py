@@ -328,3 +328,25 @@ def test_max_stable_lr_scale_by_hand():
     assert max_stable_lr_scale(np.array([-3.0, -0.1])) == pytest.approx(2 / 3)
     assert max_stable_lr_scale(np.array([-1.0, 0.5 + 1j])) is None  # Re η > 0: no scale works
     assert max_stable_lr_scale(np.array([-1.0, 2j])) is None  # on the imaginary axis
+
+
+def test_scaled_field_operator_is_hpj_and_its_transpose():
+    """``u ↦ HPJu`` against H, P and the dense J multiplied by hand; the transposed form
+    ``u ↦ Jᵀ(HPu)`` is its transpose, so it has the same eigenvalues."""
+    from convergan.analysis.spectrum import scaled_field_operator
+
+    field, x = mlp_game("r1")
+    sizes = tuple(x_i.numel() for x_i in x)
+    operator = JacobianOperator(field, x)
+    g = torch.Generator().manual_seed(5)
+    preconditioner = tuple(torch.rand(s, generator=g, dtype=torch.float64) + 0.5 for s in sizes)
+    lrs = (0.3, 0.02)
+    h = torch.cat([torch.full((s,), lr, dtype=torch.float64) for s, lr in zip(sizes, lrs)])
+    expected = torch.diag(h * torch.cat(preconditioner)) @ dense_jacobian("r1")
+    eye = torch.eye(operator.n, dtype=torch.float64)
+    direct = scaled_field_operator(operator.matvec, sizes, lrs, preconditioner)
+    transposed = scaled_field_operator(operator.rmatvec, sizes, lrs, preconditioner, True)
+    built = torch.stack([direct(e) for e in eye], dim=1)
+    built_t = torch.stack([transposed(e) for e in eye], dim=1)
+    torch.testing.assert_close(built, expected, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(built_t, expected.T, rtol=1e-9, atol=1e-12)

@@ -439,13 +439,19 @@ def scaled_field_operator(
     sizes: tuple[int, ...],
     lrs: tuple[float, float],
     preconditioner: tuple[Tensor, ...] | None = None,
+    transposed: bool = False,
 ) -> Callable[[Tensor], Tensor]:
     """``u ↦ H P J u`` with ``H = diag(lr_g, lr_d)`` per player and ``P`` the preconditioner:
-    SimGD's update Jacobian is ``I + c·HPJ`` at learning-rate scale ``c``."""
+    SimGD's update Jacobian is ``I + c·HPJ`` at learning-rate scale ``c``.
+
+    ``transposed``: ``jacobian`` is ``w ↦ Jᵀw`` and the operator ``u ↦ Jᵀ(HP u)``, which is
+    ``(HPJ)ᵀ``: the same eigenvalues, one backward per product."""
     scale = [torch.full((s,), float(h), dtype=torch.float64) for s, h in zip(sizes, lrs)]
     if preconditioner is not None:
         scale = [h * p.to(torch.float64) for h, p in zip(scale, preconditioner)]
     diagonal = torch.cat(scale)
+    if transposed:
+        return lambda u: jacobian(diagonal.to(u.device, u.dtype) * u)
     return lambda u: diagonal.to(u.device, u.dtype) * jacobian(u)
 
 

@@ -196,7 +196,9 @@ def analyze_players(
         warm[which] = spectrum
         return spectrum
 
-    spectra = {which: solve(which, lambda p, w=which: field_solve(w, p)) for which in settings.which}
+    spectra = {
+        which: solve(which, lambda p, w=which: field_solve(w, p)) for which in settings.which
+    }
     record = _field_record(step, samples, settings, spectra, jacobian.n)
     record["lr"] = {"g": float(config.optim.g.lr), "d": float(config.optim.d.lr)}
     if schemes:
@@ -226,7 +228,10 @@ def analyze_players(
 
 def _lr_scale(config, jacobian, preconditioner, settings, solve, solver) -> float | None:
     lrs = (config.optim.g.lr, config.optim.d.lr)
-    step_operator = scaled_field_operator(jacobian.matvec, jacobian.sizes, lrs, preconditioner)
+    transposed = jacobian.spectrum_product == jacobian.rmatvec
+    step_operator = scaled_field_operator(
+        jacobian.spectrum_product, jacobian.sizes, lrs, preconditioner, transposed
+    )
     values = [
         solve(
             f"H*P*J {w}",
