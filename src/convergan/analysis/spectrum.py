@@ -285,11 +285,7 @@ def leading_eigenvalues(
     else:
         v0 = np.random.default_rng(seed).standard_normal(n) if initial is None else initial
         operator = LinearOperator((n, n), matvec=apply, dtype=np.float64)
-        # Eigenvalues with the largest |Im| may lie inside the spectrum's hull (small pairs
-        # among many real eigenvalues), where Krylov spaces resolve them late and ARPACK may
-        # converge to other, genuine eigenpairs instead: LI gets twice scipy's default Krylov
-        # dimension. Its residuals certify eigenpairs, not that they are the top-k by |Im|.
-        ncv = ncv or min(n, max(2 * k + 1, 20) * (2 if which == "LI" else 1))
+        ncv = ncv or krylov_dimension(n, k, which)
         basis, per_restart = ncv, max(1, ncv - k)
         values, vectors, converged = _arpack(operator, k, which, tol, maxiter, ncv, v0)
     solved = True
@@ -301,6 +297,22 @@ def leading_eigenvalues(
         values, residuals, which, k, n, converged, solver_matvecs, seconds,
         "dense" if use_dense else "arpack", vectors,
     )  # fmt: skip
+
+
+def krylov_dimension(n: int, k: int, which: str) -> int:
+    """ARPACK's Krylov dimension: ``max(40, 5k)``, twice that for ``LI``, at most ``n``.
+
+    Why not scipy's ``max(2k + 1, 20)``: the wanted eigenvalues of a network's field Jacobian
+    sit close together at the edge of a wide spectrum, and a small basis restarts many times.
+    Measured on the default circle run (2,000 steps, N = 2000, tolerance 1e-5, same start
+    vector), the products ARPACK needed: k = 6: 286 at scipy's 20, 129 at 34, 104 at 40, 110
+    at 60; k = 10: 542 at 21, 159 at 40, 144 at 60. The basis costs ``ncv·n`` floats.
+
+    Eigenvalues with the largest |Im| may lie inside the spectrum's hull (small pairs among
+    many real eigenvalues), where Krylov spaces resolve them late and ARPACK may converge to
+    other, genuine eigenpairs instead: LI gets twice the dimension. Its residuals certify
+    eigenpairs, not that they are the top-k by |Im|."""
+    return min(n, max(40, 5 * k) * (2 if which == "LI" else 1))
 
 
 def _arpack(operator, k, which, tol, maxiter, ncv, v0):
