@@ -249,3 +249,12 @@ def test_several_checkpoints_start_from_the_previous_eigenvectors(capsys, tiny_r
         [p[0] for p in warm["eigenvalues"]], [p[0] for p in alone["eigenvalues"]], atol=1e-8 * scale
     )
     assert warm["matvecs"] <= alone["matvecs"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without a GPU")
+def test_device_cuda_without_a_gpu_is_one_line_and_auto_falls_back(capsys, tiny_run):
+    code, _, err = run(capsys, "spectrum", str(tiny_run), "--device", "cuda", *FAST)
+    assert code == 2 and "cuda" in err and len(err.strip().splitlines()) == 1
+    auto = spectrum_json(capsys, tiny_run, "--k", "3", "--device", "auto")[0]
+    cpu = spectrum_json(capsys, tiny_run, "--k", "3")[0]
+    assert auto["eigenvalues"] == cpu["eigenvalues"]

@@ -67,6 +67,12 @@ def register(commands) -> None:
         "(default); or on J by double backward, or by forward-over-reverse (nothing kept)",
     )
     parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default="cpu",
+        help="where the Jacobian products run (auto: a GPU when there is one); default cpu",
+    )
+    parser.add_argument(
         "--tol", type=float, default=None, metavar="T", help="ARPACK relative tolerance"
     )
     parser.add_argument(
@@ -189,6 +195,7 @@ def run_spectrum(args) -> int:
         tol=args.tol,
         maxiter=args.maxiter,
         lr_bound=not args.no_lr_bound,
+        device=args.device,
     )
     if args.save_batch:
         path = save_evaluation_batch(run, steps[0], settings, args.save_batch)

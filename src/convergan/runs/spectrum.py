@@ -42,6 +42,7 @@ from convergan.methods.batch import Batch
 from convergan.problems import Problem, make_problem
 from convergan.training.batches import evaluation_batch
 from convergan.training.directory import RunDirectory, check_fits
+from convergan.training.distributed import resolve_device
 from convergan.training.loop import build_scheme
 from convergan.training.optim import build_optimizer
 
@@ -67,6 +68,7 @@ class SpectrumSettings:
     tol: float | None = None  # None: 1e-10 in float64, 1e-5 in float32
     maxiter: int | None = None
     lr_bound: bool = True  # with schemes: max_stable_lr_scale (two more ARPACK runs on H*P*J)
+    device: str = "cpu"  # where the products run: cpu, cuda or auto (ARPACK stays on the CPU)
 
 
 def open_run(run_dir: str | Path) -> RunDirectory:
@@ -300,9 +302,11 @@ def analyze_checkpoint(
     preconditioner = run_preconditioner(config, checkpoint) if settings.preconditioned else None
     if settings.preconditioned and preconditioner is None:
         raise ValueError("the run's optimizers keep no second moments to precondition with")
-    x = (checkpoint["theta"], checkpoint["psi"])
     players = run.players()
     check_fits(players, checkpoint)
+    device = resolve_device(settings.device)
+    x = (checkpoint["theta"].to(device), checkpoint["psi"].to(device))
+    players.generator.to(device), players.discriminator.to(device)
     return analyze_players(
         run.config,
         players.generator,
