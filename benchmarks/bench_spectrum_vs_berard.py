@@ -4,8 +4,10 @@ The peer is the code of "A Closer Look at the Optimization Landscapes of Generat
 Adversarial Networks" (Berard, Gidel, Almahairi, Vincent, Lacoste-Julien, ICLR 2020;
 facebookresearch/GAN-optimization-landscape), re-implemented here from its description:
 
-* both players' losses computed once on the modules' own parameters, and their gradients
-  taken with ``autograd.grad(loss, params, create_graph=True)`` and concatenated;
+* both players' losses computed once on the modules' own parameters (one generator forward
+  shared by both; R1 by a plain ``autograd.grad(D(x).sum(), x, create_graph=True)``, written
+  here, not convergan's penalty code), and their gradients taken with
+  ``autograd.grad(loss, params, create_graph=True)`` and concatenated;
 * a ``scipy.sparse.linalg.LinearOperator`` whose product is one backward
   ``autograd.grad(dot(grad, v), params, retain_graph=True)``, each block flattened and
   concatenated, in float32 (their operator's dtype), moved to the CPU;
@@ -40,6 +42,7 @@ import numpy as np
 import scipy.sparse.linalg as linalg
 import torch
 from torch import autograd
+from torch.nn import functional as F
 
 from convergan.config import config_at
 from convergan.field import ParameterLayout
@@ -75,6 +78,28 @@ class BerardJacobianVectorProduct(linalg.LinearOperator):
         return torch.cat(flat).cpu()
 
 
+def peer_losses(spec, generator, discriminator, batch):
+    """The two losses as their code writes them: one generator forward shared by both, plain
+    ``autograd.grad(..., create_graph=True)`` for the penalty (none of convergan's code).
+    Saturating or non-saturating GAN loss with R1 (the configs benchmarked)."""
+    composition = spec.as_composition()
+    (penalty,) = composition.penalties
+    if composition.loss not in ("saturating", "nonsaturating") or penalty.name != "r1":
+        raise SystemExit(f"the peer re-implementation covers GAN/NSGAN + R1, not {spec}")
+    gamma = dict(penalty.params)["gamma"]
+    real = batch.real.detach().requires_grad_(True)
+    fake = generator(batch.latent)
+    d_real, d_fake = discriminator(real), discriminator(fake)
+    (grad_real,) = autograd.grad(d_real.sum(), real, create_graph=True)
+    r1 = grad_real.pow(2).flatten(1).sum(1).mean()
+    dis_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean() + gamma / 2 * r1
+    if composition.loss == "saturating":
+        gen_loss = -F.softplus(d_fake).mean()
+    else:
+        gen_loss = F.softplus(-d_fake).mean()
+    return gen_loss, dis_loss
+
+
 def berard(run, step: int, k: int, samples: int, seed: int = 0) -> dict:
     """Their pattern on the checkpoint's players and the evaluation game of ``seed``."""
     start = time.perf_counter()
@@ -85,10 +110,7 @@ def berard(run, step: int, k: int, samples: int, seed: int = 0) -> dict:
     batch = evaluation_batch(
         config, method, generator.latent_dim, samples, seed, make_problem(config)
     )
-    gen_loss = method.generator_loss(generator, discriminator, batch, step=step).total
-    dis_loss = method.discriminator_loss(
-        generator, discriminator, batch, regularization_gain=1.0, step=step, functional=False
-    ).total
+    gen_loss, dis_loss = peer_losses(config.method, generator, discriminator, batch)
     gen_params, dis_params = list(generator.parameters()), list(discriminator.parameters())
     grad_gen = autograd.grad(gen_loss, gen_params, create_graph=True)
     grad_dis = autograd.grad(dis_loss, dis_params, create_graph=True)
