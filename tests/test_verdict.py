@@ -241,8 +241,9 @@ def test_the_diagnostics_are_the_field_on_the_evaluation_game(tmp_path):
 def test_verdict_cli_on_a_2d_run_in_text_json_and_html(tmp_path, capsys):
     run_dir = tmp_path / "circle"
     train(load_config(CIRCLE, [*TINY_2D, f"out_dir={run_dir}", "train.steps=30"]))
-    code, out, err = cli(capsys, "verdict", run_dir, "--json", "--k", 3)
+    code, out, err = cli(capsys, "verdict", run_dir, "--json", "--k", 3, "--quiet")
     assert code == 0, err
+    assert "matvec" not in err
     record = json.loads(out)
     assert record["verdict"] in ("converging", "oscillating", "diverging", "inconclusive")
     norms = [
@@ -266,6 +267,7 @@ def test_verdict_cli_on_a_2d_run_in_text_json_and_html(tmp_path, capsys):
     assert code == 0, err
     assert out.startswith(f"verdict       {record['verdict']}")
     assert "rules, in order:" in out and f"wrote {page}" in out
+    assert "matvec" in err and "path-angle" in err  # progress bars on stderr, not stdout
     html = page.read_text()
     figures = re.findall(r'data-figure="([^"]+)".*?base64,([^"]+)"', html)
     assert [name for name, _ in figures] == ["field-norm", "motion", "eigenvalues", "path-angle"]

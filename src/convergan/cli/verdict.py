@@ -45,6 +45,7 @@ def register(commands) -> None:
     parser.add_argument(
         "--no-path-angle", action="store_true", help="skip the path-angle between checkpoints"
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     parser.set_defaults(run=run_verdict)
 
 
@@ -66,6 +67,7 @@ def run_verdict(args) -> int:
             k=args.k,
             spectrum=not args.no_spectrum,
             path_angle=not args.no_path_angle,
+            show_progress=not args.quiet,
         )
     except _user_errors() as error:
         raise UsageError(str(error)) from None

@@ -22,6 +22,8 @@ The rules are :data:`RULES`, applied in order by :func:`decide`.
 from __future__ import annotations
 
 import math
+import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -167,8 +169,10 @@ def run_verdict(
     spectrum: bool = True,
     path_angle: bool = True,
     points: int = 21,
+    show_progress: bool = False,
 ) -> dict:
-    """The verdict of the run in ``run_dir`` and all its evidence, as one JSON-ready record."""
+    """The verdict of the run in ``run_dir`` and all its evidence, as one JSON-ready record
+    (``show_progress``: bars on stderr for the ARPACK runs and the path points)."""
     from convergan.runs.spectrum import open_run
 
     run = open_run(run_dir)
@@ -187,8 +191,10 @@ def run_verdict(
         "trend": None if trend is None else trend.to_dict(),
         "measured_rate_per_step": None if trend is None else trend.rate,
         "field_norm_last": None if trend is None else trend.field_norm_last,
-        **(_local(run, step, k, samples) if spectrum else _no_local()),
-        "path_angle": _path_angle(run, steps, points, samples) if path_angle else None,
+        **(_local(run, step, k, samples, show_progress) if spectrum else _no_local()),
+        "path_angle": (
+            _path_angle(run, steps, points, samples, show_progress) if path_angle else None
+        ),
         **_dirac(run, step),
     }
     record["verdict"], record["reason"] = decide(trend, record["spectral_radius_per_step"])
@@ -283,7 +289,7 @@ LOCAL_KEYS = (
 )
 
 
-def _local(run, step: int, k: int, samples: int) -> dict:
+def _local(run, step: int, k: int, samples: int, show_progress: bool = False) -> dict:
     """The field's LR and LM eigenvalues and the run's update radius at checkpoint ``step``,
     on the diagnostics' evaluation game."""
     from convergan.runs.spectrum import SpectrumSettings, analyze_checkpoint
@@ -300,10 +306,10 @@ def _local(run, step: int, k: int, samples: int) -> dict:
         lr_bound=False,
     )
     try:
-        result = analyze_checkpoint(run, step, settings)
+        result = analyze_checkpoint(run, step, settings, show_progress)
     except ValueError:  # plain gradient steps: no second moments to freeze
         settings = SpectrumSettings(**{**asdict(settings), "preconditioned": False})
-        result = analyze_checkpoint(run, step, settings)
+        result = analyze_checkpoint(run, step, settings, show_progress)
     scheme = result["schemes"][0]
     spectra = result["spectra"]
     return {
@@ -318,7 +324,9 @@ def _local(run, step: int, k: int, samples: int) -> dict:
     }
 
 
-def _path_angle(run, steps: list[int], points: int, samples: int) -> dict | None:
+def _path_angle(
+    run, steps: list[int], points: int, samples: int, show_progress: bool = False
+) -> dict | None:
     """The path-angle profile between the last two checkpoints, summarised (Berard et al.:
     a cosine that changes sign once near α = 1 reads as descent, one that stays near 0 and
     bumps there as rotation)."""
@@ -327,7 +335,10 @@ def _path_angle(run, steps: list[int], points: int, samples: int) -> dict | None
     from convergan.runs.path_angle import run_path_angle
 
     try:
-        stats = run_path_angle(run, steps[-2], steps[-1], points=points, samples=samples)
+        with _points_bar(points, show_progress) as progress:
+            stats = run_path_angle(
+                run, steps[-2], steps[-1], points=points, samples=samples, progress=progress
+            )
     except ValueError:  # the two checkpoints are the same point
         return None
     alphas, cosine = np.array(stats["alphas"]), np.array(stats["cosine"], dtype=np.float64)
@@ -362,3 +373,15 @@ def _dirac(run, step: int) -> dict:
         "dirac_spectral_radius": radius,
         "dirac_rate_per_step": None if radius is None else radius ** (1.0 / period),
     }
+
+
+@contextmanager
+def _points_bar(points: int, enabled: bool):
+    """A tqdm bar on stderr over the path-angle's points (``None`` when disabled)."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=points, desc="path-angle", unit="point", file=sys.stderr) as bar:
+        yield lambda done: bar.update(done - bar.n)
