@@ -54,7 +54,8 @@ def register(commands) -> None:
         help="run the scheme from a starting point and report the trajectory",
         description="Iterate the scheme on the exact Dirac-GAN field from --start and classify "
         "the trajectory: converges (final distance < 1e-3 of the initial one), diverges "
-        "(non-finite or > 1.5x) or oscillates.",
+        "(non-finite, or > 1.5x and still growing: the second half's peak distance > 1.1x the "
+        "first half's) or oscillates (a bounded band or orbit).",
     )
     _method_and_scheme_arguments(simulate_parser)
     simulate_parser.add_argument(
