@@ -64,7 +64,8 @@ def import_profile(src: Path, argv: list[str] | None) -> dict:
     probe = (
         f"import sys\ntry: {run}\n"
         "except SystemExit: pass\n"
-        f"sys.stderr.write('heavy: ' + ','.join(m for m in {heavy!r} if m in sys.modules))"
+        f"loaded = ','.join(m for m in {heavy!r} if m in sys.modules)\n"
+        "sys.stderr.write('\\nheavy: ' + loaded + '\\n')"
     )
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", probe], env=env, capture_output=True, text=True
@@ -74,7 +75,9 @@ def import_profile(src: Path, argv: list[str] | None) -> dict:
         match = IMPORT_LINE.match(line)
         if match and match.group(3) == " ":  # a top-level import: its cumulative time
             total_us += int(match.group(2))
-    heavy = done.stderr.rsplit("heavy: ", 1)[-1].strip()
+    # the line of its own (imports made at exit may follow it on stderr)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("heavy: ")]
+    heavy = lines[-1].removeprefix("heavy: ").strip() if lines else ""
     return {"import_time_s": total_us / 1e6, "imports": heavy.split(",") if heavy else []}
 
 
