@@ -60,7 +60,7 @@ class BerardJacobianVectorProduct(linalg.LinearOperator):
     """Their ``JacobianVectorProduct``: ``v ↦ ∂⟨grad, v⟩/∂params`` in float32."""
 
     def __init__(self, grad, params):
-        self.grad = torch.cat([g.view(-1) for g in grad])
+        self.grad = torch.cat([g.reshape(-1) for g in grad])  # theirs: view (fails here)
         self.shape = (self.grad.size(0), self.grad.size(0))
         self.dtype = np.dtype("float32")
         self.params = params

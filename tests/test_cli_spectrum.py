@@ -120,6 +120,20 @@ def test_lr_bound_is_stated_as_an_upper_bound(capsys, tiny_run):
     assert "residual" in text and "simgd" in text and "not a certificate" in text
 
 
+def test_stable_lr_scale_intervals_are_reported_and_printed(capsys, tiny_run):
+    from convergan.cli.spectrum import format_record
+
+    (record,) = spectrum_json(capsys, tiny_run, "--k", "3", "--scheme", "simgd")
+    intervals, scale = record["stable_lr_scale_intervals"], record["max_stable_lr_scale"]
+    # one definition: the largest stable scale is the end of the last interval
+    assert (intervals == []) == (scale is None)
+    if intervals:
+        ((lo, hi),) = intervals
+        assert lo == 0.0 and hi == scale
+    assert "stable_lr_scale_intervals" in record["max_stable_lr_scale_note"]
+    assert "stable lr scales" in format_record(record)
+
+
 def test_path_angle(capsys, tiny_run, tmp_path):
     argv = ["path-angle", str(tiny_run), "--from", "2", "--to", "4", "--points", "5", *FAST]
     code, out, _ = run(capsys, *argv, "--json", "--plot", str(tmp_path / "angle.png"))

@@ -9,6 +9,7 @@ dense linear field), and the exact Dirac-GAN analysis.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from convergan.analysis.spectrum import (
     field_spectrum,
     leading_eigenvalues,
     max_stable_lr_scale,
+    stable_lr_scale_intervals,
     update_spectrum,
 )
 from convergan.field import GameField, ParameterLayout, flatten, game_field, unflatten
@@ -350,3 +352,31 @@ def test_scaled_field_operator_is_hpj_and_its_transpose():
     built_t = torch.stack([transposed(e) for e in eye], dim=1)
     torch.testing.assert_close(built, expected, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(built_t, expected.T, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_stable_lr_scale_intervals_equal_a_scan(seed):
+    # Random eigenvalues of H*P*J, mostly in the left half-plane; the scan below tests
+    # |1 + c·η| < 1 for every η directly, at 20,001 scales.
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=5) * 3 + 1j * rng.normal(size=5) * 3
+    values = values - (0.0 if seed == 5 else np.abs(values.real) + 0.5)  # seed 5: some Re η > 0
+    intervals = stable_lr_scale_intervals(values)
+    scales = np.linspace(1e-6, 2.0, 20_001)
+    stable = np.all(np.abs(1 + scales[:, None] * values[None, :]) < 1, axis=1)
+    if seed == 5:
+        assert intervals == [] and not stable.any() and max_stable_lr_scale(values) is None
+        return
+    ((lo, hi),) = intervals
+    assert lo == 0.0 and 0 < hi < 2.0
+    inside = (scales > lo) & (scales < hi)
+    spacing = scales[1] - scales[0]
+    near = np.abs(scales - hi) <= spacing
+    np.testing.assert_array_equal(stable[~near], inside[~near])
+    assert max_stable_lr_scale(values) == hi  # one definition: the end of the last range
+
+
+def test_stable_lr_scale_intervals_edge_cases():
+    assert stable_lr_scale_intervals(np.array([], dtype=complex)) == [(0.0, math.inf)]
+    assert stable_lr_scale_intervals(np.array([-1.0, 2j])) == []  # on the imaginary axis
+    assert stable_lr_scale_intervals(np.array([-3.0, -0.1])) == [(0.0, pytest.approx(2 / 3))]

@@ -5,15 +5,23 @@ largest stable rate independent of the rate passed (down to a subnormal ``--lr``
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import pytest
 import torch
 
 from convergan import AltGD, SimGD, analyze, dirac_gan, make_method
-from convergan.analysis.operators import update_jacobian
+from convergan.analysis.local import field_jacobians_by_gain
+from convergan.analysis.operators import (
+    linearized_update_jacobian,
+    spectral_radius,
+    update_jacobian,
+)
+from convergan.analysis.stable_rates import bisect_cells, stable_lr_intervals
 from convergan.cli.main import main
 from convergan.field import game_field
+from convergan.schemes import Extragradient
 
 
 def scan(method, scheme, lrs) -> list[bool]:
@@ -93,3 +101,89 @@ def test_cli_subnormal_lr_simgd_gives_four(capsys):
     record = cli(capsys, "--method", "r1", "--gamma", "1", "--lr", "1e-308")
     assert record["max_stable_lr"] == pytest.approx(4.0, rel=1e-7)
     assert record["stable_lr_intervals"] == [[0.0, pytest.approx(4.0, rel=1e-7)]]
+
+
+# -- the batched bisection is plain bisection ---------------------------------------------------
+
+
+def bisect_one_point_at_a_time(converges, lo, hi, stable_at_lo, bisections):
+    """The straightforward bisection: one evaluation per halving."""
+    for _ in range(bisections):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if converges(mid) == stable_at_lo:
+            lo = mid
+        else:
+            hi = mid
+    return lo if stable_at_lo else hi
+
+
+@pytest.mark.parametrize("lookahead", [1, 2, 5])
+@pytest.mark.parametrize("bisections", [0, 1, 4, 7, 80])
+def test_bisect_cells_follows_plain_bisection_exactly(lookahead, bisections):
+    # a predicate with many switches inside each cell, so the path taken decides the end
+    def predicate(s: float) -> bool:
+        return math.sin(37.0 * s) + 0.3 * math.cos(91.0 * s) > 0
+
+    cells = [(0.1, 1.0, True), (0.1, 1.0, False), (2.0, 2.5, False), (3.0, 3.0 + 1e-15, True)]
+    calls = []
+
+    def batched(points):
+        calls.append(len(points))
+        return torch.tensor([predicate(p) for p in points])
+
+    got = bisect_cells(batched, cells, bisections, lookahead=lookahead)
+    want = [bisect_one_point_at_a_time(predicate, *cell, bisections) for cell in cells]
+    assert got == want
+    if bisections >= 7:
+        assert len(calls) <= -(-bisections // lookahead) + 1  # batched: few calls
+
+
+def stable_intervals_one_point_at_a_time(scheme, jacobians, sizes, per_decade):
+    """stable_lr_intervals' definition, written out: every grid point and every halving of
+    the bisection evaluated on its own."""
+    norm = max(float(torch.linalg.matrix_norm(j, ord=2)) for j in jacobians.values())
+    rate = max(abs(float(lr)) for lr in scheme.lrs)
+    unit = scheme.with_rates(*(float(lr) / rate for lr in scheme.lrs))
+
+    def converges(step: float) -> bool:
+        h = torch.tensor([step], dtype=torch.float64) / norm
+        update = linearized_update_jacobian(unit.scaled(h[:, None, None]), jacobians, sizes)
+        return bool(spectral_radius(update)[0] < 1 - 1e-9)
+
+    first = math.floor(math.log10(1e-12) * per_decade)
+    last = math.ceil(math.log10(1e15) * per_decade)
+    grid = (10.0 ** (torch.arange(first, last + 1, dtype=torch.float64) / per_decade)).tolist()
+    stable = [converges(s) for s in grid]
+    intervals, start = [], (0.0 if stable[0] else None)
+    for i in range(1, len(grid)):
+        if stable[i] != stable[i - 1]:
+            end = bisect_one_point_at_a_time(converges, grid[i - 1], grid[i], stable[i - 1], 80)
+            if stable[i]:
+                start = 0.0 if end < 1e-6 else end
+            else:
+                intervals.append((start, end))
+    if stable[-1]:
+        intervals.append((start, math.inf))
+    return [(lo / norm, hi / norm) for lo, hi in intervals]
+
+
+@pytest.mark.parametrize(
+    ("name", "gamma", "scheme", "ranges"),
+    [
+        ("r1", 0.3, SimGD(lr=0.1), 1),
+        ("r1", 0.15, AltGD(lr=1.0, d_steps=4), 2),
+        ("gan", None, Extragradient(lr=0.5), 1),  # a range that does not start at 0
+        ("gan", None, SimGD(lr=0.1), 0),
+    ],
+)
+def test_stable_intervals_equal_a_point_by_point_search(name, gamma, scheme, ranges):
+    game = dirac_gan()
+    field = game_field(game, make_method(name, gamma=gamma), route="eager")
+    jacobians = field_jacobians_by_gain(
+        field.with_regularization_gain, game.equilibrium(), scheme.regularization_gains
+    )
+    got = stable_lr_intervals(scheme, jacobians, (1, 1), per_decade=100)
+    assert got == stable_intervals_one_point_at_a_time(scheme, jacobians, (1, 1), 100)
+    assert len(got) == ranges

@@ -5,7 +5,10 @@ rates (:mod:`convergan.analysis.stable_rates`) into one :class:`LocalAnalysis`.
 Two routes to a scheme's update Jacobian, both exact:
 
 * :func:`update_jacobian` differentiates one period of the scheme, run on the autodiff field
-  of the method, with ``torch.func.jacfwd`` (the definition).
+  of the method (the definition). :func:`analyze` builds that field on the eager route and
+  differentiates it by reverse mode (plain ``torch.autograd``, no first-call imports of
+  ``torch.func``'s transforms); under ``vmap`` (stability maps) fields take the functional
+  route and ``torch.func.jacfwd``. Both give the same Jacobians to rounding.
 * :func:`linearized_update_jacobian` runs the scheme on the linear field ``z ↦ J z`` from the
   identity, batched over learning rates and parameters (fast; used for stability maps and the
   largest stable learning rate). The two agree because a scheme's derivative at an
@@ -35,6 +38,7 @@ from convergan.analysis.operators import (
     UNIT_CIRCLE_TOLERANCE,
     check_scheme_size,
     eigenvalues,
+    jacobian,
     update_jacobian,
     verdict,
 )
@@ -42,6 +46,7 @@ from convergan.analysis.stable_rates import stable_lr_intervals
 from convergan.analysis.trajectories import simulate
 from convergan.field import (
     GameField,
+    Route,
     State,
     flatten,
     game_field,
@@ -57,16 +62,18 @@ update Jacobian of two steps holds) overflow float64."""
 
 
 def field_jacobian(field: GameField, x: State) -> Tensor:
-    """``v′(x)``, the Jacobian of the field on the flattened state (``n × n``)."""
+    """``v′(x)``, the Jacobian of the field on the flattened state (``n × n``), by the
+    field's route (:func:`~convergan.analysis.operators.jacobian`)."""
     sizes = tuple(x_i.shape[-1] for x_i in x)
-    return torch.func.jacfwd(lambda z: flatten(field(unflatten(z, sizes))))(flatten(x))
+    return jacobian(lambda z: flatten(field(unflatten(z, sizes))), flatten(x), field.route)
 
 
 def is_regular_equilibrium(field: GameField, x: State, step: float = 1e-6) -> tuple[bool, str]:
     """Whether ``x`` is a stationary point at which the field is differentiable.
 
-    Checks ``v(x) = 0`` and that one-sided difference quotients in every coordinate
-    direction match the autodiff Jacobian; a kink or jump (WGAN-GP at ψ = 0) fails the check.
+    Checks ``v(x) = 0``, that the autodiff Jacobian is finite and that one-sided difference
+    quotients in every coordinate direction match it; a kink or jump (WGAN-GP at ψ = 0) fails
+    the check.
     """
     z = flatten(x).detach()
     sizes = tuple(x_i.shape[-1] for x_i in x)
@@ -79,7 +86,14 @@ def is_regular_equilibrium(field: GameField, x: State, step: float = 1e-6) -> tu
         return False, "the field is not finite at the equilibrium"
     if value.abs().max() > STATIONARITY_TOLERANCE:
         return False, f"the field is not zero at the equilibrium (|v| = {value.abs().max():.3g})"
-    jac = torch.func.jacfwd(f)(z)
+    jac = field_jacobian(field, x)
+    for j in range(z.numel()):
+        # Reverse mode through ‖∇D‖ at ∇D = 0 (WGAN-GP at ψ = 0) gives nan: no derivative.
+        if not torch.isfinite(jac[:, j]).all():
+            return False, (
+                "the field is not differentiable at the equilibrium "
+                f"(no finite derivative along coordinate {j})"
+            )
     scale = 1.0 + jac.abs().max()
     for j in range(z.numel()):
         e = torch.zeros_like(z)
@@ -166,9 +180,18 @@ def _check_jacobian(jacobian: Tensor, method: str) -> None:
 
 
 def analyze(
-    game, method: Method, scheme: Scheme, fallback_steps: int = 300, fallback_radius: float = 0.5
+    game,
+    method: Method,
+    scheme: Scheme,
+    fallback_steps: int = 300,
+    fallback_radius: float = 0.5,
+    route: Route = "eager",
 ) -> LocalAnalysis:
     """Exact local analysis of ``method`` trained with ``scheme`` on ``game``.
+
+    ``route`` is the field's differentiation route; the eager one (reverse mode through
+    ``torch.autograd``) spares a short run the first-call cost of ``torch.func``, and the
+    functional one gives the same numbers to rounding.
 
     Without a regular equilibrium there is nothing to linearise; the analysis then runs the
     scheme for ``fallback_steps`` from 8 points at distance ``fallback_radius`` around the
@@ -179,7 +202,7 @@ def analyze(
         method = method.build()  # a MethodSpec
     check_scheme_size(scheme)
     x = game.equilibrium()
-    field = game_field(game, method)
+    field = game_field(game, method, route=route)
     base = dict(
         method=method.name, scheme=scheme.name, equilibrium=flatten(x), period=scheme.period
     )

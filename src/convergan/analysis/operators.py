@@ -2,7 +2,8 @@
 Jacobian by two exact routes, eigenvalues, spectral radius and the verdict.
 
 * :func:`update_jacobian` differentiates one period of the scheme, run on the autodiff field
-  of the method, with ``torch.func.jacfwd`` (the definition).
+  of the method (the definition): by ``torch.func.jacfwd``, or by reverse mode through an
+  eager field (:func:`jacobian`).
 * :func:`linearized_update_jacobian` runs the scheme on the linear field ``z ↦ J z`` from the
   identity, batched over learning rates and parameters (fast; used for stability maps and the
   stable learning rates). The two agree because a scheme's derivative at an equilibrium only
@@ -16,6 +17,8 @@ one; a period of more than :data:`MAX_MOVES_PER_PERIOD` player moves is refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -26,6 +29,7 @@ from convergan.field import (
     GradientStep,
     LinearField,
     Mover,
+    Route,
     State,
     flatten,
     unflatten,
@@ -73,15 +77,41 @@ def period_map(
     return operator
 
 
+def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, route: Route) -> Tensor:
+    """The Jacobian of a map of flat vectors at ``z``, by the route of the field inside ``f``.
+
+    ``"functional"``: ``torch.func.jacfwd`` (composes with ``vmap``: stability maps).
+    ``"eager"``: reverse mode, one backward pass per output through the graph an eager field
+    keeps when its state requires grad; plain ``torch.autograd``, so a process that only
+    analyses never pays the first-call imports of ``torch.func``'s transforms (``torch._dynamo``
+    and the forward-mode decompositions: about 1.4 s of a ``convergan dirac analyze`` run of
+    2.4 s). The two routes agree to rounding (tests/test_dirac_eigenvalues.py).
+    """
+    if route == "functional":
+        return torch.func.jacfwd(f)(z)
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        out = f(z)
+        if not out.requires_grad:  # f does not depend on z
+            return torch.zeros(out.shape[-1], z.shape[-1], dtype=out.dtype)
+        rows = []
+        for k in range(out.shape[-1]):
+            (row,) = torch.autograd.grad(
+                out[k], z, retain_graph=True, allow_unused=True, materialize_grads=True
+            )
+            rows.append(row)
+    return torch.stack(rows).detach()
+
+
 def update_jacobian(scheme: Scheme, field: GameField, x: State) -> Tensor:
     """``F′`` at ``x``: the Jacobian of one period of ``scheme`` on the augmented state, moved
-    by projected gradient steps (the method's constraint included)."""
+    by projected gradient steps (the method's constraint included), by the field's route."""
     mover = GradientStep(clip=field.method.clip)
     own = scheme.init(field, mover, x).own
     sizes = tuple(x_i.shape[-1] for x_i in x)
     state_sizes = tuple(s.shape[-1] for s in own)
     operator = period_map(scheme, field, mover, sizes, state_sizes)
-    return torch.func.jacfwd(operator)(_pack(x, own))
+    return jacobian(operator, _pack(x, own), field.route)
 
 
 def linearized_update_jacobian(

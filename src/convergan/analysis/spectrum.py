@@ -467,19 +467,29 @@ def scaled_field_operator(
     return lambda u: diagonal.to(u.device, u.dtype) * jacobian(u)
 
 
-def max_stable_lr_scale(step_eigenvalues: np.ndarray) -> float | None:
-    """The largest scale ``c`` with ``|1 + c·η| < 1`` for every given eigenvalue ``η`` of
-    ``HPJ``: ``min 2|Re η| / |η|²`` (SimGD's rule), ``None`` if some ``Re η ≥ 0`` (no scale
-    converges) and ``inf`` if all ``η`` are 0.
+def stable_lr_scale_intervals(step_eigenvalues: np.ndarray) -> list[tuple[float, float]]:
+    """Every range of scales ``c > 0`` with ``|1 + c·η| < 1`` for every given eigenvalue ``η``
+    of ``HPJ`` (SimGD's update ``I + c·HPJ``), like ``dirac analyze``'s stable ranges.
+
+    ``|1 + cη|² = 1 + c(2 Re η + c|η|²)``, so one ``η`` allows exactly ``0 < c < 2|Re η|/|η|²``
+    when ``Re η < 0`` and no ``c`` otherwise: the set is one interval ``[(0, min 2|Re η|/|η|²)]``,
+    or ``[]`` if some ``Re η ≥ 0``; ``[(0, inf)]`` for no eigenvalues.
 
     **An upper bound, not a certificate**: eigenvalues outside the top-k may bind tighter, so
-    the true largest stable scale is at most this.
+    the true stable set lies within this interval.
     """
     values = np.asarray(step_eigenvalues)
     if np.any(np.real(values) >= -UNIT_CIRCLE_TOLERANCE * np.maximum(1.0, np.abs(values))):
-        return None
+        return []
     bounds = 2 * np.abs(np.real(values)) / np.abs(values) ** 2
-    return float(bounds.min()) if len(bounds) else math.inf
+    return [(0.0, float(bounds.min()) if len(bounds) else math.inf)]
+
+
+def max_stable_lr_scale(step_eigenvalues: np.ndarray) -> float | None:
+    """The end of the last of :func:`stable_lr_scale_intervals` (``min 2|Re η|/|η|²``), ``None``
+    when no scale converges. An upper bound, not a certificate."""
+    intervals = stable_lr_scale_intervals(step_eigenvalues)
+    return intervals[-1][1] if intervals else None
 
 
 def diagonal_preconditioner(optimizer_state: Mapping | None, optimizer) -> Tensor | None:

@@ -12,6 +12,7 @@ from convergan.cli.dirac_record import analysis_record, describe_scheme
 from convergan.cli.dirac_table import TABLE_GAMES, format_complex, run_table
 from convergan.cli.errors import UsageError
 from convergan.cli.names import ANALYSIS_KINDS, registered_names
+from convergan.cli.threads import one_thread
 from convergan.registry import METHODS, SCHEMES
 from convergan.schemes.spec import MAX_STEPS_PER_PHASE
 
@@ -53,7 +54,8 @@ def register(commands) -> None:
         help="run the scheme from a starting point and report the trajectory",
         description="Iterate the scheme on the exact Dirac-GAN field from --start and classify "
         "the trajectory: converges (final distance < 1e-3 of the initial one), diverges "
-        "(non-finite or > 1.5x) or oscillates.",
+        "(non-finite, or > 1.5x and still growing: the second half's peak distance > 1.1x the "
+        "first half's) or oscillates (a bounded band or orbit).",
     )
     _method_and_scheme_arguments(simulate_parser)
     simulate_parser.add_argument(
@@ -226,7 +228,8 @@ def run_analyze(args) -> int:
     spec, scheme_spec = build_specs(args)
     scheme = scheme_spec.build(**_rates(args))
     try:
-        result = analyze(dirac_gan(), spec.build(), scheme)
+        with one_thread():
+            result = analyze(dirac_gan(), spec.build(), scheme)
     except ValueError as error:
         raise UsageError(str(error)) from None
     record = analysis_record(result, spec, scheme)
@@ -307,7 +310,10 @@ def run_simulate(args) -> int:
         raise UsageError(f"--steps must be > 0, got {args.steps}")
     start = _parse_start(args.start)
     try:
-        result = simulate(dirac_gan(), method, scheme, start, args.steps, progress=not args.json)
+        with one_thread():
+            result = simulate(
+                dirac_gan(), method, scheme, start, args.steps, progress=not args.json
+            )
     except ValueError as error:
         raise UsageError(str(error)) from None
     path = result.path[0]

@@ -10,6 +10,7 @@ import time
 
 from convergan import theory
 from convergan.cli.errors import UsageError
+from convergan.cli.threads import one_thread
 
 # The games ``dirac table --game`` takes: the keys of convergan.analysis.table.TABLES (named
 # here too so that --help imports no torch; a test checks the two agree).
@@ -40,7 +41,8 @@ def run_table(args) -> int:
     started = time.perf_counter()
     game = getattr(args, "game", "dirac")
     table = TABLES[game]
-    rows = table(lr=args.lr, progress=True) if table is TABLES["dirac"] else table(lr=args.lr)
+    with one_thread():
+        rows = table(lr=args.lr, progress=True) if table is TABLES["dirac"] else table(lr=args.lr)
     records = [
         {
             "method": row.method,

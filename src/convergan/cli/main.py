@@ -78,7 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        if argv is None:  # the process ends here (not a caller such as a test)
+            _skip_final_collection()
+        return code
     except UsageError as error:
         fail(str(error))
     except KeyboardInterrupt:
@@ -87,6 +90,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return USAGE_ERROR  # unreachable: fail() exits
+
+
+def _skip_final_collection() -> None:
+    """Spare the exiting interpreter its garbage collections over every object torch made
+    (0.2-0.3 s of a 1.5 s ``convergan dirac analyze``): collect once now, so that cyclic
+    garbage is finalised (files flushed), then freeze what lives; the process exits next."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 if __name__ == "__main__":

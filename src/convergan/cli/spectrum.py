@@ -265,6 +265,15 @@ def format_record(record: dict) -> str:
         lines.append(
             f"  max stable lr scale {text}   (upper bound from the top-k, not a certificate)"
         )
+    if "stable_lr_scale_intervals" in record:
+        ranges = record["stable_lr_scale_intervals"]
+        shown = ", ".join(
+            f"({lo:.4g}, {'inf' if hi is None else format(hi, '.4g')})" for lo, hi in ranges
+        )
+        lines.append(
+            f"  stable lr scales    {shown or 'none'}   (x the run's (lr_g, lr_d), SimGD's rule; "
+            "the true stable scales lie within)"
+        )
     return "\n".join(lines)
 
 

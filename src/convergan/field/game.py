@@ -42,8 +42,11 @@ class GameField:
             called for a fresh one at every evaluation (training: each D step of AltGD sees
             new data).
         route: ``"functional"`` (``torch.func``; the analysis differentiates it again with
-            ``jacfwd``/``jvp``) or ``"eager"`` (``torch.autograd``; measured faster for
-            training: 13% on a DCGAN D step, 2.2× for consensus).
+            ``jacfwd``/``jvp``, under ``vmap`` too) or ``"eager"`` (``torch.autograd``;
+            measured faster for training: 13% on a DCGAN D step, 2.2× for consensus). An eager
+            field evaluated at a state that requires grad keeps its graph, so reverse mode can
+            differentiate it again: the exact analysis does, since the first ``torch.func``
+            gradient of a process imports ``torch._dynamo`` (about 1 s).
         regularization_gain: 0 or k under lazy regularization, else 1.
         step: the 0-based training step (instance-noise annealing; logs say ``step + 1``).
         autocast_device: bf16 autocast of the losses on this device type (eager route).
@@ -119,8 +122,12 @@ class GameField:
             grad, terms = torch.func.grad(loss, argnums=i, has_aux=True)(*x)
             return -grad, terms
         # Eager: only player i's parameters require grad, so e.g. G's forward in a D step
-        # builds no graph.
-        if not x[i].requires_grad:
+        # builds no graph. A state that already requires grad is being differentiated through
+        # (the analysis' Jacobians by reverse mode): the gradient keeps its graph.
+        if differentiated(x):
+            create_graph = True
+            x = tuple(partial_input(x_j) if j == i else x_j for j, x_j in enumerate(x))
+        else:
             x = tuple(x_j.detach().requires_grad_(j == i) for j, x_j in enumerate(x))
         device = self.autocast_device
         with torch.autocast(device or "cpu", dtype=torch.bfloat16, enabled=device is not None):
@@ -158,23 +165,18 @@ class GameField:
         backward through the result is one vector-Jacobian product ``Jᵀw``. This is the
         analysis' graph, built once per point: no ``torch.func`` transforms are nested in it,
         which keeps each backward as lean as a hand-written ``create_graph`` gradient."""
-        eager = replace(self, route="eager", autocast_device=None)
-        batch = eager.draw_batch()
-        if eager.coupled:
-            return eager._consensus_field(x, batch, keep_graph=True)[0]
-        players = (GENERATOR, DISCRIMINATOR)
-        return tuple(eager._direction_and_terms(i, x, batch, create_graph=True)[0] for i in players)
+        if not differentiated(x):
+            raise ValueError("differentiable(x) needs a state that requires grad")
+        # The eager field keeps its graph for a state it is differentiated through.
+        return replace(self, route="eager", autocast_device=None)(x)
 
     def player(self, i: int, x: State) -> Tensor:
         return self.evaluate_player(i, x)[0]
 
-    def _consensus_field(
-        self, x: State, batch: Batch, keep_graph: bool = False
-    ) -> tuple[State, tuple[Terms, Terms]]:
+    def _consensus_field(self, x: State, batch: Batch) -> tuple[State, tuple[Terms, Terms]]:
         """``v − gain·γ·v′ᵀv``; ``v′ᵀv = ∇(½‖v‖²)`` is one vector-Jacobian product through the
         field (``torch.func.vjp``), or in eager mode the gradient of ``½‖v‖²`` with ``v``
-        built with ``create_graph``. ``keep_graph`` (eager): the result keeps its graph to
-        ``x``, for :meth:`differentiable`."""
+        built with ``create_graph`` (kept when the state is differentiated through)."""
         players = (GENERATOR, DISCRIMINATOR)
         if self.route == "functional":
 
@@ -185,23 +187,43 @@ class GameField:
             v, pullback, terms = torch.func.vjp(field_with_terms, *x, has_aux=True)
             jacobian_transpose_v = pullback(v)
         else:
-            params = x if keep_graph else tuple(x_j.detach().requires_grad_(True) for x_j in x)
+            # Differentiated through (see _direction_and_terms): keep the state's graph.
+            keep = differentiated(x)
+            params = tuple(
+                partial_input(x_j) if keep else x_j.detach().requires_grad_(True) for x_j in x
+            )
             pairs = [
                 self._direction_and_terms(i, params, batch, create_graph=True) for i in players
             ]
             v, terms = tuple(d for d, _ in pairs), tuple(t for _, t in pairs)
             half_squared_norm = 0.5 * sum((v_i * v_i).sum() for v_i in v)
-            jacobian_transpose_v = torch.autograd.grad(
-                half_squared_norm, params, create_graph=keep_graph
-            )
-            if not keep_graph:
-                v = tuple(v_i.detach() for v_i in v)
+            jacobian_transpose_v = torch.autograd.grad(half_squared_norm, params, create_graph=keep)
+            v = v if keep else tuple(v_i.detach() for v_i in v)
         w = self.method.consensus.transform(v, jacobian_transpose_v, self.regularization_gain)
         return w, terms
 
 
-def game_field(game, method: Method, step: int = 0) -> GameField:
+def differentiated(x: State) -> bool:
+    """Whether an eager field's caller differentiates through the field (its state requires
+    grad), so that the field's value must keep its graph."""
+    return torch.is_grad_enabled() and any(x_j.requires_grad for x_j in x)
+
+
+def partial_input(x_j: Tensor) -> Tensor:
+    """``x_j`` as a node of its own, so that ``autograd.grad(·, node)`` is the *partial*
+    derivative: in AltGD's D step the generator's new parameters depend on the old ψ, and a
+    gradient with respect to ψ itself would follow that path too (``torch.func.grad``'s
+    arguments are independent by construction)."""
+    return x_j.clone() if x_j.requires_grad else x_j.detach().requires_grad_(True)
+
+
+def game_field(game, method: Method, step: int = 0, route: Route = "functional") -> GameField:
     """The exact field of ``method`` on an analysable ``game`` (expectations by quadrature)."""
     return GameField(
-        game.generator, game.discriminator, method, game.expectation_batch(method), step=step
+        game.generator,
+        game.discriminator,
+        method,
+        game.expectation_batch(method),
+        route=route,
+        step=step,
     )

@@ -15,8 +15,22 @@ PLAYER_NAMES = {GENERATOR: "generator", DISCRIMINATOR: "discriminator"}
 
 def flatten(x: State) -> Tensor:
     """Concatenate the players' parameters (broadcasting any leading batch axes)."""
-    batch = torch.broadcast_shapes(*(x_i.shape[:-1] for x_i in x))
+    batch = _broadcast_shapes([x_i.shape[:-1] for x_i in x])
     return torch.cat([x_i.expand(*batch, x_i.shape[-1]) for x_i in x], dim=-1)
+
+
+def _broadcast_shapes(shapes: list[torch.Size]) -> tuple[int, ...]:
+    """NumPy broadcasting of ``shapes``. Not ``torch.broadcast_shapes``: its first call imports
+    sympy through ``torch._refs`` (0.3-0.5 s of a ``convergan dirac analyze`` run)."""
+    ndim = max(len(s) for s in shapes)
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
+    result = []
+    for sizes in zip(*padded):
+        other = {n for n in sizes if n != 1}
+        if len(other) > 1:
+            raise RuntimeError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
+        result.append(other.pop() if other else 1)
+    return tuple(result)
 
 
 def unflatten(z: Tensor, sizes: tuple[int, ...]) -> State:

@@ -210,8 +210,10 @@ def figure3_grid(
     """Figure 3 for ``scheme`` (its learning rate is the step size): one panel per method.
 
     Pass ``trajectories`` (from :func:`figure3_trajectories`) to reuse simulated paths.
-    The verdict in each title is :func:`~convergan.analysis.trajectory_verdict` of the path:
-    converged below 1e-3 of the start's distance, diverged above 1.5×, oscillating between.
+    The verdict in each title is :func:`~convergan.analysis.trajectory_verdict` of the path,
+    the rule ``dirac simulate``, ``dirac analyze`` and ``dirac table`` read: converges below
+    1e-3 of the start's distance, diverges when not finite or above 1.5× and still growing,
+    oscillates in a bounded band (an orbit) otherwise.
     """
     game = game or dirac_gan()
     if trajectories is None:

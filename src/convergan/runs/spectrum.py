@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from convergan.analysis.spectrum import (
     leading_eigenvalues,
     max_stable_lr_scale,
     scaled_field_operator,
+    stable_lr_scale_intervals,
     start_vector,
     update_spectrum,
 )
@@ -48,7 +50,8 @@ from convergan.training.optim import build_optimizer
 
 UPPER_BOUND_NOTE = (
     "max_stable_lr_scale is an upper bound from the top-k eigenvalues (SimGD's rule "
-    "2|Re eta|/|eta|^2 on H*P*J), not a certificate"
+    "2|Re eta|/|eta|^2 on H*P*J), not a certificate; stable_lr_scale_intervals, from the same "
+    "eigenvalues, contains the true stable scales"
 )
 
 
@@ -221,14 +224,17 @@ def analyze_players(
         )
         if not settings.lr_bound:
             return record
-        record["max_stable_lr_scale"] = _lr_scale(
-            config, jacobian, preconditioner, settings, solve, solver
-        )
+        values = _step_eigenvalues(config, jacobian, preconditioner, settings, solve, solver)
+        record["max_stable_lr_scale"] = max_stable_lr_scale(values)
+        # the ranges of scales, as dirac analyze reports rates; a null end is unbounded
+        record["stable_lr_scale_intervals"] = [
+            [lo, hi if math.isfinite(hi) else None] for lo, hi in stable_lr_scale_intervals(values)
+        ]
         record["max_stable_lr_scale_note"] = UPPER_BOUND_NOTE
     return record
 
 
-def _lr_scale(config, jacobian, preconditioner, settings, solve, solver) -> float | None:
+def _step_eigenvalues(config, jacobian, preconditioner, settings, solve, solver) -> np.ndarray:
     lrs = (config.optim.g.lr, config.optim.d.lr)
     transposed = jacobian.spectrum_product == jacobian.rmatvec
     step_operator = scaled_field_operator(
@@ -243,7 +249,7 @@ def _lr_scale(config, jacobian, preconditioner, settings, solve, solver) -> floa
         ).eigenvalues
         for w in ("LR", "LM")
     ]
-    return max_stable_lr_scale(np.concatenate(values))
+    return np.concatenate(values)
 
 
 def _field_record(step, samples, settings, spectra: dict[str, Spectrum], n: int) -> dict:
