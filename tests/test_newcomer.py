@@ -149,7 +149,7 @@ def test_spectrum_progress_plans_the_krylov_basis_and_counts_restarts():
     k = 4
     spectrum = leading_eigenvalues(lambda u: matrix @ u, 300, k, "LR",
                                    progress=lambda *args: calls.append(args))  # fmt: skip
-    ncv = 20  # scipy's default Krylov dimension: max(2k + 1, 20)
+    ncv = 40  # convergan's Krylov dimension: max(40, 5k), at most n
     counts = [c[0] for c in calls]
     assert counts == list(range(1, len(calls) + 1))
     for count, planned, restarts in calls[: spectrum.matvecs]:

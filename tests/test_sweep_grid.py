@@ -108,6 +108,7 @@ def test_flow_text_is_readable_yaml():
     # A string our loader reads as a number where PyYAML's emitter does not (found by hypothesis)
     for text in ("0E0", "1e5"):
         assert parse_yaml(flow(text), "v") == text
+        assert parse_yaml(flow({text: None, "a": [text]}), "v") == {text: None, "a": [text]}
 
 
 def test_readable_names_and_hash_suffix_for_lossy_values():

@@ -124,11 +124,21 @@ def flow(value: Any) -> str:
     # PyYAML's own emitter: double quotes and escapes wherever a plain scalar would not do.
     text = yaml.safe_dump(value, default_flow_style=True, width=math.inf).strip()
     text = text.removesuffix("\n...").removesuffix("...").strip()
-    if isinstance(value, str) and parse_yaml(text, "value") != value:
+    if not _equal(parse_yaml(text, "value"), value):
         # A plain scalar our loader reads as a number though PyYAML's emitter does not
-        # ("0E0"): a double-quoted string is read back as the string.
-        return json.dumps(value)
+        # ("0E0", also as a mapping key): every string double-quoted, PyYAML's escapes.
+        text = yaml.dump(value, Dumper=_QuotedStrings, default_flow_style=True, width=math.inf)
+        text = text.strip().removesuffix("...").strip()
     return text
+
+
+class _QuotedStrings(yaml.SafeDumper):
+    """PyYAML's safe emitter with every string double-quoted."""
+
+
+_QuotedStrings.add_representer(
+    str, lambda dumper, v: dumper.represent_scalar("tag:yaml.org,2002:str", v, style='"')
+)
 
 
 def _flow(value: Any) -> str:
