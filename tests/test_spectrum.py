@@ -134,7 +134,7 @@ def test_residuals_measure_the_eigen_equation():
     assert spectrum.solver == "dense"
     np.testing.assert_allclose(np.sort_complex(spectrum.eigenvalues), [-1, -2j, 2j], atol=1e-14)
     assert np.all(spectrum.residuals < 1e-14)
-    from convergan.analysis.spectrum import _residuals
+    from convergan.analysis.eigensolver import _residuals
 
     apply_block = lambda rows: (torch.from_numpy(rows) @ matrix.T).numpy()  # noqa: E731
     shifted = spectrum.eigenvalues + np.array([0.25, -0.5j, 2.0])
