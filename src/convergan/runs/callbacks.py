@@ -46,8 +46,6 @@ class SpectrumLogging:
         every = run.config.eval.spectrum.every
         if not (every and event.step % every == 0 and run.dist.is_main):
             return None
-        from convergan.runs.spectrum import spectrum_scalars
-
         state = event.state
         return spectrum_scalars(
             run.config,
@@ -59,3 +57,57 @@ class SpectrumLogging:
             problem=run.problem,
             world_size=run.dist.world_size,
         )
+
+
+def spectrum_scalars(
+    config,
+    generator,
+    discriminator,
+    x,
+    step: int,
+    scheme_state,
+    problem=None,
+    world_size: int = 1,
+) -> dict:
+    """The in-training record of ``eval.spectrum``: the field's largest real part, largest
+    |Im| and largest |λ| among the leading eigenvalues, and the spectral radius of the run's
+    scheme at its learning rates (preconditioned by the live optimizer state when adaptive),
+    all as in force at ``step``."""
+    from convergan.config import config_at
+    from convergan.runs.spectrum import (
+        SpectrumSettings,
+        analyze_players,
+        preconditioner_from_states,
+    )
+
+    options = config.eval.spectrum
+    settings = SpectrumSettings(
+        k=options.k,
+        which=tuple(options.which),
+        samples=options.samples,
+        seed=config.seed,
+        schemes=("run",),
+        preconditioned=True,
+    )
+    moves = getattr(scheme_state, "moves", None) or (None, None)
+    sizes = (x[0].numel(), x[1].numel())
+    now = config_at(config, step, world_size)
+    preconditioner = preconditioner_from_states(now, moves, sizes)
+    record = analyze_players(
+        config,
+        generator,
+        discriminator,
+        x,
+        step,
+        settings,
+        preconditioner,
+        problem=problem,
+        world_size=world_size,
+    )
+    return {
+        "spectrum/max_real": record["max_real"],
+        "spectrum/max_abs_imag": record["max_abs_imag"],
+        "spectrum/max_abs": record["max_abs"],
+        "spectrum/update_radius": record["spectral_radius"],
+        "spectrum/converged": float(record["converged"] and record["schemes"][0]["converged"]),
+    }
