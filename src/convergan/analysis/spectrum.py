@@ -171,7 +171,7 @@ def field_spectrum(
     :attr:`~JacobianOperator.spectrum_product` (``Jᵀ`` on the default route: the same
     eigenvalues, each product one backward; the eigenvectors are then ``J``'s left ones)."""
     product = operator.spectrum_product
-    block = operator.rmatvec if product == operator.rmatvec else None
+    block = operator.rmatvec if operator.route == "transpose" else None
     return leading_eigenvalues(product, operator.n, k, which, block=block, **solver)
 
 

@@ -148,6 +148,16 @@ def preconditioner_from_states(config, states, sizes) -> tuple[Tensor, Tensor] |
     )
 
 
+def evaluation_game(
+    config, method, latent_dim: int, settings: SpectrumSettings, problem: Problem | None = None
+) -> tuple[Batch, int]:
+    """The evaluation game of ``settings`` (its N, or the problem's ``spectrum_samples``, and
+    its seed) for ``config`` as in force at the step analysed, and its N."""
+    problem = make_problem(config) if problem is None else problem
+    samples = settings.samples or problem.spectrum_samples
+    return evaluation_batch(config, method, latent_dim, samples, settings.seed, problem), samples
+
+
 def analyze_players(
     config,
     generator,
@@ -170,9 +180,7 @@ def analyze_players(
     nearby leading eigenvectors), and ``warm`` is updated with this checkpoint's."""
     config = config_at(config, step, world_size)
     method = config.method.build()
-    problem = make_problem(config) if problem is None else problem
-    samples = settings.samples or problem.spectrum_samples
-    batch = evaluation_batch(config, method, generator.latent_dim, samples, settings.seed, problem)
+    batch, samples = evaluation_game(config, method, generator.latent_dim, settings, problem)
     batch = batch.to(x[0].device) if x[0].device.type != "cpu" else batch
     field = evaluation_field(generator, discriminator, method, batch, step, settings.float64)
     dtype = torch.float64 if settings.float64 else x[0].dtype
@@ -236,7 +244,7 @@ def analyze_players(
 
 def _step_eigenvalues(config, jacobian, preconditioner, settings, solve, solver) -> np.ndarray:
     lrs = (config.optim.g.lr, config.optim.d.lr)
-    transposed = jacobian.spectrum_product == jacobian.rmatvec
+    transposed = jacobian.route == "transpose"
     step_operator = scaled_field_operator(
         jacobian.spectrum_product, jacobian.sizes, lrs, preconditioner, transposed
     )
@@ -337,11 +345,8 @@ def save_evaluation_batch(run: RunDirectory, step: int, settings: SpectrumSettin
     _, checkpoint = run.load(step)
     world_size = int(checkpoint.get("world_size") or 1)
     config = config_at(run.config, step, world_size)
-    method = config.method.build()
-    problem = make_problem(config)
-    samples = settings.samples or problem.spectrum_samples
     latent_dim = run.players().generator.latent_dim
-    batch = evaluation_batch(config, method, latent_dim, samples, settings.seed, problem)
+    batch, samples = evaluation_game(config, config.method.build(), latent_dim, settings)
     record = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
     record.update(samples=samples, seed=settings.seed, step=step)
     return save_checkpoint(path, record)
