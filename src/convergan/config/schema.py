@@ -122,8 +122,14 @@ class SpectrumConfig:
 class DiagnosticsConfig:
     # ‖v‖ (and its G, D parts), the distance moved per step and cos(v, displacement) on a fixed
     # evaluation game drawn from the run's seed: what `convergan verdict` fits its trend to.
-    every: int = option(100, ge=0)  # steps between diagnostics (0 = off); one field evaluation
+    # Steps between diagnostics (0 = off); None = train.steps // 80, at least 10: about 80
+    # looks a run, so the verdict's window (the last half) holds the 20 its rules need.
+    every: int | None = option(None, ge=0)
     samples: int | None = option(None, gt=0)  # evaluation game size; None = data.batch_size
+    # Independent evaluation games per look, each one field evaluation: with 2 or more the
+    # spread between them estimates the field's sampling noise (what "at an equilibrium within
+    # sampling noise" is measured against); 1 measures no noise.
+    games: int = option(2, ge=1)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from convergan.runs.verdict import logged_verdict
+from convergan.analysis.verdict_rules import logged_verdict
 from convergan.studies import figures
 from convergan.studies.aggregate import (
     CellSummary,

@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convergan.analysis.verdict_rules import logged_verdict
 from convergan.config.shipped import CONFIGS, shipped_name
-from convergan.runs.verdict import logged_verdict
 from convergan.studies.aggregate import CellSummary, Comparison, Interval
 from convergan.studies.results import Sweep, run_config
 from convergan.studies.theory import dirac_verdict

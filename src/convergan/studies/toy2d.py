@@ -3,8 +3,9 @@ the command line, run through the same sweep and report path as ``convergan swee
 
 Besides the report (``OUT/report``) it writes the study's own summary into ``OUT``:
 ``study.md`` (method × problem, final W1 as mean ± 95% t-interval half-width over seeds),
-``study.json``, and per problem ``w1-<problem>.png`` (learning curves with bands) and
-``samples-<problem>.png`` (final samples of every run).
+``study.json``, ``verdicts.md`` and ``verdicts.json`` (each run's verdict beside its final
+W1 and ‖v‖: :mod:`convergan.studies.verdict_table`), and per problem ``w1-<problem>.png``
+(learning curves with bands) and ``samples-<problem>.png`` (final samples of every run).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def write_study_summary(report, out: Path) -> Path:
             }
         )
     (out / "study.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    _write_verdicts(report, out)
     figures = report.out / "figures"
     for problem in problems:
         for source, target in (("curves", "w1"), ("samples", "samples")):
@@ -108,3 +110,15 @@ def write_study_summary(report, out: Path) -> Path:
             if figure.is_file():
                 shutil.copyfile(figure, out / f"{target}-{problem}.png")
     return path
+
+
+def _write_verdicts(report, out: Path) -> None:
+    """``verdicts.md`` and ``verdicts.json``: each run's verdict beside its outcome
+    (:mod:`convergan.studies.verdict_table`)."""
+    from convergan.studies.verdict_table import verdict_checks, verdict_markdown, verdict_rows
+
+    rows = verdict_rows(report.sweep.runs)
+    checks = verdict_checks(rows)
+    (out / "verdicts.md").write_text(verdict_markdown(rows, checks), encoding="utf-8")
+    record = {"runs": [r.to_dict() for r in rows], "checks": checks}
+    (out / "verdicts.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
