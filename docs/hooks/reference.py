@@ -9,6 +9,9 @@ A page holds a marker line where a generated part goes:
 - ``<!-- generated: api PACKAGE -->``: a mkdocstrings block (``::: module.name``) for every
   public name of ``PACKAGE`` (its ``__all__``), at the module that defines it.
 
+The figures of the recorded results (``benchmarks/results/**/*.png``) are published as
+``results/figures/...``, so the results pages show the committed files themselves.
+
 Nothing here is hand-copied, so the reference cannot drift from the code. The functions are
 plain (markdown in, markdown out) so that tests can call them without MkDocs.
 """
@@ -29,7 +32,9 @@ import textwrap
 import typing
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+RESULTS = ROOT / "benchmarks" / "results"
 MARKER = re.compile(r"^<!-- generated: (\w+)(?: ([\w.]+))? -->$", flags=re.M)
 HELP_COLUMNS = "100"
 
@@ -288,3 +293,12 @@ def render(markdown: str) -> str:
 
 def on_page_markdown(markdown, page, config, files):  # noqa: ARG001 (MkDocs hook signature)
     return render(markdown)
+
+
+def on_files(files, config):
+    from mkdocs.structure.files import File
+
+    for figure in sorted(RESULTS.rglob("*.png")):
+        uri = f"results/figures/{figure.relative_to(RESULTS).as_posix()}"
+        files.append(File.generated(config, uri, abs_src_path=str(figure)))
+    return files
