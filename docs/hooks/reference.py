@@ -129,7 +129,7 @@ def _field_comments(cls: type) -> dict[str, str]:
 
 def _type_name(hint) -> str:
     text = str(hint) if not isinstance(hint, type) else hint.__name__
-    text = re.sub(r"\b(typing|convergan)\.[\w.]*?(\w+)\b", r"\2", text)
+    text = re.sub(r"\b(?:typing|convergan)\.(?:\w+\.)*(\w+)", r"\1", text)
     return text.replace("NoneType", "None")
 
 
@@ -180,7 +180,7 @@ def config_rows(cls=None, prefix: str = "") -> list[tuple[str, str, str, str, st
     for field in dataclasses.fields(cls):
         key, hint = prefix + field.name, hints[field.name]
         if field.metadata.get("parse") is not None:  # a method or scheme spec: its own page
-            rows.append((key, "spec", _default(field), SPECS.get(key, ""), ""))
+            rows.append((key, "spec", _default(field), "", SPECS.get(key, "")))
             continue
         if dataclasses.is_dataclass(hint):
             rows += config_rows(hint, key + ".")
@@ -267,8 +267,10 @@ def defining_module(module: str, name: str) -> str:
         elif isinstance(node, ast.Assign):
             targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
             if targets == ["_EXPORTS"] and isinstance(node.value, ast.Dict):
-                exports = {ast.literal_eval(k): ast.literal_eval(v) for k, v in
-                           zip(node.value.keys, node.value.values)}
+                exports = {
+                    ast.literal_eval(k): ast.literal_eval(v)
+                    for k, v in zip(node.value.keys, node.value.values)
+                }
                 if name in exports:
                     return defining_module(exports[name], name)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
