@@ -204,9 +204,9 @@ def config_reference() -> str:
         parts.append(f"### `{top}`\n" if top != "(top level)" else "### Top-level keys\n")
         parts.append("| key | type | default | allowed | meaning |\n|---|---|---|---|---|")
         for key, kind, default, allowed, meaning in rows:
+            kind = kind.replace(" | ", " or ")
             parts.append(
-                f"| `{key}` | {cell(f'`{kind}`')} | `{cell(default)}` | {cell(allowed)} | "
-                f"{cell(meaning)} |"
+                f"| `{key}` | {cell(kind)} | `{cell(default)}` | {cell(allowed)} | {cell(meaning)} |"
             )
         parts.append("")
     return "\n".join(parts)
@@ -295,6 +295,18 @@ def render(markdown: str) -> str:
 
 def on_page_markdown(markdown, page, config, files):  # noqa: ARG001 (MkDocs hook signature)
     return render(markdown)
+
+
+# Docstrings cite code with Sphinx roles (:func:`~convergan.x.f`); the HTML shows the name.
+SPHINX_ROLE = re.compile(r":(?:func|class|meth|mod|attr|data|exc|obj):<code>(~?)([^<]*)</code>")
+
+
+def on_page_content(html, page, config, files):  # noqa: ARG001 (MkDocs hook signature)
+    def name(match: re.Match) -> str:
+        short = match.group(2).rsplit(".", 1)[-1] if match.group(1) else match.group(2)
+        return f"<code>{short}</code>"
+
+    return SPHINX_ROLE.sub(name, html)
 
 
 def on_files(files, config):
