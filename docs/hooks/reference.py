@@ -206,7 +206,8 @@ def config_reference() -> str:
         for key, kind, default, allowed, meaning in rows:
             kind = kind.replace(" | ", " or ")
             parts.append(
-                f"| `{key}` | {cell(kind)} | `{cell(default)}` | {cell(allowed)} | {cell(meaning)} |"
+                f"| `{key}` | {cell(kind)} | `{cell(default)}` | {cell(allowed)} "
+                f"| {cell(meaning)} |"
             )
         parts.append("")
     return "\n".join(parts)
