@@ -39,8 +39,8 @@ docs: install
 	@echo "the docs site is in site/ (open site/index.html)"
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/hooks
+	$(BIN)/ruff format --check src tests benchmarks docs/hooks
 
 demo: install
 	mkdir -p $(OUT)
