@@ -33,13 +33,14 @@ def checked_blocks(language: str) -> list[tuple[str, str, str]]:
     block = re.compile(
         rf"<!-- checked -->\n```{language}\n(.*?)\n```\n```(?:text)?\n(.*?)```", re.S
     )
-    return [(name(p), code, expected) for p in PAGES for code, expected in block.findall(text(p))]
+    found = [(name(p), code, expected) for p in PAGES for code, expected in block.findall(text(p))]
+    return [(page, code.rstrip("\n") + "\n", expected) for page, code, expected in found]
 
 
 def code_blocks(language: str) -> list[tuple[str, str]]:
     """``(page, code)`` of every fenced block in ``language``, checked or not."""
     block = re.compile(rf"^```{language}\n(.*?)^```", re.S | re.M)
-    return [(name(p), code) for p in PAGES for code in block.findall(text(p))]
+    return [(name(p), code.rstrip("\n") + "\n") for p in PAGES for code in block.findall(text(p))]
 
 
 def parts(line: str) -> tuple[str, list[float]]:

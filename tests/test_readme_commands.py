@@ -9,7 +9,7 @@ from doc_pages import ROOT, checked_blocks, missing_lines, same
 
 from convergan.cli.main import main
 
-CHECKED = checked_blocks("bash")
+CHECKED = [(page, code.strip(), expected) for page, code, expected in checked_blocks("bash")]
 
 
 def test_the_pages_have_checked_blocks():
