@@ -51,7 +51,7 @@ demo: install
 		--steps $(DEMO_STEPS) --out $(OUT)/toy2d $(DEMO_OVERRIDES)
 	@echo "figures and tables are in $(OUT)/"
 
-# Writes under $(OUT)/bench (untracked); the README's numbers are benchmarks/results/dirac.json,
+# Writes under $(OUT)/bench (untracked); the docs' numbers (Benchmarks) are benchmarks/results/dirac.json,
 # refreshed on purpose with `python benchmarks/bench_dirac.py --out benchmarks/results/dirac.json`.
 bench: install
 	$(BIN)/python benchmarks/bench_dirac.py --out $(OUT)/bench/dirac.json
