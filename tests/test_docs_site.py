@@ -17,7 +17,11 @@ from test_browser_report import _browser
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILT = ROOT / "site"
-SOURCES = [ROOT / "mkdocs.yml", *(ROOT / "docs").rglob("*"), *(ROOT / "src").rglob("*.py")]
+SOURCES = [
+    p
+    for p in [ROOT / "mkdocs.yml", *(ROOT / "docs").rglob("*"), *(ROOT / "src").rglob("*.py")]
+    if "__pycache__" not in p.parts
+]
 
 
 def _site(tmp_path: Path) -> Path:
