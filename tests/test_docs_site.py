@@ -19,7 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILT = ROOT / "site"
 SOURCES = [
     p
-    for p in [ROOT / "mkdocs.yml", *(ROOT / "docs").rglob("*"), *(ROOT / "src").rglob("*.py")]
+    for p in [
+        ROOT / "mkdocs.yml",
+        *(ROOT / "docs").rglob("*"),
+        *(ROOT / "src").rglob("*.py"),
+        *(ROOT / "benchmarks" / "results").rglob("*.png"),  # published figures
+    ]
     if "__pycache__" not in p.parts
 ]
 
