@@ -44,11 +44,11 @@ def test_the_cli_reference_has_every_command_and_its_help(capsys):
         assert f"$ {title} --help\nusage: {title} " in page, title
 
 
-def _leaves(mapping: dict, prefix: str = "") -> dict:
+def _leaves(mapping: dict, stop: set[str], prefix: str = "") -> dict:
     leaves = {}
     for key, value in mapping.items():
-        if isinstance(value, dict) and key not in ("method", "scheme"):
-            leaves.update(_leaves(value, f"{prefix}{key}."))
+        if isinstance(value, dict) and prefix + key not in stop:
+            leaves.update(_leaves(value, stop, f"{prefix}{key}."))
         else:
             leaves[prefix + key] = value
     return leaves
@@ -58,16 +58,30 @@ def test_the_config_reference_has_every_key_with_its_default():
     from convergan.config.schema import Config, config_to_dict
 
     rows = {key: (kind, default) for key, kind, default, _, _ in reference.config_rows()}
-    written = _leaves(config_to_dict(Config()))
+    specs = {key for key, (kind, _) in rows.items() if kind == "spec"}
+    assert {"method", "scheme"} <= specs
+    written = _leaves(config_to_dict(Config()), specs)
     assert set(rows) == set(written)
     for key, value in written.items():
-        if key in ("method", "scheme"):
-            continue
         shown = "null" if value is None else str(list(value) if isinstance(value, tuple) else value)
         assert rows[key][1] == shown.replace("'", ""), key
     page = reference.config_reference()
     assert all(f"| `{key}` |" in page for key in written)
-    assert "| `optim.d.lr` | float or Schedule | `0.0001` | > 0 |" in page
+    assert "| `optim.d.lr` | float or Schedule | `0.0001` | > 0 |" in page or "optim.d" in specs
+
+
+def test_the_config_reference_has_every_schemes_parameters():
+    import dataclasses
+
+    from convergan.registry import SCHEMES
+
+    page = reference.config_reference()
+    for name in SCHEMES:
+        assert f"#### `{name}`" in page, name
+        for field in dataclasses.fields(SCHEMES[name]):
+            if field.init and field.name not in ("lr", "lr_g", "lr_d"):
+                assert f"| `scheme.{field.name}` |" in page, (name, field.name)
+    assert "| `scheme.d_steps` | int | `1` |" in page
 
 
 def test_the_config_reference_carries_the_schemas_comments():

@@ -140,6 +140,10 @@ def _default(field: dataclasses.Field) -> str:
         value = field.default_factory()
     else:
         return "required"
+    return _shown(value)
+
+
+def _shown(value) -> str:
     if hasattr(value, "to_dict"):
         value = value.to_dict()
     if isinstance(value, tuple):
@@ -164,7 +168,9 @@ def _allowed(field: dataclasses.Field) -> str:
 # Keys whose value is a spec with its own grammar, validated by its own parser.
 SPECS = {
     "method": "a preset or a composition: see [Methods](../getting-started/methods.md)",
-    "scheme": "a registered scheme and its parameters: see [Schemes](registries.md#schemes)",
+    "scheme": "a registered scheme and its parameters: see [Schemes](#schemes)",
+    "optim.g": "the generator's optimizer: `name`, `lr` and its [options](#optimizers)",
+    "optim.d": "the discriminator's optimizer, as `optim.g`",
 }
 
 
@@ -191,9 +197,47 @@ def config_rows(cls=None, prefix: str = "") -> list[tuple[str, str, str, str, st
     return rows
 
 
-def config_reference() -> str:
+def scheme_rows(name: str) -> list[tuple[str, str, str, str, str]]:
+    """The parameters a registered scheme takes (``scheme.<field>``), read from its class."""
+    _import_convergan()
+    from convergan.registry import SCHEMES
+    from convergan.schemes.spec import scheme_parameters
+
+    comments = _field_comments(SCHEMES[name])
+    return [
+        (f"scheme.{field}", _type_name(kind), _shown(default), "", comments.get(field, ""))
+        for field, (kind, default) in scheme_parameters(name).items()
+    ]
+
+
+def optimizer_rows(name: str) -> list[tuple[str, str, str, str, str]]:
+    """The options a registered optimizer's class takes (``optim.g.<field>``)."""
+    _import_convergan()
+    from convergan.registry import OPTIMIZERS
+
+    return config_rows(OPTIMIZERS[name], "optim.g.")
+
+
+def _table(rows: list[tuple[str, str, str, str, str]]) -> list[str]:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
+
+    lines = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for key, kind, default, allowed, meaning in rows:
+        kind = kind.replace(" | ", " or ")
+        lines.append(
+            f"| `{key}` | {cell(kind)} | `{cell(default)}` | {cell(allowed)} | {cell(meaning)} |"
+        )
+    return [*lines, ""]
+
+
+def spec_keys(sections: dict[str, list]) -> set[str]:
+    """The keys shown as one spec row (their own grammar) rather than one row per field."""
+    return {key for rows in sections.values() for key, kind, *_ in rows if kind == "spec"}
+
+
+def config_reference() -> str:
+    from convergan.registry import OPTIMIZERS, SCHEMES
 
     sections: dict[str, list] = {}
     for row in config_rows():
@@ -202,14 +246,22 @@ def config_reference() -> str:
     parts = []
     for top, rows in sections.items():
         parts.append(f"### `{top}`\n" if top != "(top level)" else "### Top-level keys\n")
-        parts.append("| key | type | default | allowed | meaning |\n|---|---|---|---|---|")
-        for key, kind, default, allowed, meaning in rows:
-            kind = kind.replace(" | ", " or ")
-            parts.append(
-                f"| `{key}` | {cell(kind)} | `{cell(default)}` | {cell(allowed)} "
-                f"| {cell(meaning)} |"
-            )
-        parts.append("")
+        parts += _table(rows)
+    if "optim.g" in spec_keys(sections):  # each optimizer's options are read from its class
+        parts.append(
+            "### Optimizers\n\n`optim.g` and `optim.d` each take `name`, `lr` and the options "
+            "of the optimizer they name (shown for `optim.g`; `optim.d` takes the same):\n"
+        )
+        for name in OPTIMIZERS.names():
+            parts += [f"#### `{name}`\n", *_table(optimizer_rows(name))]
+    parts.append(
+        "### Schemes\n\n`scheme` names a registered scheme; these are the parameters each "
+        "takes besides `scheme.lazy_every` (learning rates come from `optim.*.lr`). In "
+        "training, AltGD moves the discriminator first (`scheme.discriminator_first: true`).\n"
+    )
+    for name in SCHEMES.names():
+        rows = scheme_rows(name)
+        parts += [f"#### `{name}`\n", *(_table(rows) if rows else ["No parameters.\n"])]
     return "\n".join(parts)
 
 
