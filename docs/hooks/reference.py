@@ -144,10 +144,18 @@ def _default(field: dataclasses.Field) -> str:
 
 
 def _shown(value) -> str:
-    if hasattr(value, "to_dict"):
-        value = value.to_dict()
-    if isinstance(value, tuple):
-        value = list(value)
+    """A default as a config file writes it: a spec as its mapping, tuples as lists."""
+
+    def plain(value):
+        if hasattr(value, "to_dict"):
+            value = value.to_dict()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    value = plain(value)
     return "null" if value is None else str(value).replace("'", "")
 
 
