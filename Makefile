@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q "$(TORCH)"
 	if $(BIN)/python -W ignore -c "import sys, torch; sys.exit(torch.version.cuda is None)"; then \
 		$(BIN)/pip install -q "$(TORCH)" "$(TORCHVISION)"; fi
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,docs]'
 	$(BIN)/pip install -q --no-deps "$(TORCH_FIDELITY)"
 	touch $@
 
@@ -51,7 +51,7 @@ demo: install
 		--steps $(DEMO_STEPS) --out $(OUT)/toy2d $(DEMO_OVERRIDES)
 	@echo "figures and tables are in $(OUT)/"
 
-# Writes under $(OUT)/bench (untracked); the docs' numbers (Benchmarks) are benchmarks/results/dirac.json,
+# Writes under $(OUT)/bench (untracked); the published numbers are benchmarks/results/dirac.json,
 # refreshed on purpose with `python benchmarks/bench_dirac.py --out benchmarks/results/dirac.json`.
 bench: install
 	$(BIN)/python benchmarks/bench_dirac.py --out $(OUT)/bench/dirac.json
