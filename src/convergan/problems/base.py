@@ -24,11 +24,8 @@ class DataInfo:
     float64: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "data_shape": list(self.shape),
-            "num_classes": self.num_classes,
-            "float64": self.float64,
-        }
+        record = {"data_shape": list(self.shape), "num_classes": self.num_classes}
+        return {**record, "float64": True} if self.float64 else record
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> DataInfo:
