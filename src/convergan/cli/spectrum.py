@@ -270,7 +270,7 @@ def format_record(record: dict) -> str:
             lines.append(
                 f"    on the field (the rate of ‖v‖): spectral radius "
                 f"{field['spectral_radius']:.6f}, {field['rate_per_step']:.6f} per step  "
-                f"{field['verdict']}  ({field['matvecs']} products)"
+                f"{field['verdict']}  ({field['solver']})"
             )
     if "max_stable_lr_scale" in record:
         scale = record["max_stable_lr_scale"]

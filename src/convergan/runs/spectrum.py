@@ -230,12 +230,13 @@ def analyze_players(
         ]
         if settings.field_rate:
             for scheme, result in zip(schemes, results):
-                result["on_field"] = solve(
+                on_field = solve(
                     f"{scheme.name} on the field",
                     lambda p, s=scheme: field_scheme_spectrum(
                         s, matvecs, sizes, settings.k, preconditioner, settings.seed
                     ),
-                ).to_dict()
+                )
+                result["on_field"] = {**on_field.to_dict(), "solver": on_field.spectrum.solver}
         record["schemes"] = results
         record.update(
             {k: results[0][k] for k in ("update_eigenvalues", "spectral_radius", "verdict")}
