@@ -28,7 +28,7 @@ from convergan.problems import make_problem
 from convergan.runs import train
 from convergan.runs.spectrum import build_analysis_scheme, evaluation_field
 from convergan.runs.verdict import run_verdict
-from convergan.training.batches import evaluation_batch
+from convergan.training.batches import BatchSampler, evaluation_batch
 from convergan.training.directory import RunDirectory
 
 LR = 0.3
@@ -91,6 +91,22 @@ def test_every_game_is_the_whole_fixed_game(tmp_path):
     torch.testing.assert_close(games[0].real.norm(dim=1), torch.ones(5, dtype=torch.float64))
     other = make_problem(config(tmp_path, "other", ["data.batch_size=5", "seed=4"]))
     assert not torch.equal(other.game.real, games[0].real)
+
+
+def test_processes_share_the_game_by_rows(tmp_path):
+    cfg = config(tmp_path, "shared", ["data.batch_size=4"])
+    problem, method = make_problem(cfg), cfg.method.build()
+    halves = [
+        BatchSampler(problem.real_stream(8, 0), 1, 4, method, 0, rank=rank, world_size=2)()
+        for rank in (0, 1)
+    ]
+    for rank, half in enumerate(halves):
+        rows = slice(2 * rank, 2 * rank + 2)
+        assert torch.equal(half.real, problem.game.real[rows])
+        assert torch.equal(half.latent, problem.game.latent[rows])
+        assert torch.equal(half.interpolation, problem.game.interpolation[rows])
+    with pytest.raises(ValueError, match="cannot be split among 3 processes"):
+        BatchSampler(problem.real_stream(12, 0), 1, 4, method, 0, rank=0, world_size=3)()
 
 
 def converged_run(tmp_path, seed: int):
