@@ -96,7 +96,8 @@ class RunDirectory:
 
     def players(self, state: dict | None = None) -> Players:
         """The config's players; with a checkpoint ``state``, holding its weights and buffers."""
-        players = make_players(self.config, self.info.shape, self.info.num_classes)
+        info = self.info
+        players = make_players(self.config, info.shape, info.num_classes, info.float64)
         if state is not None:
             assign_players(players, state)
         return players
