@@ -30,6 +30,7 @@ import yaml
 
 from convergan.config.schema import Config, ConfigError, config_from_dict, config_to_dict
 from convergan.config.shipped import CONFIGS, find_config, shipped_file
+from convergan.files import write_text
 from convergan.methods.spec import DEFAULT_METHOD, is_composition
 from convergan.schemes.spec import DEFAULT_SCHEME
 
@@ -201,4 +202,4 @@ def save_config(cfg: Config, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None)
-    path.write_text("# convergan config, written by save_config\n" + text, encoding="utf-8")
+    write_text(path, "# convergan config, written by save_config\n" + text)

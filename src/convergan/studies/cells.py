@@ -30,6 +30,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from convergan.files import write_text
+
 CELL_FILE = "cell.json"
 FINAL = ("done", "diverged", "failed")
 IGNORED_KEYS = (("out_dir",), ("train", "progress"))
@@ -49,9 +51,7 @@ def write_cell(run_dir: Path, record: dict[str, Any]) -> None:
     """Write atomically (temp file + rename): a killed writer never leaves half a record."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".{CELL_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, run_dir / CELL_FILE)
+    write_text(run_dir / CELL_FILE, json.dumps(record, indent=1, default=str))
 
 
 def cell_status(record: dict[str, Any] | None) -> str:
@@ -177,7 +177,7 @@ def run_cell(
         record.update(status="diverged", error=str(error))
     except Exception as error:  # noqa: BLE001 - isolate the cell, keep the traceback
         record.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
-        (run_dir_path / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        write_text(run_dir_path / "error.txt", traceback.format_exc())
     record.update(finished=time.time(), train_seconds=time.perf_counter() - started)
     record["train_seconds_total"] = (
         previous.get("train_seconds_total", 0.0) + record["train_seconds"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from convergan.config import load_config
 from convergan.config.schema import Config, ConfigError, config_to_dict
+from convergan.files import write_text
 from convergan.studies.cells import (
     FINAL,
     cell_status,
@@ -123,9 +123,7 @@ def write_sweep_record(spec: SweepSpec, out_dir: Path, planned: list[PlannedCell
             for p in planned
         ],
     }
-    tmp = out_dir / f".{SWEEP_FILE}.tmp"
-    tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, out_dir / SWEEP_FILE)
+    write_text(out_dir / SWEEP_FILE, json.dumps(record, indent=1, default=str))
 
 
 def to_run(planned: list[PlannedCell], retry_failed: bool = False) -> list[PlannedCell]:

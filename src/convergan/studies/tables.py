@@ -32,6 +32,11 @@ class Report:
     comparisons: list[Comparison]
     figures: list[tuple[str, Path, str]] = field(default_factory=list)  # (name, path, caption)
     out: Path = Path(".")
+    # The figures' PNG bytes by path, while they are staged (not yet at their paths).
+    figure_data: dict[Path, bytes] = field(default_factory=dict)
+
+    def figure_bytes(self, path: Path) -> bytes:
+        return self.figure_data[path] if path in self.figure_data else Path(path).read_bytes()
 
 
 # ----------------------------------------------------------------------------- values

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from convergan.config.schema import ConfigError
 from convergan.config.shipped import CONFIGS, shipped_file
+from convergan.files import write_text
 from convergan.studies.spec import SweepSpec, load_sweep_spec
 
 SPEC = "toy2d-methods"  # shipped sweep spec (package data)
@@ -85,7 +86,7 @@ def write_study_summary(report, out: Path) -> Path:
             row.append(text)
         lines.append(f"| {m} | " + " | ".join(row) + " |")
     path = out / "study.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(path, "\n".join(lines) + "\n")
     rows = []
     for (p, m), cell in lookup.items():
         interval = cell.final.get(METRIC)
@@ -100,7 +101,7 @@ def write_study_summary(report, out: Path) -> Path:
                 "status": [r.status for r in cell.runs],
             }
         )
-    (out / "study.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    write_text(out / "study.json", json.dumps(rows, indent=1))
     figures = report.out / "figures"
     for problem in problems:
         for source, target in (("curves", "w1"), ("samples", "samples")):
