@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convergan.files import FILE_MODE, fsync_directory, host_tag
+from convergan.files import FILE_MODE, fsync_directory, host_tag, writer_gone
 
 
 class CheckpointError(ValueError):
@@ -61,16 +61,6 @@ _TEMP_OWNER = re.compile(r"\.step-\d+\.pt\.(\d+)@([A-Za-z0-9-]*)\..+\.tmp")
 _UNOWNED_TEMP_AGE_S = 3600.0  # temp files of older versions carry no owner: old ones only
 
 
-def _is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 def is_stale_temp(path: Path) -> bool:
     """Whether the temp file ``path`` was left by a writer that no longer runs: its pid is not
     alive on this host. Temp files of other hosts are never stale (we cannot tell); unowned
@@ -81,10 +71,7 @@ def is_stale_temp(path: Path) -> bool:
             return time.time() - path.stat().st_mtime > _UNOWNED_TEMP_AGE_S
         except FileNotFoundError:
             return False
-    pid, host = int(match.group(1)), match.group(2)
-    if host != host_tag():
-        return False
-    return pid != os.getpid() and not _is_running(pid)
+    return writer_gone(int(match.group(1)), match.group(2))
 
 
 # --------------------------------------------------------------------------- single files

@@ -43,6 +43,36 @@ def _read_umask() -> int:
 FILE_MODE = 0o666 & ~_read_umask()
 
 
+def writer_gone(pid: int, host: str) -> bool:
+    """Whether the writer ``pid@host`` of a temp file has exited: only a writer on this host
+    can be checked (another host's temp file is never taken for a leftover)."""
+    if host != host_tag() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's live process
+        return False
+    return False
+
+
+def remove_leftovers(path: Path) -> None:
+    """Remove the temp files of ``path`` whose writers were killed (``.NAME.PID@HOST.*.tmp``)."""
+    prefix = f".{path.name}."
+    with suppress(OSError):
+        for leftover in path.parent.glob(f"{glob_escape(prefix)}*.tmp"):
+            owner = leftover.name[len(prefix) :].split(".", 1)[0]
+            pid, _, host = owner.partition("@")
+            if pid.isdigit() and writer_gone(int(pid), host):
+                with suppress(FileNotFoundError):
+                    leftover.unlink()
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
 def fsync_directory(directory: Path) -> None:
     """Persist a rename: on POSIX a directory entry is only durable once the directory is."""
     if os.name != "posix":
@@ -55,7 +85,9 @@ def fsync_directory(directory: Path) -> None:
 
 
 def temp_file(path: Path) -> tuple[int, str]:
-    """A new hidden temp file beside ``path`` (descriptor, name), named after its writer."""
+    """A new hidden temp file beside ``path`` (descriptor, name), named after its writer;
+    the leftovers of killed writers of ``path`` are removed first."""
+    remove_leftovers(path)
     return tempfile.mkstemp(
         prefix=f".{path.name}.{os.getpid()}@{host_tag()}.", suffix=".tmp", dir=path.parent
     )
