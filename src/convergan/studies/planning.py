@@ -20,7 +20,14 @@ from convergan.studies.cells import (
     last_checkpoint_step,
     read_cell,
 )
-from convergan.studies.grid import Cell, axis_lengths, cell_overrides, count_cells, expand
+from convergan.studies.grid import (
+    Cell,
+    axis_lengths,
+    cell_overrides,
+    count_cells,
+    expand,
+    sweep_overrides,
+)
 from convergan.studies.results import SWEEP_FILE
 from convergan.studies.spec import SweepSpec
 
@@ -174,8 +181,15 @@ def write_sweep_record(spec: SweepSpec, out_dir: Path, planned: list[PlannedCell
     earlier = read_sweep_record(out_dir) or {}
     names = {p.cell.name for p in planned}
     kept = [c for c in earlier.get("cells", []) if c.get("name") not in names]
+    # Each cell's base and overrides: a report shows a pending cell's Dirac verdict from them.
     cells = [
-        {"name": p.cell.name, "values": dict(p.cell.values), "run_dir": f"{RUNS}/{p.cell.name}"}
+        {
+            "name": p.cell.name,
+            "values": dict(p.cell.values),
+            "run_dir": f"{RUNS}/{p.cell.name}",
+            "base": str(Path(p.cell.base).resolve()),
+            "overrides": [*sweep_overrides(spec), *p.cell.overrides],
+        }
         for p in planned
     ]
     effective = {

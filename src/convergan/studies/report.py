@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from convergan.files import StagedFiles
-from convergan.runs.verdict import logged_verdict
 from convergan.studies import figures
 from convergan.studies.aggregate import (
     CellSummary,
@@ -44,7 +43,14 @@ from convergan.studies.aggregate import (
 from convergan.studies.html import html_page
 from convergan.studies.markdown import markdown
 from convergan.studies.results import read_sweep, run_config
-from convergan.studies.tables import Report, axis_columns, unfinished, verdict_of
+from convergan.studies.tables import (
+    Report,
+    axis_columns,
+    run_measured_verdict,
+    significance,
+    unfinished,
+    verdict_of,
+)
 from convergan.studies.theory import dirac_verdict
 
 
@@ -99,7 +105,7 @@ def _write_results_csv(report: Report, file) -> None:
     writer.writerow(header)
     for run in sweep.runs:
         verdict = dirac_verdict(run_config(run))
-        measured, rate = logged_verdict(run.rows)
+        measured, rate = run_measured_verdict(run)
         writer.writerow(
             [
                 run.name,
@@ -157,7 +163,7 @@ def _write_comparisons_csv(report: Report, file) -> None:
     for c in report.comparisons:
         writer.writerow(
             [c.family, c.a, c.b, _number(c.mean_a), _number(c.mean_b), _number(c.p)]
-            + [_number(c.p_holm), "yes" if c.significant else "no"]
+            + [_number(c.p_holm), significance(c).replace("–", "")]
         )
 
 

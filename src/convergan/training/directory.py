@@ -4,6 +4,8 @@ Layout of ``out_dir``::
 
     config.yaml            the resolved config (re-read by ``convergan resume``)
     run.json               what the run was built from: the data's sample shape and classes
+    outcome.json           how training ended: {"status": "done" | "diverged", "error": ...};
+                           absent while a run trains (or was killed)
     checkpoints/           step-XXXXXXXX.pt, atomic, last N kept (+ every keep_every)
     metrics.jsonl          one JSON object per log/eval (see convergan.training.metrics_log)
     tensorboard/           TensorBoard event files with the same scalars
@@ -24,7 +26,6 @@ the config's players (another architecture) is a one-line ``CheckpointError`` to
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from functools import cached_property
@@ -35,6 +36,7 @@ from torch import Tensor, nn
 
 from convergan.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from convergan.field import ParameterLayout
+from convergan.files import write_text
 from convergan.models.players import Players, make_players
 from convergan.problems import DataInfo, make_problem
 from convergan.training.ema import generator_weights
@@ -42,6 +44,8 @@ from convergan.training.lock import RunLock
 from convergan.training.metrics_log import METRICS_FILE, MetricsLog, metrics_by_step
 
 CONFIG_FILE, INFO_FILE, CHECKPOINTS = "config.yaml", "run.json", "checkpoints"
+OUTCOME_FILE = "outcome.json"
+OUTCOMES = ("done", "diverged")
 LOG_ENTRIES = (METRICS_FILE, "tensorboard", "samples")
 
 
@@ -79,9 +83,28 @@ class RunDirectory:
 
     def record_info(self, info: DataInfo) -> None:
         """Write ``run.json`` atomically (temp file, rename)."""
-        temp = self.path / f".{INFO_FILE}.{os.getpid()}.tmp"
-        temp.write_text(json.dumps(info.to_dict(), indent=1) + "\n", encoding="utf-8")
-        os.replace(temp, self.path / INFO_FILE)
+        write_text(self.path / INFO_FILE, json.dumps(info.to_dict(), indent=1) + "\n")
+
+    def record_outcome(self, status: str, error: str | None = None) -> None:
+        """How training ended (``done`` or ``diverged``, with the error), atomically: what a
+        report of the run says of it, as a sweep's ``cell.json`` does for its cells."""
+        record = {"status": status, "error": error, "step": self.latest_step()}
+        write_text(self.path / OUTCOME_FILE, json.dumps(record, indent=1) + "\n")
+
+    def clear_outcome(self) -> None:
+        """Training (re)starts: the run has no outcome until it ends."""
+        (self.path / OUTCOME_FILE).unlink(missing_ok=True)
+
+    def outcome(self) -> dict | None:
+        """``{"status", "error", "step"}`` of a run whose training ended; ``None`` while it
+        trains, after a kill, for runs older than ``outcome.json`` or a damaged file."""
+        try:
+            record = json.loads((self.path / OUTCOME_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("status") not in OUTCOMES:
+            return None
+        return record
 
     @cached_property
     def info(self) -> DataInfo:
