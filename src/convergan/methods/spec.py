@@ -145,12 +145,8 @@ class MethodSpec:
         if self.preset is not None:
             return dict(self.params)
         values: dict[str, Any] = {}
-        names = [p.name for p in self.penalties]
-        for place, p in enumerate(self.penalties):
-            # A penalty given twice (summed) is told apart by its place: r1#1, r1#2.
-            label = p.name
-            if names.count(p.name) > 1:
-                label = f"{p.name}#{names[: place + 1].count(p.name)}"
+        labels = place_labels([p.name for p in self.penalties])
+        for label, p in zip(labels, self.penalties):
             values.update({f"{label}.{k}": v for k, v in p.params})
         if self.noise is not None:
             values["noise.sigma"] = self.noise.sigma
@@ -263,6 +259,20 @@ def defaults_of(part: Callable[..., Any], *names: str) -> dict[str, Any]:
     }
 
 
+def place_labels(names: list[str]) -> list[str]:
+    """Each penalty's label: its name, or for a penalty given twice (the two are summed)
+    its name and place, ``r1#1``, ``r1#2``: what its hyperparameters and its logged value
+    (``discriminator/r1#2``) are called, so neither hides the other.
+
+    >>> place_labels(["r1", "r2", "r1"])
+    ['r1#1', 'r2', 'r1#2']
+    """
+    return [
+        f"{name}#{names[: place + 1].count(name)}" if names.count(name) > 1 else name
+        for place, name in enumerate(names)
+    ]
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -306,7 +316,9 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
         spec = preset.spec(name, **params)
         if not composed:
             return spec
+        given = [k for k in value if k != "name" and k not in composed]
     else:
+        given = []
         stray = [k for k in value if k not in COMPOSITION_KEYS]
         if stray:
             fail(
@@ -327,7 +339,21 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
             parts[part] = optional(
                 composed[part], f"{key}.{part}", lambda v, k, p=param: _parameter(v, k, p)
             )
-    return replace(spec.as_composition(), **parts)
+    method = replace(spec.as_composition(), **parts)
+    # A preset's number, set away from its default, that the composition keys replace (``r1``
+    # with gamma 5 and ``penalties: [r2]``) would be silently dropped: refused. Its default
+    # (what a config file may spell out) is no setting of the user's.
+    for param in given:
+        default = float(preset.defaults[param])
+        if params[param] != default:
+            other = preset.spec(name, **{**params, param: default}).as_composition()
+            if replace(other, **parts) == method:
+                fail(
+                    f"{key}.{param}",
+                    f"would be dropped: {', '.join(composed)} replaces the part of {name!r} that "
+                    f"{param} sets; give it there instead (e.g. {key}.penalties=[r2:5])",
+                )
+    return method
 
 
 def _parameter(value: Any, key: str, name: str) -> float | Schedule:

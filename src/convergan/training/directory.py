@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import warnings
 from functools import cached_property
 from pathlib import Path
 
@@ -56,6 +57,7 @@ class RunDirectory:
     def __init__(self, path: str | Path, config=None) -> None:
         self.path = Path(path)
         self._config = config
+        self._loaded: tuple[int, dict] | None = None  # the checkpoint latest_step just read
         self.lock = RunLock(self.path)
 
     @classmethod
@@ -136,13 +138,32 @@ class RunDirectory:
             CheckpointManager.step_of(p) for p in CheckpointManager(self.path / CHECKPOINTS).list()
         ]
 
-    def latest_step(self) -> int | None:
+    def latest_step(self, loadable: bool = False) -> int | None:
+        """The newest checkpoint's step; ``loadable``: the newest that loads, skipping a
+        corrupt or truncated newest file with a warning (the rule of :meth:`load`), so every
+        command that starts from "the latest checkpoint" starts from the same one."""
         steps = self.steps()
-        return steps[-1] if steps else None
+        if not loadable or not steps:
+            return steps[-1] if steps else None
+        manager = CheckpointManager(self.path / CHECKPOINTS)
+        for step in reversed(steps):
+            try:
+                self._loaded = (step, load_checkpoint(manager.path_for(step), "cpu"))
+                return step
+            except CheckpointError as error:
+                warnings.warn(
+                    f"skipping unreadable checkpoint: {error}", RuntimeWarning, stacklevel=2
+                )
+        raise CheckpointError(
+            f"no loadable checkpoint in {manager.directory} ({len(steps)} corrupt)"
+        )
 
     def load(self, step: int | None = None, map_location="cpu") -> tuple[int, dict]:
         """``(step, state)``: the newest loadable checkpoint, or the one of ``step``."""
         manager = CheckpointManager(self.path / CHECKPOINTS)
+        loaded, self._loaded = self._loaded, None
+        if loaded is not None and loaded[0] == step and str(map_location) == "cpu":
+            return loaded  # read by latest_step(loadable=True) just before
         if step is None:
             if manager.latest() is None:
                 raise FileNotFoundError(f"{self.path} has no checkpoints")
