@@ -28,7 +28,13 @@ from typing import Any
 
 import yaml
 
-from convergan.config.schema import Config, ConfigError, config_from_dict, config_to_dict
+from convergan.config.schema import (
+    DEFAULT_OPTIMIZER,
+    Config,
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+)
 from convergan.config.shipped import CONFIGS, find_config, shipped_file
 from convergan.files import write_text
 from convergan.methods.spec import DEFAULT_METHOD, is_composition
@@ -113,7 +119,7 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
 
     Values are YAML (``true``, ``[1, 2]``, ``1e-4``, ``null``); an empty value means null.
     ``method=r1`` is shorthand for ``method.name=r1``, so ``method=r2 method.gamma=5`` means
-    the same in either order.
+    the same in either order (so are ``scheme=...``, ``optim.g=...`` and ``optim.d=...``).
     """
     layer: dict[str, Any] = {}
     for item in overrides:
@@ -131,8 +137,8 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
         except yaml.YAMLError as error:
             problem = " ".join(str(getattr(error, "problem", None) or error).split())
             raise ConfigError(f"bad override {item!r}: invalid YAML value ({problem})") from None
-        if key in NAMED_SECTIONS and isinstance(value, str):
-            key = f"{key}.name"
+        if tuple(key.split(".")) in NAMED_SECTIONS and isinstance(value, str):
+            key = f"{key}.name"  # method=r1, optim.d=sgd
         _set_dotted(layer, key.split("."), value)
     return layer
 
@@ -148,26 +154,44 @@ def _set_dotted(tree: dict[str, Any], keys: list[str], value: Any) -> None:
 
 
 def merge_layers(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge two settings layers, ``top`` winning; see the module docstring for ``method``
-    and ``scheme``."""
-    merged = _deep_merge(base, {k: v for k, v in top.items() if k not in NAMED_SECTIONS})
-    for section, default in NAMED_SECTIONS.items():
-        if section not in top:
+    """Deep-merge two settings layers, ``top`` winning; see the module docstring for ``method``,
+    ``scheme`` and the optimizers."""
+    merged = _deep_merge(base, top)
+    for path, (default, kept) in NAMED_SECTIONS.items():
+        above = _dotted(top, path)
+        if above is _MISSING:
             continue
-        below, above = _as_named(base.get(section)), _as_named(top[section])
+        below, above = _as_named(_dotted(base, path)), _as_named(above)
         if isinstance(below, Mapping) and isinstance(above, Mapping):
             # A composed method has no name below; naming a preset on top replaces it.
             below_name = None if is_composition(below) else below.get("name", default)
             switched = "name" in above and above["name"] != below_name
-            merged[section] = dict(above) if switched else _deep_merge(below, above)
+            carried = {k: below[k] for k in kept if k in below}
+            value = {**carried, **above} if switched else _deep_merge(below, above)
         else:
-            merged[section] = above  # not a mapping: let validation report it
+            value = above  # not a mapping: let validation report it
+        _set_dotted(merged, list(path), value)
     return merged
 
 
 # Sections named by a registry entry whose other keys belong to that entry: switching the
-# name drops the keys set below (``method=wgan`` over ``{name: r1, gamma: 10}``).
-NAMED_SECTIONS = {"method": DEFAULT_METHOD, "scheme": DEFAULT_SCHEME}
+# name drops the keys set below (``method=wgan`` over ``{name: r1, gamma: 10}``; Adam over
+# RMSprop's ``alpha``), but for those kept (a player's learning rate is the scheme's).
+NAMED_SECTIONS: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {
+    ("method",): (DEFAULT_METHOD, ()),
+    ("scheme",): (DEFAULT_SCHEME, ()),
+    ("optim", "g"): (DEFAULT_OPTIMIZER, ("lr",)),
+    ("optim", "d"): (DEFAULT_OPTIMIZER, ("lr",)),
+}
+_MISSING = object()
+
+
+def _dotted(tree: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(tree, Mapping) or key not in tree:
+            return _MISSING
+        tree = tree[key]
+    return tree
 
 
 def _as_named(value: Any) -> Any:
