@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from convergan.config import ConfigError
 from convergan.config.load import save_config
 from convergan.studies.cells import write_cell
 from convergan.studies.planning import plan, write_sweep_record
@@ -133,3 +134,19 @@ def test_a_diverged_run_is_reported_as_diverged(tmp_path, capsys):
     (cell,) = read_csv(report.out / "summary.csv")
     assert cell["diverged"] == "1" and cell["done"] == "0"
     assert RunDirectory(run_dir).outcome()["status"] == "diverged"
+
+
+@pytest.mark.parametrize("text", ['{"cells": 3', "[]", '{"name": "x"}'])
+def test_a_damaged_sweep_record_is_one_line_naming_the_file(tmp_path, capsys, text):
+    from convergan.cli.main import main
+
+    out, _ = planned_sweep(tmp_path)
+    (out / "sweep.json").write_text(text)
+    for argv in (["report", out], ["sweep", "status", out]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in argv])
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and "\n" not in err, err
+        assert f"{out / 'sweep.json'} is damaged" in err
+    with pytest.raises(ConfigError, match="sweep.json is damaged"):
+        plan(sweep_spec_from_dict(SPEC), out)

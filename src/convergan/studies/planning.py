@@ -28,7 +28,7 @@ from convergan.studies.grid import (
     expand,
     sweep_overrides,
 )
-from convergan.studies.results import SWEEP_FILE
+from convergan.studies.results import SWEEP_FILE, read_sweep_file
 from convergan.studies.spec import SweepSpec
 
 RUNS = "runs"
@@ -130,11 +130,9 @@ def read_sweep_record(out_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError(
-            f"{path} is unreadable ({type(error).__name__}); move it away to plan afresh"
-        ) from None
+        return read_sweep_file(path)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def check_same_plan(spec: SweepSpec, out_dir: Path) -> None:

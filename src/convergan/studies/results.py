@@ -83,6 +83,21 @@ class Sweep:
     effective_spec: dict | None = None  # bases, axes, zip, overrides, launcher as run
 
 
+def read_sweep_file(path: Path) -> dict[str, Any]:
+    """``sweep.json`` as a mapping with a list of cells; ``ValueError`` (one line naming the
+    file) when it is damaged."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or not isinstance(record.get("cells"), list):
+            raise ValueError("not a mapping with a list of cells")
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"{path} is damaged ({type(error).__name__}: {error}); move it away and run the "
+            "sweep's spec into the same --out to write it again (finished cells are kept)"
+        ) from None
+    return record
+
+
 def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
     """The sweep (or the single run) in ``directory``; raises ``ValueError`` (one line) when
     it is neither. ``progress``: a bar of the runs read on stderr."""
@@ -91,7 +106,7 @@ def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
     if sweep_file.is_file():
         from tqdm import tqdm
 
-        record = json.loads(sweep_file.read_text(encoding="utf-8"))
+        record = read_sweep_file(sweep_file)
         runs = []
         cells = tqdm(record["cells"], desc="report: reading runs", unit="run", leave=False,
                      disable=not progress, file=sys.stderr)  # fmt: skip
