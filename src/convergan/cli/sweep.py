@@ -50,7 +50,8 @@ def register(commands) -> None:
         action="append",
         default=[],
         metavar="KEY=[V1,V2]",
-        help="replace (or add) an axis, e.g. --axis seed=[0,1,2]; may repeat",
+        help="replace the spec's axis of KEY (base labels or config names for base; every "
+        "key of a zip group together) or add one, e.g. --axis seed=[0,1,2]; may repeat",
     )
     parser.add_argument("--retry-failed", action="store_true", help="run failed cells again")
     parser.add_argument(
