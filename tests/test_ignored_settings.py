@@ -164,3 +164,13 @@ def without_timings(record):
     if isinstance(record, list):
         return [without_timings(v) for v in record]
     return record
+
+
+def test_a_preset_number_and_a_composition_on_one_command_line_are_refused():
+    """The same rule for a config: the command line (one layer) sets γ and the penalties
+    that replace the one γ weighs. A composition over a config file's preset is left alone:
+    the file's γ belongs to the file's method, which the composition replaces on purpose."""
+    with pytest.raises(ConfigError, match="method.gamma: would be dropped"):
+        load_config("toy2d/circle", ["method.gamma=5", "method.penalties=[r2]"])
+    composed = load_config("fashion-mnist/dcgan-r1", ["method={loss: rpgan, penalties: [r2]}"])
+    assert [p.name for p in composed.method.penalties] == ["r2"]

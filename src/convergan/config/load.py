@@ -37,7 +37,7 @@ from convergan.config.schema import (
 )
 from convergan.config.shipped import CONFIGS, find_config, shipped_file
 from convergan.files import write_text
-from convergan.methods.spec import DEFAULT_METHOD, is_composition
+from convergan.methods.spec import DEFAULT_METHOD, check_none_dropped, is_composition
 from convergan.schemes.spec import DEFAULT_SCHEME
 
 _OVERRIDE_KEY = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")
@@ -170,6 +170,8 @@ def merge_layers(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, A
             value = {**carried, **above} if switched else _deep_merge(below, above)
         else:
             value = above  # not a mapping: let validation report it
+        if path == ("method",) and isinstance(above, Mapping):
+            check_none_dropped(value, [k for k in above if k != "name"])
         _set_dotted(merged, list(path), value)
     return merged
 
