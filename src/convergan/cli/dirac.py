@@ -136,8 +136,7 @@ def _method_and_scheme_arguments(parser: argparse.ArgumentParser) -> None:
 def _spec_settings(args) -> dict:
     """The flags and ``KEY=VALUE`` overrides as one settings layer (flags first, overrides
     on top), restricted to the sections the analysis reads."""
-    from convergan.config.load import merge_layers, parse_overrides
-    from convergan.methods.spec import check_none_dropped
+    from convergan.config.load import check_none_dropped, merge_layers, parse_overrides
 
     flags: dict = {}
     if args.method is not None:

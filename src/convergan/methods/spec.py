@@ -340,37 +340,6 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
     return replace(spec.as_composition(), **parts)
 
 
-def check_none_dropped(value: Any, given: Any, key: str = "method") -> None:
-    """Refuse (one line) a preset's hyperparameter among ``given``, set away from its default,
-    that the composition keys of the same method replace: ``{name: r1, gamma: 5, penalties:
-    [r2]}`` would run R2 with its own γ and drop γ = 5 without a word. ``given``: the keys one
-    layer (a file, the command line) set itself; a preset's number from a lower layer that a
-    composition replaces on purpose (a sweep's axis over a config file) is left alone."""
-    if not isinstance(value, Mapping):
-        return
-    name = value.get("name", DEFAULT_METHOD)
-    if not isinstance(name, str) or name not in METHODS:
-        return  # parse_method reports it
-    defaults = METHODS[name].defaults
-    if not any(k in value for k in COMPOSITION_KEYS if k not in defaults):
-        return
-    try:  # a plugin's part is not registered yet while layers merge: its run checks it
-        method = parse_method(value, key)
-    except OptionError:
-        return
-    for param in given:
-        if param not in defaults or param == "name":
-            continue
-        default = float(defaults[param])
-        if value[param] != default and parse_method({**value, param: default}, key) == method:
-            composed = ", ".join(k for k in COMPOSITION_KEYS if k in value and k not in defaults)
-            fail(
-                f"{key}.{param}",
-                f"would be dropped: {composed} replaces the part of {name!r} that {param} "
-                f"sets; give it there instead (e.g. {key}.penalties=[r2:5])",
-            )
-
-
 def _parameter(value: Any, key: str, name: str) -> float | Schedule:
     """A method's number (or schedule, but for :data:`UNSCHEDULED`), within the bounds of the
     parameter ``name``."""
