@@ -79,6 +79,7 @@ def _generation(out: Path) -> set[str]:
     return seen
 
 
+@pytest.mark.slow  # five report processes
 def test_a_report_killed_at_random_moments_leaves_one_whole_report(tmp_path):
     """``convergan report --out X`` killed with SIGKILL over an older report: every file of X
     belongs to the old report or every file to the new one, none is cut off; the last,
