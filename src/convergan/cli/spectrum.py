@@ -181,7 +181,10 @@ def run_spectrum(args) -> int:
     if args.samples is not None and args.samples < 1:
         raise UsageError(f"--samples must be >= 1, got {args.samples}")
     run = _open(args.run_dir)
-    steps = run.steps() if args.all else (args.step or [run.latest_step()])
+    try:  # the newest checkpoint that loads (a truncated newest one: the one before)
+        steps = run.steps() if args.all else (args.step or [run.latest_step(loadable=True)])
+    except _user_errors() as error:
+        raise UsageError(str(error)) from None
     _check_steps(run, steps)
     _check_memory(run, args.samples, args.float64)
     players = run.players()

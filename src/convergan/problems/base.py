@@ -111,6 +111,14 @@ class Problem(ABC):
                 f"eval.metrics: {', '.join(map(repr, wrong))} {verb} not apply to {self.name!r} "
                 f"({self.metric_domain} data); choose from {', '.join(applicable)}"
             )
+        source = getattr(self, "source", None)
+        for name in names:
+            metric = METRICS[name]
+            if metric.applies_to is not None and not metric.applies_to(source):
+                raise ConfigError(
+                    f"eval.metrics: {name!r} has nothing to compute on {self.name!r}: it needs "
+                    f"{metric.needs or 'other data'}"
+                )
         return tuple(names)
 
 

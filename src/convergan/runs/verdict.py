@@ -43,8 +43,8 @@ def run_verdict(
 
     run = open_run(run_dir)
     config = run.config
-    steps = run.steps()
-    step = steps[-1]
+    step = run.latest_step(loadable=True)  # a truncated newest checkpoint: the one before
+    steps = [s for s in run.steps() if s <= step]
     rows = run.metrics()
     from convergan.training.diagnostics import diagnostics_samples
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from convergan.config.schema import ConfigError
 from convergan.config.shipped import CONFIGS, shipped_file
+from convergan.files import write_text
 from convergan.studies.spec import SweepSpec, load_sweep_spec
 
 SPEC = "toy2d-methods"  # shipped sweep spec (package data)
@@ -86,7 +87,7 @@ def write_study_summary(report, out: Path) -> Path:
             row.append(text)
         lines.append(f"| {m} | " + " | ".join(row) + " |")
     path = out / "study.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(path, "\n".join(lines) + "\n")
     rows = []
     for (p, m), cell in lookup.items():
         interval = cell.final.get(METRIC)
@@ -101,7 +102,7 @@ def write_study_summary(report, out: Path) -> Path:
                 "status": [r.status for r in cell.runs],
             }
         )
-    (out / "study.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    write_text(out / "study.json", json.dumps(rows, indent=1))
     _write_verdicts(report, out)
     figures = report.out / "figures"
     for problem in problems:
@@ -119,6 +120,6 @@ def _write_verdicts(report, out: Path) -> None:
 
     rows = verdict_rows(report.sweep.runs)
     checks = verdict_checks(rows)
-    (out / "verdicts.md").write_text(verdict_markdown(rows, checks), encoding="utf-8")
+    write_text(out / "verdicts.md", verdict_markdown(rows, checks))
     record = {"runs": [r.to_dict() for r in rows], "checks": checks}
-    (out / "verdicts.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    write_text(out / "verdicts.json", json.dumps(record, indent=1))
