@@ -16,8 +16,8 @@ players stay there. So the verdict measures, over the last half of the run (the 
   rotating field swings ‖v‖ even when the players converge or orbit);
 - **the sampling noise**: ``Q``, the power of the true field over one game's noise power
   (``Σg/Ση²`` per block of the window, ``g`` unbiased for the true field's ``‖E v‖²``, ``η²``
-  for one game's noise power), with a 95% batch-means interval over :data:`BLOCKS` blocks. ``Q ≈ 0`` at an equilibrium, ``Q > 0`` when the true
-  field is not 0;
+  for one game's noise power), with a 95% batch-means interval over :data:`BLOCKS` blocks.
+  ``Q ≈ 0`` at an equilibrium, ``Q > 0`` when the true field is not 0;
 - **the floor**: the lowest level ‖v‖ reached before the window (the 10th percentile of
   ``ln ‖v‖`` over the looks in 10–50% of the run, after the start's transient) against the
   window's median: the *rise* ``R``; the same for the noise ``η``. Players that stay at their
@@ -138,8 +138,9 @@ class SamplingNoise:
     ``ratio`` is ``Q``, the power of the true field over one game's noise power: the mean over
     :data:`BLOCKS` contiguous blocks of the window of ``Σg/Ση²`` (``g`` unbiased for ``‖E v‖²``,
     ``η²`` for one game's noise power), with its 95% Student-t interval over the blocks (batch
-    means: looks are autocorrelated); ``ratio_last`` is the last block's. ``noise_free``: every look measured ``η = 0``
-    (a game without sampling noise: exact expectations, a fixed finite game)."""
+    means: looks are autocorrelated); ``ratio_last`` is the last block's. ``noise_free``:
+    every look measured ``η = 0`` (a game without sampling noise: exact expectations, a fixed
+    finite game)."""
 
     points: int
     noise_free: bool
