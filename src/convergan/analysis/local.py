@@ -34,15 +34,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from convergan.analysis.moves import moves_per_period
 from convergan.analysis.operators import (
     UNIT_CIRCLE_TOLERANCE,
     check_scheme_size,
     eigenvalues,
     jacobian,
+    linearized_update_jacobian,
     update_jacobian,
     verdict,
 )
-from convergan.analysis.stable_rates import stable_lr_intervals
+from convergan.analysis.stable_rates import stable_lr_ranges
 from convergan.analysis.trajectories import simulate
 from convergan.field import (
     GameField,
@@ -56,6 +58,11 @@ from convergan.methods.method import Method
 from convergan.schemes import Scheme
 
 STATIONARITY_TOLERANCE = 1e-10
+MAX_DIFFERENTIATED_MOVES = 64
+"""Periods of at most this many moves are differentiated through the method's field (the
+definition); longer ones are composed from the field Jacobians (:func:`linearized_update_jacobian`,
+the same matrix): reverse mode through a period costs time quadratic in its moves (every
+penalty's inner gradient walks the whole graph behind it: 300 moves took 7 s)."""
 MAX_JACOBIAN_ENTRY = 1e100
 """The largest field-Jacobian entry the analysis accepts: squares of larger entries (which an
 update Jacobian of two steps holds) overflow float64."""
@@ -146,6 +153,7 @@ class LocalAnalysis:
     verdict: str = "undefined"
     max_stable_lr_scale: float | None = None
     stable_lr_intervals: tuple[tuple[float, float], ...] = ()  # of max(lr_g, lr_d)
+    stable_lr_exact: bool = True  # False: from the grid search (a narrow range can be missed)
     continuous_time_stable: bool | None = None
     period: int = 1
     trajectory_verdicts: dict[str, int] | None = None  # fallback without a regular equilibrium
@@ -219,7 +227,14 @@ def analyze(
     jacobian = field_jacobian(field, x)
     _check_jacobian(jacobian, method.name)
     field_eigenvalues = eigenvalues(jacobian)
-    update = update_jacobian(scheme, field, x)
+    sizes = tuple(x_i.shape[-1] for x_i in x)
+    jacobians = field_jacobians_by_gain(
+        field.with_regularization_gain, x, scheme.regularization_gains
+    )
+    if moves_per_period(scheme) <= MAX_DIFFERENTIATED_MOVES:
+        update = update_jacobian(scheme, field, x)
+    else:  # the same matrix, from the field Jacobians: linear in the moves, not quadratic
+        update = linearized_update_jacobian(scheme, jacobians, sizes)
     if not torch.isfinite(update).all():
         lrs = ", ".join(f"{float(lr):g}" for lr in scheme.lrs)
         raise ValueError(
@@ -228,11 +243,7 @@ def analyze(
         )
     update_eigenvalues = eigenvalues(update)
     radius = float(update_eigenvalues.abs().max())
-    sizes = tuple(x_i.shape[-1] for x_i in x)
-    jacobians = field_jacobians_by_gain(
-        field.with_regularization_gain, x, scheme.regularization_gains
-    )
-    intervals = stable_lr_intervals(scheme, jacobians, sizes)
+    intervals, exact = stable_lr_ranges(scheme, jacobians, sizes)
     if method.clip is not None:
         note = f"{note}; weight clipping is inactive at the equilibrium"
     return LocalAnalysis(
@@ -248,6 +259,7 @@ def analyze(
         if intervals
         else None,
         stable_lr_intervals=tuple(intervals),
+        stable_lr_exact=exact,
         continuous_time_stable=bool((field_eigenvalues.real < -UNIT_CIRCLE_TOLERANCE).all()),
         **base,
     )
