@@ -39,6 +39,7 @@ from convergan.analysis.operators import (
     UNIT_CIRCLE_TOLERANCE,
     check_scheme_size,
     eigenvalues,
+    flush_subnormals,
     jacobian,
     linearized_update_jacobian,
     update_jacobian,
@@ -70,9 +71,12 @@ update Jacobian of two steps holds) overflow float64."""
 
 def field_jacobian(field: GameField, x: State) -> Tensor:
     """``v′(x)``, the Jacobian of the field on the flattened state (``n × n``), by the
-    field's route (:func:`~convergan.analysis.operators.jacobian`)."""
+    field's route (:func:`~convergan.analysis.operators.jacobian`), subnormal entries set to 0
+    (:func:`~convergan.analysis.operators.flush_subnormals`: eigenvalue routines go wrong on
+    them, and they move no eigenvalue measurably)."""
     sizes = tuple(x_i.shape[-1] for x_i in x)
-    return jacobian(lambda z: flatten(field(unflatten(z, sizes))), flatten(x), field.route)
+    matrix = jacobian(lambda z: flatten(field(unflatten(z, sizes))), flatten(x), field.route)
+    return flush_subnormals(matrix)
 
 
 def is_regular_equilibrium(field: GameField, x: State, step: float = 1e-6) -> tuple[bool, str]:
