@@ -64,6 +64,10 @@ MAX_DIFFERENTIATED_MOVES = 64
 definition); longer ones are composed from the field Jacobians (:func:`linearized_update_jacobian`,
 the same matrix): reverse mode through a period costs time quadratic in its moves (every
 penalty's inner gradient walks the whole graph behind it: 300 moves took 7 s)."""
+MAX_FALLBACK_MOVES = 10_000
+"""The most player moves per trajectory of the fallback verdict (a method without a regular
+equilibrium): each is a step on the method's autodiff field, about 1.6 ms (6,300 moves took
+10 s of CPU), so this bounds the fallback to about 20 s."""
 MAX_JACOBIAN_ENTRY = 1e100
 """The largest field-Jacobian entry the analysis accepts: squares of larger entries (which an
 update Jacobian of two steps holds) overflow float64."""
@@ -128,7 +132,14 @@ def field_jacobians_by_gain(
     return {g: field_jacobian(make_field(g), x) for g in gains}
 
 
-def _trajectory_fallback(game, method, scheme, x, steps, radius) -> dict[str, int]:
+def _trajectory_fallback(game, method, scheme, x, steps, radius, progress) -> dict[str, int]:
+    moves = steps * moves_per_period(scheme) // max(1, int(scheme.period))
+    if moves > MAX_FALLBACK_MOVES:
+        raise ValueError(
+            f"{method.name} has no regular equilibrium, so its verdict comes from {steps} steps "
+            f"of trajectories: {moves:,} player moves of {scheme.name}, more than the limit of "
+            f"{MAX_FALLBACK_MOVES:,} (lower the step counts or lazy K)"
+        )
     centre = flatten(x)
     if centre.numel() != 2:
         directions = torch.eye(centre.numel(), dtype=centre.dtype)
@@ -136,7 +147,8 @@ def _trajectory_fallback(game, method, scheme, x, steps, radius) -> dict[str, in
     else:
         angles = torch.arange(8, dtype=centre.dtype) * (math.pi / 4) + math.pi / 8
         directions = torch.stack([angles.cos(), angles.sin()], dim=1)
-    verdicts = simulate(game, method, scheme, centre + radius * directions, steps).verdicts
+    starts = centre + radius * directions
+    verdicts = simulate(game, method, scheme, starts, steps, progress=progress).verdicts
     return {v: verdicts.count(v) for v in sorted(set(verdicts))}
 
 
@@ -198,12 +210,14 @@ def analyze(
     fallback_steps: int = 300,
     fallback_radius: float = 0.5,
     route: Route = "eager",
+    progress: bool = False,
 ) -> LocalAnalysis:
     """Exact local analysis of ``method`` trained with ``scheme`` on ``game``.
 
     ``route`` is the field's differentiation route; the eager one (reverse mode through
     ``torch.autograd``) spares a short run the first-call cost of ``torch.func``, and the
-    functional one gives the same numbers to rounding.
+    functional one gives the same numbers to rounding. ``progress``: a bar on stderr for the
+    parts that can take long (the grid search of stable rates over a long period).
 
     Without a regular equilibrium there is nothing to linearise; the analysis then runs the
     scheme for ``fallback_steps`` from 8 points at distance ``fallback_radius`` around the
@@ -224,7 +238,7 @@ def analyze(
             regular=False,
             note=f"no regular equilibrium: {note}; verdict from trajectories",
             trajectory_verdicts=_trajectory_fallback(
-                game, method, scheme, x, fallback_steps, fallback_radius
+                game, method, scheme, x, fallback_steps, fallback_radius, progress
             ),
             **base,
         )
@@ -247,7 +261,7 @@ def analyze(
         )
     update_eigenvalues = eigenvalues(update)
     radius = float(update_eigenvalues.abs().max())
-    intervals, exact = stable_lr_ranges(scheme, jacobians, sizes)
+    intervals, exact = stable_lr_ranges(scheme, jacobians, sizes, progress=progress)
     if method.clip is not None:
         note = f"{note}; weight clipping is inactive at the equilibrium"
     return LocalAnalysis(

@@ -229,7 +229,7 @@ def run_analyze(args) -> int:
     scheme = scheme_spec.build(**_rates(args))
     try:
         with one_thread():
-            result = analyze(dirac_gan(), spec.build(), scheme)
+            result = analyze(dirac_gan(), spec.build(), scheme, progress=True)
     except ValueError as error:
         raise UsageError(str(error)) from None
     record = analysis_record(result, spec, scheme)
