@@ -278,9 +278,9 @@ def run_analyze(args) -> int:
         print(f"max stable lr        {record['max_stable_lr_scale']:.6g} x (lr_g, lr_d)")
     if record["stable_lr_intervals"]:
         which = "lr" if record["lr_g"] == record["lr_d"] else "max(lr_g, lr_d), ratio kept"
-        how = "exact" if record["stable_lr_exact"] else GRID_NOTE
+        how = "" if record["stable_lr_exact"] else f"; {GRID_NOTE}"
         shown = ", ".join(format_range(lo, hi) for lo, hi in record["stable_lr_intervals"])
-        print(f"stable lr ranges     {shown}  ({which}; {how})")
+        print(f"stable lr ranges     {shown}  ({which}{how})")
     if record["note"] != "regular equilibrium":
         print(f"note                 {record['note']}")
     return 0
