@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from convergan.analysis import analyze
-from convergan.analysis.exact_rates import schur_stable
+from convergan.analysis.exact_rates import characteristic_polynomial, schur_stable
 from convergan.analysis.local import field_jacobians_by_gain
 from convergan.cli.main import main
 from convergan.field import game_field
@@ -176,6 +176,18 @@ def test_cli_never_says_converges_outside_its_ranges(capsys):
     assert any(lo < 90.87 < hi for lo, hi in record["stable_lr_intervals"])
     assert record["max_stable_lr"] == record["stable_lr_intervals"][-1][1] > 90.87
     assert record["stable_lr_exact"] is True
+
+
+def test_characteristic_polynomial_against_numpy():
+    from fractions import Fraction
+
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 4, 8):
+        matrix = rng.normal(size=(n, n))
+        exact = np.array([Fraction(float(v)) for v in matrix.ravel()], dtype=object)
+        got = characteristic_polynomial(exact.reshape(n, n))
+        monic = [float(Fraction(c, got[-1])) for c in reversed(got)]
+        assert np.allclose(monic, np.poly(matrix), rtol=0, atol=1e-12)
 
 
 def test_schur_cohn_against_numpy_roots():

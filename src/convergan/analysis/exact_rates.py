@@ -186,19 +186,25 @@ def evaluate(coefficients: list[int], u: int) -> int:
     return total
 
 
-def characteristic_polynomial(matrix: np.ndarray) -> list[Fraction]:
-    """``det(λI − A)`` (lowest coefficient first), by Faddeev–LeVerrier."""
+def characteristic_polynomial(matrix: np.ndarray) -> list[int]:
+    """A positive multiple of ``det(λI − A)`` (lowest coefficient first) with integer
+    coefficients, for a matrix of rationals: Faddeev–LeVerrier on the integer matrix
+    ``B = D·A`` (``D`` the common denominator; every division is exact), then
+    ``D^n·det(λI − A) = Σ c_j(B)·D^j·λ^j``."""
     n = len(matrix)
-    coefficients = [Fraction(0)] * n + [Fraction(1)]
-    product = np.zeros((n, n), dtype=object)
-    eye = np.identity(n, dtype=object)
+    common = math.lcm(*(Fraction(v).denominator for v in matrix.ravel()))
+    scaled = np.array([int(Fraction(v) * common) for v in matrix.ravel()], dtype=object)
+    scaled = scaled.reshape(matrix.shape)
+    coefficients = [0] * n + [1]
+    product = np.zeros((n, n), dtype=int).astype(object)
+    eye = np.identity(n, dtype=int).astype(object)
     for k in range(1, n + 1):
-        product = matrix @ product + coefficients[n - k + 1] * eye
-        coefficients[n - k] = -Fraction(np.trace(matrix @ product)) / k
-    return coefficients
+        product = scaled @ product + coefficients[n - k + 1] * eye
+        coefficients[n - k] = -(int(np.trace(scaled @ product)) // k)
+    return [c * common**j for j, c in enumerate(coefficients)]
 
 
-def schur_stable(coefficients: list[Fraction]) -> bool:
+def schur_stable(coefficients: list[int] | list[Fraction]) -> bool:
     """Whether every root of the real polynomial (lowest coefficient first) lies strictly
     inside the unit circle: the Schur–Cohn test, in exact arithmetic."""
     p = list(coefficients)
@@ -242,9 +248,15 @@ def exact_stable_intervals(
     allow (a user's scheme that is not built from moves), where the caller searches a grid."""
     operator = ExactOperator(scheme, jacobians, sizes)
     m = operator.size
-    degree = moves_per_period(scheme) * max(m * (m - 1), m)  # C₂(F) has entries of degree 2M
-    if degree > MAX_EXACT_DEGREE:
+    moves = moves_per_period(scheme)
+    if moves * max(m * (m - 1), m) > MAX_EXACT_DEGREE:  # a bound before any work
         return None
+    # F's own degree (≤ the moves; optimistic GD's is 1 for 2 moves): the highest order of
+    # its entries' non-zero forward differences over 0..moves + 1 (order moves + 1 must vanish).
+    order = update_degree([operator(k) for k in range(moves + 2)])
+    if order is None:
+        return None  # not a polynomial in the rate of that degree
+    degree = max(order * m * (m - 1), order * m)  # C₂(F) has entries of degree 2·order
     samples = [boundary_values(operator(k)) for k in range(degree + 2)]
     polynomials = [interpolate([s[i] for s in samples[:-1]]) for i in range(len(samples[0]))]
     factorial = math.factorial(degree)
@@ -260,10 +272,11 @@ def exact_stable_intervals(
             merged[-1][1] = max(merged[-1][1], hi)
         else:
             merged.append([lo, hi])
-    # One point strictly inside each cell between consecutive boundaries.
-    inside = [merged[0][0] / 2 if merged else Fraction(1)]
-    inside += [(a[1] + b[0]) / 2 for a, b in zip(merged, merged[1:])]
-    inside += [2 * merged[-1][1]] if merged else []
+    # One point strictly inside each cell between consecutive boundaries, with few bits (the
+    # cell is then checked in exact arithmetic on small numbers).
+    bounds = [Fraction(0)] + [end for pair in merged for end in pair]
+    bounds.append(4 * bounds[-1] if merged else Fraction(2))
+    inside = [simple_point(lo, hi) for lo, hi in zip(bounds[::2], bounds[1::2])]
     ends = [0.0] + [_to_float((lo + hi) / 2 * operator.step) for lo, hi in merged] + [math.inf]
     intervals = []
     for k, point in enumerate(inside):
@@ -277,6 +290,28 @@ def rescaled(coefficients: list[int], factor: Fraction) -> list[int]:
     scaled = [c * factor**k for k, c in enumerate(coefficients)]
     common = math.lcm(*(c.denominator for c in scaled))
     return [int(c * common) for c in scaled]
+
+
+def simple_point(lo: Fraction, hi: Fraction) -> Fraction:
+    """The dyadic rational ``n/2^k`` in ``(lo, hi)`` with the smallest ``k`` (``0 ≤ lo < hi``)."""
+    k = hi.denominator.bit_length() - hi.numerator.bit_length() - 1  # 2^-k below hi
+    while True:
+        step = Fraction(2) ** -k
+        point = (math.floor(lo / step) + 1) * step
+        if point < hi:
+            return point
+        k += 1
+
+
+def update_degree(values: list[np.ndarray]) -> int | None:
+    """The degree of a matrix polynomial from its values at 0, 1, …, ``len(values) − 1``;
+    ``None`` when the last forward difference is not zero (a higher degree)."""
+    differences, row, degree = len(values) - 1, list(values), 0
+    for order in range(1, differences + 1):
+        row = [b - a for a, b in zip(row, row[1:])]
+        if any(any(r.ravel()) for r in row):
+            degree = order
+    return None if degree == differences else degree
 
 
 def _to_float(value: Fraction) -> float:
