@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 from html import escape
 
+from convergan.analysis.verdict_rules import diagnostics_series
 from convergan.plots.page_style import STYLE
-from convergan.runs.verdict import diagnostics_series, verdict_text
+from convergan.runs.verdict import verdict_text
 
 
 def _figure(name: str, png: bytes, caption: str) -> str:
