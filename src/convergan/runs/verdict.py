@@ -263,14 +263,15 @@ def _path_angle(
 def _dirac(run, step: int) -> dict:
     """The exact Dirac-GAN verdict of the run's method and scheme with the values in force at
     checkpoint ``step`` (the spec at step t, as the local picture takes it)."""
-    from convergan.config.schema import config_at, config_to_dict
-    from convergan.studies.theory import dirac_verdict
+    from convergan.analysis.dirac_verdict import dirac_verdict
+    from convergan.config.schema import config_at
     from convergan.training.in_force import build_scheme
 
     _, checkpoint = run.load(step)
     in_force = config_at(run.config, step, int(checkpoint.get("world_size") or 1))
-    verdict = dirac_verdict(config_to_dict(in_force))
-    period = build_scheme(in_force).period
+    scheme = build_scheme(in_force)
+    verdict = dirac_verdict(in_force.method, scheme)
+    period = scheme.period
     radius = None if verdict is None else verdict.spectral_radius
     return {
         "dirac_verdict": None if verdict is None else verdict.verdict,
