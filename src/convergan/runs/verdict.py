@@ -166,40 +166,102 @@ def run_verdict(
     *,
     window: float = WINDOW,
     k: int = 6,
-    spectrum: bool = True,
+    spectrum: bool | str = "auto",
     path_angle: bool = True,
     points: int = 21,
     show_progress: bool = False,
+    reuse: bool = True,
+    device: str = "auto",
 ) -> dict:
     """The verdict of the run in ``run_dir`` and all its evidence, as one JSON-ready record
-    (``show_progress``: bars on stderr for the ARPACK runs and the path points)."""
-    from convergan.runs.spectrum import open_run
+    (``show_progress``: bars on stderr for the ARPACK runs and the path points).
 
-    run = open_run(run_dir)
+    ``spectrum``: ``"auto"`` computes the local picture only where it can change the verdict
+    (:func:`local_can_change`), ``True`` always, ``False`` never; the record says which and
+    why under ``"local_note"``. The last checkpoint is opened once
+    (:class:`~convergan.runs.at_step.CheckpointAt`): its evaluation game (the diagnostics',
+    drawn from the run's seed) and its field serve the local picture and the path-angle.
+    ``reuse``: the local picture and the path-angle are saved in the run directory
+    (:mod:`convergan.runs.verdict_store`) and read back while the checkpoints, the settings
+    and convergan's version are unchanged. ``device``: where the players and the products
+    live (``auto``: a GPU when torch sees one)."""
+    from convergan.runs.at_step import CheckpointAt
+    from convergan.runs.verdict_store import VerdictStore
+    from convergan.training.diagnostics import diagnostics_samples
+    from convergan.training.directory import RunDirectory
+
+    run = RunDirectory.open(run_dir)
     config = run.config
     steps = run.steps()
-    step = steps[-1]
     trend = fit_trend(run.metrics(), window)
-    from convergan.training.diagnostics import diagnostics_samples
-
+    if not steps and trend is None:
+        raise FileNotFoundError(f"{run.path} has no checkpoints and no diagnostics logged")
+    step = steps[-1] if steps else trend.last
     samples = diagnostics_samples(config)
+    opened: list[CheckpointAt] = []
+
+    def at() -> CheckpointAt:  # the last checkpoint, opened on first use, once
+        if not opened:
+            opened.append(CheckpointAt(run, step, device))
+        return opened[0]
+
+    store = VerdictStore(run, step, dict(k=k, samples=samples, seed=config.seed, points=points))
+    wanted, note = _local_wanted(spectrum, trend, bool(steps))
+    local = _no_local()
+    if wanted:
+        local = store.read("local") if reuse else None
+        if local is None:
+            warm = store.start_vectors() if reuse else {}
+            local = store.write("local", _local(at(), k, samples, show_progress, warm))
+            store.save_start_vectors(warm)
+    angle = None
+    if path_angle and len(steps) >= 2:
+        angle = store.read("path_angle", steps[-2]) if reuse else None
+        if angle is None:
+            angle = _path_angle(at(), steps[-2], points, samples, show_progress)
+            store.write("path_angle", angle, steps[-2])
+    world_size = at().world_size if steps else 1
     record: dict = {
         "run": str(run.path),
         "step": step,
+        "checkpoint": bool(steps),
         "evaluation_game": {"samples": samples, "seed": config.seed},
         "window": window,
         "trend": None if trend is None else trend.to_dict(),
         "measured_rate_per_step": None if trend is None else trend.rate,
         "field_norm_last": None if trend is None else trend.field_norm_last,
-        **(_local(run, step, k, samples, show_progress) if spectrum else _no_local()),
-        "path_angle": (
-            _path_angle(run, steps, points, samples, show_progress) if path_angle else None
-        ),
-        **_dirac(run, step),
+        **local,
+        "local_note": note,
+        "path_angle": angle,
+        **_dirac(config, step, world_size),
     }
     record["verdict"], record["reason"] = decide(trend, record["spectral_radius_per_step"])
     record["rules"] = list(RULES)
     return json_ready(record)
+
+
+def local_can_change(trend: Trend | None) -> bool:
+    """Whether the local picture can change the verdict the trend gives: the rules asked with
+    ρ not computed, ρ = 0 and ρ = 10⁹ per step do not all give the same word."""
+    words = {decide(trend, radius)[0] for radius in (None, 0.0, 1e9)}
+    return len(words) > 1
+
+
+def _local_wanted(spectrum: bool | str, trend: Trend | None, checkpoint: bool) -> tuple[bool, str]:
+    """Whether to compute the local picture, and the note that says why (or why not)."""
+    if spectrum is False or spectrum == "never":
+        return False, "not computed (--no-spectrum)"
+    if not checkpoint:
+        return False, "not computed: the run has no checkpoint yet"
+    if spectrum is True or spectrum == "always":
+        return True, "computed as asked (--spectrum always)"
+    if not local_can_change(trend):
+        word = decide(trend)[0]
+        return False, (
+            f"not computed: the verdict is {word} whatever the local picture says "
+            "(--spectrum always computes it)"
+        )
+    return True, "computed: the local picture can change this verdict"
 
 
 def json_ready(value):
@@ -247,6 +309,12 @@ def verdict_text(record: dict) -> str:
         ]
         for which, values in record["leading_eigenvalues"].items():
             lines.append(f"  field {which:<5s} " + "  ".join(_complex(v) for v in values))
+    if record.get("spectral_radius_residual") is not None:
+        lines.append(f"  accuracy    ρ to about {record['spectral_radius_residual']:.1e} "
+                     "(residual ‖F′u − μu‖/‖u‖ of its eigenpair)")  # fmt: skip
+    if record.get("local_note"):
+        lines.append(f"{'local' if record['spectral_radius'] is None else ''}".ljust(14)
+                     + record["local_note"])  # fmt: skip
     angle = record["path_angle"]
     if angle is not None:
         lines.append(
@@ -286,30 +354,29 @@ LOCAL_KEYS = (
     "leading_eigenvalues",
     "update_eigenvalues",
     "spectrum_converged",
+    "spectral_radius_residual",
+    "spectrum_products",
+    "spectrum_seconds",
 )
 
 
-def _local(run, step: int, k: int, samples: int, show_progress: bool = False) -> dict:
-    """The field's LR and LM eigenvalues and the run's update radius at checkpoint ``step``,
-    on the diagnostics' evaluation game."""
+def _local(at, k: int, samples: int, show_progress: bool = False, warm=None) -> dict:
+    """The field's LR and LM eigenvalues and the run's update radius at the checkpoint ``at``
+    (:class:`~convergan.runs.at_step.CheckpointAt`), on the diagnostics' evaluation game (the
+    run's seed), all three solves on one kept graph; ``warm``: start vectors by solve, as
+    :func:`~convergan.runs.spectrum.analyze_players` takes them, updated with these."""
     from convergan.runs.spectrum import SpectrumSettings, analyze_checkpoint
 
-    _, checkpoint = run.load(step)
-    n = checkpoint["theta"].numel() + checkpoint["psi"].numel()
     settings = SpectrumSettings(
-        k=min(k, n),
+        k=min(k, at.n),
         which=("LR", "LM"),
         samples=samples,
-        seed=run.config.seed,
+        seed=at.config.seed,
         schemes=("run",),
-        preconditioned=True,
+        preconditioned=at.preconditioner is not None,  # plain gradient steps: none to freeze
         lr_bound=False,
     )
-    try:
-        result = analyze_checkpoint(run, step, settings, show_progress)
-    except ValueError:  # plain gradient steps: no second moments to freeze
-        settings = SpectrumSettings(**{**asdict(settings), "preconditioned": False})
-        result = analyze_checkpoint(run, step, settings, show_progress)
+    result = analyze_checkpoint(at.run, at.step, settings, show_progress, warm, at=at)
     scheme = result["schemes"][0]
     spectra = result["spectra"]
     return {
@@ -321,24 +388,37 @@ def _local(run, step: int, k: int, samples: int, show_progress: bool = False) ->
         "leading_eigenvalues": {w: spectra[w]["eigenvalues"] for w in ("LR", "LM")},
         "update_eigenvalues": scheme["update_eigenvalues"],
         "spectrum_converged": bool(result["converged"] and scheme["converged"]),
+        # how accurate ρ is: the residual ‖F′u − μu‖/‖u‖ of the eigenpair that sets it
+        "spectral_radius_residual": _radius_residual(scheme),
+        # what it cost: the operator products of the three solves and their seconds
+        "spectrum_products": result["matvecs"] + scheme["matvecs"],
+        "spectrum_seconds": result["seconds"] + scheme["seconds"],
     }
 
 
-def _path_angle(
-    run, steps: list[int], points: int, samples: int, show_progress: bool = False
-) -> dict | None:
-    """The path-angle profile between the last two checkpoints, summarised (Berard et al.:
-    a cosine that changes sign once near α = 1 reads as descent, one that stays near 0 and
-    bumps there as rotation)."""
-    if len(steps) < 2:
+def _radius_residual(scheme: dict) -> float | None:
+    values, residuals = scheme["update_eigenvalues"], scheme["update_residuals"]
+    if not values:
         return None
+    largest = max(range(len(values)), key=lambda j: math.hypot(*values[j]))
+    return residuals[largest]
+
+
+def _path_angle(
+    at, start: int, points: int, samples: int, show_progress: bool = False
+) -> dict | None:
+    """The path-angle profile from checkpoint ``start`` to the last one, ``at``, on the
+    local picture's evaluation game (the run's seed), summarised (Berard et al.: a cosine
+    that changes sign once near α = 1 reads as descent, one that stays near 0 and bumps
+    there as rotation)."""
     from convergan.runs.path_angle import run_path_angle
 
     try:
         with _points_bar(points, show_progress) as progress:
             stats = run_path_angle(
-                run, steps[-2], steps[-1], points=points, samples=samples, progress=progress
-            )
+                at.run, start, at.step, points=points, samples=samples, seed=at.config.seed,
+                progress=progress, at_end=at,
+            )  # fmt: skip
     except ValueError:  # the two checkpoints are the same point
         return None
     alphas, cosine = np.array(stats["alphas"]), np.array(stats["cosine"], dtype=np.float64)
@@ -356,15 +436,14 @@ def _path_angle(
     }
 
 
-def _dirac(run, step: int) -> dict:
+def _dirac(config, step: int, world_size: int) -> dict:
     """The exact Dirac-GAN verdict of the run's method and scheme with the values in force at
-    checkpoint ``step`` (the spec at step t, as the local picture takes it)."""
+    ``step`` (the spec at step t, as the local picture takes it)."""
     from convergan.config.schema import config_at, config_to_dict
     from convergan.studies.theory import dirac_verdict
     from convergan.training.in_force import build_scheme
 
-    _, checkpoint = run.load(step)
-    in_force = config_at(run.config, step, int(checkpoint.get("world_size") or 1))
+    in_force = config_at(config, step, world_size)
     verdict = dirac_verdict(config_to_dict(in_force))
     period = build_scheme(in_force).period
     radius = None if verdict is None else verdict.spectral_radius
