@@ -148,5 +148,5 @@ def test_the_saved_local_picture_is_reused_only_for_the_same_checkpoint(circle_r
     assert {key: v.shape for key, v in vectors.items()} == {
         "LR": (n,),
         "LM": (n,),
-        "altgd update transposed": (n,),
+        "altgd update": (n,),
     }

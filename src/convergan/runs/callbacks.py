@@ -88,6 +88,7 @@ def spectrum_scalars(
         seed=config.seed,
         schemes=("run",),
         preconditioned=True,
+        lr_bound=False,  # not logged: two ARPACK runs on H*P*J fewer
     )
     moves = getattr(scheme_state, "moves", None) or (None, None)
     sizes = (x[0].numel(), x[1].numel())

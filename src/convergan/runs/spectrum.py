@@ -69,6 +69,11 @@ class SpectrumSettings:
     preconditioned: bool = False
     float64: bool = False
     route: Route = "transpose"
+    # Update operators on F′ᵀ (single backwards, no second graph) instead of F′ (J u by
+    # double backward). Measured (benchmarks/bench_spectrum_products.py, 1 CPU thread): the
+    # default circle run, F′ᵀ 126 products 27.8 s against F′ 98 products 17.7 s; a width-64
+    # circle run, 68 products 25.8 s against 97 products 40.9 s. No consistent gain: off.
+    update_transposed: bool = False
     tol: float | None = None  # None: 1e-10 in float64, 1e-5 in float32
     maxiter: int | None = None
     lr_bound: bool = True  # with schemes: max_stable_lr_scale (two more ARPACK runs on H*P*J)
@@ -254,9 +259,9 @@ def analyze_operators(
     record = _field_record(step, samples, settings, spectra, jacobian.n)
     record["lr"] = {"g": float(config.optim.g.lr), "d": float(config.optim.d.lr)}
     if schemes:
-        # On the transpose route F′ᵀ: its products are backwards through the kept graph the
-        # field's solves used; otherwise F′ by J u.
-        transposed = settings.route == "transpose"
+        # F′ by J u (a backward through a backward of the kept graph), or with
+        # update_transposed F′ᵀ by Jᵀw alone: the same eigenvalues, no second graph.
+        transposed = settings.update_transposed and settings.route == "transpose"
         operators = {g: jacobian_at(g) for g in gains}
         products = {g: op.rmatvec if transposed else op.matvec for g, op in operators.items()}
         sizes = jacobian.sizes
