@@ -19,7 +19,8 @@ from convergan.cli.main import main
 from convergan.config import load_config
 from convergan.runs import train
 from convergan.runs.path_angle import run_path_angle
-from convergan.runs.verdict import Trend, local_can_change
+from convergan.runs.verdict import Trend
+from convergan.runs.verdict_local import local_can_change
 from convergan.training.directory import RunDirectory
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,13 +18,14 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
-from convergan.analysis.spectrum import JacobianOperator, Route
+from convergan.analysis.spectrum import JacobianOperator, Route, diagonal_preconditioner
 from convergan.config.schema import config_at
 from convergan.field import GameField, State
 from convergan.methods.batch import Batch
 from convergan.problems import Problem, make_problem
 from convergan.training.directory import RunDirectory, check_fits
 from convergan.training.distributed import resolve_device
+from convergan.training.optim import build_optimizer
 
 
 class CheckpointAt:
@@ -127,6 +128,34 @@ class CheckpointAt:
     def preconditioner(self) -> tuple[Tensor, Tensor] | None:
         """The optimizers' second moments frozen as a diagonal preconditioner (``None`` for
         optimizers without them)."""
-        from convergan.runs.spectrum import run_preconditioner
-
         return run_preconditioner(self.config, self.state)
+
+
+def optimizer_states(checkpoint: dict) -> tuple:
+    """Each player's optimizer state in a checkpoint: the movers' states in the scheme
+    state, or (older runs) ``torch.optim`` state dicts under ``"optimizers"``."""
+    scheme_state = checkpoint.get("scheme_state")
+    if scheme_state and scheme_state.get("moves"):
+        return tuple(scheme_state["moves"])
+    if "optimizers" in checkpoint:
+        return tuple((o.get("state") or {}).get(0) for o in checkpoint["optimizers"])
+    return (None, None)
+
+
+def run_preconditioner(config, checkpoint: dict) -> tuple[Tensor, Tensor] | None:
+    """The frozen diagonal preconditioner of a checkpoint's optimizers."""
+    sizes = (checkpoint["theta"].numel(), checkpoint["psi"].numel())
+    return preconditioner_from_states(config, optimizer_states(checkpoint), sizes)
+
+
+def preconditioner_from_states(config, states, sizes) -> tuple[Tensor, Tensor] | None:
+    """Both players' frozen diagonal preconditioners from their optimizer states (ones for a
+    player without second moments); ``None`` if neither optimizer keeps any."""
+
+    optimizers = (build_optimizer(config.optim.g), build_optimizer(config.optim.d))
+    factors = [diagonal_preconditioner(s, o) for s, o in zip(states, optimizers)]
+    if all(f is None for f in factors):
+        return None
+    return tuple(
+        torch.ones(n, dtype=torch.float64) if f is None else f for f, n in zip(factors, sizes)
+    )

@@ -30,7 +30,6 @@ from convergan.analysis.spectrum import (
     Route,
     Spectrum,
     check_k,
-    diagonal_preconditioner,
     field_spectrum,
     leading_eigenvalues,
     max_stable_lr_scale,
@@ -47,7 +46,6 @@ from convergan.runs.at_step import CheckpointAt
 from convergan.training.batches import evaluation_batch
 from convergan.training.directory import RunDirectory
 from convergan.training.loop import build_scheme
-from convergan.training.optim import build_optimizer
 
 UPPER_BOUND_NOTE = (
     "max_stable_lr_scale is an upper bound from the top-k eigenvalues (SimGD's rule "
@@ -122,36 +120,6 @@ def build_analysis_scheme(config, name: str):
     if name == "run":
         return build_scheme(config)
     return parse_scheme(name).build(lr_g=config.optim.g.lr, lr_d=config.optim.d.lr)
-
-
-def optimizer_states(checkpoint: dict) -> tuple:
-    """Each player's optimizer state in a checkpoint: the movers' states in the scheme
-    state, or (older runs) ``torch.optim`` state dicts under ``"optimizers"``."""
-    scheme_state = checkpoint.get("scheme_state")
-    if scheme_state and scheme_state.get("moves"):
-        return tuple(scheme_state["moves"])
-    if "optimizers" in checkpoint:
-        return tuple((o.get("state") or {}).get(0) for o in checkpoint["optimizers"])
-    return (None, None)
-
-
-def run_preconditioner(config, checkpoint: dict) -> tuple[Tensor, Tensor] | None:
-    """The frozen diagonal preconditioner of a checkpoint's optimizers."""
-    sizes = (checkpoint["theta"].numel(), checkpoint["psi"].numel())
-    return preconditioner_from_states(config, optimizer_states(checkpoint), sizes)
-
-
-def preconditioner_from_states(config, states, sizes) -> tuple[Tensor, Tensor] | None:
-    """Both players' frozen diagonal preconditioners from their optimizer states (ones for a
-    player without second moments); ``None`` if neither optimizer keeps any."""
-
-    optimizers = (build_optimizer(config.optim.g), build_optimizer(config.optim.d))
-    factors = [diagonal_preconditioner(s, o) for s, o in zip(states, optimizers)]
-    if all(f is None for f in factors):
-        return None
-    return tuple(
-        torch.ones(n, dtype=torch.float64) if f is None else f for f, n in zip(factors, sizes)
-    )
 
 
 def evaluation_game(

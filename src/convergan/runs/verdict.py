@@ -22,8 +22,6 @@ The rules are :data:`RULES`, applied in order by :func:`decide`.
 from __future__ import annotations
 
 import math
-import sys
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -186,6 +184,13 @@ def run_verdict(
     and convergan's version are unchanged. ``device``: where the players and the products
     live (``auto``: a GPU when torch sees one)."""
     from convergan.runs.at_step import CheckpointAt
+    from convergan.runs.verdict_local import (
+        dirac_beside,
+        local_picture,
+        local_wanted,
+        no_local,
+        path_angle_summary,
+    )
     from convergan.runs.verdict_store import VerdictStore
     from convergan.training.diagnostics import diagnostics_samples
     from convergan.training.directory import RunDirectory
@@ -206,19 +211,19 @@ def run_verdict(
         return opened[0]
 
     store = VerdictStore(run, step, dict(k=k, samples=samples, seed=config.seed, points=points))
-    wanted, note = _local_wanted(spectrum, trend, bool(steps))
-    local = _no_local()
+    wanted, note = local_wanted(spectrum, trend, bool(steps))
+    local = no_local()
     if wanted:
         local = store.read("local") if reuse else None
         if local is None:
             warm = store.start_vectors() if reuse else {}
-            local = store.write("local", _local(at(), k, samples, show_progress, warm))
+            local = store.write("local", local_picture(at(), k, samples, show_progress, warm))
             store.save_start_vectors(warm)
     angle = None
     if path_angle and len(steps) >= 2:
         angle = store.read("path_angle", steps[-2]) if reuse else None
         if angle is None:
-            angle = _path_angle(at(), steps[-2], points, samples, show_progress)
+            angle = path_angle_summary(at(), steps[-2], points, samples, show_progress)
             store.write("path_angle", angle, steps[-2])
     world_size = at().world_size if steps else 1
     record: dict = {
@@ -233,35 +238,11 @@ def run_verdict(
         **local,
         "local_note": note,
         "path_angle": angle,
-        **_dirac(config, step, world_size),
+        **dirac_beside(config, step, world_size),
     }
     record["verdict"], record["reason"] = decide(trend, record["spectral_radius_per_step"])
     record["rules"] = list(RULES)
     return json_ready(record)
-
-
-def local_can_change(trend: Trend | None) -> bool:
-    """Whether the local picture can change the verdict the trend gives: the rules asked with
-    ρ not computed, ρ = 0 and ρ = 10⁹ per step do not all give the same word."""
-    words = {decide(trend, radius)[0] for radius in (None, 0.0, 1e9)}
-    return len(words) > 1
-
-
-def _local_wanted(spectrum: bool | str, trend: Trend | None, checkpoint: bool) -> tuple[bool, str]:
-    """Whether to compute the local picture, and the note that says why (or why not)."""
-    if spectrum is False or spectrum == "never":
-        return False, "not computed (--no-spectrum)"
-    if not checkpoint:
-        return False, "not computed: the run has no checkpoint yet"
-    if spectrum is True or spectrum == "always":
-        return True, "computed as asked (--spectrum always)"
-    if not local_can_change(trend):
-        word = decide(trend)[0]
-        return False, (
-            f"not computed: the verdict is {word} whatever the local picture says "
-            "(--spectrum always computes it)"
-        )
-    return True, "computed: the local picture can change this verdict"
 
 
 def json_ready(value):
@@ -339,128 +320,3 @@ def _number(value) -> str:
 def _complex(pair) -> str:
     re, im = pair
     return f"{re:+.4g}{im:+.4g}i"
-
-
-def _no_local() -> dict:
-    return {key: None for key in LOCAL_KEYS}
-
-
-LOCAL_KEYS = (
-    "spectral_radius",
-    "spectral_radius_per_step",
-    "period",
-    "lr",
-    "preconditioned",
-    "leading_eigenvalues",
-    "update_eigenvalues",
-    "spectrum_converged",
-    "spectral_radius_residual",
-    "spectrum_products",
-    "spectrum_seconds",
-)
-
-
-def _local(at, k: int, samples: int, show_progress: bool = False, warm=None) -> dict:
-    """The field's LR and LM eigenvalues and the run's update radius at the checkpoint ``at``
-    (:class:`~convergan.runs.at_step.CheckpointAt`), on the diagnostics' evaluation game (the
-    run's seed), all three solves on one kept graph; ``warm``: start vectors by solve, as
-    :func:`~convergan.runs.spectrum.analyze_players` takes them, updated with these."""
-    from convergan.runs.spectrum import SpectrumSettings, analyze_checkpoint
-
-    settings = SpectrumSettings(
-        k=min(k, at.n),
-        which=("LR", "LM"),
-        samples=samples,
-        seed=at.config.seed,
-        schemes=("run",),
-        preconditioned=at.preconditioner is not None,  # plain gradient steps: none to freeze
-        lr_bound=False,
-    )
-    result = analyze_checkpoint(at.run, at.step, settings, show_progress, warm, at=at)
-    scheme = result["schemes"][0]
-    spectra = result["spectra"]
-    return {
-        "spectral_radius": scheme["spectral_radius"],
-        "spectral_radius_per_step": scheme["rate_per_step"],
-        "period": scheme["period"],
-        "lr": result["lr"],
-        "preconditioned": scheme["preconditioned"],
-        "leading_eigenvalues": {w: spectra[w]["eigenvalues"] for w in ("LR", "LM")},
-        "update_eigenvalues": scheme["update_eigenvalues"],
-        "spectrum_converged": bool(result["converged"] and scheme["converged"]),
-        # how accurate ρ is: the residual ‖F′u − μu‖/‖u‖ of the eigenpair that sets it
-        "spectral_radius_residual": _radius_residual(scheme),
-        # what it cost: the operator products of the three solves and their seconds
-        "spectrum_products": result["matvecs"] + scheme["matvecs"],
-        "spectrum_seconds": result["seconds"] + scheme["seconds"],
-    }
-
-
-def _radius_residual(scheme: dict) -> float | None:
-    values, residuals = scheme["update_eigenvalues"], scheme["update_residuals"]
-    if not values:
-        return None
-    largest = max(range(len(values)), key=lambda j: math.hypot(*values[j]))
-    return residuals[largest]
-
-
-def _path_angle(
-    at, start: int, points: int, samples: int, show_progress: bool = False
-) -> dict | None:
-    """The path-angle profile from checkpoint ``start`` to the last one, ``at``, on the
-    local picture's evaluation game (the run's seed), summarised (Berard et al.: a cosine
-    that changes sign once near α = 1 reads as descent, one that stays near 0 and bumps
-    there as rotation)."""
-    from convergan.runs.path_angle import run_path_angle
-
-    try:
-        with _points_bar(points, show_progress) as progress:
-            stats = run_path_angle(
-                at.run, start, at.step, points=points, samples=samples, seed=at.config.seed,
-                progress=progress, at_end=at,
-            )  # fmt: skip
-    except ValueError:  # the two checkpoints are the same point
-        return None
-    alphas, cosine = np.array(stats["alphas"]), np.array(stats["cosine"], dtype=np.float64)
-    end = int(np.argmin(np.abs(alphas - 1.0)))
-    norms = np.array(stats["field_norm"], dtype=np.float64)
-    return {
-        "from": stats["from"],
-        "to": stats["to"],
-        "distance": stats["distance"],
-        "cosine_at_end": float(cosine[end]),
-        "cosine_min": float(np.nanmin(cosine)),
-        "cosine_max": float(np.nanmax(cosine)),
-        "field_norm_min_alpha": float(alphas[int(np.nanargmin(norms))]),
-        "profile": {key: stats[key] for key in ("alphas", "cosine", "field_norm")},
-    }
-
-
-def _dirac(config, step: int, world_size: int) -> dict:
-    """The exact Dirac-GAN verdict of the run's method and scheme with the values in force at
-    ``step`` (the spec at step t, as the local picture takes it)."""
-    from convergan.config.schema import config_at, config_to_dict
-    from convergan.studies.theory import dirac_verdict
-    from convergan.training.in_force import build_scheme
-
-    in_force = config_at(config, step, world_size)
-    verdict = dirac_verdict(config_to_dict(in_force))
-    period = build_scheme(in_force).period
-    radius = None if verdict is None else verdict.spectral_radius
-    return {
-        "dirac_verdict": None if verdict is None else verdict.verdict,
-        "dirac_spectral_radius": radius,
-        "dirac_rate_per_step": None if radius is None else radius ** (1.0 / period),
-    }
-
-
-@contextmanager
-def _points_bar(points: int, enabled: bool):
-    """A tqdm bar on stderr over the path-angle's points (``None`` when disabled)."""
-    if not enabled:
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(total=points, desc="path-angle", unit="point", file=sys.stderr) as bar:
-        yield lambda done: bar.update(done - bar.n)
