@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
+from convergan.analysis.verdict_rules import Assessment, Trend
 from convergan.cli.main import main
 from convergan.config import load_config
 from convergan.runs import train
 from convergan.runs.path_angle import run_path_angle
-from convergan.runs.verdict import Trend
 from convergan.runs.verdict_local import local_can_change
 from convergan.training.directory import RunDirectory
 
@@ -90,19 +90,23 @@ def test_verdict_without_a_checkpoint_reads_the_diagnostics(dirac_run, tmp_path,
     assert "no checkpoint" in json.loads(out)["local_note"]
 
 
-def trend(slope: float, change: float, oscillation: float, points: int = 10) -> Trend:
+def logged(slope: float, change: float, scatter: float, points: int = 30) -> Assessment:
+    """What the rules read from a run's logs: a trend (no noise measured, no floor)."""
     half = abs(slope) / 4
-    return Trend(0, 100, points, slope, slope - half, slope + half, change, oscillation, 1.0, True)
+    trend = Trend(0, 100, points, slope, slope - half, slope + half, change, scatter,
+                  2 * scatter, points, 1.0, True)  # fmt: skip
+    return Assessment("", "", trend, None, None)
 
 
 def test_the_local_picture_runs_only_where_it_can_change_the_verdict():
-    # A clear trend beyond its oscillations: ρ may contradict it (rules 1 and 2).
-    assert local_can_change(trend(-0.01, -1.0, 0.1))
-    assert local_can_change(trend(+0.01, +1.0, 0.1))
-    # Without diagnostics, too few of them, or no trend beyond the oscillations: it cannot.
-    assert not local_can_change(None)
-    assert not local_can_change(trend(math.nan, math.nan, math.nan, points=2))
-    assert not local_can_change(trend(-0.01, -0.05, 0.1))
+    # A clear trend beyond its fluctuations: ρ may contradict it (the diverging and
+    # converging rules).
+    assert local_can_change(logged(-0.01, -1.0, 0.1))
+    assert local_can_change(logged(+0.01, +1.0, 0.1))
+    # Without diagnostics, too few of them, or no trend beyond the fluctuations: it cannot.
+    assert not local_can_change(Assessment("", "", None, None, None))
+    assert not local_can_change(logged(math.nan, math.nan, math.nan, points=2))
+    assert not local_can_change(logged(-0.01, -0.05, 0.1))
 
 
 @pytest.fixture(scope="module")
