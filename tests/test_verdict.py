@@ -101,7 +101,7 @@ def test_r1_converges_at_the_exact_spectral_radius(tmp_path, capsys, problem, sc
     )
     record = run_verdict(run_dir)
     assert record["measured_rate_per_step"] == pytest.approx(rho, rel=1e-3)
-    assert record["verdict"] == "converging"
+    assert record["verdict"] == "converging", record["reason"]
     assert record["dirac_verdict"] == "converges"
     assert record["dirac_rate_per_step"] == pytest.approx(rho, rel=1e-9)
 
@@ -148,7 +148,7 @@ def test_the_local_picture_is_at_the_scheduled_learning_rate(tmp_path, capsys):
         "cosine",
         [f"optim.g.lr={schedule}", f"optim.d.lr={schedule}", f"train.steps={steps}"],
     )
-    record = run_verdict(run_dir, path_angle=False)
+    record = run_verdict(run_dir, path_angle=False, spectrum=True)
     # R3GAN's cosine_decay_with_warmup at step 200 of 300, written out here.
     lr = start + (1 - 0.5 * (1 + math.cos(math.pi * steps / length))) * (end - start)
     assert record["lr"] == {"g": pytest.approx(lr, rel=1e-12), "d": pytest.approx(lr, rel=1e-12)}
