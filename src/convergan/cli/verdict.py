@@ -21,7 +21,11 @@ def register(commands) -> None:
         "checkpoints and the exact Dirac-GAN verdict of the same method, scheme and learning "
         "rates. The rules are printed with the verdict.",
     )
-    parser.add_argument("run_dir", help="run directory (config.yaml, metrics.jsonl, checkpoints/)")
+    parser.add_argument(
+        "run_dir",
+        help="run directory (config.yaml, metrics.jsonl, checkpoints/), or the folder of a "
+        "training-loop monitor (convergan.api.Monitor: metrics.jsonl only; the trend alone)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON object")
     output.add_argument(
@@ -59,7 +63,7 @@ def run_verdict(args) -> int:
     if args.k < 1:
         raise UsageError(f"--k must be >= 1, got {args.k}")
     if not (Path(args.run_dir) / "config.yaml").is_file():
-        raise UsageError(f"{args.run_dir} is not a run directory (no config.yaml)")
+        return log_folder_verdict(args)
     try:
         record = verdict(
             args.run_dir,
@@ -80,6 +84,35 @@ def run_verdict(args) -> int:
         from convergan.training.directory import RunDirectory
 
         rows = RunDirectory.open(args.run_dir).metrics()
+        path = Path(args.html)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(verdict_html(record, rows), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+def log_folder_verdict(args) -> int:
+    """A folder with a metrics log and no config (a training-loop monitor's): the trend alone."""
+    from convergan.runs.verdict import log_folder_verdict as verdict
+    from convergan.runs.verdict import verdict_text
+    from convergan.training.monitor_folder import is_log_folder
+
+    if not is_log_folder(args.run_dir):
+        raise UsageError(
+            f"{args.run_dir} is neither a run directory (no config.yaml) nor a monitor's "
+            "folder (no metrics.jsonl)"
+        )
+    record = verdict(args.run_dir, window=args.window)
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    print(verdict_text(record))
+    print(f"note          {record['note']}")
+    if args.html:
+        from convergan.runs.verdict_page import verdict_html
+        from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
+
+        rows = metrics_by_step(Path(args.run_dir) / METRICS_FILE)
         path = Path(args.html)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(verdict_html(record, rows), encoding="utf-8")

@@ -385,3 +385,47 @@ def _points_bar(points: int, enabled: bool):
 
     with tqdm(total=points, desc="path-angle", unit="point", file=sys.stderr) as bar:
         yield lambda done: bar.update(done - bar.n)
+
+
+# ---------------------------------------------------------------------------- a log alone
+
+LOCAL_PICTURE_NOTE = (
+    "this folder has a metrics log but no convergan config or checkpoints (a training-loop "
+    "monitor's): the verdict is the trend alone; the local picture (eigenvalues, spectral "
+    "radius), the path-angle and the Dirac verdict need a convergan run, or the API on your "
+    "own players (convergan.api)"
+)
+
+
+def log_folder_verdict(folder: str | Path, *, window: float = WINDOW) -> dict:
+    """The verdict of a folder with a ``metrics.jsonl`` and no convergan config (the folder of
+    :class:`convergan.api.Monitor`): the trend rules on its logged diagnostics alone, in the
+    record :func:`run_verdict` returns (its local, path-angle and Dirac entries empty) with
+    ``note`` saying what is missing and why."""
+    from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
+    from convergan.training.monitor_folder import read_monitor_record
+
+    path = Path(folder)
+    if not (path / METRICS_FILE).is_file():
+        raise FileNotFoundError(f"{path} has no {METRICS_FILE}")
+    rows = metrics_by_step(path / METRICS_FILE)
+    trend = fit_trend(rows, window)
+    game = read_monitor_record(path).get("evaluation_game") or {}
+    record: dict = {
+        "run": str(path),
+        "step": rows[-1]["step"] if rows else None,
+        "evaluation_game": {"samples": game.get("samples"), "seed": game.get("seed")},
+        "window": window,
+        "trend": None if trend is None else trend.to_dict(),
+        "measured_rate_per_step": None if trend is None else trend.rate,
+        "field_norm_last": None if trend is None else trend.field_norm_last,
+        **_no_local(),
+        "path_angle": None,
+        "dirac_verdict": None,
+        "dirac_spectral_radius": None,
+        "dirac_rate_per_step": None,
+        "note": LOCAL_PICTURE_NOTE,
+    }
+    record["verdict"], record["reason"] = decide(trend)
+    record["rules"] = list(RULES)
+    return json_ready(record)

@@ -24,11 +24,12 @@ is not applied.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
 from convergan.config.schema import config_at
-from convergan.field import DISCRIMINATOR, GENERATOR, GameField
+from convergan.field import DISCRIMINATOR, GENERATOR, GameField, State
 from convergan.training.batches import evaluation_batch
 from convergan.training.callbacks import StepEvent
 
@@ -59,18 +60,9 @@ class FieldDiagnostics:
         every = run.config.eval.diagnostics.every
         if not (every and run.dist.is_main and event.every(every)):
             return None
-        x = tuple(x_i.detach() for x_i in event.state.x)
-        v = self._field(run, event.step)(x)
-        scalars = field_scalars(v)
-        flat = torch.cat(x)
         state = event.state
-        if state.diagnostics_from is not None and state.diagnostics_from[0] < event.step:
-            step, before = state.diagnostics_from
-            moved = flat - before
-            distance = float(torch.linalg.vector_norm(moved))
-            scalars[PREFIX + "distance_per_step"] = distance / (event.step - step)
-            scalars[PREFIX + "cosine"] = cosine(torch.cat(v), moved)
-        state.diagnostics_from = (event.step, flat.clone())
+        field = self._field(run, event.step)
+        scalars, state.diagnostics_from = look(field, state.x, event.step, state.diagnostics_from)
         return scalars
 
     def _field(self, run, step: int) -> GameField:
@@ -91,6 +83,30 @@ class FieldDiagnostics:
             batch = batch.to(device) if device.type != "cpu" else batch
             self.field = GameField(run.generator, run.discriminator, method, batch, route="eager")
         return self.field.at_step(step, method)
+
+
+def look(
+    field: Callable[[State], State],
+    x: State,
+    step: int,
+    since: tuple[int, torch.Tensor] | None,
+) -> tuple[dict[str, float], tuple[int, torch.Tensor]]:
+    """One look of the diagnostics at the state ``x`` after ``step`` steps: the logged scalars
+    and the position the next look measures its displacement from. ``field`` is the field on
+    the evaluation game; ``since`` is ``(step, flat state)`` of the previous look (or the
+    start), ``None`` for none. The trainer's callback and the training-loop monitor
+    (:class:`convergan.api.Monitor`) both look through here."""
+    x = tuple(x_i.detach() for x_i in x)
+    v = field(x)
+    scalars = field_scalars(v)
+    flat = torch.cat(x)
+    if since is not None and since[0] < step:
+        before_step, before = since
+        moved = flat - before
+        distance = float(torch.linalg.vector_norm(moved))
+        scalars[PREFIX + "distance_per_step"] = distance / (step - before_step)
+        scalars[PREFIX + "cosine"] = cosine(torch.cat(v), moved)
+    return scalars, (step, flat.clone())
 
 
 def field_scalars(v) -> dict[str, float]:
