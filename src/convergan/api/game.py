@@ -159,9 +159,7 @@ class Game:
     method: Method
     batch: Batch
     seed: int = 0
-    layouts: tuple[ParameterLayout, ParameterLayout] = field(
-        init=False, repr=False, compare=False
-    )
+    layouts: tuple[ParameterLayout, ParameterLayout] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         layouts = (ParameterLayout(self.generator), ParameterLayout(self.discriminator))

@@ -126,6 +126,7 @@ class Monitor:
                 f"{self.folder} already holds a log: pass resume=True (with start_step) to "
                 "continue it, or choose another folder"
             )
+        sizes = dict(zip(("generator", "discriminator"), self.game.sizes))
         write_monitor_record(
             self.folder,
             {
@@ -134,9 +135,9 @@ class Monitor:
                 "every": every,
                 "spectrum_every": spectrum_every,
                 "start_step": start_step,
-                "parameters": {"generator": self.game.sizes[0], "discriminator": self.game.sizes[1]},
+                "parameters": sizes,
             },
-        )  # fmt: skip
+        )
         self._log = MetricsLog(
             self.folder, tensorboard=tensorboard, resumed_at=start_step if resume else None
         )
@@ -179,13 +180,14 @@ class Monitor:
             k=local["k"],
         )
         values = np.concatenate([s.eigenvalues for s in spectra])
+        converged = all(s.converged for s in spectra) and update.spectrum.converged
         return {
             "spectrum/max_real": float(np.real(values).max()),
             "spectrum/max_abs_imag": float(np.abs(np.imag(values)).max()),
             "spectrum/max_abs": float(np.abs(values).max()),
             "spectrum/update_radius": update.spectral_radius,
-            "spectrum/converged": float(all(s.converged for s in spectra) and update.spectrum.converged),
-        }  # fmt: skip
+            "spectrum/converged": float(converged),
+        }
 
     @property
     def seconds_per_look(self) -> float:
