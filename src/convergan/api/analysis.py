@@ -12,6 +12,10 @@ the update operator is the scheme run on the linearised field
 :func:`~convergan.analysis.path_angle.path_statistics` and the verdict's rules are
 ``convergan verdict``'s.
 
+Nothing here changes the players: parameters are read as copies, and their buffers (BatchNorm
+statistics) and the global torch RNGs are restored after each call
+(:func:`~convergan.api.players.untouched`).
+
 Points (``at``, ``start``, ``end``) are states of the game: ``None`` for the players' current
 parameters, or anything :meth:`Game.state <convergan.api.Game.state>` takes (a pair of flat
 tensors, of modules, or of ``state_dict()``s).
@@ -38,6 +42,7 @@ from convergan.analysis.spectrum import (
     update_spectrum,
 )
 from convergan.api.game import Game
+from convergan.api.players import untouched
 from convergan.field import DISCRIMINATOR, GENERATOR, GameField, State
 from convergan.runs.spectrum import evaluation_field
 from convergan.training.diagnostics import field_scalars
@@ -69,7 +74,8 @@ class FieldValue:
 def field_value(game: Game, at: Any = None) -> FieldValue:
     """The field of ``game`` at ``at`` (default: the players' current parameters)."""
     x = _point(game, at)
-    v, (g_terms, d_terms) = game.field().evaluate(x)
+    with untouched(game.generator, game.discriminator):
+        v, (g_terms, d_terms) = game.field().evaluate(x)
     v = tuple(v_i.detach() for v_i in v)
     norms = field_scalars(v)
     return FieldValue(
@@ -103,8 +109,9 @@ def eigenvalues(
     default tolerance is then 1e-10, else 1e-5).
     """
     field, x = _analysis_field(game, at, float64)
-    operator = JacobianOperator(field, x)
-    return field_spectrum(operator, k, which, tol=_tolerance(tol, float64), seed=seed)
+    with untouched(game.generator, game.discriminator):
+        operator = JacobianOperator(field, x)
+        return field_spectrum(operator, k, which, tol=_tolerance(tol, float64), seed=seed)
 
 
 def spectral_radius(
@@ -142,13 +149,14 @@ def spectral_radius(
     lr_g, lr_d = _learning_rates(game, lr_g, lr_d, optimizers)
     built = _scheme(scheme, lr_g, lr_d)
     field, x = _analysis_field(game, at, float64)
-    gains = sorted({1.0, *built.regularization_gains})
-    operators = {g: JacobianOperator(field.with_regularization_gain(g), x) for g in gains}
     preconditioner = torch_preconditioner(game, optimizers) if optimizers else None
-    matvecs = {g: op.matvec for g, op in operators.items()}
-    sizes = operators[1.0].sizes
+    gains = sorted({1.0, *built.regularization_gains})
     tol = _tolerance(tol, float64)
-    return update_spectrum(built, matvecs, sizes, k, preconditioner, tol=tol, seed=seed)
+    with untouched(game.generator, game.discriminator):
+        operators = {g: JacobianOperator(field.with_regularization_gain(g), x) for g in gains}
+        matvecs = {g: op.matvec for g, op in operators.items()}
+        sizes = operators[1.0].sizes
+        return update_spectrum(built, matvecs, sizes, k, preconditioner, tol=tol, seed=seed)
 
 
 def path_angle(
@@ -169,7 +177,8 @@ def path_angle(
     peaks around α = 1 while ``‖v‖`` dips. ``end`` defaults to the current parameters."""
     field, first = _analysis_field(game, start, float64)
     _, last = _analysis_field(game, end, float64, field=field)
-    return path_statistics(field, first, last, alphas=alphas, points=points)
+    with untouched(game.generator, game.discriminator):
+        return path_statistics(field, first, last, alphas=alphas, points=points)
 
 
 def torch_preconditioner(

@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ import torch
 from torch import nn
 
 from convergan.api.game import MethodLike, make_game
+from convergan.api.players import untouched
 from convergan.training.diagnostics import look
 from convergan.training.metrics_log import METRICS_FILE, MetricsLog
 from convergan.training.monitor_folder import write_monitor_record
@@ -213,19 +213,3 @@ def is_main_process() -> bool:
     if distributed.is_available() and distributed.is_initialized():
         return distributed.get_rank() == 0
     return True
-
-
-@contextmanager
-def untouched(*modules: nn.Module):
-    """Restore on exit what evaluating ``modules`` may change: their buffers (BatchNorm's
-    running statistics) and the global torch RNGs (CPU, and every CUDA device already
-    initialised), with autograd enabled inside."""
-    saved = [(b, b.detach().clone()) for m in modules for b in m.buffers()]
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    try:
-        with torch.random.fork_rng(devices=devices), torch.enable_grad():
-            yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in saved:
-                buffer.copy_(value)

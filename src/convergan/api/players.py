@@ -8,13 +8,18 @@ output of shape ``(n, 1)``), R3GAN's ``G(z, c)`` / ``D(x, c)``, a PatchGAN's ``(
 of logits. :func:`adapt` wraps such a module without copying it: the wrapper's parameters *are*
 the module's (the same tensors, named ``module.<name>``), so an optimizer built on the
 original module and the analysis see one set of weights.
+
+:func:`untouched` is what keeps the analysis from changing the players: their buffers and the
+global torch RNGs are restored after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 Call = Callable[[nn.Module, Tensor, Any], Tensor]
@@ -78,3 +83,19 @@ def unwrap(module: nn.Module) -> nn.Module:
     while isinstance(module, (DistributedDataParallel, DataParallel)):
         module = module.module
     return module
+
+
+@contextmanager
+def untouched(*modules: nn.Module):
+    """Restore on exit what evaluating ``modules`` may change: their buffers (BatchNorm's
+    running statistics) and the global torch RNGs (CPU, and every CUDA device already
+    initialised), with autograd enabled inside."""
+    saved = [(b, b.detach().clone()) for m in modules for b in m.buffers()]
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.enable_grad():
+            yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
