@@ -93,7 +93,7 @@ def run_verdict(args) -> int:
 
 def log_folder_verdict(args) -> int:
     """A folder with a metrics log and no config (a training-loop monitor's): the trend alone."""
-    from convergan.runs.verdict import log_folder_verdict as verdict
+    from convergan.runs.log_verdict import log_folder_verdict as verdict
     from convergan.runs.verdict import verdict_text
     from convergan.training.monitor_folder import is_log_folder
 
