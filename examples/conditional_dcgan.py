@@ -126,5 +126,9 @@ def run(steps: int = 20, gamma: float = 1.0) -> dict:
 
 if __name__ == "__main__":
     records = run()
-    for name in ("eigenvalues", "spectral_radius", "path_angle"):
-        print(name, records[name].to_dict())
+    values = ", ".join(f"{v.real:+.4g}{v.imag:+.4g}i" for v in records["eigenvalues"].eigenvalues)
+    print(f"leading eigenvalues of J (largest real part): {values}")
+    radius = records["spectral_radius"]
+    print(f"spectral radius of the Adam steps now: {radius.spectral_radius:.6g} ({radius.verdict})")
+    cosines = ", ".join(f"{c:+.3f}" for c in records["path_angle"].cosine)
+    print(f"path-angle cosine along the training segment: {cosines}")

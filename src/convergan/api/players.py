@@ -50,11 +50,6 @@ class Adapted(nn.Module):
         self.module = module
         self.call = conditional_call if call is None else call
         self.per_sample = per_sample
-        # What convergan reads from a generator (its latent size), when the module says it.
-        for name in ("latent_dim", "z_dim"):
-            if hasattr(module, name):
-                self.latent_dim = getattr(module, name)
-                break
 
     def forward(self, inputs: Tensor, labels: Any = None) -> Tensor:
         outputs = self.call(self.module, inputs, labels)
