@@ -144,9 +144,11 @@ class Monitor:
 
     def after_step(self, step: int) -> dict[str, float] | None:
         """Call after training step ``step`` (1-based: the number of steps done): looks when
-        ``step`` is a multiple of ``every`` (on rank 0) and returns the logged scalars, else
-        returns ``None`` at once."""
-        if not self.active or step % self.every:
+        ``step`` is a multiple of ``every`` or of ``spectrum_every`` (on rank 0) and returns
+        the logged scalars, else returns ``None`` at once."""
+        if not self.active:
+            return None
+        if step % self.every and not (self.spectrum_every and step % self.spectrum_every == 0):
             return None
         return self.look(step)
 
