@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from convergan.api import Monitor
+from convergan.api import verdict as api_verdict
 from convergan.cli.main import main
 from convergan.training.metrics_log import metrics_by_step
 
@@ -132,6 +133,8 @@ def test_verdict_and_report_read_a_monitor_folder(tmp_path, capsys):
     for step in range(1, 6):
         monitor.after_step(step)
     monitor.close()
+    assert api_verdict(monitor).trend == api_verdict(folder).trend
+    assert api_verdict(monitor).trend["points"] == 3
     assert (folder / "tensorboard").is_dir()
     code, out, err = cli(capsys, "verdict", folder, "--no-spectrum", "--json")
     assert code == 0, err
@@ -153,6 +156,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from convergan.api import Monitor
+from convergan.api import verdict as api_verdict
 
 dist.init_process_group("gloo")
 rank = dist.get_rank()

@@ -319,20 +319,21 @@ class Verdict:
 
 
 def verdict(
-    source: str | Path | Sequence[Mapping],
+    source: Any,
     *,
     window: float = 0.5,
     radius_per_step: float | None = None,
 ) -> Verdict:
-    """The verdict of a logged run: ``source`` is a folder (a :class:`~convergan.api.Monitor`'s
-    or a convergan run's; its ``metrics.jsonl``) or the metrics rows themselves (dicts with
-    ``step`` and the ``diagnostics/*`` values). The trend of ``ln ‖v‖`` is fitted over the last
-    ``window`` of the steps; ``radius_per_step``, a local ``ρ^(1/period)`` from
+    """The verdict of a logged run: ``source`` is a :class:`~convergan.api.Monitor`, a folder
+    (a monitor's or a convergan run's; its ``metrics.jsonl``) or the metrics rows themselves
+    (dicts with ``step`` and the ``diagnostics/*`` values). The trend of ``ln ‖v‖`` is fitted
+    over the last ``window`` of the steps; ``radius_per_step``, a local ``ρ^(1/period)`` from
     :func:`spectral_radius` (its ``to_dict()["rate_per_step"]``), lets the rules check the
     trend against the local picture, as ``convergan verdict`` does at a checkpoint."""
     from convergan.runs.verdict import RULES, decide, fit_trend
     from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
 
+    source = getattr(source, "folder", source)  # a Monitor: its folder
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not (path / METRICS_FILE).is_file():
