@@ -133,7 +133,7 @@ def test_verdict_and_report_read_a_monitor_folder(tmp_path, capsys):
     for step in range(1, 6):
         monitor.after_step(step)
     monitor.close()
-    assert api_verdict(monitor).trend == api_verdict(folder).trend
+    assert api_verdict(monitor).reason == api_verdict(folder).reason
     assert api_verdict(monitor).trend["points"] == 3
     assert (folder / "tensorboard").is_dir()
     code, out, err = cli(capsys, "verdict", folder, "--no-spectrum", "--json")
