@@ -68,7 +68,11 @@ class Monitor:
             runs per look: much dearer than a look, see the docs).
         optimizers, lr_g, lr_d, scheme, k: for the local picture, as
             :func:`~convergan.api.spectral_radius` takes them.
-        seed: the seed of the evaluation game's own draws (noise, interpolation).
+        games: split ``real``, ``latent`` (and ``labels``) into this many independent
+            evaluation games of equal size, in row order; the first is the diagnostics' game,
+            the spread of the field over all of them measures its sampling noise.
+        seed: the seed of the evaluation games' own draws (noise, interpolation; game ``k``
+            uses ``seed + k``).
         start_step: the step the loop starts from (the first look's displacement is measured
             from the parameters now, at this step).
         resume: continue the log of an earlier attempt in ``folder`` at ``start_step`` (its
@@ -95,6 +99,7 @@ class Monitor:
         lr_d: float | None = None,
         scheme: Any = "altgd",
         k: int = 6,
+        games: int = 1,
         seed: int = 0,
         start_step: int = 0,
         resume: bool = False,
@@ -105,6 +110,8 @@ class Monitor:
             raise ValueError(f"every must be an integer >= 1, got {every!r}")
         if not (isinstance(spectrum_every, int) and spectrum_every >= 0):
             raise ValueError(f"spectrum_every must be an integer >= 0, got {spectrum_every!r}")
+        if not (isinstance(games, int) and games >= 1):
+            raise ValueError(f"games must be an integer >= 1, got {games!r}")
         if spectrum_every and lr_g is None and not optimizers:
             raise ValueError("spectrum_every needs the learning rates (lr_g, lr_d) or optimizers")
         self.folder = Path(folder)
@@ -115,11 +122,21 @@ class Monitor:
         self._log = None
         if not self.active:
             return
-        self.game = make_game(
-            generator, discriminator, method, real=real, latent=latent, labels=labels, seed=seed,
-            **method_params,
-        )  # fmt: skip
-        self.field = self.game.field(route="eager")  # the trainer's diagnostics' route
+        self.games = [
+            make_game(
+                generator,
+                discriminator,
+                method,
+                real=part[0],
+                latent=part[1],
+                labels=part[2],
+                seed=seed + k,
+                **method_params,
+            )  # fmt: skip
+            for k, part in enumerate(split_games(real, latent, labels, games))
+        ]
+        self.game = self.games[0]
+        self.fields = [game.field(route="eager") for game in self.games]  # the trainer's route
         self._since = (start_step, torch.cat(self.game.parameters()))
         if (self.folder / METRICS_FILE).is_file() and not resume:
             raise FileExistsError(
@@ -132,6 +149,7 @@ class Monitor:
             {
                 "method": self.game.method.name,
                 "evaluation_game": {"samples": self.game.samples, "seed": seed},
+                "games": games,
                 "every": every,
                 "spectrum_every": spectrum_every,
                 "start_step": start_step,
@@ -159,7 +177,7 @@ class Monitor:
         started = time.perf_counter()
         game = self.game
         with untouched(game.generator, game.discriminator):
-            scalars, self._since = look(self.field, game.parameters(), step, self._since)
+            scalars, self._since = look(self.fields, game.parameters(), step, self._since)
             if self.spectrum_every and step % self.spectrum_every == 0:
                 scalars.update(self._spectrum())
         self._log.write(step, scalars)
@@ -207,6 +225,16 @@ class Monitor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def split_games(real, latent, labels, games: int) -> list[tuple]:
+    """``(real, latent, labels)`` of each of ``games`` equal parts, in row order."""
+    n = real.shape[0]
+    if n % games:
+        raise ValueError(f"{n} evaluation samples do not split into {games} equal games")
+    size = n // games
+    rows = [slice(k * size, (k + 1) * size) for k in range(games)]
+    return [(real[r], latent[r], None if labels is None else labels[r]) for r in rows]
 
 
 def is_main_process() -> bool:

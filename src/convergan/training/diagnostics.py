@@ -24,7 +24,7 @@ is not applied.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -62,7 +62,8 @@ class FieldDiagnostics:
             return None
         state = event.state
         field = self._field(run, event.step)
-        scalars, state.diagnostics_from = look(field, state.x, event.step, state.diagnostics_from)
+        since = state.diagnostics_from
+        scalars, state.diagnostics_from = look([field], state.x, event.step, since)
         return scalars
 
     def _field(self, run, step: int) -> GameField:
@@ -86,18 +87,18 @@ class FieldDiagnostics:
 
 
 def look(
-    field: Callable[[State], State],
+    fields: Sequence[Callable[[State], State]],
     x: State,
     step: int,
     since: tuple[int, torch.Tensor] | None,
 ) -> tuple[dict[str, float], tuple[int, torch.Tensor]]:
     """One look of the diagnostics at the state ``x`` after ``step`` steps: the logged scalars
-    and the position the next look measures its displacement from. ``field`` is the field on
-    the evaluation game; ``since`` is ``(step, flat state)`` of the previous look (or the
-    start), ``None`` for none. The trainer's callback and the training-loop monitor
-    (:class:`convergan.api.Monitor`) both look through here."""
+    and the position the next look measures its displacement from. ``fields`` are the field
+    on each evaluation game, the run's own first; ``since`` is ``(step, flat state)`` of the
+    previous look (or the start), ``None`` for none. The trainer's callback and the
+    training-loop monitor (:class:`convergan.api.Monitor`) both look through here."""
     x = tuple(x_i.detach() for x_i in x)
-    v = field(x)
+    v = fields[0](x)
     scalars = field_scalars(v)
     flat = torch.cat(x)
     if since is not None and since[0] < step:
