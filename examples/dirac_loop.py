@@ -48,7 +48,8 @@ def train(folder, *, gamma=0.5, lr=0.3, steps=800, every=4, start=(0.01, 0.01)) 
     opt_d = torch.optim.SGD(D.parameters(), lr=lr)
     real = torch.zeros(1, 1, dtype=torch.float64)  # all the data there is
     z = torch.zeros(1, 1, dtype=torch.float64)  # G ignores it
-    monitor = Monitor(folder, G, D, "r1", gamma=gamma, real=real, latent=z, every=every)
+    # games=1: every batch is the exact expectation, there is no sampling noise to measure
+    monitor = Monitor(folder, G, D, "r1", gamma=gamma, real=real, latent=z, every=every, games=1)
     for step in range(1, steps + 1):
         # D: softplus(-D(x)) + softplus(D(G(z))) + (γ/2)|∇ₓD(x)|² at the real data
         x = real.clone().requires_grad_(True)

@@ -94,8 +94,8 @@ def test_toy2d_loop_diagnostics_equal_convergan_train(tmp_path):
     from convergan.models.players import make_players
     from convergan.problems import make_problem
     from convergan.runs import train
-    from convergan.training.batches import BatchSampler, evaluation_batch
-    from convergan.training.diagnostics import diagnostics_samples
+    from convergan.training.batches import BatchSampler
+    from convergan.training.diagnostics import evaluation_games
     from convergan.training.metrics_log import metrics_by_step
 
     run_dir = tmp_path / "run"
@@ -117,13 +117,15 @@ def test_toy2d_loop_diagnostics_equal_convergan_train(tmp_path):
         batch = sampler()
         return batch.real, batch.latent
 
-    game = evaluation_batch(
-        config, method, players.latent_dim, diagnostics_samples(config), config.seed, problem
-    )
+    # the trainer's evaluation games (its own and the independent one for the noise), one
+    # after the other: the monitor splits them back into its games=2
+    games = evaluation_games(config, method, players.latent_dim, problem)
+    assert len(games) == 2
     folder = tmp_path / "loop"
     example("toy2d_loop").train(
         players.generator, players.discriminator, sample_batch, folder,
-        eval_real=game.real, eval_latent=game.latent, steps=config.train.steps,
+        eval_real=torch.cat([g.real for g in games]),
+        eval_latent=torch.cat([g.latent for g in games]), steps=config.train.steps,
         gamma=1.0, lr=1e-3, betas=tuple(config.optim.d.betas), every=5,
     )  # fmt: skip
 
@@ -132,6 +134,7 @@ def test_toy2d_loop_diagnostics_equal_convergan_train(tmp_path):
     monitored = metrics_by_step(folder / "metrics.jsonl")
     assert [r["step"] for r in monitored] == [r["step"] for r in logged] == [5, 10, 15, 20, 25, 30]
     keys = ["field_norm", "field_norm_g", "field_norm_d", "distance_per_step", "cosine"]
+    keys += ["field_noise", "field_signal_sq"]
     for trainer, monitor in zip(logged, monitored):
         for key in keys:
             name = f"diagnostics/{key}"

@@ -296,14 +296,18 @@ def _floats(terms: Mapping[str, Tensor]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Verdict:
-    """``convergan verdict``'s answer from a log of diagnostics: converging (with its measured
-    rate per step), oscillating, diverging or inconclusive, the reason, the fitted trend and
-    the rules, in order."""
+    """``convergan verdict``'s answer from a log of diagnostics (one of
+    :data:`~convergan.analysis.verdict_rules.VERDICTS`: converging with its measured rate per
+    step, at equilibrium, at noise floor, oscillating, diverging, inconclusive), the reason,
+    the statistics behind it (the trend of ``ln ‖v‖``, the sampling-noise test, the floor)
+    and the rules, in order."""
 
     verdict: str
     reason: str
     measured_rate_per_step: float | None
     trend: dict | None
+    noise: dict | None
+    floor: dict | None
     rules: tuple[str, ...]
     radius_per_step: float | None = None  # the local ρ^(1/period) the rules were given
 
@@ -313,6 +317,8 @@ class Verdict:
             "reason": self.reason,
             "measured_rate_per_step": self.measured_rate_per_step,
             "trend": self.trend,
+            "noise": self.noise,
+            "floor": self.floor,
             "spectral_radius_per_step": self.radius_per_step,
             "rules": list(self.rules),
         }
@@ -326,11 +332,13 @@ def verdict(
 ) -> Verdict:
     """The verdict of a logged run: ``source`` is a :class:`~convergan.api.Monitor`, a folder
     (a monitor's or a convergan run's; its ``metrics.jsonl``) or the metrics rows themselves
-    (dicts with ``step`` and the ``diagnostics/*`` values). The trend of ``ln ‖v‖`` is fitted
-    over the last ``window`` of the steps; ``radius_per_step``, a local ``ρ^(1/period)`` from
-    :func:`spectral_radius` (its ``to_dict()["rate_per_step"]``), lets the rules check the
-    trend against the local picture, as ``convergan verdict`` does at a checkpoint."""
-    from convergan.runs.verdict import RULES, decide, fit_trend
+    (dicts with ``step`` and the ``diagnostics/*`` values), judged over the last ``window``
+    of the steps by ``convergan verdict``'s rules
+    (:func:`~convergan.analysis.verdict_rules.assess`). ``radius_per_step``, a local
+    ``ρ^(1/period)`` from :func:`spectral_radius` (its ``to_dict()["rate_per_step"]``), lets
+    the rules check the trend against the local picture, as ``convergan verdict`` does at a
+    checkpoint."""
+    from convergan.analysis.verdict_rules import RULES, assess
     from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
 
     source = getattr(source, "folder", source)  # a Monitor: its folder
@@ -341,14 +349,10 @@ def verdict(
         rows = metrics_by_step(path / METRICS_FILE)
     else:
         rows = [dict(row) for row in source]
-    trend = fit_trend(rows, window)
-    decision, reason = decide(trend, radius_per_step)
-    finite = trend is not None and math.isfinite(trend.slope)
+    result = assess(rows, window, radius_per_step)
+    parts = (result.trend, result.noise, result.floor)
+    trend, noise, floor = (None if part is None else part.to_dict() for part in parts)
     return Verdict(
-        decision,
-        reason,
-        trend.rate if finite else None,
-        None if trend is None else trend.to_dict(),
-        tuple(RULES),
+        result.verdict, result.reason, result.rate, trend, noise, floor, tuple(RULES),
         radius_per_step,
-    )
+    )  # fmt: skip

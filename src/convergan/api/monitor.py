@@ -11,15 +11,16 @@ Five lines in a loop of your own::
     monitor.close()
 
 Every ``every`` steps the monitor evaluates the method's field ``v = (−∇_θ L_G, −∇_ψ L_D)``
-at the players' current parameters on the fixed evaluation game (``real``, ``latent``,
-``labels``), and logs what convergan's trainer logs (the same function computes both,
-:func:`convergan.training.diagnostics.look`): ``diagnostics/field_norm`` (``‖v‖``),
-``diagnostics/field_norm_g``, ``diagnostics/field_norm_d``, ``diagnostics/distance_per_step``
-and ``diagnostics/cosine``. With ``spectrum_every`` it also logs the local picture every M
-steps (``spectrum/max_real``, ``spectrum/max_abs``, ``spectrum/update_radius``...). The
-folder has a run's ``metrics.jsonl`` and TensorBoard files
-(:mod:`convergan.training.monitor_folder`), so ``convergan verdict FOLDER --no-spectrum`` and
-``convergan report FOLDER`` read it.
+at the players' current parameters on the fixed evaluation games (``real``, ``latent``,
+``labels``, split into ``games`` independent games), and logs what convergan's trainer logs
+(the same function computes both, :func:`convergan.training.diagnostics.look`):
+``diagnostics/field_norm`` (``‖v‖``), ``diagnostics/field_norm_g``,
+``diagnostics/field_norm_d``, ``diagnostics/distance_per_step``, ``diagnostics/cosine``, and
+the sampling noise ``diagnostics/field_noise`` and ``diagnostics/field_signal_sq``. With
+``spectrum_every`` it also logs the local picture every M steps (``spectrum/max_real``,
+``spectrum/max_abs``, ``spectrum/update_radius``...). The folder has a run's
+``metrics.jsonl`` and TensorBoard files (:mod:`convergan.training.monitor_folder`), so
+``convergan verdict FOLDER --no-spectrum`` and ``convergan report FOLDER`` read it.
 
 **What it leaves alone**: the field is evaluated on flat copies of the parameters (the modules'
 ``.grad`` and parameters are not touched), buffers (BatchNorm statistics) are restored after a
@@ -44,7 +45,7 @@ from torch import nn
 
 from convergan.api.game import MethodLike, make_game
 from convergan.api.players import untouched
-from convergan.training.diagnostics import look
+from convergan.training.diagnostics import game_seed, look
 from convergan.training.metrics_log import METRICS_FILE, MetricsLog
 from convergan.training.monitor_folder import write_monitor_record
 
@@ -69,10 +70,15 @@ class Monitor:
         optimizers, lr_g, lr_d, scheme, k: for the local picture, as
             :func:`~convergan.api.spectral_radius` takes them.
         games: split ``real``, ``latent`` (and ``labels``) into this many independent
-            evaluation games of equal size, in row order; the first is the diagnostics' game,
-            the spread of the field over all of them measures its sampling noise.
-        seed: the seed of the evaluation games' own draws (noise, interpolation; game ``k``
-            uses ``seed + k``).
+            evaluation games of equal size, in row order (the trainer's
+            ``eval.diagnostics.games``, default 2): the first is the diagnostics' game, the
+            spread of the field over all of them measures its sampling noise
+            (``diagnostics/field_noise``, ``diagnostics/field_signal_sq``), which the verdict
+            needs to tell "at equilibrium" and "at noise floor" apart; 1 for a game without
+            sampling noise (exact expectations).
+        seed: the seed of the evaluation games' own draws (noise, interpolation), game ``k``
+            seeded as the trainer seeds its games
+            (:func:`~convergan.training.diagnostics.game_seed`).
         start_step: the step the loop starts from (the first look's displacement is measured
             from the parameters now, at this step).
         resume: continue the log of an earlier attempt in ``folder`` at ``start_step`` (its
@@ -99,7 +105,7 @@ class Monitor:
         lr_d: float | None = None,
         scheme: Any = "altgd",
         k: int = 6,
-        games: int = 1,
+        games: int = 2,
         seed: int = 0,
         start_step: int = 0,
         resume: bool = False,
@@ -130,9 +136,9 @@ class Monitor:
                 real=part[0],
                 latent=part[1],
                 labels=part[2],
-                seed=seed + k,
+                seed=game_seed(seed, k),
                 **method_params,
-            )  # fmt: skip
+            )
             for k, part in enumerate(split_games(real, latent, labels, games))
         ]
         self.game = self.games[0]
@@ -148,8 +154,7 @@ class Monitor:
             self.folder,
             {
                 "method": self.game.method.name,
-                "evaluation_game": {"samples": self.game.samples, "seed": seed},
-                "games": games,
+                "evaluation_game": {"samples": self.game.samples, "seed": seed, "games": games},
                 "every": every,
                 "spectrum_every": spectrum_every,
                 "start_step": start_step,

@@ -136,7 +136,7 @@ def _method_and_scheme_arguments(parser: argparse.ArgumentParser) -> None:
 def _spec_settings(args) -> dict:
     """The flags and ``KEY=VALUE`` overrides as one settings layer (flags first, overrides
     on top), restricted to the sections the analysis reads."""
-    from convergan.config.load import merge_layers, parse_overrides
+    from convergan.config.load import check_none_dropped, merge_layers, parse_overrides
 
     flags: dict = {}
     if args.method is not None:
@@ -167,7 +167,13 @@ def _spec_settings(args) -> dict:
         raise UsageError(
             f"dirac commands take method.*, scheme.* and plugins overrides, not {stray[0]!r}"
         )
-    return merge_layers(flags, layer)
+    settings = merge_layers(flags, layer)
+    given = [k for k in flags.get("method", {}) if k != "name"]
+    try:  # a flag's number that an override's composition replaces: one line, not dropped
+        check_none_dropped(settings.get("method"), given)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return settings
 
 
 def build_specs(args) -> tuple[MethodSpec, SchemeSpec]:

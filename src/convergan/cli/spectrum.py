@@ -58,6 +58,13 @@ def register(commands) -> None:
         action="store_true",
         help="with --scheme, skip the largest-stable-lr-scale bound (two ARPACK runs fewer)",
     )
+    parser.add_argument(
+        "--field-rate",
+        action="store_true",
+        help="with --scheme, also the update's spectral radius on the field (the range of J): "
+        "the rate of |v| near an equilibrium, without the eigenvalues 1 of its continuous "
+        "families (J u = 0), which the plain spectral radius shows",
+    )
     _evaluation_game_options(parser)
     parser.add_argument(
         "--route",
@@ -174,7 +181,10 @@ def run_spectrum(args) -> int:
     if args.samples is not None and args.samples < 1:
         raise UsageError(f"--samples must be >= 1, got {args.samples}")
     run = _open(args.run_dir)
-    steps = run.steps() if args.all else (args.step or [run.latest_step()])
+    try:  # the newest checkpoint that loads (a truncated newest one: the one before)
+        steps = run.steps() if args.all else (args.step or [run.latest_step(loadable=True)])
+    except _user_errors() as error:
+        raise UsageError(str(error)) from None
     _check_steps(run, steps)
     _check_memory(run, args.samples, args.float64)
     players = run.players()
@@ -195,6 +205,7 @@ def run_spectrum(args) -> int:
         tol=args.tol,
         maxiter=args.maxiter,
         lr_bound=not args.no_lr_bound,
+        field_rate=args.field_rate,
         device=args.device,
     )
     if args.save_batch:
@@ -257,6 +268,13 @@ def format_record(record: dict) -> str:
             f"  {scheme['scheme']} (lr_g={scheme['lr_g']:g}, lr_d={scheme['lr_d']:g}{pre}): "
             f"spectral radius {scheme['spectral_radius']:.6f}  {scheme['verdict']}{state}"
         )
+        if "on_field" in scheme:
+            field = scheme["on_field"]
+            lines.append(
+                f"    on the field (the rate of ‖v‖): spectral radius "
+                f"{field['spectral_radius']:.6f}, {field['rate_per_step']:.6f} per step  "
+                f"{field['verdict']}  ({field['solver']})"
+            )
     if "max_stable_lr_scale" in record:
         scale = record["max_stable_lr_scale"]
         text = "none (some Re η >= 0)" if scale is None else f"<= {scale:.4g}"

@@ -80,13 +80,14 @@ def run_verdict(args) -> int:
         return 0
     print(verdict_text(record))
     if args.html:
+        from convergan.files import write_text
         from convergan.runs.verdict_page import verdict_html
         from convergan.training.directory import RunDirectory
 
         rows = RunDirectory.open(args.run_dir).metrics()
         path = Path(args.html)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(verdict_html(record, rows), encoding="utf-8")
+        write_text(path, verdict_html(record, rows))
         print(f"wrote {path}")
     return 0
 

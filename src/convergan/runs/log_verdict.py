@@ -3,16 +3,18 @@ monitor writes (:class:`convergan.api.Monitor`, :mod:`convergan.training.monitor
 any folder with a convergan ``metrics.jsonl`` and no config.
 
 Without a config and checkpoints there is no local picture, no path-angle and no Dirac verdict
-to compute, so the verdict is :mod:`convergan.runs.verdict`'s trend rules alone (what a sweep
-report shows too), in the record :func:`~convergan.runs.verdict.run_verdict` returns, its
-local entries empty and a note saying why.
+to compute, so the verdict is the rules of :mod:`convergan.analysis.verdict_rules` on the logs
+alone (what a sweep report shows too), in the record
+:func:`~convergan.runs.verdict.run_verdict` returns, its local entries empty and a note saying
+why.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from convergan.runs.verdict import LOCAL_KEYS, RULES, WINDOW, decide, fit_trend, json_ready
+from convergan.analysis.verdict_rules import RULES, WINDOW, assess
+from convergan.runs.verdict import LOCAL_KEYS, json_ready
 
 LOCAL_PICTURE_NOTE = (
     "this folder has a metrics log but no convergan config or checkpoints (a training-loop "
@@ -34,23 +36,27 @@ def log_folder_verdict(folder: str | Path, *, window: float = WINDOW) -> dict:
     if not (path / METRICS_FILE).is_file():
         raise FileNotFoundError(f"{path} has no {METRICS_FILE}")
     rows = metrics_by_step(path / METRICS_FILE)
-    trend = fit_trend(rows, window)
     game = read_monitor_record(path).get("evaluation_game") or {}
+    result = assess(rows, window)
+    trend, noise, floor = result.trend, result.noise, result.floor
     record: dict = {
         "run": str(path),
         "step": rows[-1]["step"] if rows else None,
-        "evaluation_game": {"samples": game.get("samples"), "seed": game.get("seed")},
+        "evaluation_game": {key: game.get(key) for key in ("samples", "seed", "games")},
         "window": window,
-        "trend": None if trend is None else trend.to_dict(),
-        "measured_rate_per_step": None if trend is None else trend.rate,
-        "field_norm_last": None if trend is None else trend.field_norm_last,
         **{key: None for key in LOCAL_KEYS},
         "path_angle": None,
         "dirac_verdict": None,
         "dirac_spectral_radius": None,
         "dirac_rate_per_step": None,
+        "verdict": result.verdict,
+        "reason": result.reason,
+        "measured_rate_per_step": result.rate,
+        "field_norm_last": None if trend is None else trend.field_norm_last,
+        "trend": None if trend is None else trend.to_dict(),
+        "noise": None if noise is None else noise.to_dict(),
+        "floor": None if floor is None else floor.to_dict(),
+        "rules": list(RULES),
         "note": LOCAL_PICTURE_NOTE,
     }
-    record["verdict"], record["reason"] = decide(trend)
-    record["rules"] = list(RULES)
     return json_ready(record)

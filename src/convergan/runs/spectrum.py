@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from convergan.analysis.field_rate import field_scheme_spectrum
 from convergan.analysis.spectrum import (
     JacobianOperator,
     Route,
@@ -71,6 +72,7 @@ class SpectrumSettings:
     tol: float | None = None  # None: 1e-10 in float64, 1e-5 in float32
     maxiter: int | None = None
     lr_bound: bool = True  # with schemes: max_stable_lr_scale (two more ARPACK runs on H*P*J)
+    field_rate: bool = False  # with schemes: their spectral radius on the field (field_rate.py)
     device: str = "cpu"  # where the products run: cpu, cuda or auto (ARPACK stays on the CPU)
 
 
@@ -226,6 +228,15 @@ def analyze_players(
             ).to_dict()
             for s in schemes
         ]
+        if settings.field_rate:
+            for scheme, result in zip(schemes, results):
+                on_field = solve(
+                    f"{scheme.name} on the field",
+                    lambda p, s=scheme: field_scheme_spectrum(
+                        s, matvecs, sizes, settings.k, preconditioner, settings.seed
+                    ),
+                )
+                result["on_field"] = {**on_field.to_dict(), "solver": on_field.spectrum.solver}
         record["schemes"] = results
         record.update(
             {k: results[0][k] for k in ("update_eigenvalues", "spectral_radius", "verdict")}

@@ -1,22 +1,17 @@
 """Does a run converge? One verdict from the run's own evidence, every deciding number shown.
 
-The evidence (README, "Does my run converge?"):
+The evidence (docs: "Does my run converge?"):
 
-- **the trend**: ``ln ‖v‖`` against the step over the last part of training, from the
-  diagnostics logged on a fixed evaluation game (:mod:`convergan.training.diagnostics`): the
-  least-squares slope ``s`` per step with its 95% Student-t interval (``scipy.stats.linregress``),
-  the measured rate ``e^s`` per step, the fitted change ``Δ = s·(last step − first step)``
-  over the window and the size of the oscillations ``A = max |residual|`` (both in ``ln``
-  units, so ``e^A`` is the factor by which ``‖v‖`` strays from the fitted line);
+- **the logged diagnostics** on fixed evaluation games (:mod:`convergan.training.diagnostics`):
+  the trend of ``ln ‖v‖`` and the field against its sampling noise, over the last part of
+  training, judged by the rules of :mod:`convergan.analysis.verdict_rules`;
 - **the local picture** at the last checkpoint (:func:`~convergan.runs.spectrum.analyze_checkpoint`
   on the same evaluation game): leading eigenvalues of the field Jacobian (LR, LM) and the
   spectral radius ``ρ`` of the run's own update operator with the values in force there (the
   spec at step t), the optimizer's second moments frozen as a preconditioner, per step
-  (``ρ^(1/period)``);
+  (``ρ^(1/period)``): it can veto a trend it contradicts;
 - the **path-angle** between the last two checkpoints and the **exact Dirac verdict** of the
   same method, scheme and learning rates: shown beside the verdict, never deciding it.
-
-The rules are :data:`RULES`, applied in order by :func:`decide`.
 """
 
 from __future__ import annotations
@@ -24,141 +19,12 @@ from __future__ import annotations
 import math
 import sys
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-PREFIX = "diagnostics/"
-WINDOW = 0.5  # the trend is fitted over the last half of the run's steps
-MIN_POINTS = 4  # diagnostics in the window below which there is no trend
-RADIUS_TOLERANCE = 1e-3  # how far beyond the unit circle ρ may be and still "agree"
-
-RULES = (
-    "diverging: ‖v‖ was not finite at the last diagnostics step, or it grows by more than it "
-    "oscillates (s₋ > 0 and Δ > A) and the local picture does not contradict (ρ ≥ 1 − 1e-3 "
-    "per step, or not computed)",
-    "converging: ‖v‖ shrinks by more than it oscillates (s₊ < 0 and −Δ > A) and the local "
-    "picture does not contradict (ρ ≤ 1 + 1e-3 per step, or not computed); its rate is e^s "
-    "per step",
-    "oscillating: no trend beyond the oscillations (|Δ| ≤ A): ‖v‖ stays in a band around a level",
-    "inconclusive: anything else (fewer than 4 finite diagnostics in the window, a trend the "
-    "interval cannot tell from 0, or a trend the local picture contradicts), with the reason",
-)
-
-
-@dataclass(frozen=True)
-class Trend:
-    """The fit of ``ln ‖v‖`` against the step over the window ``[first, last]``."""
-
-    first: int
-    last: int
-    points: int
-    slope: float  # s, per step
-    slope_low: float  # 95% interval
-    slope_high: float
-    change: float  # Δ = s·(last − first)
-    oscillation: float  # A = max |residual|
-    field_norm_last: float | None
-    finite: bool  # ‖v‖ finite at the last diagnostics step
-
-    @property
-    def rate(self) -> float:
-        return math.exp(self.slope)
-
-    def to_dict(self) -> dict:
-        return {
-            **asdict(self),
-            "rate_per_step": self.rate,
-            "rate_interval": [math.exp(self.slope_low), math.exp(self.slope_high)],
-        }
-
-
-def diagnostics_series(rows: list[dict]) -> dict[str, np.ndarray]:
-    """The logged diagnostics as arrays over the steps where ``‖v‖`` was logged (NaN where a
-    value is missing or was not finite)."""
-    logged = [r for r in rows if PREFIX + "field_norm" in r]
-
-    def column(key: str) -> np.ndarray:
-        values = [r.get(PREFIX + key) for r in logged]
-        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-
-    series = {"step": np.array([r["step"] for r in logged], dtype=np.int64)}
-    for key in ("field_norm", "field_norm_g", "field_norm_d", "distance_per_step", "cosine"):
-        series[key] = column(key)
-    return series
-
-
-def fit_trend(rows: list[dict], window: float = WINDOW) -> Trend | None:
-    """The trend over the last ``window`` of the run's steps (``None`` without diagnostics)."""
-    from scipy import stats
-
-    series = diagnostics_series(rows)
-    steps, norms = series["step"], series["field_norm"]
-    if not len(steps):
-        return None
-    last = int(steps[-1])
-    inside = steps >= last - window * last
-    finite = bool(np.isfinite(norms[-1]))
-    usable = inside & np.isfinite(norms) & (norms > 0)
-    x, y = steps[usable].astype(np.float64), np.log(norms[usable])
-    base = dict(last=last, field_norm_last=float(norms[-1]) if finite else None, finite=finite)
-    if len(x) < MIN_POINTS or np.ptp(x) == 0:
-        nan = math.nan
-        first = int(steps[inside][0])
-        return Trend(first=first, points=len(x), slope=nan, slope_low=nan, slope_high=nan,
-                     change=nan, oscillation=nan, **base)  # fmt: skip
-    fit = stats.linregress(x, y)
-    half = float(stats.t.ppf(0.975, len(x) - 2)) * float(fit.stderr)
-    residuals = y - (fit.intercept + fit.slope * x)
-    return Trend(
-        first=int(x[0]),
-        points=len(x),
-        slope=float(fit.slope),
-        slope_low=float(fit.slope) - half,
-        slope_high=float(fit.slope) + half,
-        change=float(fit.slope) * float(x[-1] - x[0]),
-        oscillation=float(np.abs(residuals).max()),
-        **base,
-    )
-
-
-def decide(trend: Trend | None, radius_per_step: float | None = None) -> tuple[str, str]:
-    """``(verdict, reason)`` by :data:`RULES`; ``radius_per_step`` is the local ``ρ^(1/period)``
-    (``None``: not computed, e.g. in a sweep report, which reads the logs only)."""
-    if trend is None:
-        return "inconclusive", "no diagnostics logged (eval.diagnostics.every = 0)"
-    if not trend.finite:
-        return "diverging", f"‖v‖ is not finite at step {trend.last}"
-    if trend.points < MIN_POINTS or not math.isfinite(trend.slope):
-        return "inconclusive", (
-            f"{trend.points} finite diagnostics in steps {trend.first}-{trend.last} "
-            f"(at least {MIN_POINTS} needed)"
-        )
-    s, change, a = trend.slope, trend.change, trend.oscillation
-    fitted = f"Δ = {change:+.3g} against A = {a:.3g}, s in [{trend.slope_low:.3g}, "
-    fitted += f"{trend.slope_high:.3g}]"
-    rho = "" if radius_per_step is None else f", ρ = {radius_per_step:.6g} per step"
-    if abs(change) <= a:
-        return "oscillating", f"no trend beyond the oscillations: {fitted}"
-    grows, shrinks = trend.slope_low > 0, trend.slope_high < 0
-    if not (grows or shrinks):
-        return "inconclusive", f"the interval of the slope contains 0: {fitted}"
-    if grows and (radius_per_step is None or radius_per_step >= 1 - RADIUS_TOLERANCE):
-        return "diverging", f"‖v‖ grows at e^s = {math.exp(s):.6g} per step: {fitted}{rho}"
-    if shrinks and (radius_per_step is None or radius_per_step <= 1 + RADIUS_TOLERANCE):
-        return "converging", f"‖v‖ shrinks at e^s = {math.exp(s):.6g} per step: {fitted}{rho}"
-    direction = "grows" if grows else "shrinks"
-    return "inconclusive", f"‖v‖ {direction} ({fitted}) but the local picture disagrees{rho}"
-
-
-def logged_verdict(rows: list[dict], window: float = WINDOW) -> tuple[str, float | None]:
-    """``(verdict, measured rate per step)`` from a run's logged diagnostics alone: the trend
-    rules without the local picture (what a sweep report shows, without any ARPACK run)."""
-    trend = fit_trend(rows, window)
-    verdict, _ = decide(trend)
-    rate = None if trend is None or not math.isfinite(trend.slope) else trend.rate
-    return verdict, rate
+from convergan.analysis.verdict_rules import RULES, WINDOW, assess
 
 
 def run_verdict(
@@ -177,28 +43,39 @@ def run_verdict(
 
     run = open_run(run_dir)
     config = run.config
-    steps = run.steps()
-    step = steps[-1]
-    trend = fit_trend(run.metrics(), window)
+    step = run.latest_step(loadable=True)  # a truncated newest checkpoint: the one before
+    steps = [s for s in run.steps() if s <= step]
+    rows = run.metrics()
     from convergan.training.diagnostics import diagnostics_samples
 
     samples = diagnostics_samples(config)
     record: dict = {
         "run": str(run.path),
         "step": step,
-        "evaluation_game": {"samples": samples, "seed": config.seed},
+        "evaluation_game": {
+            "samples": samples,
+            "seed": config.seed,
+            "games": config.eval.diagnostics.games,
+        },
         "window": window,
-        "trend": None if trend is None else trend.to_dict(),
-        "measured_rate_per_step": None if trend is None else trend.rate,
-        "field_norm_last": None if trend is None else trend.field_norm_last,
         **(_local(run, step, k, samples, show_progress) if spectrum else _no_local()),
         "path_angle": (
             _path_angle(run, steps, points, samples, show_progress) if path_angle else None
         ),
         **_dirac(run, step),
     }
-    record["verdict"], record["reason"] = decide(trend, record["spectral_radius_per_step"])
-    record["rules"] = list(RULES)
+    result = assess(rows, window, record["spectral_radius_per_step"])
+    trend, noise, floor = result.trend, result.noise, result.floor
+    record.update(
+        verdict=result.verdict,
+        reason=result.reason,
+        measured_rate_per_step=result.rate,
+        field_norm_last=None if trend is None else trend.field_norm_last,
+        trend=None if trend is None else trend.to_dict(),
+        noise=None if noise is None else noise.to_dict(),
+        floor=None if floor is None else floor.to_dict(),
+        rules=list(RULES),
+    )
     return json_ready(record)
 
 
@@ -223,20 +100,47 @@ def verdict_text(record: dict) -> str:
     game = record["evaluation_game"]
     trend = record["trend"]
     if trend is not None:
+        samples = f"{game['samples']} sample" + ("s" if game["samples"] != 1 else "")
+        games = game.get("games") or 1
         lines.append(
             f"trend         ln‖v‖ over steps {trend['first']}-{trend['last']} "
-            f"({trend['points']} diagnostics; evaluation game: {game['samples']} samples, "
-            f"seed {game['seed']})"
+            f"({trend['points']} looks; evaluation game: {samples}, seed {game['seed']}"
+            + (f", {games} independent games a look)" if games > 1 else ")")
         )
         if trend["slope"] is not None:
             low, high = trend["rate_interval"]
             lines += [
                 f"  rate        e^s = {trend['rate_per_step']:.6g} per step "
-                f"(95% interval {low:.6g} to {high:.6g})",
-                f"  change Δ    {trend['change']:+.4g}   oscillation A {trend['oscillation']:.4g}"
-                "   (ln units)",
+                f"(95% interval {low:.6g} to {high:.6g}, {trend['effective_points']:.1f} "
+                "effective looks)",
+                f"  change Δ    {trend['change']:+.4g}   scatter σ {trend['scatter']:.4g}"
+                "   (ln units; a trend counts when |Δ| > 2σ)",
             ]
         lines.append(f"  ‖v‖ last    {_number(trend['field_norm_last'])}")
+    noise = record.get("noise")
+    if noise is None:
+        lines.append("noise         not measured (eval.diagnostics.games = 1, or too few looks)")
+    elif noise["noise_free"]:
+        lines.append("noise         none: every evaluation game gives the same field")
+    else:
+        state = {
+            "within": "within the sampling noise",
+            "above": "distinguishable from 0",
+            "undetermined": "not placed by the noise test",
+        }[noise["state"]]
+        lines += [
+            f"noise         Q = {noise['ratio']:.3g} (95% interval {noise['ratio_low']:.3g} to "
+            f"{noise['ratio_high']:.3g}; last block {noise['ratio_last']:.3g}): the true "
+            f"field is {state}",
+            f"  η last      {noise['noise_last']:.4g} (norm of one game's sampling noise)",
+        ]
+    floor = record.get("floor")
+    if floor is not None:
+        verb = "stayed at" if floor["stayed"] else "rose above"
+        lines.append(
+            f"floor         ‖v‖ {verb} its floor: median {floor['level']:.4g} in the window, "
+            f"{floor['floor']:.4g} before it (R = {floor['rise']:+.3f}, ln units)"
+        )
     if record["spectral_radius"] is not None:
         kind = "preconditioned" if record["preconditioned"] else "plain gradient steps"
         lines += [

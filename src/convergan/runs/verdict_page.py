@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from convergan.runs.verdict import diagnostics_series, verdict_text
+from convergan.analysis.verdict_rules import diagnostics_series
+from convergan.runs.verdict import verdict_text
 from convergan.studies.html import STYLE
 
 

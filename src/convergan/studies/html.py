@@ -87,7 +87,7 @@ def html_page(report: Report) -> str:
     if report.figures:
         parts.append("<h2>Figures</h2>")
         for name, path, caption in report.figures:
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            data = base64.b64encode(report.figure_bytes(path)).decode("ascii")
             parts.append(
                 f'<figure data-figure="{escape(name)}">'
                 f'<img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
