@@ -141,8 +141,8 @@ def main() -> None:
         r = measure(name, make, size, size, args.steps, args.repeats, args.device)
         ratio = r["look_ms"] / r["step_ms"]
         print(
-            f"{r['loop']:12s} {r['parameters']:>9,d} params, batch {r['batch']}, game "
-            f"{r['samples']}: step {r['step_ms']:.2f} ms, step with after_step() "
+            f"{r['loop']:12s} {r['parameters']:>9,d} params, batch {r['batch']}, evaluation "
+            f"samples {r['samples']} (2 games): step {r['step_ms']:.2f} ms, step with after_step() "
             f"{r['step_with_after_step_ms']:.2f} ms (the call alone {r['after_step_us']:.2f} us), "
             f"look {r['look_ms']:.2f} ms "
             f"= {ratio:.2f} steps; per step at every=100: {100 * ratio / 100:.2f}%, "
