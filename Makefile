@@ -47,7 +47,7 @@ demo: install
 	$(BIN)/convergan dirac table | tee $(OUT)/dirac-table.txt
 	$(BIN)/convergan dirac table --csv > $(OUT)/dirac-table.csv
 	MPLBACKEND=Agg $(BIN)/convergan dirac figure --out $(OUT)/dirac
-	MPLBACKEND=Agg $(BIN)/convergan study toy2d --problems circle --methods gan r1 \
+	MPLBACKEND=Agg $(BIN)/convergan study toy2d --problems circle ring8 --methods gan r1 \
 		--steps $(DEMO_STEPS) --out $(OUT)/toy2d $(DEMO_OVERRIDES)
 	@echo "figures and tables are in $(OUT)/"
 

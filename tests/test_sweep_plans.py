@@ -196,3 +196,19 @@ def test_another_plan_into_a_finished_sweep_is_refused(tmp_path, capsys, other, 
         assert exit_info.value.code == 2 and message in err and "\n" not in err, err
         assert "2 cells (2 finished)" in err or "already ran" in err
     assert (out / "sweep.json").read_text() == before
+
+
+def test_a_sweep_recorded_before_plans_were_kept_is_judged_by_its_effective_spec(tmp_path):
+    # sweep.json from an older convergan has no "plan": the same spec is the same experiment
+    # (it resumes), other overrides still another one.
+    from convergan.studies.planning import SweepChanged, check_same_plan
+
+    spec = load_sweep_spec(seeds_spec(tmp_path))
+    out = finished_sweep(tmp_path, spec)
+    record = json.loads((out / "sweep.json").read_text())
+    del record["plan"]
+    (out / "sweep.json").write_text(json.dumps(record))
+    check_same_plan(spec, out)
+    (tmp_path / "other").mkdir()
+    with pytest.raises(SweepChanged, match="train.steps: 3 -> 5"):
+        check_same_plan(load_sweep_spec(seeds_spec(tmp_path / "other", steps=5)), out)

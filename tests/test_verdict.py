@@ -252,7 +252,9 @@ def test_the_diagnostics_are_the_field_on_the_evaluation_game(tmp_path):
 def test_verdict_cli_on_a_2d_run_in_text_json_and_html(tmp_path, capsys):
     run_dir = tmp_path / "circle"
     train(load_config(CIRCLE, [*TINY_2D, f"out_dir={run_dir}", "train.steps=30"]))
-    code, out, err = cli(capsys, "verdict", run_dir, "--json", "--k", 3, "--quiet")
+    code, out, err = cli(
+        capsys, "verdict", run_dir, "--json", "--k", 3, "--quiet", "--spectrum", "always"
+    )
     assert code == 0, err
     assert "matvec" not in err
     record = json.loads(out)
@@ -274,7 +276,9 @@ def test_verdict_cli_on_a_2d_run_in_text_json_and_html(tmp_path, capsys):
     assert record["dirac_verdict"]
 
     page = tmp_path / "verdict.html"
-    code, out, err = cli(capsys, "verdict", run_dir, "--k", 3, "--html", page)
+    code, out, err = cli(
+        capsys, "verdict", run_dir, "--k", 3, "--html", page, "--spectrum", "always", "--recompute"
+    )
     assert code == 0, err
     assert out.startswith(f"verdict       {record['verdict']}")
     assert "rules, in order:" in out and f"wrote {page}" in out

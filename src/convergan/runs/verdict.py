@@ -17,12 +17,7 @@ The evidence (docs: "Does my run converge?"):
 from __future__ import annotations
 
 import math
-import sys
-from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
-
-import numpy as np
 
 from convergan.analysis.verdict_rules import RULES, WINDOW, assess
 
@@ -32,37 +27,84 @@ def run_verdict(
     *,
     window: float = WINDOW,
     k: int = 6,
-    spectrum: bool = True,
+    spectrum: bool | str = "auto",
     path_angle: bool = True,
     points: int = 21,
     show_progress: bool = False,
+    reuse: bool = True,
+    device: str = "auto",
 ) -> dict:
     """The verdict of the run in ``run_dir`` and all its evidence, as one JSON-ready record
-    (``show_progress``: bars on stderr for the ARPACK runs and the path points)."""
-    from convergan.runs.spectrum import open_run
+    (``show_progress``: bars on stderr for the ARPACK runs and the path points).
 
-    run = open_run(run_dir)
-    config = run.config
-    step = run.latest_step(loadable=True)  # a truncated newest checkpoint: the one before
-    steps = [s for s in run.steps() if s <= step]
-    rows = run.metrics()
+    ``spectrum``: ``"auto"`` computes the local picture only where it can change the verdict
+    (:func:`~convergan.runs.verdict_local.local_can_change`), ``True`` always, ``False``
+    never; the record says which and why under ``"local_note"``. The last loadable checkpoint
+    is opened once (:class:`~convergan.runs.at_step.CheckpointAt`): its evaluation game (the
+    diagnostics', drawn from the run's seed) and its field serve the local picture and the
+    path-angle. ``reuse``: the local picture and the path-angle are saved in the run
+    directory (:mod:`convergan.runs.verdict_store`) and read back while the checkpoints, the
+    settings and convergan's version are unchanged. ``device``: where the players and the
+    products live (``auto``: a GPU when torch sees one)."""
+    from convergan.runs.at_step import CheckpointAt
+    from convergan.runs.verdict_local import (
+        dirac_beside,
+        local_picture,
+        local_wanted,
+        no_local,
+        path_angle_summary,
+    )
+    from convergan.runs.verdict_store import VerdictStore
     from convergan.training.diagnostics import diagnostics_samples
+    from convergan.training.directory import RunDirectory
 
+    run = RunDirectory.open(run_dir)
+    config = run.config
+    rows = run.metrics()
+    logged = assess(rows, window)  # the rules on the logs alone: does ρ matter?
+    latest = run.latest_step(loadable=True) if run.steps() else None
+    steps = [] if latest is None else [s for s in run.steps() if s <= latest]
+    if not steps and logged.trend is None:
+        raise FileNotFoundError(f"{run.path} has no checkpoints and no diagnostics logged")
+    step = steps[-1] if steps else logged.trend.last
     samples = diagnostics_samples(config)
+    opened: list[CheckpointAt] = []
+
+    def at() -> CheckpointAt:  # the last checkpoint, opened on first use, once
+        if not opened:
+            opened.append(CheckpointAt(run, step, device))
+        return opened[0]
+
+    store = VerdictStore(run, step, dict(k=k, samples=samples, seed=config.seed, points=points))
+    wanted, note = local_wanted(spectrum, logged, bool(steps))
+    local = no_local()
+    if wanted:
+        local = store.read("local") if reuse else None
+        if local is None:
+            warm = store.start_vectors() if reuse else {}
+            local = store.write("local", local_picture(at(), k, samples, show_progress, warm))
+            store.save_start_vectors(warm)
+    angle = None
+    if path_angle and len(steps) >= 2:
+        angle = store.read("path_angle", steps[-2]) if reuse else None
+        if angle is None:
+            angle = path_angle_summary(at(), steps[-2], points, samples, show_progress)
+            store.write("path_angle", angle, steps[-2])
+    world_size = at().world_size if steps else 1
     record: dict = {
         "run": str(run.path),
         "step": step,
+        "checkpoint": bool(steps),
         "evaluation_game": {
             "samples": samples,
             "seed": config.seed,
             "games": config.eval.diagnostics.games,
         },
         "window": window,
-        **(_local(run, step, k, samples, show_progress) if spectrum else _no_local()),
-        "path_angle": (
-            _path_angle(run, steps, points, samples, show_progress) if path_angle else None
-        ),
-        **_dirac(run, step),
+        **local,
+        "local_note": note,
+        "path_angle": angle,
+        **dirac_beside(config, step, world_size),
     }
     result = assess(rows, window, record["spectral_radius_per_step"])
     trend, noise, floor = result.trend, result.noise, result.floor
@@ -151,6 +193,12 @@ def verdict_text(record: dict) -> str:
         ]
         for which, values in record["leading_eigenvalues"].items():
             lines.append(f"  field {which:<5s} " + "  ".join(_complex(v) for v in values))
+    if record.get("spectral_radius_residual") is not None:
+        lines.append(f"  accuracy    ρ to about {record['spectral_radius_residual']:.1e} "
+                     "(residual ‖F′u − μu‖/‖u‖ of its eigenpair)")  # fmt: skip
+    if record.get("local_note"):
+        lines.append(f"{'local' if record['spectral_radius'] is None else ''}".ljust(14)
+                     + record["local_note"])  # fmt: skip
     angle = record["path_angle"]
     if angle is not None:
         lines.append(
@@ -175,117 +223,3 @@ def _number(value) -> str:
 def _complex(pair) -> str:
     re, im = pair
     return f"{re:+.4g}{im:+.4g}i"
-
-
-def _no_local() -> dict:
-    return {key: None for key in LOCAL_KEYS}
-
-
-LOCAL_KEYS = (
-    "spectral_radius",
-    "spectral_radius_per_step",
-    "period",
-    "lr",
-    "preconditioned",
-    "leading_eigenvalues",
-    "update_eigenvalues",
-    "spectrum_converged",
-)
-
-
-def _local(run, step: int, k: int, samples: int, show_progress: bool = False) -> dict:
-    """The field's LR and LM eigenvalues and the run's update radius at checkpoint ``step``,
-    on the diagnostics' evaluation game."""
-    from convergan.runs.spectrum import SpectrumSettings, analyze_checkpoint
-
-    _, checkpoint = run.load(step)
-    n = checkpoint["theta"].numel() + checkpoint["psi"].numel()
-    settings = SpectrumSettings(
-        k=min(k, n),
-        which=("LR", "LM"),
-        samples=samples,
-        seed=run.config.seed,
-        schemes=("run",),
-        preconditioned=True,
-        lr_bound=False,
-    )
-    try:
-        result = analyze_checkpoint(run, step, settings, show_progress)
-    except ValueError:  # plain gradient steps: no second moments to freeze
-        settings = SpectrumSettings(**{**asdict(settings), "preconditioned": False})
-        result = analyze_checkpoint(run, step, settings, show_progress)
-    scheme = result["schemes"][0]
-    spectra = result["spectra"]
-    return {
-        "spectral_radius": scheme["spectral_radius"],
-        "spectral_radius_per_step": scheme["rate_per_step"],
-        "period": scheme["period"],
-        "lr": result["lr"],
-        "preconditioned": scheme["preconditioned"],
-        "leading_eigenvalues": {w: spectra[w]["eigenvalues"] for w in ("LR", "LM")},
-        "update_eigenvalues": scheme["update_eigenvalues"],
-        "spectrum_converged": bool(result["converged"] and scheme["converged"]),
-    }
-
-
-def _path_angle(
-    run, steps: list[int], points: int, samples: int, show_progress: bool = False
-) -> dict | None:
-    """The path-angle profile between the last two checkpoints, summarised (Berard et al.:
-    a cosine that changes sign once near α = 1 reads as descent, one that stays near 0 and
-    bumps there as rotation)."""
-    if len(steps) < 2:
-        return None
-    from convergan.runs.path_angle import run_path_angle
-
-    try:
-        with _points_bar(points, show_progress) as progress:
-            stats = run_path_angle(
-                run, steps[-2], steps[-1], points=points, samples=samples, progress=progress
-            )
-    except ValueError:  # the two checkpoints are the same point
-        return None
-    alphas, cosine = np.array(stats["alphas"]), np.array(stats["cosine"], dtype=np.float64)
-    end = int(np.argmin(np.abs(alphas - 1.0)))
-    norms = np.array(stats["field_norm"], dtype=np.float64)
-    return {
-        "from": stats["from"],
-        "to": stats["to"],
-        "distance": stats["distance"],
-        "cosine_at_end": float(cosine[end]),
-        "cosine_min": float(np.nanmin(cosine)),
-        "cosine_max": float(np.nanmax(cosine)),
-        "field_norm_min_alpha": float(alphas[int(np.nanargmin(norms))]),
-        "profile": {key: stats[key] for key in ("alphas", "cosine", "field_norm")},
-    }
-
-
-def _dirac(run, step: int) -> dict:
-    """The exact Dirac-GAN verdict of the run's method and scheme with the values in force at
-    checkpoint ``step`` (the spec at step t, as the local picture takes it)."""
-    from convergan.config.schema import config_at, config_to_dict
-    from convergan.studies.theory import dirac_verdict
-    from convergan.training.in_force import build_scheme
-
-    _, checkpoint = run.load(step)
-    in_force = config_at(run.config, step, int(checkpoint.get("world_size") or 1))
-    verdict = dirac_verdict(config_to_dict(in_force))
-    period = build_scheme(in_force).period
-    radius = None if verdict is None else verdict.spectral_radius
-    return {
-        "dirac_verdict": None if verdict is None else verdict.verdict,
-        "dirac_spectral_radius": radius,
-        "dirac_rate_per_step": None if radius is None else radius ** (1.0 / period),
-    }
-
-
-@contextmanager
-def _points_bar(points: int, enabled: bool):
-    """A tqdm bar on stderr over the path-angle's points (``None`` when disabled)."""
-    if not enabled:
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(total=points, desc="path-angle", unit="point", file=sys.stderr) as bar:
-        yield lambda done: bar.update(done - bar.n)

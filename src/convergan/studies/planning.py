@@ -143,7 +143,14 @@ def check_same_plan(spec: SweepSpec, out_dir: Path) -> None:
     record = read_sweep_record(out_dir)
     if record is None:
         return
-    recorded = record.get("plan") or {"name": record.get("name"), "axes": record.get("axes")}
+    # a sweep.json written before plans were recorded: its effective spec has the overrides
+    recorded = record.get("plan") or {
+        "name": record.get("name"),
+        "axes": record.get("axes"),
+        "overrides": json.loads(
+            json.dumps((record.get("effective_spec") or {}).get("overrides") or {}, default=str)
+        ),
+    }
     mine = plan_identity(spec)
     differs = [k for k in recorded if recorded.get(k) != mine.get(k) and k != "overrides"]
     old, new = recorded.get("overrides") or {}, mine["overrides"]

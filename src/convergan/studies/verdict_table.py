@@ -33,6 +33,7 @@ class VerdictRow:
     rate_per_step: float | None
     noise_ratio: float | None  # Q over the window
     floor_rise: float | None  # R, ln(window median ‖v‖ / floor before it)
+    noise_rise: float | None  # the same for the noise η
     field_norm_last: float | None
     noise_last: float | None
     w1_final: float | None
@@ -79,6 +80,7 @@ def verdict_rows(runs) -> list[VerdictRow]:
                 rate_per_step=result.rate,
                 noise_ratio=None if noise is None or noise.noise_free else noise.ratio,
                 floor_rise=None if floor is None else floor.rise,
+                noise_rise=None if floor is None else floor.noise_rise,
                 field_norm_last=None if trend is None else trend.field_norm_last,
                 noise_last=None if noise is None else noise.noise_last,
                 w1_final=run.final(METRIC),
@@ -115,13 +117,13 @@ def verdict_markdown(rows: list[VerdictRow], checks: dict) -> str:
     lines = [
         "Verdict (`convergan verdict`'s rules on the logged diagnostics) against the outcome, "
         "per run. Q: power of the true field over the evaluation game's noise, over the last "
-        "half; R: rise of ‖v‖ above the floor it reached before (ln units); ‖v‖ and η (the "
-        "noise's norm) at the last look; W1 slope per 1000 steps over the last half (↑: its "
-        "95% interval is above 0).",
+        "half; R: rise of ‖v‖ and of η (the noise's norm) above the floors they reached before "
+        "(ln units); ‖v‖ and η at the last look; W1 slope per 1000 steps over the last half "
+        "(↑: its 95% interval is above 0).",
         "",
-        "| problem | method | seed | verdict | rate/step | Q | R | ‖v‖ last | η last "
-        "| final W1 | W1 slope |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| problem | method | seed | verdict | rate/step | Q | R ‖v‖ | R η | ‖v‖ last "
+        "| η last | final W1 | W1 slope |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: (r.problem, r.method, -1 if r.seed is None else r.seed)):
         rate = _fmt(r.rate_per_step, 6) if r.verdict in ("converging", "diverging") else ""
@@ -129,7 +131,7 @@ def verdict_markdown(rows: list[VerdictRow], checks: dict) -> str:
         lines.append(
             f"| {r.problem} | {r.method} | {'' if r.seed is None else r.seed} | {r.verdict} "
             f"| {rate} | {_fmt(r.noise_ratio)} | {_fmt(r.floor_rise, 2)} "
-            f"| {_fmt(r.field_norm_last)} "
+            f"| {_fmt(r.noise_rise, 2)} | {_fmt(r.field_norm_last)} "
             f"| {_fmt(r.noise_last)} | {_fmt(r.w1_final)} | {slope} |"
         )
     settles = next((k[: -len("_runs")] for k in checks if k.endswith("_runs") and "w1" not in k),
@@ -138,7 +140,8 @@ def verdict_markdown(rows: list[VerdictRow], checks: dict) -> str:
         "",
         f"- {settles} runs called diverging: {checks[f'{settles}_diverging']} of "
         f"{checks[f'{settles}_runs']}",
-        f"- runs whose W1 rises over the last half called converging or at equilibrium: "
+        f"- runs whose W1 rises over the last half called settled (converging, at equilibrium, "
+        f"at noise floor): "
         f"{checks['w1_rising_called_settled']} of {checks['w1_rising_runs']}",
         f"- (problem, seed) pairs where {settles} settles and the other method does not: "
         f"{checks['pairs_separated']} of {checks['pairs']}",
