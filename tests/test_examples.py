@@ -74,9 +74,9 @@ def test_dirac_loop_verdict_measures_the_exact_spectral_radius(tmp_path, capsys)
     record = json.loads(out)
     assert record["measured_rate_per_step"] == pytest.approx(rho, rel=1e-3)
     assert record["verdict"] == "converging"
-    assert record["spectral_radius"] is None and "convergan run" in record["note"]
+    assert record["spectral_radius"] is None and "convergan run" in record["local_note"]
     code, out, _ = cli(capsys, "verdict", folder, "--no-spectrum")
-    assert code == 0 and out.startswith("verdict       converging") and "note " in out
+    assert code == 0 and out.startswith("verdict       converging") and "convergan run" in out
 
 
 TOY2D = [

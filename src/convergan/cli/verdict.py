@@ -136,8 +136,7 @@ def log_folder_verdict(args) -> int:
             "folder (no metrics.jsonl)"
         )
     record = verdict(args.run_dir, window=args.window)
-    text = f"{verdict_text(record)}\nnote          {record['note']}"
-    print(json.dumps(record) if args.json else text)
+    print(json.dumps(record) if args.json else verdict_text(record))
     if args.html:
         write_page(args, record, metrics_by_step(Path(args.run_dir) / METRICS_FILE))
     return 0

@@ -14,13 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from convergan.analysis.verdict_rules import RULES, WINDOW, assess
-from convergan.runs.verdict import LOCAL_KEYS, json_ready
+from convergan.runs.verdict import json_ready
+from convergan.runs.verdict_local import no_local
 
 LOCAL_PICTURE_NOTE = (
-    "this folder has a metrics log but no convergan config or checkpoints (a training-loop "
-    "monitor's): the verdict is the trend alone; the local picture (eigenvalues, spectral "
-    "radius), the path-angle and the Dirac verdict need a convergan run, or the API on your "
-    "own players (convergan.api)"
+    "not computed: this folder has a metrics log but no convergan config or checkpoints (a "
+    "training-loop monitor's), so the verdict is from its logs alone; the local picture "
+    "(eigenvalues, spectral radius), the path-angle and the Dirac verdict need a convergan "
+    "run, or the API on your own players (convergan.api)"
 )
 
 
@@ -28,7 +29,7 @@ def log_folder_verdict(folder: str | Path, *, window: float = WINDOW) -> dict:
     """The verdict of a folder with a ``metrics.jsonl`` and no convergan config (the folder of
     :class:`convergan.api.Monitor`): the trend rules on its logged diagnostics alone, in the
     record :func:`run_verdict` returns (its local, path-angle and Dirac entries empty) with
-    ``note`` saying what is missing and why."""
+    ``local_note`` saying what is missing and why (printed by ``verdict_text``)."""
     from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
     from convergan.training.monitor_folder import read_monitor_record
 
@@ -44,7 +45,9 @@ def log_folder_verdict(folder: str | Path, *, window: float = WINDOW) -> dict:
         "step": rows[-1]["step"] if rows else None,
         "evaluation_game": {key: game.get(key) for key in ("samples", "seed", "games")},
         "window": window,
-        **{key: None for key in LOCAL_KEYS},
+        "checkpoint": False,
+        **no_local(),
+        "local_note": LOCAL_PICTURE_NOTE,
         "path_angle": None,
         "dirac_verdict": None,
         "dirac_spectral_radius": None,
@@ -57,6 +60,5 @@ def log_folder_verdict(folder: str | Path, *, window: float = WINDOW) -> dict:
         "noise": None if noise is None else noise.to_dict(),
         "floor": None if floor is None else floor.to_dict(),
         "rules": list(RULES),
-        "note": LOCAL_PICTURE_NOTE,
     }
     return json_ready(record)
