@@ -120,7 +120,7 @@ def test_the_verdicts_path_angle_is_on_the_runs_evaluation_game(circle_run, caps
     code, out, err = cli(capsys, "verdict", circle_run, "--json", "--quiet", "--spectrum", "never")
     assert code == 0, err
     record = json.loads(out)
-    assert record["evaluation_game"] == {"samples": 48, "seed": 3}
+    assert record["evaluation_game"] == {"samples": 48, "seed": 3, "games": 2}
     angle = record["path_angle"]
     run = RunDirectory.open(circle_run)
     same = run_path_angle(run, 9, 12, points=21, samples=48, seed=3)
