@@ -24,7 +24,11 @@ def register(commands) -> None:
         "checkpoints and the exact Dirac-GAN verdict of the same method, scheme and learning "
         "rates. The rules are printed with the verdict.",
     )
-    parser.add_argument("run_dir", help="run directory (config.yaml, metrics.jsonl, checkpoints/)")
+    parser.add_argument(
+        "run_dir",
+        help="run directory (config.yaml, metrics.jsonl, checkpoints/), or the folder of a "
+        "training-loop monitor (convergan.api.Monitor: metrics.jsonl only; its logs alone)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--html",
@@ -81,7 +85,7 @@ def run_verdict(args) -> int:
     if args.k < 1:
         raise UsageError(f"--k must be >= 1, got {args.k}")
     if not (Path(args.run_dir) / "config.yaml").is_file():
-        raise UsageError(f"{args.run_dir} is not a run directory (no config.yaml)")
+        return log_folder_verdict(args)
     set_threads(args.threads)
     try:
         record = verdict(
@@ -98,16 +102,41 @@ def run_verdict(args) -> int:
         raise UsageError(str(error)) from None
     print(json.dumps(record) if args.json else verdict_text(record))
     if args.html:
-        from convergan.files import write_text
-        from convergan.runs.verdict_page import verdict_html
         from convergan.training.directory import RunDirectory
 
-        rows = RunDirectory.open(args.run_dir).metrics()
-        path = Path(args.html)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_text(path, verdict_html(record, rows))
-        except OSError as error:
-            raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
-        print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
+        write_page(args, record, RunDirectory.open(args.run_dir).metrics())
+    return 0
+
+
+def write_page(args, record: dict, rows: list[dict]) -> None:
+    """``--html``: the verdict's page, written atomically."""
+    from convergan.files import write_text
+    from convergan.runs.verdict_page import verdict_html
+
+    path = Path(args.html)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, verdict_html(record, rows))
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+    print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
+
+
+def log_folder_verdict(args) -> int:
+    """A folder with a metrics log and no config (a training-loop monitor's): the verdict of
+    its logs alone, with a note on what needs a convergan run."""
+    from convergan.runs.log_verdict import log_folder_verdict as verdict
+    from convergan.runs.verdict import verdict_text
+    from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
+    from convergan.training.monitor_folder import is_log_folder
+
+    if not is_log_folder(args.run_dir):
+        raise UsageError(
+            f"{args.run_dir} is neither a run directory (no config.yaml) nor a monitor's "
+            "folder (no metrics.jsonl)"
+        )
+    record = verdict(args.run_dir, window=args.window)
+    print(json.dumps(record) if args.json else verdict_text(record))
+    if args.html:
+        write_page(args, record, metrics_by_step(Path(args.run_dir) / METRICS_FILE))
     return 0

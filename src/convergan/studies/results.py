@@ -1,7 +1,8 @@
 """Reading a sweep (or a single run) back from disk: cells, their status and their metrics.
 
 A *sweep directory* holds ``sweep.json`` (written by ``convergan sweep``) and ``runs/<cell>``;
-a *run directory* holds ``config.yaml`` and ``metrics.jsonl``. Both read as a list of
+a *run directory* holds ``config.yaml`` and ``metrics.jsonl`` (a training-loop monitor's folder,
+``monitor.json`` and ``metrics.jsonl``, reads as one). Both read as a list of
 :class:`RunResult`; a single run is a sweep of one cell without axes.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from convergan.studies.cells import cell_status, read_cell
 from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
+from convergan.training.monitor_folder import is_monitor_folder
 
 SWEEP_FILE = "sweep.json"
 # A run in one of these states has no final values yet: a report lists it and counts it
@@ -135,7 +137,7 @@ def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
             record.get("description") or "",
             effective_spec=record.get("effective_spec"),
         )
-    if (directory / "config.yaml").is_file():
+    if (directory / "config.yaml").is_file() or is_monitor_folder(directory):
         from convergan.training.directory import RunDirectory
 
         rows = metrics_by_step(directory / METRICS_FILE)
@@ -147,7 +149,7 @@ def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
         return Sweep(directory, directory.name, [], [run], is_single_run=True)
     raise ValueError(
         f"{directory} is neither a sweep directory (no {SWEEP_FILE}) nor a run directory "
-        "(no config.yaml)"
+        "(no config.yaml) nor a training-loop monitor's folder (no monitor.json)"
     )
 
 

@@ -39,11 +39,12 @@ is not applied.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 
 from convergan.config.schema import config_at
-from convergan.field import DISCRIMINATOR, GENERATOR, GameField
+from convergan.field import DISCRIMINATOR, GENERATOR, GameField, State
 from convergan.training.batches import evaluation_batch
 from convergan.training.callbacks import StepEvent
 
@@ -104,20 +105,9 @@ class FieldDiagnostics:
         every = diagnostics_every(run.config)
         if not (every and run.dist.is_main and event.every(every)):
             return None
-        x = tuple(x_i.detach() for x_i in event.state.x)
-        fields = [field(x) for field in self._fields(run, event.step)]
-        v = fields[0]
-        scalars = field_scalars(v)
-        scalars.update(noise_scalars([torch.cat(f) for f in fields]))
-        flat = torch.cat(x)
         state = event.state
-        if state.diagnostics_from is not None and state.diagnostics_from[0] < event.step:
-            step, before = state.diagnostics_from
-            moved = flat - before
-            distance = float(torch.linalg.vector_norm(moved))
-            scalars[PREFIX + "distance_per_step"] = distance / (event.step - step)
-            scalars[PREFIX + "cosine"] = cosine(torch.cat(v), moved)
-        state.diagnostics_from = (event.step, flat.clone())
+        fields = self._fields(run, event.step)
+        scalars, state.diagnostics_from = look(fields, state.x, event.step, state.diagnostics_from)
         return scalars
 
     def _fields(self, run, step: int) -> list[GameField]:
@@ -139,6 +129,32 @@ class FieldDiagnostics:
                 for game in games
             ]
         return [field.at_step(step, method) for field in self.fields]
+
+
+def look(
+    fields: Sequence[Callable[[State], State]],
+    x: State,
+    step: int,
+    since: tuple[int, torch.Tensor] | None,
+) -> tuple[dict[str, float], tuple[int, torch.Tensor]]:
+    """One look of the diagnostics at the state ``x`` after ``step`` steps: the logged scalars
+    and the position the next look measures its displacement from. ``fields`` are the field
+    on each evaluation game, the run's own first; ``since`` is ``(step, flat state)`` of the
+    previous look (or the start), ``None`` for none. The trainer's callback and the
+    training-loop monitor (:class:`convergan.api.Monitor`) both look through here."""
+    x = tuple(x_i.detach() for x_i in x)
+    values = [field(x) for field in fields]
+    v = values[0]
+    scalars = field_scalars(v)
+    scalars.update(noise_scalars([torch.cat(value) for value in values]))
+    flat = torch.cat(x)
+    if since is not None and since[0] < step:
+        before_step, before = since
+        moved = flat - before
+        distance = float(torch.linalg.vector_norm(moved))
+        scalars[PREFIX + "distance_per_step"] = distance / (step - before_step)
+        scalars[PREFIX + "cosine"] = cosine(torch.cat(v), moved)
+    return scalars, (step, flat.clone())
 
 
 def field_scalars(v) -> dict[str, float]:
