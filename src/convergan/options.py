@@ -86,7 +86,8 @@ def within(value: T, key: str, **bounds: float) -> T:
     for rule, bound in bounds.items():
         symbol, holds = BOUNDS[rule]
         if not holds(value, bound):
-            fail(key, f"must be {symbol} {bound:g}, got {value}")
+            shown = bound if isinstance(bound, int) else f"{bound:g}"
+            fail(key, f"must be {symbol} {shown}, got {value}")
     return value
 
 

@@ -7,8 +7,9 @@ import errno
 import sys
 from pathlib import Path
 
-from convergan.cli.errors import UsageError
+from convergan.cli.errors import COUNT, SEED, UsageError
 from convergan.cli.names import registered_names
+from convergan.cli.outputs import writable_file
 
 DIVERGED_EXIT = 3
 
@@ -51,9 +52,9 @@ def register(commands) -> None:
         "default). FILE ending in .png writes a figure, in .npy the raw samples.",
     )
     sample.add_argument("run_dir", help="run directory")
-    sample.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
+    sample.add_argument("--n", type=COUNT, default=1000, help="number of samples (default 1000)")
     sample.add_argument("--out", required=True, metavar="FILE", help="output .png or .npy file")
-    sample.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    sample.add_argument("--seed", type=SEED, default=0, help="latent seed (default 0)")
     sample.add_argument("--no-ema", action="store_true", help="use the raw generator, not the EMA")
     sample.set_defaults(run=run_sample)
 
@@ -172,11 +173,10 @@ def run_sample(args) -> int:
     from convergan.runs.memory import EvaluationTooLarge
     from convergan.runs.sampling import SampleWriteError, load_generator_samples
 
-    if args.n <= 0:
-        raise UsageError(f"--n must be > 0, got {args.n}")
     out = Path(args.out)
     if out.suffix not in (".png", ".npy"):
         raise UsageError(f"--out must end in .png or .npy, got {out.name}")
+    writable_file(out, "--out")
     try:
         path = load_generator_samples(Path(args.run_dir), args.n, out, args.seed, not args.no_ema)
     except (*_user_errors(), EvaluationTooLarge, SampleWriteError) as error:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-from convergan.cli.errors import UsageError
+from convergan.cli.errors import COUNT, UsageError, number
+from convergan.cli.outputs import writable_file
 
 
 def register(commands) -> None:
@@ -29,13 +29,13 @@ def register(commands) -> None:
     )
     parser.add_argument(
         "--window",
-        type=float,
+        type=number(gt=0, le=1),
         default=0.5,
         metavar="F",
         help="fit the trend over the last F of the run's steps (default 0.5)",
     )
     parser.add_argument(
-        "--k", type=int, default=6, help="leading field eigenvalues per kind (default 6)"
+        "--k", type=COUNT, default=6, help="leading field eigenvalues per kind (default 6)"
     )
     parser.add_argument(
         "--no-spectrum",
@@ -54,12 +54,10 @@ def run_verdict(args) -> int:
     from convergan.runs.verdict import run_verdict as verdict
     from convergan.runs.verdict import verdict_text
 
-    if not (math.isfinite(args.window) and 0 < args.window <= 1):
-        raise UsageError(f"--window must be in (0, 1], got {args.window}")
-    if args.k < 1:
-        raise UsageError(f"--k must be >= 1, got {args.k}")
     if not (Path(args.run_dir) / "config.yaml").is_file():
         raise UsageError(f"{args.run_dir} is not a run directory (no config.yaml)")
+    if args.html:
+        writable_file(args.html, "--html")
     try:
         record = verdict(
             args.run_dir,
@@ -81,7 +79,6 @@ def run_verdict(args) -> int:
 
         rows = RunDirectory.open(args.run_dir).metrics()
         path = Path(args.html)
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(verdict_html(record, rows), encoding="utf-8")
         print(f"wrote {path}")
     return 0
