@@ -286,3 +286,77 @@ def test_spectrum_maxiter_zero_and_a_seed_beyond_numpy_are_one_line(tiny_run, ca
     assert "--maxiter: must be >= 1, got 0" in line
     line = one_line(capsys, "spectrum", tiny_run, "--seed", str(2**32))
     assert f"--seed: must be <= {2**32 - 1}" in line
+
+
+# --------------------------------------------------------------------------- settings that
+# cannot work, refused before training or evaluating
+
+
+def test_the_dirac_problem_trains_an_mlp_too(tmp_path, capsys):
+    """The Dirac data was float64 (its own players'), an MLP float32: a dtype traceback."""
+    for name in ("dirac", "dirac-3d"):
+        argv = ["train", "dirac", f"data.name={name}", "model.name=mlp", "model.width=8",
+                "model.depth=1", "train.steps=2", f"out_dir={tmp_path / name}"]  # fmt: skip
+        argv.append("--quiet")
+        code, out, err = run(capsys, *argv)
+        assert code == 0 and "Traceback" not in err, err
+
+
+def test_slurm_without_its_tools_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither sbatch nor srun
+    argv = ["sweep", "toy2d-methods", "--launcher", "slurm", "--out", tmp_path / "sweep"]
+    line = one_line(capsys, *argv)
+    assert "sbatch" in line and "--launcher local" in line
+    assert not (tmp_path / "sweep" / "runs").exists()
+
+
+def test_no_metric_for_the_dirac_problem_says_what_to_type(capsys):
+    line = one_line(capsys, "train", "dirac", "eval.metrics=[w1]")
+    assert line.endswith("no registered metric does: set eval.metrics=[]"), line
+
+
+@pytest.fixture
+def image_run(tmp_path):
+    """A run directory of an image problem (16 random 28 x 28 images) holding only its config:
+    what ``eval`` checks before loading a checkpoint."""
+    import numpy as np
+
+    from convergan.config import load_config, save_config
+
+    images = tmp_path / "images.npy"
+    np.save(images, np.random.default_rng(0).integers(0, 256, (16, 28, 28), dtype=np.uint8))
+    run_dir = tmp_path / "image-run"
+    overrides = ["data.name=npy", f"data.path={images}", "data.batch_size=4", f"out_dir={run_dir}"]
+    save_config(load_config("fashion-mnist/base", overrides), run_dir / "config.yaml")
+    return run_dir, overrides
+
+
+@pytest.mark.parametrize("metric, needed", [("fid", 2), ("kid", 2), ("pr", 4)])
+def test_too_few_samples_for_an_image_metric_is_refused_first(metric, needed, image_run, capsys):
+    run_dir, overrides = image_run
+    line = one_line(capsys, "eval", run_dir, "--metrics", metric, "--n", needed - 1)
+    assert line.endswith(f"--n: {metric} needs at least {needed} samples, got {needed - 1}")
+    argv = ["train", "fashion-mnist/base", *overrides, f"eval.metrics=[{metric}]",
+            f"eval.n_samples={needed - 1}", "--quiet"]  # fmt: skip
+    line = one_line(capsys, *argv)
+    assert line.endswith(
+        f"eval.n_samples: {metric} needs at least {needed} samples, got {needed - 1}"
+    )
+    assert not list(run_dir.glob("checkpoints/*"))
+
+
+def test_an_exact_w1_beyond_memory_is_refused_first(tiny_run, tmp_path, capsys, monkeypatch):
+    import convergan.training.memory
+
+    monkeypatch.setattr(convergan.training.memory, "available_memory", lambda: 16 * 2**30)
+    line = one_line(capsys, "eval", tiny_run, "--metrics", "w1", "--n", 10**5)
+    # 10^5 x 10^5 float64 costs, plus 10^5 real and fake 2D points and 16-dim latents (float32)
+    need = (8 * 10**10 + 10**5 * (2 * 2 + 16) * 4) / 2**30
+    assert line.endswith(
+        f"about {need:,.1f} GB of memory, more than the 16.0 GB available; use fewer"
+    )
+    assert line.startswith("convergan: error: --n: evaluating w1 on 100,000 samples")
+    argv = ["train", "toy2d/circle", "eval.w1_samples=100000", f"out_dir={tmp_path / 'r'}"]
+    line = one_line(capsys, *argv)
+    assert "eval.w1_samples: evaluating w1 on 100,000 samples" in line
+    assert not (tmp_path / "r" / "checkpoints").exists()

@@ -111,6 +111,7 @@ def run_sweep_command(args) -> int:
             return 0
         _confirm(count, args.yes)
         writable_folder(out, "--out")
+        _check_slurm(spec.launcher.name)
         from convergan.studies.launch import run_sweep
 
         counts = run_sweep(
@@ -126,6 +127,20 @@ def run_sweep_command(args) -> int:
     print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" -> {out}")
     print(f"next: convergan report {out}")
     return 0 if counts.get("failed", 0) == 0 else 1
+
+
+def _check_slurm(launcher: str) -> None:
+    """The SLURM launcher submits with sbatch and its jobs run srun: refuse at once where
+    they are missing (a laptop, a compute node without the client tools)."""
+    import shutil
+
+    missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
+    if launcher == "slurm" and missing:
+        raise UsageError(
+            f"the slurm launcher needs sbatch and srun, and {' and '.join(missing)} is not "
+            "found here (not a SLURM login node): run the sweep there, or here with "
+            "--launcher local (--dry-run shows the sbatch script)"
+        )
 
 
 def _confirm(count: int, yes: bool) -> None:

@@ -25,6 +25,7 @@ class Toy2DProblem(Problem):
     sample_view = "points-2d"
     display_count = 1000
     spectrum_samples = 2000
+    samples_key = "w1_samples"
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
