@@ -360,3 +360,28 @@ def test_an_exact_w1_beyond_memory_is_refused_first(tiny_run, tmp_path, capsys, 
     line = one_line(capsys, *argv)
     assert "eval.w1_samples: evaluating w1 on 100,000 samples" in line
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_annealing_instance_noise_keeps_the_presets_sigma():
+    from convergan.config import load_config
+    from convergan.schedules import Schedule
+
+    for extra, start in (([], 1.0), (["method.sigma=0.3"], 0.3)):
+        overrides = ["method=instance-noise", *extra, "method.noise.anneal_steps=5"]
+        sigma = load_config("dirac", overrides).method.noise.sigma
+        assert sigma == Schedule("linear", start, 0.0, 5, "steps")
+
+
+def test_a_bare_word_for_a_list_says_how_to_write_it(capsys):
+    line = one_line(capsys, "train", "toy2d/circle", "plugins=plug/x.py")
+    assert line.endswith("got 'plug/x.py' (str); in brackets: plugins=[plug/x.py]")
+    line = one_line(capsys, "train", "toy2d/circle", "eval.metrics=w1")
+    assert line.endswith("in brackets: eval.metrics=[w1]")
+
+
+@pytest.mark.parametrize("text", ['{"cells": [', "[1, 2]", "{}", '{"cells": [1]}', "\x80"])
+def test_a_damaged_sweep_record_names_its_file(text, tmp_path, capsys):
+    (tmp_path / "sweep.json").write_bytes(text.encode("latin-1"))
+    for argv in (["sweep", "status", tmp_path], ["report", tmp_path]):
+        line = one_line(capsys, *argv)
+        assert f"{tmp_path / 'sweep.json'} is damaged" in line, line

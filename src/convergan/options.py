@@ -145,7 +145,9 @@ def listed(
     its size."""
     if not isinstance(value, (list, tuple)) or (length is not None and len(value) != length):
         wanted = "a list" if length is None else f"a list of {length} {noun}"
-        fail(key, f"expected {wanted}, got {show(value)}")
+        # A bare word meant as a one-item list: say how to write it.
+        hint = f"; in brackets: {key}=[{value}]" if isinstance(value, str) and key else ""
+        fail(key, f"expected {wanted}, got {show(value)}{hint}")
     if item is None:
         return list(value)
     return [item(v, f"{key}[{i}]") for i, v in enumerate(value)]

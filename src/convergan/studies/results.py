@@ -82,6 +82,21 @@ class Sweep:
     effective_spec: dict | None = None  # bases, axes, zip, overrides, launcher as run
 
 
+def _sweep_record(path: Path) -> dict:
+    """``sweep.json``, checked enough that a damaged one is one line naming it."""
+    damaged = f"{path} is damaged (not the record `convergan sweep` writes)"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{damaged}: {error}; run the sweep again to rewrite it") from None
+    cells = record.get("cells") if isinstance(record, dict) else None
+    if not isinstance(cells, list) or not all(
+        isinstance(c, dict) and {"name", "run_dir", "values"} <= set(c) for c in cells
+    ):
+        raise ValueError(f"{damaged}: no list of cells; run the sweep again to rewrite it")
+    return record
+
+
 def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
     """The sweep (or the single run) in ``directory``; raises ``ValueError`` (one line) when
     it is neither. ``progress``: a bar of the runs read on stderr."""
@@ -90,7 +105,7 @@ def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
     if sweep_file.is_file():
         from tqdm import tqdm
 
-        record = json.loads(sweep_file.read_text(encoding="utf-8"))
+        record = _sweep_record(sweep_file)
         runs = []
         cells = tqdm(record["cells"], desc="report: reading runs", unit="run", leave=False,
                      disable=not progress, file=sys.stderr)  # fmt: skip
