@@ -83,15 +83,15 @@ def dirac_table(
     schemes = schemes or tuple(SCHEMES.names())
     bar = tqdm(total=len(METHODS.names()) * len(schemes), desc="dirac table", unit="row",
                disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
-    for name in METHODS.names():
-        spec = preset_spec(name)
-        method = spec.build()
-        for scheme_name in schemes:
-            result = analyze(game, method, SCHEMES[scheme_name](lr=lr))
-            closed, error = theory_check(spec, result)
-            rows.append(TableRow(spec, result, closed, error))
-            bar.update()
-    bar.close()
+    with bar:  # closed (its line cleared) before an error is printed
+        for name in METHODS.names():
+            spec = preset_spec(name)
+            method = spec.build()
+            for scheme_name in schemes:
+                result = analyze(game, method, SCHEMES[scheme_name](lr=lr))
+                closed, error = theory_check(spec, result)
+                rows.append(TableRow(spec, result, closed, error))
+                bar.update()
     return rows
 
 

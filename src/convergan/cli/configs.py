@@ -14,6 +14,15 @@ def register(commands) -> None:
     parser.set_defaults(run=run_configs)
 
 
+def wrapped(head: str, text: str) -> str:
+    """``head`` then ``text`` wrapped to the terminal's width, continued under its start."""
+    import shutil
+    import textwrap
+
+    columns = max(shutil.get_terminal_size().columns, len(head) + 30)
+    return textwrap.fill(text, columns, initial_indent=head, subsequent_indent=" " * len(head))
+
+
 def run_configs(args) -> int:
     from convergan.config.shipped import CONFIGS, SWEEPS, description, shipped
 
@@ -25,5 +34,5 @@ def run_configs(args) -> int:
         width = max(map(len, files))
         print(f"{title} ({usage}):")
         for name, path in files.items():
-            print(f"  {name:<{width}}  {description(path)}")
+            print(wrapped(f"  {name:<{width}}  ", description(path)))
     return 0

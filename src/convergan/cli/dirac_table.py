@@ -41,8 +41,13 @@ def run_table(args) -> int:
     started = time.perf_counter()
     game = getattr(args, "game", "dirac")
     table = TABLES[game]
-    with one_thread():
-        rows = table(lr=args.lr, progress=True) if table is TABLES["dirac"] else table(lr=args.lr)
+    try:
+        with one_thread():
+            rows = (
+                table(lr=args.lr, progress=True) if table is TABLES["dirac"] else table(lr=args.lr)
+            )
+    except ValueError as error:  # the analysis' one-line refusals (an overflowing update)
+        raise UsageError(f"--lr {args.lr:g}: {error}") from None
     records = [
         {
             "method": row.method,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from convergan.cli.errors import COUNT, SEED, STEP, UsageError, integer, number
 from convergan.cli.outputs import writable_file, writable_folder
+from convergan.wording import count
 
 WHICH_HELP = "LR: largest real part (most unstable), LM: largest |λ|, LI: largest |Im λ|"
 
@@ -243,7 +244,7 @@ def _complex(pair) -> str:
 def format_record(record: dict) -> str:
     lines = [
         f"step {record['step']}   n = {record['n_parameters']} parameters   evaluation game: "
-        f"{record['samples']} samples, seed {record['seed']}   {record['dtype']}"
+        f"{count(record['samples'], 'sample')}, seed {record['seed']}   {record['dtype']}"
     ]
     for which, spectrum in record["spectra"].items():
         state = "converged" if spectrum["converged"] else "NOT CONVERGED (converged pairs only)"
@@ -326,7 +327,7 @@ def run_path_angle(args) -> int:
 def format_path(result: dict) -> str:
     lines = [
         f"path from step {result['from']} to {result['to']}   |x1 - x0| = "
-        f"{result['distance']:.4g}   evaluation game: {result['samples']} samples, "
+        f"{result['distance']:.4g}   evaluation game: {count(result['samples'], 'sample')}, "
         f"seed {result['seed']}",
         f"{'alpha':>7} {'cos':>8} {'cos G':>8} {'cos D':>8} {'|v|':>10} {'L_G':>10} {'L_D':>10}",
     ]

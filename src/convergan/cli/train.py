@@ -25,14 +25,14 @@ def register(commands) -> None:
         epilog=registered_names(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("config", help="YAML config file or shipped config name")
+    train.add_argument("config", nargs="?", help="YAML config file or shipped config name")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     # `dirac analyze --method r1` is the habit; here it is one line pointing to the override
     # (otherwise argparse lumps the valid overrides after it into "unrecognized arguments").
     for flag in ("--method", "--scheme"):
         train.add_argument(flag, dest=f"{flag[2:]}_flag", help=argparse.SUPPRESS)
-    train.set_defaults(run=run_train)
+    train.set_defaults(run=run_train, parser=train)
 
     resume = commands.add_parser(
         "resume",
@@ -129,6 +129,8 @@ def run_train(args) -> int:
         value = getattr(args, f"{key}_flag")
         if value is not None:
             raise UsageError(f"--{key}: train takes it as an override, {key}={value}")
+    if args.config is None:
+        return _usage_and_configs(args.parser)
     _config_first(args)
     try:
         _refuse_empty(Path(args.config))
@@ -136,6 +138,19 @@ def run_train(args) -> int:
     except _user_errors() as error:
         raise UsageError(str(error)) from None
     return _run_training(config, resume=False, quiet=args.quiet)
+
+
+def _usage_and_configs(parser) -> int:
+    """``convergan train`` alone: the usage and the shipped configs' names, on stderr."""
+    from convergan.config.shipped import CONFIGS, shipped
+
+    names = [name for name in shipped(CONFIGS) if not name.endswith("/base")]
+    parser.print_usage(sys.stderr)
+    sys.stderr.write(
+        f"{parser.prog}: give a config: a YAML file or one of {', '.join(names)} "
+        f"(`convergan configs` describes them), e.g. `{parser.prog} toy2d/circle`\n"
+    )
+    return 2
 
 
 def _config_first(args) -> None:

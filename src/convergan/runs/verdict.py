@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from convergan.wording import count
+
 PREFIX = "diagnostics/"
 WINDOW = 0.5  # the trend is fitted over the last half of the run's steps
 MIN_POINTS = 4  # diagnostics in the window below which there is no trend
@@ -225,7 +227,7 @@ def verdict_text(record: dict) -> str:
     if trend is not None:
         lines.append(
             f"trend         ln‖v‖ over steps {trend['first']}-{trend['last']} "
-            f"({trend['points']} diagnostics; evaluation game: {game['samples']} samples, "
+            f"({trend['points']} diagnostics; evaluation game: {count(game['samples'], 'sample')}, "
             f"seed {game['seed']})"
         )
         if trend["slope"] is not None:
