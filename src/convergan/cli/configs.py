@@ -15,10 +15,14 @@ def register(commands) -> None:
 
 
 def wrapped(head: str, text: str) -> str:
-    """``head`` then ``text`` wrapped to the terminal's width, continued under its start."""
+    """``head`` then ``text``, on a terminal wrapped to its width and continued under the
+    text's start (piped, one line per entry, for grep)."""
     import shutil
+    import sys
     import textwrap
 
+    if not sys.stdout.isatty():
+        return head + text
     columns = max(shutil.get_terminal_size().columns, len(head) + 30)
     return textwrap.fill(text, columns, initial_indent=head, subsequent_indent=" " * len(head))
 
