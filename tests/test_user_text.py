@@ -88,3 +88,23 @@ def test_an_overflowing_dirac_table_is_one_line_after_its_bar(capsys):
     lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
     assert code == 2 and "Traceback" not in err
     assert lines[-1].startswith("convergan: error: --lr 1e+308: the update Jacobian")
+
+
+def test_a_fashion_mnist_grid_is_drawn_large_enough_to_see(tmp_path):
+    """8 x 8 images of 28 px with 2 px padding are 242 px wide: enlarged by a whole factor."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from convergan.plots.views import image_grid
+
+    images = torch.linspace(-1, 1, 64 * 28 * 28).reshape(64, 1, 28, 28)
+    path = image_grid(tmp_path / "grid.png", None, images, None, "samples")
+    with Image.open(path) as picture:
+        pixels = np.asarray(picture)
+    width = 8 * (28 + 2) + 2
+    assert pixels.shape == (2 * width, 2 * width)  # ceil(480 / 242) = 2
+    # nearest neighbour: every grid pixel is a 2 x 2 block of the picture
+    assert (pixels[::2, ::2] == pixels[1::2, 1::2]).all()
+    top_left = round((float(images[0, 0, 0, 0]) + 1) * 127.5)
+    assert pixels[4, 4] == top_left  # padding 2, scale 2: the first image's first pixel
