@@ -77,6 +77,10 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:  # the command itself (a caller such as a test keeps its own warnings)
+        import warnings
+
+        warnings.showwarning = _one_line_warning
     try:
         code = int(args.run(args) or 0)
         if argv is None:  # the process ends here (not a caller such as a test)
@@ -94,6 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         fail(file_system_error(error))
     return USAGE_ERROR  # unreachable: fail() exits
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line, ``convergan: warning: ...``, without the source line that
+    Python shows by default (which means nothing to a user)."""
+    text = " ".join(str(message).split())
+    try:
+        (file or sys.stderr).write(f"convergan: warning: {text}\n")
+    except (OSError, ValueError):  # stderr gone: nothing else to tell
+        pass
 
 
 def file_system_error(error: OSError) -> str:
