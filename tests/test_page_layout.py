@@ -73,3 +73,16 @@ def test_the_verdict_page_fits_and_explains_its_words(tmp_path, browser):
 
     words = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "dl#words dt")]
     assert words == ["converging", "oscillating", "diverging", "inconclusive"]
+
+
+def test_the_report_header_gives_the_spec_as_the_specs_and_the_grid_as_run(tmp_path):
+    """A sweep narrowed with --axis ran fewer cells than its spec's description says."""
+    from test_report_stats import fake_sweep
+
+    from convergan.studies.report import write_report
+
+    report = write_report(fake_sweep(tmp_path / "sweep"), tmp_path / "report")
+    for name in ("report.md", "report.html"):
+        text = (report.out / name).read_text()
+        spec, grid = text.index("Spec: A sweep written by hand."), text.index("As run: ")
+        assert spec < grid
