@@ -81,10 +81,9 @@ def dirac_table(
     game = dirac_gan()
     rows = []
     schemes = schemes or tuple(SCHEMES.names())
-    bar = tqdm(total=len(METHODS.names()) * len(schemes), desc="dirac table", unit="row",
-               disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
-    with bar:  # closed (its line cleared) before an error is printed
-        for name in METHODS.names():
+    with tqdm(total=len(METHODS.names()) * len(schemes), desc="dirac table", unit="row",
+              disable=not progress, file=sys.stderr, leave=False) as bar:  # fmt: skip
+        for name in METHODS.names():  # the bar is cleared also when an analysis raises
             spec = preset_spec(name)
             method = spec.build()
             for scheme_name in schemes:

@@ -91,7 +91,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     option = f"eval.{problem.samples_key}"
     metrics = problem.requested_metrics(config.eval.metrics)
     check_metric_memory(metrics, problem.evaluation_samples(), info.shape, config, option)
-    players = make_players(config, info.shape, info.num_classes)
+    players = make_players(config, info.shape, info.num_classes, info.float64)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
     # The method, rates, optimizers and EMA half-life in force at each step (schedules).
