@@ -155,7 +155,7 @@ def device_options(parser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=COUNT,
         default=None,
         metavar="N",
         help="torch's CPU threads (default: torch's own, or 1 when the machine's load average "
@@ -172,8 +172,6 @@ def set_threads(requested: int | None) -> None:
     import torch
 
     if requested is not None:
-        if requested < 1:
-            raise UsageError(f"--threads must be >= 1, got {requested}")
         torch.set_num_threads(requested)
         return
     cores = os.cpu_count() or 1
