@@ -22,13 +22,19 @@ DEMO_OVERRIDES ?= optim.g.lr=1e-3 optim.d.lr=1e-3 eval.w1_samples=1000
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@echo "make install: a virtual environment in $(VENV) (a few minutes; torch alone is a large download)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q "$(TORCH)"
+	@echo "make install: $(TORCH)"
+	$(BIN)/pip install --progress-bar on "$(TORCH)"
 	if $(BIN)/python -W ignore -c "import sys, torch; sys.exit(torch.version.cuda is None)"; then \
-		$(BIN)/pip install -q "$(TORCH)" "$(TORCHVISION)"; fi
-	$(BIN)/pip install -q -e '.[dev,docs]'
-	$(BIN)/pip install -q --no-deps "$(TORCH_FIDELITY)"
+		echo "make install: $(TORCHVISION) (torch is a CUDA build)"; \
+		$(BIN)/pip install --progress-bar on "$(TORCH)" "$(TORCHVISION)"; fi
+	@echo "make install: convergan and its dependencies (pyproject.toml, with the dev and docs extras)"
+	$(BIN)/pip install --progress-bar on -e '.[dev,docs]'
+	@echo "make install: $(TORCH_FIDELITY) (Inception features for FID)"
+	$(BIN)/pip install --progress-bar on --no-deps "$(TORCH_FIDELITY)"
 	touch $@
+	@echo "make install: done; the command is $(BIN)/convergan"
 
 test: install
 	MPLBACKEND=Agg $(BIN)/python -m pytest -q

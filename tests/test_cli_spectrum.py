@@ -154,7 +154,7 @@ def test_path_angle(capsys, tiny_run, tmp_path):
     [
         (["--step", "3"], "no checkpoint for step 3"),
         (["--k", "100000"], "out of range"),
-        (["--k", "0"], "out of range"),
+        (["--k", "0"], "--k: must be >= 1, got 0"),
     ],
 )
 def test_one_line_errors(capsys, tiny_run, argv, message):

@@ -7,7 +7,7 @@ import pytest
 
 from convergan.cli.main import main
 from convergan.config import ConfigError, load_config, read_config_file
-from convergan.config.shipped import find_config, find_sweep_spec
+from convergan.config.shipped import description, find_config, find_sweep_spec
 from convergan.studies.spec import load_sweep_spec
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "convergan"
@@ -60,7 +60,7 @@ def test_shipped_sweep_bases_are_names_resolved_to_the_package():
     }
 
 
-def test_configs_command_lists_every_file_with_its_first_comment(capsys):
+def test_configs_command_lists_every_file_with_its_first_sentence(capsys):
     with pytest.raises(SystemExit) as stop:
         sys.exit(main(["configs"]))
     out = capsys.readouterr().out
@@ -72,4 +72,5 @@ def test_configs_command_lists_every_file_with_its_first_comment(capsys):
         name = path.relative_to(folder).with_suffix("").as_posix()
         first = next(line for line in path.read_text().splitlines() if line.startswith("#"))
         line = next(line for line in out.splitlines() if line.split()[:1] == [name])
-        assert line.split(None, 1)[1] == first.lstrip("# ").strip(), name
+        shown = line.split(None, 1)[1]
+        assert shown == description(path) and shown.startswith(first.lstrip("# ").strip()[:20])

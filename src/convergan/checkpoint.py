@@ -32,7 +32,7 @@ import tempfile
 import time
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -123,11 +123,16 @@ def _write_failure(path: Path, error: BaseException) -> str:
     )
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device | None = "cpu") -> dict:
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device | None = "cpu",
+    required: Collection[str] = (),
+) -> dict:
     """Load a checkpoint written by :func:`save_checkpoint`, safely and with CRC checks.
 
     Raises :class:`CheckpointError` (one line, naming the file) when the file is missing,
-    truncated, corrupt, or holds anything weights-only loading refuses.
+    truncated, corrupt, holds anything weights-only loading refuses, or lacks one of the
+    ``required`` keys (a foreign file saved under a checkpoint's name).
     """
     path = Path(path)
     if not path.is_file():
@@ -143,6 +148,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device | None = 
         ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a state dict")
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} was not written by this program's training (it lacks "
+            f"{', '.join(missing)}); move it out of the folder"
+        )
     return state
 
 
@@ -249,7 +260,11 @@ class CheckpointManager:
     """
 
     def __init__(
-        self, directory: str | Path, keep_last: int = 3, keep_every: int | None = None
+        self,
+        directory: str | Path,
+        keep_last: int = 3,
+        keep_every: int | None = None,
+        required: Collection[str] = (),
     ) -> None:
         if keep_last < 1:
             raise ValueError(f"keep_last must be >= 1, got {keep_last}")
@@ -258,6 +273,7 @@ class CheckpointManager:
         self.directory = Path(directory)
         self.keep_last = keep_last
         self.keep_every = keep_every
+        self.required = tuple(required)  # keys a loaded state must hold (load_checkpoint)
 
     def path_for(self, step: int) -> Path:
         return self.directory / f"step-{step:08d}.pt"
@@ -322,7 +338,7 @@ class CheckpointManager:
             raise CheckpointError(f"no checkpoint found in {self.directory}")
         for path in reversed(checkpoints):
             try:
-                return self.step_of(path), load_checkpoint(path, map_location)
+                return self.step_of(path), load_checkpoint(path, map_location, self.required)
             except CheckpointError as error:
                 warnings.warn(
                     f"skipping unreadable checkpoint: {error}", RuntimeWarning, stacklevel=2

@@ -86,7 +86,8 @@ def within(value: T, key: str, **bounds: float) -> T:
     for rule, bound in bounds.items():
         symbol, holds = BOUNDS[rule]
         if not holds(value, bound):
-            fail(key, f"must be {symbol} {bound:g}, got {value}")
+            shown = bound if isinstance(bound, int) else f"{bound:g}"
+            fail(key, f"must be {symbol} {shown}, got {value}")
     return value
 
 
@@ -144,7 +145,9 @@ def listed(
     its size."""
     if not isinstance(value, (list, tuple)) or (length is not None and len(value) != length):
         wanted = "a list" if length is None else f"a list of {length} {noun}"
-        fail(key, f"expected {wanted}, got {show(value)}")
+        # A bare word meant as a one-item list: say how to write it.
+        hint = f"; in brackets: {key}=[{value}]" if isinstance(value, str) and key else ""
+        fail(key, f"expected {wanted}, got {show(value)}{hint}")
     if item is None:
         return list(value)
     return [item(v, f"{key}[{i}]") for i, v in enumerate(value)]

@@ -14,6 +14,19 @@ def register(commands) -> None:
     parser.set_defaults(run=run_configs)
 
 
+def wrapped(head: str, text: str) -> str:
+    """``head`` then ``text``, on a terminal wrapped to its width and continued under the
+    text's start (piped, one line per entry, for grep)."""
+    import shutil
+    import sys
+    import textwrap
+
+    if not sys.stdout.isatty():
+        return head + text
+    columns = max(shutil.get_terminal_size().columns, len(head) + 30)
+    return textwrap.fill(text, columns, initial_indent=head, subsequent_indent=" " * len(head))
+
+
 def run_configs(args) -> int:
     from convergan.config.shipped import CONFIGS, SWEEPS, description, shipped
 
@@ -25,5 +38,5 @@ def run_configs(args) -> int:
         width = max(map(len, files))
         print(f"{title} ({usage}):")
         for name, path in files.items():
-            print(f"  {name:<{width}}  {description(path)}")
+            print(wrapped(f"  {name:<{width}}  ", description(path)))
     return 0

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convergan.cli.dirac_record import analysis_record, describe_scheme
 from convergan.cli.dirac_table import TABLE_GAMES, format_complex, readable, run_table
 from convergan.cli.errors import UsageError
 from convergan.cli.names import ANALYSIS_KINDS, registered_names
+from convergan.cli.outputs import writable_folder
 from convergan.cli.threads import one_thread
 from convergan.registry import METHODS, SCHEMES
 from convergan.schemes.spec import MAX_STEPS_PER_PHASE
@@ -370,9 +370,7 @@ def run_figure(args) -> int:
         from convergan.plots.dirac import write_all_figures
     except ImportError as error:  # pragma: no cover - matplotlib is a dependency
         raise UsageError(f"figures need matplotlib: {error}") from None
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out: {out} is a file; give a folder for the figures")
+    out = writable_folder(args.out, "--out")
     try:
         paths = write_all_figures(out)
     except OSError as error:  # read-only or full disk

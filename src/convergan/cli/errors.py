@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from convergan import options
 
 USAGE_ERROR = 2
 
@@ -32,6 +35,42 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         sys.exit(USAGE_ERROR)
+
+
+def integer(**bounds: float) -> Callable[[str], int]:
+    """An argparse ``type`` for an integer within ``bounds`` (``ge``, ``le``, ...): a value
+    out of range is refused while parsing, in one line, before any work."""
+    return _bounded(options.integer, bounds, "an integer")
+
+
+def number(**bounds: float) -> Callable[[str], float]:
+    """An argparse ``type`` for a finite number within ``bounds``."""
+    return _bounded(options.number, bounds, "a number")
+
+
+def _bounded(check, bounds: dict, noun: str) -> Callable[[str], Any]:
+    def convert(text: str):
+        try:
+            value = int(text) if check is options.integer else float(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        try:
+            return check(value, "", **bounds)
+        except options.OptionError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.bounds = dict(bounds)  # what tests/test_user_errors.py reads
+    convert.__name__ = noun
+    return convert
+
+
+# numpy's generators take seeds in [0, 2**32); torch's more, so this is the range of both.
+SEED = integer(ge=0, le=2**32 - 1)
+COUNT = integer(ge=1)
+STEP = integer(ge=0)  # a training step (checkpoints are named by it)
 
 
 def fail(message: str) -> NoReturn:

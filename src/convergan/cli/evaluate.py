@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from convergan.cli.errors import UsageError
+from convergan.cli.errors import COUNT, UsageError
 
 
 def register(commands) -> None:
@@ -26,7 +26,10 @@ def register(commands) -> None:
         "eval.metrics); see `convergan --help` for the registered names",
     )
     parser.add_argument(
-        "--n", type=int, default=None, help="generated samples (default: the run's eval.n_samples)"
+        "--n",
+        type=COUNT,
+        default=None,
+        help="generated samples (default: the run's eval.n_samples)",
     )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--no-ema", action="store_true", help="evaluate the raw generator only")
@@ -39,8 +42,6 @@ def run_eval(args) -> int:
     from convergan.cli.train import _user_errors
     from convergan.runs.evaluation import evaluate_run
 
-    if args.n is not None and args.n <= 0:
-        raise UsageError(f"--n must be > 0, got {args.n}")
     versions = ("ema",) if args.ema_only else ("raw",) if args.no_ema else ("ema", "raw")
     try:
         step, results = evaluate_run(args.run_dir, args.metrics, args.n, versions)

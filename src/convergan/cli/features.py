@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from convergan.cli.errors import UsageError
+from convergan.cli.errors import COUNT, SEED, UsageError
+from convergan.cli.outputs import writable_file
 
 DATASETS = ("fashion-mnist",)
 
@@ -30,10 +31,10 @@ def register(commands) -> None:
         "~/.cache/convergan; image metrics also cache real-data statistics there.",
     )
     train.add_argument("dataset", choices=DATASETS, help="dataset to train on")
-    train.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
+    train.add_argument("--epochs", type=COUNT, default=5, help="epochs (default 5)")
     train.add_argument("--out", default=None, help="output .pt file (default: cache folder)")
     train.add_argument("--data", default=None, help="folder of the IDX files (default: dpkg's)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
     train.set_defaults(run=run_train)
 
 
@@ -42,9 +43,7 @@ def run_train(args: argparse.Namespace) -> int:
     from convergan.metrics.features import CLASSIFIER_NAME, train_fashion_mnist_classifier
     from convergan.metrics.images import default_cache_dir
 
-    if args.epochs < 1:
-        raise UsageError(f"--epochs must be ≥ 1, got {args.epochs}")
-    out = args.out or default_cache_dir() / f"{CLASSIFIER_NAME}.pt"
+    out = writable_file(args.out or default_cache_dir() / f"{CLASSIFIER_NAME}.pt", "--out")
     start = time.perf_counter()
     try:
         _, accuracy = train_fashion_mnist_classifier(

@@ -77,6 +77,10 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:  # the command itself (a caller such as a test keeps its own warnings)
+        import warnings
+
+        warnings.showwarning = _one_line_warning
     try:
         code = int(args.run(args) or 0)
         if argv is None:  # the process ends here (not a caller such as a test)
@@ -88,8 +92,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("convergan: interrupted\n")
         return 130
     except BrokenPipeError:
+        _silence_stdout()
         return 0
+    except OSError as error:  # a full disk, a read-only folder: whatever no command foresaw
+        _silence_stdout()
+        fail(file_system_error(error))
     return USAGE_ERROR  # unreachable: fail() exits
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line, ``convergan: warning: ...``, without the source line that
+    Python shows by default (which means nothing to a user)."""
+    text = " ".join(str(message).split())
+    try:
+        (file or sys.stderr).write(f"convergan: warning: {text}\n")
+    except (OSError, ValueError):  # stderr gone: nothing else to tell
+        pass
+
+
+def file_system_error(error: OSError) -> str:
+    """One line for a file-system failure: the file, the reason, what to do."""
+    reason = error.strerror or str(error)
+    if error.filename is None:  # a write to stdout (``> /dev/full``) has no file name
+        return f"cannot write the output ({reason}); free space or redirect it elsewhere"
+    return f"cannot use {error.filename} ({reason}); choose another path or free space"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush of text it could not
+    write does not print a second error (Python's advice for a closed pipe)."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # stdout replaced (a test) or closed
+        pass
 
 
 def _skip_final_collection() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from convergan.cli.errors import UsageError
+from convergan.cli.outputs import writable_folder
 
 
 def register(commands) -> None:
@@ -29,6 +30,7 @@ def run_report(args) -> int:
 
     if not Path(args.directory).is_dir():
         raise UsageError(f"no such directory: {args.directory}")
+    writable_folder(args.out or Path(args.directory) / "report", "--out")
     try:
         report = write_report(args.directory, args.out, progress=True)
     except ValueError as error:

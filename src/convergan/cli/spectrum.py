@@ -13,7 +13,9 @@ import math
 import sys
 from pathlib import Path
 
-from convergan.cli.errors import UsageError
+from convergan.cli.errors import COUNT, SEED, STEP, UsageError, integer, number
+from convergan.cli.outputs import writable_file, writable_folder
+from convergan.wording import count
 
 WHICH_HELP = "LR: largest real part (most unstable), LM: largest |λ|, LI: largest |Im λ|"
 
@@ -34,9 +36,9 @@ def register(commands) -> None:
     )
     parser.add_argument("run_dir", help="run directory (config.yaml and checkpoints/)")
     steps = parser.add_mutually_exclusive_group()
-    steps.add_argument("--step", type=int, nargs="+", metavar="S", help="checkpoint step(s)")
+    steps.add_argument("--step", type=STEP, nargs="+", metavar="S", help="checkpoint step(s)")
     steps.add_argument("--all", action="store_true", help="every checkpoint (default: the latest)")
-    parser.add_argument("--k", type=int, default=10, help="eigenvalues per kind (default 10)")
+    parser.add_argument("--k", type=COUNT, default=10, help="eigenvalues per kind (default 10)")
     parser.add_argument(
         "--which", nargs="+", choices=WHICH, default=["LR"], metavar="W", help=WHICH_HELP
     )
@@ -75,10 +77,14 @@ def register(commands) -> None:
     )
     device_options(parser)
     parser.add_argument(
-        "--tol", type=float, default=None, metavar="T", help="ARPACK relative tolerance"
+        "--tol",
+        type=number(ge=0, lt=1),
+        default=None,
+        metavar="T",
+        help="ARPACK relative tolerance",
     )
     parser.add_argument(
-        "--maxiter", type=int, default=None, metavar="M", help="ARPACK restarts at most"
+        "--maxiter", type=COUNT, default=None, metavar="M", help="ARPACK restarts at most"
     )
     parser.add_argument("--plot", metavar="DIR", help="write eigenvalue figures into DIR")
     parser.add_argument(
@@ -103,7 +109,7 @@ def register(commands) -> None:
     angle.add_argument(
         "--from",
         dest="start",
-        type=int,
+        type=STEP,
         required=True,
         metavar="S1",
         help="training step of the checkpoint at α = 0 (the steps of RUN/checkpoints/"
@@ -112,12 +118,12 @@ def register(commands) -> None:
     angle.add_argument(
         "--to",
         dest="end",
-        type=int,
+        type=STEP,
         required=True,
         metavar="S2",
         help="training step of the checkpoint at α = 1",
     )
-    angle.add_argument("--points", type=int, default=25, help="values of α (default 25)")
+    angle.add_argument("--points", type=integer(ge=2), default=25, help="values of α (default 25)")
     _evaluation_game_options(angle)
     angle.add_argument("--plot", metavar="FILE", help="write the path-angle figure (.png)")
     angle.add_argument("--json", action="store_true", help="print one JSON object")
@@ -128,12 +134,12 @@ def register(commands) -> None:
 def _evaluation_game_options(parser) -> None:
     parser.add_argument(
         "--samples",
-        type=int,
+        type=COUNT,
         default=None,
         help="evaluation game size N (default 2000 2D, 512 images)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, metavar="S", help="evaluation game seed (default 0)"
+        "--seed", type=SEED, default=0, metavar="S", help="evaluation game seed (default 0)"
     )
     parser.add_argument("--float64", action="store_true", help="players and data in float64")
 
@@ -149,7 +155,7 @@ def device_options(parser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=COUNT,
         default=None,
         metavar="N",
         help="torch's CPU threads (default: torch's own, or 1 when the machine's load average "
@@ -166,8 +172,6 @@ def set_threads(requested: int | None) -> None:
     import torch
 
     if requested is not None:
-        if requested < 1:
-            raise UsageError(f"--threads must be >= 1, got {requested}")
         torch.set_num_threads(requested)
         return
     cores = os.cpu_count() or 1
@@ -216,8 +220,10 @@ def run_spectrum(args) -> int:
         save_evaluation_batch,
     )
 
-    if args.samples is not None and args.samples < 1:
-        raise UsageError(f"--samples must be >= 1, got {args.samples}")
+    if args.save_batch:
+        writable_file(args.save_batch, "--save-batch")
+    if args.plot:
+        writable_folder(args.plot, "--plot")
     run = _open(args.run_dir)
     set_threads(args.threads)
     try:  # the newest checkpoint that loads (a truncated newest one: the one before)
@@ -287,7 +293,7 @@ def _complex(pair) -> str:
 def format_record(record: dict) -> str:
     lines = [
         f"step {record['step']}   n = {record['n_parameters']} parameters   evaluation game: "
-        f"{record['samples']} samples, seed {record['seed']}   {record['dtype']}"
+        f"{count(record['samples'], 'sample')}, seed {record['seed']}   {record['dtype']}"
     ]
     for which, spectrum in record["spectra"].items():
         state = "converged" if spectrum["converged"] else "NOT CONVERGED (converged pairs only)"
@@ -341,12 +347,10 @@ def run_path_angle(args) -> int:
     from convergan.cli.train import _user_errors
     from convergan.runs.path_angle import run_path_angle as path_angle
 
-    if args.points < 2:
-        raise UsageError(f"--points must be >= 2, got {args.points}")
-    if args.samples is not None and args.samples < 1:
-        raise UsageError(f"--samples must be >= 1, got {args.samples}")
     if args.start == args.end:
         raise UsageError("--from and --to must be different checkpoints")
+    if args.plot:
+        writable_file(args.plot, "--plot")
     run = _open(args.run_dir)
     _check_steps(run, [args.start, args.end])
     _check_memory(run, args.samples, args.float64)
@@ -379,7 +383,7 @@ def run_path_angle(args) -> int:
 def format_path(result: dict) -> str:
     lines = [
         f"path from step {result['from']} to {result['to']}   |x1 - x0| = "
-        f"{result['distance']:.4g}   evaluation game: {result['samples']} samples, "
+        f"{result['distance']:.4g}   evaluation game: {count(result['samples'], 'sample')}, "
         f"seed {result['seed']}",
         f"{'alpha':>7} {'cos':>8} {'cos G':>8} {'cos D':>8} {'|v|':>10} {'L_G':>10} {'L_D':>10}",
     ]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from convergan.cli.errors import UsageError
+from convergan.cli.errors import COUNT, UsageError
+from convergan.cli.outputs import writable_folder
 from convergan.registry import METHODS, PROBLEMS_2D
 
 DEFAULT_METHODS = ["gan", "wgan-gp", "r1", "r2", "consensus", "instance-noise"]
@@ -43,12 +42,12 @@ def register(commands) -> None:
         f"{', '.join(METHODS.names())})",
     )
     toy.add_argument(
-        "--seeds", type=int, metavar="N", help="seeds 0..N-1 per cell (default 5, the spec's)"
+        "--seeds", type=COUNT, metavar="N", help="seeds 0..N-1 per cell (default 5, the spec's)"
     )
-    toy.add_argument("--steps", type=int, default=2000, help="steps per run (default 2000)")
+    toy.add_argument("--steps", type=COUNT, default=2000, help="steps per run (default 2000)")
     toy.add_argument("--out", default="out/toy2d", help="output folder (default out/toy2d)")
     toy.add_argument("--launcher", choices=("local", "debug"), help="default local")
-    toy.add_argument("--jobs", type=int, help="runs at once (default: cores)")
+    toy.add_argument("--jobs", type=COUNT, help="runs at once (default: cores)")
     toy.add_argument(
         "overrides",
         nargs="*",
@@ -66,17 +65,13 @@ def run_toy2d(args) -> int:
     from convergan.studies.spec import with_launcher
     from convergan.studies.toy2d import toy2d_spec, write_study_summary
 
-    if args.steps <= 0:
-        raise UsageError(f"--steps must be > 0, got {args.steps}")
     for problem in args.problems:
         if problem not in PROBLEMS_2D:
             raise UsageError(PROBLEMS_2D.unknown(problem))
     for method in args.methods:
         if method not in METHODS:
             raise UsageError(METHODS.unknown(method))
-    if args.seeds is not None and args.seeds < 1:
-        raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
-    out = Path(args.out)
+    out = writable_folder(args.out, "--out")
     try:
         parse_overrides(args.overrides)
         overrides = {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from convergan.cli.errors import UsageError
+from convergan.cli.errors import COUNT, UsageError
+from convergan.cli.outputs import writable_folder
 
 EPILOG = """\
 examples:
@@ -43,8 +44,8 @@ def register(commands) -> None:
     )
     parser.add_argument("--out", help="sweep directory (default out/sweeps/<spec name>)")
     parser.add_argument("--launcher", choices=("local", "slurm", "debug"))
-    parser.add_argument("--jobs", type=int, help="cells at once (local; default cores/threads)")
-    parser.add_argument("--threads", type=int, help="torch threads per cell (default 1)")
+    parser.add_argument("--jobs", type=COUNT, help="cells at once (local; default cores/threads)")
+    parser.add_argument("--threads", type=COUNT, help="torch threads per cell (default 1)")
     parser.add_argument(
         "--axis",
         action="append",
@@ -63,7 +64,7 @@ def register(commands) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--max-cells",
-        type=int,
+        type=COUNT,
         default=None,
         metavar="N",
         help="refuse grids of more than N cells (default 100000)",
@@ -101,8 +102,6 @@ def run_sweep_command(args) -> int:
     from convergan.studies.planning import MAX_CELLS, check_grid_size
 
     max_cells = MAX_CELLS if args.max_cells is None else args.max_cells
-    if max_cells < 1:
-        raise UsageError(f"--max-cells must be >= 1, got {max_cells}")
     try:
         spec = load_spec(args.spec, args.items, args.axis, args.launcher, args.jobs, args.threads)
         out = Path(args.out or Path("out") / "sweeps" / spec.name)
@@ -112,6 +111,8 @@ def run_sweep_command(args) -> int:
             print(dry_run(spec, out, args.retry_failed, max_cells))
             return 0
         _confirm(count, args.yes)
+        writable_folder(out, "--out")
+        _check_slurm(spec.launcher.name)
         from convergan.studies.launch import run_sweep
 
         counts = run_sweep(
@@ -127,6 +128,20 @@ def run_sweep_command(args) -> int:
     print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" -> {out}")
     print(f"next: convergan report {out}")
     return 0 if counts.get("failed", 0) == 0 else 1
+
+
+def _check_slurm(launcher: str) -> None:
+    """The SLURM launcher submits with sbatch and its jobs run srun: refuse at once where
+    they are missing (a laptop, a compute node without the client tools)."""
+    import shutil
+
+    missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
+    if launcher == "slurm" and missing:
+        raise UsageError(
+            f"the slurm launcher needs sbatch and srun, and {' and '.join(missing)} is not "
+            "found here (not a SLURM login node): run the sweep there, or here with "
+            "--launcher local (--dry-run shows the sbatch script)"
+        )
 
 
 def _confirm(count: int, yes: bool) -> None:
@@ -168,8 +183,6 @@ def load_spec(path, overrides, axes, launcher, jobs, threads):
             raise ConfigError(f"--axis {item!r}: expected KEY=[V1,V2,...]")
         new_axes.append((key.strip(), values))
     spec = with_command_line(spec, extra, new_axes)
-    if jobs is not None and jobs < 1 or threads is not None and threads < 1:
-        raise UsageError("--jobs and --threads must be >= 1")
     return with_launcher(spec, name=launcher, jobs=jobs, threads=threads)
 
 

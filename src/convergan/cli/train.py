@@ -7,8 +7,9 @@ import errno
 import sys
 from pathlib import Path
 
-from convergan.cli.errors import UsageError
+from convergan.cli.errors import COUNT, SEED, UsageError
 from convergan.cli.names import registered_names
+from convergan.cli.outputs import writable_file
 
 DIVERGED_EXIT = 3
 
@@ -24,14 +25,14 @@ def register(commands) -> None:
         epilog=registered_names(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("config", help="YAML config file or shipped config name")
+    train.add_argument("config", nargs="?", help="YAML config file or shipped config name")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     # `dirac analyze --method r1` is the habit; here it is one line pointing to the override
     # (otherwise argparse lumps the valid overrides after it into "unrecognized arguments").
     for flag in ("--method", "--scheme"):
         train.add_argument(flag, dest=f"{flag[2:]}_flag", help=argparse.SUPPRESS)
-    train.set_defaults(run=run_train)
+    train.set_defaults(run=run_train, parser=train)
 
     resume = commands.add_parser(
         "resume",
@@ -51,9 +52,9 @@ def register(commands) -> None:
         "default). FILE ending in .png writes a figure, in .npy the raw samples.",
     )
     sample.add_argument("run_dir", help="run directory")
-    sample.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
+    sample.add_argument("--n", type=COUNT, default=1000, help="number of samples (default 1000)")
     sample.add_argument("--out", required=True, metavar="FILE", help="output .png or .npy file")
-    sample.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    sample.add_argument("--seed", type=SEED, default=0, help="latent seed (default 0)")
     sample.add_argument("--no-ema", action="store_true", help="use the raw generator, not the EMA")
     sample.set_defaults(run=run_sample)
 
@@ -128,6 +129,8 @@ def run_train(args) -> int:
         value = getattr(args, f"{key}_flag")
         if value is not None:
             raise UsageError(f"--{key}: train takes it as an override, {key}={value}")
+    if args.config is None:
+        return _usage_and_configs(args.parser)
     _config_first(args)
     try:
         _refuse_empty(Path(args.config))
@@ -135,6 +138,19 @@ def run_train(args) -> int:
     except _user_errors() as error:
         raise UsageError(str(error)) from None
     return _run_training(config, resume=False, quiet=args.quiet)
+
+
+def _usage_and_configs(parser) -> int:
+    """``convergan train`` alone: the usage and the shipped configs' names, on stderr."""
+    from convergan.config.shipped import CONFIGS, shipped
+
+    names = [name for name in shipped(CONFIGS) if not name.endswith("/base")]
+    parser.print_usage(sys.stderr)
+    sys.stderr.write(
+        f"{parser.prog}: give a config: a YAML file or one of {', '.join(names)} "
+        f"(`convergan configs` describes them), e.g. `{parser.prog} toy2d/circle`\n"
+    )
+    return 2
 
 
 def _config_first(args) -> None:
@@ -172,11 +188,10 @@ def run_sample(args) -> int:
     from convergan.runs.memory import EvaluationTooLarge
     from convergan.runs.sampling import SampleWriteError, load_generator_samples
 
-    if args.n <= 0:
-        raise UsageError(f"--n must be > 0, got {args.n}")
     out = Path(args.out)
     if out.suffix not in (".png", ".npy"):
         raise UsageError(f"--out must end in .png or .npy, got {out.name}")
+    writable_file(out, "--out")
     try:
         path = load_generator_samples(Path(args.run_dir), args.n, out, args.seed, not args.no_ema)
     except (*_user_errors(), EvaluationTooLarge, SampleWriteError) as error:

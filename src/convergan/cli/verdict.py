@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
-from convergan.cli.errors import UsageError
+from convergan.cli.errors import COUNT, UsageError, number
+from convergan.cli.outputs import writable_file
 
 
 def register(commands) -> None:
@@ -37,13 +37,13 @@ def register(commands) -> None:
     )
     parser.add_argument(
         "--window",
-        type=float,
+        type=number(gt=0, le=1),
         default=0.5,
         metavar="F",
         help="fit the trend over the last F of the run's steps (default 0.5)",
     )
     parser.add_argument(
-        "--k", type=int, default=6, help="leading field eigenvalues per kind (default 6)"
+        "--k", type=COUNT, default=6, help="leading field eigenvalues per kind (default 6)"
     )
     local = parser.add_mutually_exclusive_group()
     local.add_argument(
@@ -80,12 +80,10 @@ def run_verdict(args) -> int:
     from convergan.runs.verdict import run_verdict as verdict
     from convergan.runs.verdict import verdict_text
 
-    if not (math.isfinite(args.window) and 0 < args.window <= 1):
-        raise UsageError(f"--window must be in (0, 1], got {args.window}")
-    if args.k < 1:
-        raise UsageError(f"--k must be >= 1, got {args.k}")
     if not (Path(args.run_dir) / "config.yaml").is_file():
         return log_folder_verdict(args)
+    if args.html:
+        writable_file(args.html, "--html")
     set_threads(args.threads)
     try:
         record = verdict(
@@ -135,6 +133,8 @@ def log_folder_verdict(args) -> int:
             f"{args.run_dir} is neither a run directory (no config.yaml) nor a monitor's "
             "folder (no metrics.jsonl)"
         )
+    if args.html:
+        writable_file(args.html, "--html")
     record = verdict(args.run_dir, window=args.window)
     print(json.dumps(record) if args.json else verdict_text(record))
     if args.html:

@@ -68,10 +68,17 @@ _Loader.add_implicit_resolver(
 )
 
 
+# Settings nest a few levels (``optim.d.lr``, a list of penalties); far deeper text is an
+# accident or an attack, refused in one line before anything recursive meets it.
+MAX_NESTING = 64
+
+
 def parse_yaml(text: str, source: str) -> Any:
     """Parse YAML safely; errors become one line ``source:line:column: problem``."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        value = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except RecursionError:
+        raise ConfigError(_too_deep(source)) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -79,6 +86,26 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: invalid YAML: {' '.join(str(error).split())}") from None
+    if _nesting(value) > MAX_NESTING:
+        raise ConfigError(_too_deep(source))
+    return value
+
+
+def _too_deep(source: str) -> str:
+    return f"{source}: nested more than {MAX_NESTING} levels deep; settings nest a few levels"
+
+
+def _nesting(value: Any) -> int:
+    """How deeply lists and mappings nest in ``value`` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:  # no need to walk further than the limit
+            children = item.values() if isinstance(item, dict) else item
+            if isinstance(item, (dict, list)):
+                stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -134,11 +161,16 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
             )
         if key.split(".")[0] == "base":
             raise ConfigError(f"bad override {item!r}: base can only be set in a config file")
+        shown = item if len(item) <= 60 else item[:57] + "..."
         try:
             value = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
         except yaml.YAMLError as error:
             problem = " ".join(str(getattr(error, "problem", None) or error).split())
-            raise ConfigError(f"bad override {item!r}: invalid YAML value ({problem})") from None
+            raise ConfigError(f"bad override {shown!r}: invalid YAML value ({problem})") from None
+        except RecursionError:
+            raise ConfigError(f"bad override {shown!r}: {_too_deep(key)}") from None
+        if _nesting(value) > MAX_NESTING:
+            raise ConfigError(f"bad override {shown!r}: {_too_deep(key)}")
         if tuple(key.split(".")) in NAMED_SECTIONS and isinstance(value, str):
             key = f"{key}.name"  # method=r1, optim.d=sgd
         _set_dotted(layer, key.split("."), value)

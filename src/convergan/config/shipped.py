@@ -12,6 +12,7 @@ is accepted too, and a path that exists wins over a name.
 from __future__ import annotations
 
 import difflib
+import re
 from importlib.resources import files
 from pathlib import Path
 
@@ -37,11 +38,21 @@ def shipped(kind: str) -> dict[str, Path]:
 
 
 def description(path: Path) -> str:
-    """The first comment line of a YAML file: its one-line description."""
+    """The first sentence of a YAML file's leading comment: its description (a sentence may
+    run over several comment lines; "et al." and "e.g." do not end one)."""
+    lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-    return ""
+        if not line.startswith("#"):
+            if lines:
+                break
+            continue
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(part for part in lines if part)
+    end = _SENTENCE_END.search(text)
+    return text[: end.start() + 1] if end else text
+
+
+_SENTENCE_END = re.compile(r"(?<!\bal)(?<!e\.g)(?<!i\.e)\.(\s|$)")
 
 
 def find_config(name_or_path: str | Path) -> Path:

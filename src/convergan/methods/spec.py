@@ -331,7 +331,12 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
     if "penalties" in composed:
         parts["penalties"] = _penalties(composed["penalties"], f"{key}.penalties")
     if "noise" in composed:
-        parts["noise"] = optional(composed["noise"], f"{key}.noise", _noise)
+        # A noise part without sigma keeps the preset's (instance-noise's default 1, or the
+        # sigma it was given): ``method.noise.anneal_steps=5`` anneals that sigma.
+        below = None if spec.noise is None else spec.noise.sigma
+        parts["noise"] = optional(
+            composed["noise"], f"{key}.noise", lambda v, k: _noise(v, k, below)
+        )
     for part, param in (("clip", "clip"), ("consensus", "gamma")):
         if part in composed:
             parts[part] = optional(
@@ -386,15 +391,15 @@ def _shorthand_number(text: Any) -> Any:
         return text
 
 
-def _noise(value: Any, key: str) -> NoiseSpec:
+def _noise(value: Any, key: str, sigma_below: Any = None) -> NoiseSpec:
     if not isinstance(value, Mapping):
         value = {"sigma": value}
     unknown = [k for k in value if k not in ("sigma", "anneal_steps")]
     if unknown:
         fail(f"{key}.{unknown[0]}", "noise takes sigma and anneal_steps")
-    if "sigma" not in value:
-        fail(f"{key}.sigma", "missing (the noise standard deviation)")
-    sigma = _parameter(value["sigma"], f"{key}.sigma", "sigma")
+    if "sigma" not in value and sigma_below is None:
+        fail(f"{key}.sigma", f"missing: give the noise standard deviation, e.g. {key}.sigma=0.1")
+    sigma = _parameter(value.get("sigma", sigma_below), f"{key}.sigma", "sigma")
     anneal = optional(
         value.get("anneal_steps"),
         f"{key}.anneal_steps",

@@ -7,7 +7,8 @@ A metric is a :class:`Metric`:
 * ``domain``: which problems it applies to: ``"2d"`` (point samples) or ``"images"``
   (features of images, from the run's feature extractor), matching ``Problem.metric_domain``;
 * ``compute(inputs) -> float | dict[str, float]``: a float is logged as ``eval/<name>``, a
-  dict as ``eval/<key>`` for each key. ``inputs`` is a :class:`MetricInputs`.
+  dict as ``eval/<key>`` for each key. ``inputs`` is a :class:`MetricInputs`;
+* ``min_samples`` and ``pairwise``: what sample counts it can take, checked before any work.
 
 Example plugin (a file named in ``plugins: [...]``)::
 
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from convergan.options import OptionError
 from convergan.registry import METRICS
 
 
@@ -57,6 +59,22 @@ class Metric:
     # what it needs, for the one-line refusal when it has not (``None``: any data of domain).
     applies_to: Callable[[Any], bool] | None = None
     needs: str = ""
+    min_samples: int = 1  # fewer generated samples than this give no value (a covariance: 2)
+    pairwise: bool = False  # holds an n x n float64 matrix (an exact transport cost)
+
+
+def check_sample_count(names: Sequence[str], n: int, key: str) -> None:
+    """One line (``key: fid needs at least 2 samples, got 1``) when ``n`` samples are too few
+    for one of the metrics ``names``."""
+    for name in names:
+        needed = METRICS[name].min_samples
+        if n < needed:
+            raise OptionError(f"{key}: {name} needs at least {needed} samples, got {n}")
+
+
+def pairwise_bytes(names: Sequence[str], n: int) -> int:
+    """Memory the metrics ``names`` hold beyond the samples: n x n float64 for a pairwise one."""
+    return 8 * n * n if any(METRICS[name].pairwise for name in names) else 0
 
 
 def metrics_for(domain: str, names: Sequence[str]) -> list[str]:
@@ -135,19 +153,27 @@ def _inception_score(inputs: MetricInputs) -> dict[str, float]:
 
 
 for _name, _metric, _description in (
-    ("w1", Metric("2d", _w1), "exact Wasserstein-1 distance to fresh data (POT)"),
+    ("w1", Metric("2d", _w1, pairwise=True), "exact Wasserstein-1 distance to fresh data (POT)"),
     (
         "modes",
         Metric("2d", _modes, applies_to=_is_mixture, needs="a Gaussian mixture (ring8, grid25)"),
         "modes covered and high-quality fraction (Gaussian mixtures)",
     ),
-    ("fid", Metric("images", _fid), "Frechet distance of features (Heusel et al., 2017)"),
+    (
+        "fid",
+        Metric("images", _fid, min_samples=2),
+        "Frechet distance of features (Heusel et al., 2017)",
+    ),
     (
         "kid",
-        Metric("images", _kid),
+        Metric("images", _kid, min_samples=2),
         "kernel inception distance, unbiased MMD (Binkowski et al., 2018)",
     ),
-    ("pr", Metric("images", _pr), "k-NN precision and recall (Kynkaanniemi et al., 2019)"),
+    (
+        "pr",
+        Metric("images", _pr, min_samples=4),
+        "k-NN precision and recall (Kynkaanniemi et al., 2019)",
+    ),
     (
         "is",
         Metric("images", _inception_score, needs_logits=True),

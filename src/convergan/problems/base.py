@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol
 from torch import Tensor, nn
 
 from convergan.config.schema import ConfigError
+from convergan.metrics.catalog import check_sample_count
 from convergan.registry import METRICS, PROBLEM_FAMILIES, problem_names
 
 
@@ -70,6 +71,7 @@ class Problem(ABC):
     display_count: ClassVar[int]
     show_raw_samples: ClassVar[bool] = False  # also picture the raw G beside the EMA
     spectrum_samples: ClassVar[int]  # default size of the spectrum's evaluation game
+    samples_key: ClassVar[str] = "n_samples"  # the eval.* key counting the samples evaluated
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -98,18 +100,30 @@ class Problem(ABC):
         nothing can be computed (a warning says why)."""
 
     # -- shared ---------------------------------------------------------------------------
-    def requested_metrics(self, names: Sequence[str] | None) -> tuple[str, ...]:
+    def evaluation_samples(self) -> int:
+        """How many generated samples an evaluation draws (``eval.<samples_key>``)."""
+        return int(getattr(self.config.eval, self.samples_key))
+
+    def requested_metrics(
+        self, names: Sequence[str] | None, count_option: str | None = None
+    ) -> tuple[str, ...]:
         """``names`` (``eval.metrics``; ``None`` = this problem's defaults), refusing in one
-        line a metric that does not apply to this problem."""
+        line a metric that does not apply to this problem or to its sample count
+        (``eval.<samples_key>``, named ``count_option`` where the user typed that instead)."""
         if names is None:
-            return tuple(self.default_metrics)
+            names = self.default_metrics
         wrong = [n for n in names if METRICS[n].domain != self.metric_domain]
         if wrong:
             applicable = [n for n in METRICS.names() if METRICS[n].domain == self.metric_domain]
             verb = "does" if len(wrong) == 1 else "do"
+            choose = (
+                f"choose from {', '.join(applicable)}"
+                if applicable
+                else "no registered metric does: set eval.metrics=[]"
+            )
             raise ConfigError(
                 f"eval.metrics: {', '.join(map(repr, wrong))} {verb} not apply to {self.name!r} "
-                f"({self.metric_domain} data); choose from {', '.join(applicable)}"
+                f"({self.metric_domain} data); {choose}"
             )
         source = getattr(self, "source", None)
         for name in names:
@@ -119,6 +133,8 @@ class Problem(ABC):
                     f"eval.metrics: {name!r} has nothing to compute on {self.name!r}: it needs "
                     f"{metric.needs or 'other data'}"
                 )
+        key = count_option or f"eval.{self.samples_key}"
+        check_sample_count(names, self.evaluation_samples(), key)
         return tuple(names)
 
 

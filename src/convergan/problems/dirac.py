@@ -43,15 +43,19 @@ class DiracProblem(Problem):
     def __init__(self, config: Any, dim: int) -> None:
         super().__init__(config)
         self.dim = dim
+        # float64 is the Dirac players' precision (the exact analysis'); other architectures
+        # (an MLP fitting the point mass) are float32 and take their data so.
+        own = config.model.name == self.default_architecture
+        self.dtype = DTYPE if own else torch.float32
 
     def info(self) -> DataInfo:
         return DataInfo((self.dim,), None)
 
     def real_stream(self, global_batch: int, seed: int, num_workers: int = 0) -> OriginStream:
-        return OriginStream(global_batch, self.dim)
+        return OriginStream(global_batch, self.dim, self.dtype)
 
     def real_samples(self, n: int, seed: int) -> Tensor:
-        return torch.zeros(n, self.dim, dtype=DTYPE)
+        return torch.zeros(n, self.dim, dtype=self.dtype)
 
     def evaluator(self, metrics: Sequence[str], device: Any) -> None:
         return None  # no registered metric applies: the diagnostics measure the game itself
@@ -60,14 +64,14 @@ class DiracProblem(Problem):
 class OriginStream:
     """Batches of the data point 0: stateless, so resuming it is trivial."""
 
-    def __init__(self, batch: int, dim: int) -> None:
-        self.shape = (batch, dim)
+    def __init__(self, batch: int, dim: int, dtype: torch.dtype = DTYPE) -> None:
+        self.shape, self.dtype = (batch, dim), dtype
 
     def __iter__(self) -> OriginStream:
         return self
 
     def __next__(self) -> Tensor:
-        return torch.zeros(self.shape, dtype=DTYPE)
+        return torch.zeros(self.shape, dtype=self.dtype)
 
     def state_dict(self) -> dict:
         return {}

@@ -25,6 +25,7 @@ class Toy2DProblem(Problem):
     sample_view = "points-2d"
     display_count = 1000
     spectrum_samples = 2000
+    samples_key = "w1_samples"
 
     def __init__(self, config: Any, source: str | None = None) -> None:
         """``source``: the 2D distribution's registered name (default: ``data.name``)."""

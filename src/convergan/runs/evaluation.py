@@ -14,6 +14,7 @@ from convergan.problems import make_problem
 from convergan.registry import METRICS
 from convergan.training.directory import RunDirectory
 from convergan.training.generate import BoundModule, generate
+from convergan.training.memory import check_metric_memory
 
 
 def evaluate_run(
@@ -46,7 +47,10 @@ def evaluate_run(
         evaluation = replace(evaluation, n_samples=n, w1_samples=n)
     config = replace(config, eval=evaluation)
     problem = make_problem(config)
-    names = problem.requested_metrics(config.eval.metrics)
+    option = "--n" if n else f"eval.{problem.samples_key}"
+    names = problem.requested_metrics(config.eval.metrics, option)
+    info = run.info
+    check_metric_memory(names, problem.evaluation_samples(), info.shape, config, option)
     evaluator = problem.evaluator(names, torch.device("cpu"))
     if evaluator is None:
         raise ConfigError(f"eval.metrics: nothing to compute for {', '.join(names) or 'no metric'}")

@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 
 from convergan.analysis.verdict_rules import RULES, WINDOW, assess
+from convergan.wording import count
 
 
 def run_verdict(
@@ -142,7 +143,7 @@ def verdict_text(record: dict) -> str:
     game = record["evaluation_game"]
     trend = record["trend"]
     if trend is not None:
-        samples = f"{game['samples']} sample" + ("s" if game["samples"] != 1 else "")
+        samples = count(game["samples"], "sample")
         games = game.get("games") or 1
         lines.append(
             f"trend         ln‖v‖ over steps {trend['first']}-{trend['last']} "

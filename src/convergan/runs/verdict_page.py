@@ -11,6 +11,17 @@ from convergan.analysis.verdict_rules import diagnostics_series
 from convergan.plots.page_style import STYLE
 from convergan.runs.verdict import verdict_text
 
+# What each verdict word means, in the terms the page's numbers use.
+WORDS = """<dl class="words" id="words">
+<dt>converging</dt><dd>the field norm ‖v‖ shrinks steadily, faster than it oscillates: the run
+approaches a stationary point, at the rate shown (per step)</dd>
+<dt>oscillating</dt><dd>‖v‖ shows no trend beyond its oscillations: the run circles or hovers
+and does not settle</dd>
+<dt>diverging</dt><dd>‖v‖ grows faster than it oscillates, or stopped being finite</dd>
+<dt>inconclusive</dt><dd>the evidence does not decide (too few diagnostics, a trend within the
+noise, or a local picture that contradicts it); the reason says which</dd>
+</dl>"""
+
 
 def _figure(name: str, png: bytes, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
@@ -34,6 +45,7 @@ def verdict_html(record: dict, rows: list[dict]) -> str:
         f"<h1>{escape(record['run'])}</h1>",
         f'<p id="verdict"><strong>{escape(record["verdict"])}</strong>: '
         f"{escape(record['reason'])}</p>",
+        WORDS,
         "<h2>The evidence</h2>",
         f'<pre id="numbers">{escape(verdict_text(record))}</pre>',
     ]

@@ -18,6 +18,7 @@ from convergan.studies.tables import (
     grid_note,
     partial_note,
     result_rows,
+    spec_line,
     spec_yaml,
     summary_rows,
 )
@@ -51,7 +52,7 @@ def html_page(report: Report) -> str:
         f"<h1>{escape(sweep.name)}</h1>",
     ]
     if sweep.description:
-        parts.append(f"<p>{escape(sweep.description)}</p>")
+        parts.append(f'<p id="spec">{escape(spec_line(sweep))}</p>')
     if grid_note(sweep):
         parts.append(f'<p id="grid">{escape(grid_note(sweep))}</p>')
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())

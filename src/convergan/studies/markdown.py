@@ -10,6 +10,7 @@ from convergan.studies.tables import (
     grid_note,
     partial_note,
     result_rows,
+    spec_line,
     spec_yaml,
     summary_rows,
 )
@@ -33,7 +34,7 @@ def markdown(report: Report) -> str:
     parts = [
         f"# {sweep.name}",
         "",
-        *([sweep.description, ""] if sweep.description else []),
+        *([spec_line(sweep), ""] if sweep.description else []),
         *([grid_note(sweep), ""] if grid_note(sweep) else []),
         f"{len(sweep.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".",
         "",

@@ -92,6 +92,9 @@ def read_sweep_file(path: Path) -> dict[str, Any]:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(record, dict) or not isinstance(record.get("cells"), list):
             raise ValueError("not a mapping with a list of cells")
+        fields = {"name", "run_dir", "values"}
+        if not all(isinstance(c, dict) and fields <= set(c) for c in record["cells"]):
+            raise ValueError("a cell without its name, run_dir and values")
     except (OSError, ValueError) as error:
         raise ValueError(
             f"{path} is damaged ({type(error).__name__}: {error}); move it away and run the "

@@ -114,6 +114,12 @@ def unfinished(runs) -> int:
     return sum(not r.finished for r in runs)
 
 
+def spec_line(sweep: Sweep) -> str:
+    """The spec's description, said to be the spec's: a sweep narrowed with ``--axis`` ran
+    another grid, which :func:`grid_note` gives."""
+    return f"Spec: {sweep.description}" if sweep.axes else sweep.description
+
+
 def grid_note(sweep: Sweep) -> str | None:
     """The axes as run, read from the runs (a sweep narrowed with ``--axis`` or overrides
     differs from its spec's description): ``As run: method ∈ {gan, r1} (2) × seed ∈ {0, 1}

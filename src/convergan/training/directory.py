@@ -45,6 +45,10 @@ from convergan.training.lock import RunLock
 from convergan.training.metrics_log import METRICS_FILE, MetricsLog, metrics_by_step
 
 CONFIG_FILE, INFO_FILE, CHECKPOINTS = "config.yaml", "run.json", "checkpoints"
+# What every training checkpoint holds (TrainingState.checkpoint) and its readers take: a file
+# without them under a checkpoint's name is foreign, skipped as a corrupt one is.
+CHECKPOINT_KEYS = ("step", "samples_seen", "theta", "psi", "has_scheme_state", "ema", "sampler",
+                   "rng")  # fmt: skip
 OUTCOME_FILE = "outcome.json"
 OUTCOMES = ("done", "diverged")
 LOG_ENTRIES = (METRICS_FILE, "tensorboard", "samples")
@@ -131,7 +135,9 @@ class RunDirectory:
     @cached_property
     def checkpoints(self) -> CheckpointManager:
         train = self.config.train
-        return CheckpointManager(self.path / CHECKPOINTS, train.keep_last, train.keep_every)
+        return CheckpointManager(
+            self.path / CHECKPOINTS, train.keep_last, train.keep_every, CHECKPOINT_KEYS
+        )
 
     def steps(self) -> list[int]:
         """The steps of the checkpoint files, oldest first (valid or not)."""
@@ -149,7 +155,8 @@ class RunDirectory:
         manager = CheckpointManager(self.path / CHECKPOINTS)
         for step in reversed(steps):
             try:
-                self._loaded = (step, load_checkpoint(manager.path_for(step), "cpu"))
+                state = load_checkpoint(manager.path_for(step), "cpu", CHECKPOINT_KEYS)
+                self._loaded = (step, state)
                 return step
             except CheckpointError as error:
                 warnings.warn(
@@ -161,7 +168,7 @@ class RunDirectory:
 
     def load(self, step: int | None = None, map_location="cpu") -> tuple[int, dict]:
         """``(step, state)``: the newest loadable checkpoint, or the one of ``step``."""
-        manager = CheckpointManager(self.path / CHECKPOINTS)
+        manager = CheckpointManager(self.path / CHECKPOINTS, required=CHECKPOINT_KEYS)
         loaded, self._loaded = self._loaded, None
         if loaded is not None and loaded[0] == step and str(map_location) == "cpu":
             return loaded  # read by latest_step(loadable=True) just before
@@ -173,7 +180,7 @@ class RunDirectory:
         if step not in steps:
             shown = ", ".join(map(str, steps[-8:])) or "none"
             raise CheckpointError(f"{self.path} has no checkpoint for step {step} (has {shown})")
-        return step, load_checkpoint(manager.path_for(step), map_location)
+        return step, load_checkpoint(manager.path_for(step), map_location, CHECKPOINT_KEYS)
 
     def generator_params(self, state: dict, use_ema: bool = True) -> Tensor:
         """The checkpoint's generator parameters: the EMA's when kept and asked for."""

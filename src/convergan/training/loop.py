@@ -9,6 +9,7 @@ the callbacks sit in :mod:`convergan.training.run` and never inside the step.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.diagnostics import FieldDiagnostics
 from convergan.training.ema import GeneratorEMA
 from convergan.training.in_force import PartsInForce, build_scheme
-from convergan.training.memory import check_model_memory
+from convergan.training.memory import check_metric_memory, check_model_memory
+from convergan.training.progress import WallTimeEstimate
 from convergan.training.report import Reporter
 from convergan.training.run import Run, TrainingState
 
@@ -86,6 +88,9 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     stream = problem.real_stream(global_batch, config.seed * 1000, config.data.num_workers)
     info = problem.info()
     check_model_memory(config, info.shape, info.num_classes)  # one line, before allocating
+    option = f"eval.{problem.samples_key}"
+    metrics = problem.requested_metrics(config.eval.metrics)
+    check_metric_memory(metrics, problem.evaluation_samples(), info.shape, config, option)
     players = make_players(config, info.shape, info.num_classes, info.float64)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
@@ -147,6 +152,14 @@ def _run_steps(config, dist, run, parts, field, guard, reporter, state) -> None:
     total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
     samples_per_step = config.data.batch_size * dist.world_size
     with run.progress(state.step, total) as bar:
+        estimate = WallTimeEstimate(
+            state.step,
+            total,
+            on_gpu=torch.device(dist.device).type == "cuda",
+            say=lambda line: bar.write(line, file=sys.stderr) if dist.is_main else None,
+            loud=run.show_progress,
+            budget_minutes=config.train.time_budget_minutes,
+        )
         for step in range(state.step, total):
             now = parts.at(step)  # the method, rates and optimizers in force (schedules)
             state.x, state.scheme_state = now.scheme.step(
@@ -165,6 +178,7 @@ def _run_steps(config, dist, run, parts, field, guard, reporter, state) -> None:
             out_of_time = dist.any(deadline is not None and time.monotonic() > deadline)
             final = out_of_time or step + 1 == total
             run.after_step(state, reporter, scheduled=parts.logged(step), bar=bar, final=final)
+            estimate.after_step(state.step)
             if out_of_time:
                 break
 

@@ -4,10 +4,13 @@ an allocator's traceback."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from convergan.metrics.catalog import pairwise_bytes
 from convergan.models.players import make_players
 from convergan.options import ConfigError
 
@@ -60,6 +63,21 @@ def check_model_memory(config, data_shape: tuple[int, ...], num_classes: int | N
             f"model: {m.name} with width {m.width} and depth {m.depth} has {count:,} parameters, "
             f"needing at least {gigabytes(need)} to train (weights, gradients, Adam), more "
             f"than the {gigabytes(have)} available; choose a smaller model.width"
+        )
+
+
+def check_metric_memory(
+    names: Sequence[str], n: int, data_shape: tuple[int, ...], config, option: str
+) -> None:
+    """A one-line :class:`ConfigError` naming ``option`` when evaluating the metrics ``names``
+    on ``n`` generated samples (and as many real ones) would not fit in memory: the samples,
+    their latents and the n x n cost matrix of a pairwise metric (exact W1)."""
+    per_sample = 2 * math.prod(data_shape) + config.model.latent_dim
+    need, have = n * per_sample * 4 + pairwise_bytes(names, n), available_memory()
+    if have is not None and need > have:
+        raise ConfigError(
+            f"{option}: evaluating {', '.join(names)} on {n:,} samples would need about "
+            f"{gigabytes(need)} of memory, more than the {gigabytes(have)} available; use fewer"
         )
 
 

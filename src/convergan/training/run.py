@@ -40,6 +40,7 @@ from convergan.training.directory import (
 )
 from convergan.training.ema import generator_weights
 from convergan.training.generate import BoundModule, generate
+from convergan.training.progress import progress_postfix
 
 FIXED_NOISE_SEED = 2018
 FIXED_ON_RESUME = (
@@ -298,14 +299,7 @@ class Run:
         self.last_metrics.update(scalars)
         if self._log is not None:
             self._log.write(step, scalars)
-        shown = {
-            k.split("/")[-1]
-            if k.startswith("eval/")
-            else k.replace("discriminator/", "D_").replace("generator/", "G_"): v
-            for k, v in self.last_metrics.items()
-            if not k.startswith(("progress/", "schedule/", "eval/grad"))
-        }
-        bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
+        bar.set_postfix_str(progress_postfix(self.last_metrics), refresh=False)
 
     # -- what callbacks use ----------------------------------------------------------------
     def generator_params(self, x: State, ema) -> Tensor:
