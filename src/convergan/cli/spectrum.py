@@ -163,10 +163,11 @@ def device_options(parser) -> None:
     )
 
 
-def set_threads(requested: int | None) -> None:
+def set_threads(requested: int | None, quiet: bool = False) -> None:
     """``--threads``: torch's CPU threads. Without it, and without ``OMP_NUM_THREADS``, one
     thread when the 1-minute load average is above the core count (measured on a 2-core
-    machine at load 20: one product 0.22 s with 1 thread, 7.4 s with 2), said on stderr."""
+    machine at load 20: one product 0.22 s with 1 thread, 7.4 s with 2), said on stderr
+    unless ``quiet``."""
     import os
 
     import torch
@@ -179,6 +180,8 @@ def set_threads(requested: int | None) -> None:
     if "OMP_NUM_THREADS" in os.environ or torch.get_num_threads() == 1 or load <= cores:
         return
     torch.set_num_threads(1)
+    if quiet:
+        return
     print(
         f"note: load average {load:.1f} on {cores} cores: 1 torch thread (--threads N to choose)",
         file=sys.stderr,
@@ -225,7 +228,7 @@ def run_spectrum(args) -> int:
     if args.plot:
         writable_folder(args.plot, "--plot")
     run = _open(args.run_dir)
-    set_threads(args.threads)
+    set_threads(args.threads, args.quiet)
     try:  # the newest checkpoint that loads (a truncated newest one: the one before)
         steps = run.steps() if args.all else (args.step or [run.latest_step(loadable=True)])
     except _user_errors() as error:

@@ -84,7 +84,7 @@ def run_verdict(args) -> int:
         return log_folder_verdict(args)
     if args.html:
         writable_file(args.html, "--html")
-    set_threads(args.threads)
+    set_threads(args.threads, args.quiet)
     try:
         record = verdict(
             args.run_dir,
