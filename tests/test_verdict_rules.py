@@ -224,3 +224,9 @@ def test_the_sweep_reports_verdict_is_the_same_rules():
     verdict, rate = logged_verdict(rows)
     result = assess(rows)
     assert (verdict, rate) == (result.verdict, result.rate) == ("at equilibrium", result.rate)
+
+
+def test_no_looks_says_why_without_guessing_the_config():
+    verdict, reason = decide(None)
+    assert verdict == "inconclusive"
+    assert "no diagnostics logged yet" in reason and "first look" in reason

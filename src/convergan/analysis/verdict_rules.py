@@ -364,7 +364,10 @@ def decide(
     window); ``radius_per_step``: the local ``ρ^(1/period)`` (``None``: not computed, as in a
     sweep report, which reads the logs only)."""
     if trend is None:
-        return "inconclusive", "no diagnostics logged (eval.diagnostics.every = 0)"
+        return "inconclusive", (
+            "no diagnostics logged yet (eval.diagnostics.every = 0, or the run has not "
+            "reached its first look)"
+        )
     if not trend.finite:
         return "diverging", f"‖v‖ is not finite at step {trend.last}"
     if trend.points < MIN_POINTS or not math.isfinite(trend.slope):
