@@ -53,7 +53,6 @@ from functools import cached_property
 from typing import Any
 
 from convergan.options import (
-    OptionError,
     fail,
     integer,
     listed,
@@ -80,9 +79,6 @@ PARAMETER_BOUNDS: dict[str, dict[str, float]] = {
 }
 # Method numbers that may not follow a schedule: a clip bound reaching 0 would make D constant.
 UNSCHEDULED = ("clip",)
-
-# A bad method spec is an option error like any other (one class; this name is kept).
-MethodSpecError = OptionError
 
 
 @dataclass(frozen=True)
