@@ -32,7 +32,7 @@ def test_config_penalty_has_its_sources_strength(path):
     interpolation = torch.rand(4, dtype=torch.float64)
     (penalty,) = load_config(path).method.build().penalties
     value = float(penalty(discriminator, real, fake, interpolation).detach())
-    norm = float(discriminator.weight.norm())
+    norm = float(discriminator.weight.detach().norm())
     if "wgangp" in path.stem:
         assert value == pytest.approx(10 * (norm - 1) ** 2, rel=1e-12)  # λ = 10
     else:
