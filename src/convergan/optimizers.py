@@ -8,7 +8,7 @@ the scheme on every call, so it is set in exactly one place.
 
 The arithmetic is PyTorch's own single-tensor implementation, operation for operation
 (``torch.optim.Adam``, ``RMSprop`` and ``SGD`` with ``foreach=False``), so a trainer step
-equals one of ``torch.optim`` to the last bit; ``tests/test_optimizers.py`` checks it.
+equals one of ``torch.optim`` to the last bit (checked in ``tests/test_extension.py``).
 """
 
 from __future__ import annotations
