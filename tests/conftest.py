@@ -5,7 +5,10 @@ import torch
 from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Under pytest-xdist (`make test`, `make test-fast`) each worker has one core of its own; a
+# single run uses up to two. The tests' tensors are small: more threads only contend.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 # Hypothesis: in CI (the ``CI`` variable set) every run draws the same examples (derandomize:
 # a seed fixed per test), reads no example database and prints the blob that replays a
