@@ -217,8 +217,10 @@ NUMBER_AT = {
 INTEGER_AT = {
     "config": ("train.steps", lambda text, v: config_error(f"train.steps={text}")),
     "method": (
-        "method.noise.anneal_steps",
-        lambda text, v: method_error({"noise": {"sigma": 1, "anneal_steps": v}}),
+        "method.gamma.steps",
+        lambda text, v: method_error(
+            {"name": "r1", "gamma": {"schedule": "linear", "start": 1, "end": 0, "steps": v}}
+        ),
     ),
     "scheme": ("scheme.d_steps", lambda text, v: scheme_error({"name": "altgd", "d_steps": v})),
     "sweep": ("launcher.jobs", lambda text, v: sweep_error({"jobs": v})),
