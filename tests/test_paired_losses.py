@@ -237,6 +237,7 @@ def test_two_point_game_eigenvalues_for_both_losses(penalties):
         assert not rp.continuous_time_stable and rp.verdict == "diverges"
 
 
+@pytest.mark.slow  # `dirac table` on the two-point game: 8 methods under 4 schemes
 def test_two_point_table_from_the_command_line(capsys):
     from convergan.analysis.table import TABLES
     from convergan.cli.dirac_table import TABLE_GAMES

@@ -129,6 +129,7 @@ def logged_rows(out: Path) -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.slow  # a sweep in a subprocess, killed and run again
 def test_a_sweep_killed_at_a_random_moment_and_run_again_loses_nothing(tmp_path, reference, seed):
     spec = write_spec(tmp_path / "local.yaml", {"name": "local", "jobs": 1})
     out = tmp_path / "out"
