@@ -15,15 +15,17 @@ torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 # failure; nothing depends on the clock (no deadline, no too-slow health check), so a loaded
 # runner cannot fail a test. Locally ("dev") each run explores new examples and replays the
 # failures it saved. `pytest --hypothesis-profile=ci` picks a profile by hand.
+DEFAULTS = settings.get_profile("default")  # not whatever profile Hypothesis chose itself
 settings.register_profile(
     "ci",
+    DEFAULTS,
     derandomize=True,
     database=None,
     print_blob=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", print_blob=True, deadline=None)
+settings.register_profile("dev", DEFAULTS, print_blob=True, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
