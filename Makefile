@@ -1,4 +1,4 @@
-# Everything a fresh machine needs: `make demo` and `make test`.
+# Everything a fresh machine needs: `make demo` and `make test` (and `make docs`).
 PYTHON ?= python3
 # Override to pick another build, e.g. `make test TORCH="torch==2.5.1"`.
 TORCH ?= torch==2.13.0
@@ -17,7 +17,7 @@ OUT ?= out
 DEMO_STEPS ?= 1500
 DEMO_OVERRIDES ?= optim.g.lr=1e-3 optim.d.lr=1e-3 eval.w1_samples=1000
 
-.PHONY: install test test-fast demo lint bench clean
+.PHONY: install test test-fast demo docs lint bench clean
 
 install: $(VENV)/.installed
 
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q "$(TORCH)"
 	if $(BIN)/python -W ignore -c "import sys, torch; sys.exit(torch.version.cuda is None)"; then \
 		$(BIN)/pip install -q "$(TORCH)" "$(TORCHVISION)"; fi
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,docs]'
 	$(BIN)/pip install -q --no-deps "$(TORCH_FIDELITY)"
 	touch $@
 
@@ -42,23 +42,28 @@ test: install
 test-fast: install
 	$(PYTEST) -m "not slow"
 
+# The docs site, built from docs/ and the code (reference pages are generated) into site/.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@echo "the docs site is in site/ (open site/index.html)"
+
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/hooks
+	$(BIN)/ruff format --check src tests benchmarks docs/hooks
 
 demo: install
 	mkdir -p $(OUT)
 	$(BIN)/convergan dirac table | tee $(OUT)/dirac-table.txt
 	$(BIN)/convergan dirac table --csv > $(OUT)/dirac-table.csv
 	MPLBACKEND=Agg $(BIN)/convergan dirac figure --out $(OUT)/dirac
-	MPLBACKEND=Agg $(BIN)/convergan study toy2d --problems circle --methods gan r1 \
+	MPLBACKEND=Agg $(BIN)/convergan study toy2d --problems circle ring8 --methods gan r1 \
 		--steps $(DEMO_STEPS) --out $(OUT)/toy2d $(DEMO_OVERRIDES)
 	@echo "figures and tables are in $(OUT)/"
 
-# Writes under $(OUT)/bench (untracked); the README's numbers are benchmarks/results/dirac.json,
+# Writes under $(OUT)/bench (untracked); the published numbers are benchmarks/results/dirac.json,
 # refreshed on purpose with `python benchmarks/bench_dirac.py --out benchmarks/results/dirac.json`.
 bench: install
 	$(BIN)/python benchmarks/bench_dirac.py --out $(OUT)/bench/dirac.json
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) site .pytest_cache

@@ -34,7 +34,7 @@ from convergan.methods import make_method
 from convergan.plots.dirac import DEFAULT_LR, figure3_grid
 from convergan.schemes import AltGD, SimGD
 
-PUBLISHED = Path(__file__).parent / "results" / "dirac.json"  # the README's numbers
+PUBLISHED = Path(__file__).parent / "results" / "dirac.json"  # the numbers in the docs
 DEFAULT_OUT = Path("out") / "bench" / "dirac.json"
 
 

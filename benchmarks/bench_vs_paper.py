@@ -13,7 +13,7 @@ The other side is a faithful re-implementation, written from its description, of
 * ``update_average``: for every parameter, ``p_avg ← β·p_avg + (1 − β)·p``.
 
 Lazy R1 on that side adds the R1 term with gain k on every k-th D step (GAN_stability has no
-lazy regularization; this is the obvious extension of its pattern). reg_param = γ/2 (README,
+lazy regularization; this is the obvious extension of its pattern). reg_param = γ/2 (docs,
 Conventions). Both sides start from the same initial weights, use torch's/our Adam with the
 config's learning rates and betas (configs/fashion-mnist: 2e-4, (0, 0.99)), batch 64 of
 Fashion-MNIST from the same kind of stream, and the same EMA β.

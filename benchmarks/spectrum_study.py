@@ -1,7 +1,7 @@
 """The spectrum study table and figure from ``convergan spectrum --json`` records.
 
 Each ``benchmarks/results/spectrum/<problem>-<method>.jsonl`` holds the record of one run's
-final checkpoint, computed by (run directories are the short runs described in the README)::
+final checkpoint, computed by (run directories are the short runs of docs/results/results.md)::
 
     convergan spectrum RUN --k 6 --which LR LM --scheme run --preconditioned --samples 512 --json
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from convergan import theory
@@ -58,9 +58,25 @@ def test_consensus_eigenvalues(gamma):
 
 @settings(max_examples=25, deadline=None)
 @given(sigma=st.floats(0.0, 3.0))
+@example(sigma=4.8e-160)  # σ²/2 subnormal: LAPACK was off by 6.5e-6 (issue 20, item 4)
+@example(sigma=2e-161)
+@example(sigma=1.4e-154)
 def test_instance_noise_eigenvalues(sigma):
     expected = theory.jacobian_eigenvalues("instance-noise", sigma=sigma)
     assert_eigenvalues_match(numeric_jacobian("instance-noise", sigma=sigma), expected)
+
+
+def test_eigenvalues_of_matrices_with_subnormal_entries():
+    # [[0, 1/2], [-1/2, -t]] has eigenvalues -t/2 ± i·sqrt(1/4 - t²/4): ±i/2 to float64 for
+    # every t below 1e-150, subnormal ones included (LAPACK alone gave 0.5000065i at 1.15e-319,
+    # 0.49197i at 1.6e-322).
+    from convergan.analysis.operators import eigenvalues
+
+    for t in [1.15275e-319, 1.6e-322, 5e-324, 2.2e-308, 1e-310, 1e-200]:
+        matrix = torch.tensor([[0.0, 0.5], [-0.5, -t]], dtype=torch.float64)
+        values = sorted(eigenvalues(matrix).tolist(), key=lambda z: z.imag)
+        assert values[0] == pytest.approx(-0.5j, abs=1e-15)
+        assert values[1] == pytest.approx(0.5j, abs=1e-15)
 
 
 def test_hand_derived_closed_forms():

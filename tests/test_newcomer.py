@@ -12,7 +12,7 @@ import torch
 from convergan.cli.main import main
 from convergan.data.image_formats import find_fashion_mnist
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+IMAGES_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guides" / "images.md"
 needs_fashion_mnist = pytest.mark.skipif(
     find_fashion_mnist() is None, reason="dataset-fashion-mnist is not installed"
 )
@@ -122,7 +122,7 @@ def test_features_help_and_readme_name_the_inception_file_the_code_reads(capsys)
     from convergan.metrics.features import INCEPTION_FILE
 
     assert INCEPTION_FILE in " ".join(help_of(capsys, "features").split())
-    assert INCEPTION_FILE in README.read_text()
+    assert INCEPTION_FILE in IMAGES_GUIDE.read_text()
     assert "pt_inception" not in help_of(capsys, "features")
 
 
@@ -197,7 +197,7 @@ def test_report_shows_bars_for_runs_and_figures(tmp_path, capsys):
     assert "report: figures:   0%" in err
 
 
-# -- README and report claims ---------------------------------------------------------------
+# -- docs and report claims ---------------------------------------------------------------
 
 
 def test_the_report_header_shows_the_axes_as_run(tmp_path):

@@ -31,8 +31,8 @@ CIRCLE = str(REPO / "configs" / "toy2d" / "circle.yaml")
 # The Lookahead plugin loaded here is forgotten after each test (conftest.py).
 pytestmark = pytest.mark.usefixtures("isolated_registries")
 
-# The documented rule (README, "Defaults, one rule"): every weight defaults to 1; WGAN-GP's
-# gradient-norm target defaults to 1.
+# The documented rule (docs/getting-started/methods.md, "Defaults: one rule"): every weight
+# defaults to 1; WGAN-GP's gradient-norm target defaults to 1.
 DOCUMENTED = {
     "r1": {"gamma": 1.0, "target": 0.0, "at": "real"},
     "r2": {"gamma": 1.0, "target": 0.0, "at": "fake"},

@@ -1,50 +1,27 @@
-"""The README's command blocks marked ``<!-- checked -->`` print what the README says.
+"""The command blocks marked ``<!-- checked -->`` in the README and the docs pages print what
+the pages say (the format and the comparison: ``doc_pages``)."""
 
-A checked block is the marker, a ```bash block of one ``.venv/bin/convergan ...`` command and
-a plain ``` block of expected lines. Each expected line must appear, in order, among the lines
-the command prints (so an abridged table is fine): the same words, and the same numbers as
-values (``-0.000`` equals ``+0.000``; round-off below 1e-12, as in "max error 1e-16", matches
-any other round-off)."""
-
-import re
 import shlex
 import sys
-from pathlib import Path
 
 import pytest
+from doc_pages import ROOT, checked_blocks, missing_lines, same
 
 from convergan.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"<!-- checked -->\n```bash\n(.*?)\n```\n```\n(.*?)```", flags=re.S)
-NUMBER = re.compile(r"[-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?")
-ROUND_OFF = 1e-12
-CHECKED = BLOCK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+CHECKED = [(page, code.strip(), expected) for page, code, expected in checked_blocks("bash")]
 
 
-def parts(line: str) -> tuple[str, list[float]]:
-    """The line's words with every number replaced by ``#``, and the numbers."""
-    numbers = [float(n) for n in NUMBER.findall(line)]
-    return " ".join(NUMBER.sub("#", line).split()), numbers
+def test_the_pages_have_checked_blocks():
+    pages = {page for page, _, _ in CHECKED}
+    assert len(CHECKED) >= 7 and {"README.md", "docs/guides/dirac.md"} <= pages
 
 
-def same(expected: str, printed: str) -> bool:
-    (words, numbers), (printed_words, printed_numbers) = parts(expected), parts(printed)
-    if words != printed_words or len(numbers) != len(printed_numbers):
-        return False
-    return all(
-        a == b or (abs(a) < ROUND_OFF and abs(b) < ROUND_OFF)
-        for a, b in zip(numbers, printed_numbers, strict=True)
-    )
-
-
-def test_the_readme_has_checked_blocks():
-    assert len(CHECKED) >= 5
-
-
-@pytest.mark.parametrize(("command", "expected"), CHECKED, ids=[c for c, _ in CHECKED])
-def test_a_checked_readme_command_prints_what_the_readme_says(
-    command, expected, capsys, monkeypatch, isolated_registries
+@pytest.mark.parametrize(
+    ("page", "command", "expected"), CHECKED, ids=[f"{p}: {c}" for p, c, _ in CHECKED]
+)
+def test_a_checked_command_prints_what_its_page_says(
+    page, command, expected, capsys, monkeypatch, isolated_registries
 ):
     argv = shlex.split(command)
     assert argv[0] == ".venv/bin/convergan" and "\n" not in command
@@ -53,13 +30,8 @@ def test_a_checked_readme_command_prints_what_the_readme_says(
         sys.exit(main(argv[1:]))
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out.splitlines()
-    at = 0
-    for line in expected.splitlines():
-        match = next((i for i in range(at, len(printed)) if same(line, printed[i])), None)
-        assert match is not None, f"README line not printed (in order): {line!r}\n" + "\n".join(
-            printed
-        )
-        at = match + 1
+    line = missing_lines(expected, printed)
+    assert line is None, f"{page}: line not printed (in order): {line!r}\n" + "\n".join(printed)
 
 
 def test_the_comparison_catches_a_changed_number():
@@ -68,3 +40,5 @@ def test_the_comparison_catches_a_changed_number():
     assert not same("rho  0.7500  converges", "rho  0.7501  converges")
     assert not same("rho  0.7500  converges", "rho  0.7500  diverges")
     assert not same("eigenvalues -1.000 -0.000", "eigenvalues -1.000 -0.000 -0.000")
+    assert missing_lines("a 1\nb 2", ["a 1", "x", "b 2"]) is None
+    assert missing_lines("b 2\na 1", ["a 1", "b 2"]) == "a 1"  # order matters

@@ -106,7 +106,9 @@ def test_cosine_with_warmup_and_hold_in_steps(step, expected):
 )
 def test_linear_in_samples_counts_the_global_batch(step, world_size, expected):
     config = tiny(
-        None, "optim.d.betas=[0.0, {schedule: linear, start: 0.9, end: 0.99, samples: 160}]"
+        None,
+        "optim.d.name=adam",
+        "optim.d.betas=[0.0, {schedule: linear, start: 0.9, end: 0.99, samples: 160}]",
     )
     betas = config_at(config, step, world_size).optim.d.betas
     assert betas[0] == 0.0 and betas[1] == pytest.approx(expected, abs=1e-12)
@@ -186,7 +188,7 @@ def test_the_old_learning_rate_keys_are_schedules_over_the_run():
             "optim.g.lr.steps: expected an integer, got 1.5 (float)",
         ),
         (
-            "optim.d.betas=[0, {schedule: cosine, start: 0.9, end: 1, steps: 5}]",
+            "optim.d={name: adam, betas: [0, {schedule: cosine, start: 0.9, end: 1, steps: 5}]}",
             "optim.d.betas[1].end: must be < 1, got 1.0",
         ),
         (
@@ -237,6 +239,7 @@ def test_config_yaml_prints_schedules_back_exactly(tmp_path):
         "method.loss=nonsaturating",
         f"method.penalties=[{{name: r1, gamma: {written}}}]",
         f"optim.g.lr={lr}",
+        "optim.g.name=adam",
         "optim.g.betas=[0, {schedule: cosine, start: 0.9, end: 0.99, samples: 2e7}]",
         "ema.half_life_samples={schedule: cosine, start: 0, end: 5000000, samples: 20000000}",
     )

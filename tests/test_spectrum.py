@@ -26,6 +26,8 @@ from convergan.analysis.spectrum import (
     leading_eigenvalues,
     max_stable_lr_scale,
     stable_lr_scale_intervals,
+    transposed_update_operator,
+    update_operator,
     update_spectrum,
 )
 from convergan.field import GameField, ParameterLayout, flatten, game_field, unflatten
@@ -258,6 +260,32 @@ def test_update_eigenvalues_match_dense_update_jacobian(case):
     assert result.spectrum.converged
     assert_leading_match(result.spectrum.eigenvalues, reference, "LM", 6)
     assert result.spectral_radius == pytest.approx(np.abs(reference).max(), rel=1e-9)
+
+
+@pytest.mark.parametrize("case", list(_update_cases()))
+def test_transposed_update_operator_is_the_dense_update_jacobian_transposed(case):
+    """F′ᵀ from J's transpose products alone (recorded once, a backward per product),
+    assembled column by column, against the scheme run on the dense J (with a frozen P)."""
+    scheme = _update_cases()[case]
+    field, x = mlp_game("r1", UPDATE_WIDTH)
+    sizes = tuple(x_i.numel() for x_i in x)
+    gains = scheme.regularization_gains
+    g = torch.Generator().manual_seed(7)
+    p = tuple(torch.rand(s, generator=g, dtype=torch.float64) + 0.5 for s in sizes)
+    dense_jacobians = {gain: dense_jacobian("r1", gain, UPDATE_WIDTH) for gain in gains}
+    # The reference: the direct operator (checked against the dense scheme above) on dense J.
+    direct, m = update_operator(
+        scheme, {gain: (lambda z, j=j: j @ z) for gain, j in dense_jacobians.items()}, sizes, p
+    )
+    dense = torch.stack([direct(e) for e in torch.eye(m, dtype=torch.float64)], dim=1).numpy()
+    transposed = {
+        gain: JacobianOperator(field.with_regularization_gain(gain), x).rmatvec for gain in gains
+    }
+    apply, _ = transposed_update_operator(scheme, transposed, sizes, p)
+    columns = [apply(e).numpy() for e in torch.eye(m, dtype=torch.float64)]
+    np.testing.assert_allclose(np.stack(columns, axis=1), dense.T, atol=1e-12)
+    result = update_spectrum(scheme, transposed, sizes, 6, p, transposed=True)
+    assert result.spectral_radius == pytest.approx(np.abs(np.linalg.eigvals(dense)).max(), rel=1e-9)
 
 
 @pytest.mark.parametrize("name,scheme", [("gan", SimGD(lr=0.5)), ("r1", AltGD(lr=0.5))])

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from convergan.config.schema import OptimizerConfig
+from convergan.config.schema import OptimizerConfig, parse_optimizer
 from convergan.field import GameField, Observed, OptimizerStep, ParameterLayout
 from convergan.methods import Batch, make_method
 from convergan.models.mlp import MLPDiscriminator, MLPGenerator
@@ -300,9 +300,9 @@ class Library:
             self.x, state = scheme.step(self.field(t), self.mover, self.x, state, t)
 
 
-ADAM = OptimizerConfig(name="adam", lr=LR_G, betas=(0.5, 0.9))
-SGD = OptimizerConfig(name="sgd", lr=LR_G, momentum=0.9)
-RMSPROP = OptimizerConfig(name="rmsprop", lr=LR_G, alpha=0.9)
+ADAM = parse_optimizer({"name": "adam", "lr": LR_G, "betas": [0.5, 0.9]}, "optim.g")
+SGD = parse_optimizer({"name": "sgd", "lr": LR_G, "momentum": 0.9}, "optim.g")
+RMSPROP = parse_optimizer({"name": "rmsprop", "lr": LR_G, "alpha": 0.9}, "optim.g")
 
 
 def assert_same(library: Library, reference: Reference, batches_used: int) -> None:

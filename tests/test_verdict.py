@@ -25,7 +25,7 @@ from convergan.cli.main import main
 from convergan.config import load_config
 from convergan.problems import make_problem
 from convergan.runs import train
-from convergan.runs.verdict import decide, fit_trend, run_verdict
+from convergan.runs.verdict import run_verdict
 from convergan.training.directory import RunDirectory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,20 +177,21 @@ TINY_2D = [
 ]
 
 
-def reference_field(run: RunDirectory, step: int, samples: int, gamma: float):
+def reference_field(run: RunDirectory, step: int, samples: int, gamma: float, seed=None):
     """v = (−∇_θ L_G, −∇_ψ L_D) of the non-saturating GAN + R1 on the evaluation game, with
     the losses written out here: L_D = E softplus(−D(x)) + E softplus(D(G(z))) +
     (γ/2) E ‖∇_x D(x)‖², L_G = E softplus(−D(G(z))). The game, as documented: the first batch
     of the problem's stream seeded 1000·seed, latents from a generator seeded with the seed."""
     config = run.config
+    seed = config.seed if seed is None else seed
     _, state = run.load(step)
     players = run.players(state)
     generator, discriminator = players.generator, players.discriminator
     torch.nn.utils.vector_to_parameters(state["theta"], generator.parameters())
     torch.nn.utils.vector_to_parameters(state["psi"], discriminator.parameters())
-    real = next(make_problem(config).real_stream(samples, seed=config.seed * 1000))
+    real = next(make_problem(config).real_stream(samples, seed=seed * 1000))
     latent = torch.randn(
-        samples, config.model.latent_dim, generator=torch.Generator().manual_seed(config.seed)
+        samples, config.model.latent_dim, generator=torch.Generator().manual_seed(seed)
     )
     real = real.clone().requires_grad_(True)
     d_real = discriminator(real).reshape(-1)
@@ -220,6 +221,16 @@ def test_the_diagnostics_are_the_field_on_the_evaluation_game(tmp_path):
     assert logged["diagnostics/field_norm"] == pytest.approx(
         float(torch.cat([v_g, v_d]).norm()), rel=1e-5
     )
+    # The noise estimate: the second evaluation game is the one of seed + 1_000_003 (as
+    # documented); with two games η² = ‖v₁ − v₂‖²/2 and ‖E v‖² is estimated by ⟨v₁, v₂⟩.
+    (w_g, w_d), _ = reference_field(run, 6, 48, 1.0, seed=run.config.seed + 1_000_003)
+    v1, v2 = torch.cat([v_g, v_d]).double(), torch.cat([w_g, w_d]).double()
+    assert logged["diagnostics/field_noise"] == pytest.approx(
+        float((v1 - v2).norm()) / math.sqrt(2), rel=1e-4
+    )
+    assert logged["diagnostics/field_signal_sq"] == pytest.approx(
+        float(torch.dot(v1, v2)), rel=1e-4, abs=1e-7
+    )
     _, x3 = reference_field(run, 3, 48, 1.0)
     moved = x6 - x3
     assert logged["diagnostics/distance_per_step"] == pytest.approx(
@@ -243,7 +254,9 @@ def test_the_diagnostics_are_the_field_on_the_evaluation_game(tmp_path):
 def test_verdict_cli_on_a_2d_run_in_text_json_and_html(tmp_path, capsys):
     run_dir = tmp_path / "circle"
     train(load_config(CIRCLE, [*TINY_2D, f"out_dir={run_dir}", "train.steps=30"]))
-    code, out, err = cli(capsys, "verdict", run_dir, "--json", "--k", 3, "--quiet")
+    code, out, err = cli(
+        capsys, "verdict", run_dir, "--json", "--k", 3, "--quiet", "--spectrum", "always"
+    )
     assert code == 0, err
     assert "matvec" not in err
     record = json.loads(out)
@@ -265,7 +278,9 @@ def test_verdict_cli_on_a_2d_run_in_text_json_and_html(tmp_path, capsys):
     assert record["dirac_verdict"]
 
     page = tmp_path / "verdict.html"
-    code, out, err = cli(capsys, "verdict", run_dir, "--k", 3, "--html", page)
+    code, out, err = cli(
+        capsys, "verdict", run_dir, "--k", 3, "--html", page, "--spectrum", "always", "--recompute"
+    )
     assert code == 0, err
     assert out.startswith(f"verdict       {record['verdict']}")
     assert "rules, in order:" in out and f"wrote {page}" in out
@@ -278,25 +293,3 @@ def test_verdict_cli_on_a_2d_run_in_text_json_and_html(tmp_path, capsys):
 
     code, _, err = cli(capsys, "verdict", run_dir, "--window", "0")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--window" in err
-
-
-def rows_of(steps, norms):
-    return [{"step": int(s), "diagnostics/field_norm": n} for s, n in zip(steps, norms)]
-
-
-def test_the_rules_on_series_made_here():
-    steps = np.arange(10, 1010, 10)
-    wobble = 0.2 * np.sin(steps / 37.0)
-    shrinking = rows_of(steps, np.exp(-0.01 * steps + wobble))
-    trend = fit_trend(shrinking)
-    assert decide(trend)[0] == "converging"
-    assert trend.rate == pytest.approx(math.exp(-0.01), rel=1e-3)
-    assert decide(fit_trend(shrinking), radius_per_step=1.01)[0] == "inconclusive"
-    growing = rows_of(steps, np.exp(0.01 * steps + wobble))
-    assert decide(fit_trend(growing))[0] == "diverging"
-    assert decide(fit_trend(growing), radius_per_step=0.9)[0] == "inconclusive"
-    assert decide(fit_trend(rows_of(steps, np.exp(wobble))))[0] == "oscillating"
-    broken = shrinking[:-1] + [{"step": 1000, "diagnostics/field_norm": None}]
-    assert decide(fit_trend(broken))[0] == "diverging"
-    assert decide(fit_trend(shrinking[-3:]))[0] == "inconclusive"
-    assert decide(fit_trend([{"step": 5, "loss": 1.0}]))[0] == "inconclusive"

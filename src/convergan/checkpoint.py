@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import socket
 import tempfile
 import time
 import warnings
@@ -40,6 +39,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from convergan.files import FILE_MODE, fsync_directory, host_tag, writer_gone
 
 
 class CheckpointError(ValueError):
@@ -60,20 +61,6 @@ _TEMP_OWNER = re.compile(r"\.step-\d+\.pt\.(\d+)@([A-Za-z0-9-]*)\..+\.tmp")
 _UNOWNED_TEMP_AGE_S = 3600.0  # temp files of older versions carry no owner: old ones only
 
 
-def _host_tag() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64]
-
-
-def _is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 def is_stale_temp(path: Path) -> bool:
     """Whether the temp file ``path`` was left by a writer that no longer runs: its pid is not
     alive on this host. Temp files of other hosts are never stale (we cannot tell); unowned
@@ -84,20 +71,7 @@ def is_stale_temp(path: Path) -> bool:
             return time.time() - path.stat().st_mtime > _UNOWNED_TEMP_AGE_S
         except FileNotFoundError:
             return False
-    pid, host = int(match.group(1)), match.group(2)
-    if host != _host_tag():
-        return False
-    return pid != os.getpid() and not _is_running(pid)
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp creates files readable by the owner only; checkpoints get the usual permissions.
-_FILE_MODE = 0o666 & ~_read_umask()
+    return writer_gone(int(match.group(1)), match.group(2))
 
 
 # --------------------------------------------------------------------------- single files
@@ -117,13 +91,13 @@ def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
         # Hidden and suffixed .tmp, so a leftover from a killed process never looks like a
         # checkpoint; the pid@host tag tells clean-up whose it is.
         descriptor, temp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.{os.getpid()}@{_host_tag()}.", suffix=".tmp", dir=path.parent
+            prefix=f".{path.name}.{os.getpid()}@{host_tag()}.", suffix=".tmp", dir=path.parent
         )
     except OSError as error:
         raise CheckpointWriteError(_write_failure(path, error)) from None
     try:
         with os.fdopen(descriptor, "wb") as file:
-            os.chmod(temp_name, _FILE_MODE)
+            os.chmod(temp_name, FILE_MODE)
             torch.save(dict(state), file)
             file.flush()
             os.fsync(file.fileno())
@@ -137,7 +111,7 @@ def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
             # torch.save reports a failed write of its zip writer as a RuntimeError
             raise CheckpointWriteError(_write_failure(path, error)) from None
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     return path
 
 
@@ -183,17 +157,6 @@ def _verify_record_checksums(path: Path) -> None:
             with archive.open(record) as stream:  # raises BadZipFile on a CRC mismatch
                 while stream.read(1 << 20):
                     pass
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist the rename: on POSIX a directory entry is only durable once the directory is."""
-    if os.name != "posix":
-        return
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _check_weights_only(value: Any, where: str) -> None:

@@ -6,6 +6,13 @@ square average, momentum buffers, the step count) lives in the scheme state the 
 carries and checkpoints; nothing is mutated behind a step, and the learning rate comes from
 the scheme on every call, so it is set in exactly one place.
 
+Each optimizer's options and their defaults live here and nowhere else: a config's
+``optim.g``/``optim.d`` section takes ``name``, ``lr`` and exactly the fields of the registered
+class it names (read from the class, as a scheme's are from its class), each checked by its
+:func:`~convergan.options.option` bounds; a key the chosen optimizer does not take is a
+one-line error. A number may be a schedule (:mod:`convergan.schedules`; R3GAN ramps Adam's
+β2), resolved to its value before an update runs.
+
 The arithmetic is PyTorch's own single-tensor implementation, operation for operation
 (``torch.optim.Adam``, ``RMSprop`` and ``SGD`` with ``foreach=False``), so a trainer step
 equals one of ``torch.optim`` to the last bit (checked in ``tests/test_extension.py``).
@@ -19,13 +26,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from convergan.options import option
+from convergan.schedules import Schedule
+
 OptimizerState = dict[str, Any]
+Number = float | Schedule  # an option's value in a config; a float when an update runs
 
 
 @dataclass(frozen=True)
 class SGD:
-    momentum: float = 0.0
-    weight_decay: float = 0.0
+    momentum: Number = option(0.0, ge=0, lt=1)
+    weight_decay: Number = option(0.0, ge=0)  # L2 coefficient
 
     def init(self, x: Tensor) -> OptimizerState:
         return {"momentum_buffer": torch.zeros_like(x)} if self.momentum else {}
@@ -40,9 +51,12 @@ class SGD:
 
 @dataclass(frozen=True)
 class Adam:
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    """Adam; the default β's are the GAN setting (StyleGAN2, R3GAN's β1 = 0, β2 = 0.99), not
+    ``torch.optim.Adam``'s (0.9, 0.999)."""
+
+    betas: tuple[Number, Number] = option((0.0, 0.99), ge=0, lt=1)
+    eps: Number = option(1e-8, gt=0)  # denominator guard
+    weight_decay: Number = option(0.0, ge=0)  # L2 coefficient
 
     def init(self, x: Tensor) -> OptimizerState:
         return {"step": 0, "exp_avg": torch.zeros_like(x), "exp_avg_sq": torch.zeros_like(x)}
@@ -61,10 +75,10 @@ class Adam:
 
 @dataclass(frozen=True)
 class RMSprop:
-    alpha: float = 0.99
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum: float = 0.0
+    alpha: Number = option(0.99, ge=0, lt=1)  # squared-gradient decay
+    eps: Number = option(1e-8, gt=0)  # denominator guard
+    weight_decay: Number = option(0.0, ge=0)  # L2 coefficient
+    momentum: Number = option(0.0, ge=0, lt=1)
 
     def init(self, x: Tensor) -> OptimizerState:
         state = {"step": 0, "square_avg": torch.zeros_like(x)}

@@ -173,7 +173,8 @@ SCHEDULE_KEYS = ("schedule", "start", "end", *UNITS, "warmup_start") + tuple(
 def schedule(value: Any, key: str, **bounds: float) -> Schedule:
     """A schedule (see :mod:`convergan.schedules`). ``start``, ``end`` and ``warmup_start``
     obey the key's ``bounds``, except that a bound ``> 0`` admits 0: a warm-up from 0, a
-    half-life ramped up from 0 and a decay to 0 are what schedules are for."""
+    half-life ramped up from 0 and a decay to 0 are what schedules are for; a schedule that
+    stays at 0 (start and end 0) is refused like the constant 0."""
     value = mapping(value, key)
     for name in value:
         if name not in SCHEDULE_KEYS:
@@ -200,6 +201,11 @@ def schedule(value: Any, key: str, **bounds: float) -> Schedule:
                 f"missing (a schedule takes start and end, e.g. {SCHEDULE_EXAMPLE})",
             )
         ends[name] = number(value[name], f"{key}.{name}", **relaxed)
+    if "gt" in bounds and not (ends["start"] > bounds["gt"] or ends["end"] > bounds["gt"]):
+        # Reaching the bound is what schedules are for; staying on it is a constant that the
+        # key refuses (a rate of 0 trains nothing).
+        fail(key, f"a schedule from {ends['start']:g} to {ends['end']:g} never exceeds "
+             f"{bounds['gt']:g}; start or end must be > {bounds['gt']:g}")  # fmt: skip
     warmup_start = number(value.get("warmup_start", 0.0), f"{key}.warmup_start", **relaxed)
     length = integer(value[unit], f"{key}.{unit}", gt=0)
     warmup = integer(value.get(f"warmup_{unit}", 0), f"{key}.warmup_{unit}", ge=0)

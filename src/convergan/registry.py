@@ -341,6 +341,10 @@ PROBLEM_FAMILIES: Registry[Any] = Registry(
         "toy2d": ("convergan.problems.toy2d:FAMILY", "every registered 2D problem"),
         "images": ("convergan.problems.images:FAMILY", "every registered image dataset"),
         "dirac": ("convergan.problems.dirac:FAMILY", "the Dirac-GAN, data at 0 in R^d"),
+        "fullbatch": (
+            "convergan.problems.fullbatch:FAMILY",
+            "<2D problem>-fullbatch: a fixed finite game, every step on all of it",
+        ),
     },
 )
 # How a problem's samples are drawn (a scatter over D's contour, an image grid, ...): a

@@ -107,8 +107,9 @@ def leading_eigenvalues(
 
     ``initial``: ARPACK's start vector (default: seeded normal). A combination of a nearby
     operator's leading eigenvectors (:func:`start_vector`) saves products when several
-    checkpoints of one run are analysed. ``block``: the product on a block of vectors (one
-    per row), used for the residual checks, which need all their products at once.
+    checkpoints of one run are analysed; one of another length is ignored. ``block``: the
+    product on a block of vectors (one per row), used for the residual checks, which need all
+    their products at once.
     """
     criterion(np.zeros(1), which)  # validates which
     check_k(k, n)
@@ -142,7 +143,8 @@ def leading_eigenvalues(
         values, vectors = np.linalg.eig(matrix)
         converged = True
     else:
-        v0 = np.random.default_rng(seed).standard_normal(n) if initial is None else initial
+        fits = initial is not None and np.shape(initial) == (n,)
+        v0 = initial if fits else np.random.default_rng(seed).standard_normal(n)
         operator = LinearOperator((n, n), matvec=apply, dtype=np.float64)
         ncv = ncv or krylov_dimension(n, k, which)
         basis, per_restart = ncv, max(1, ncv - k)

@@ -34,15 +34,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from convergan.analysis.moves import moves_per_period
 from convergan.analysis.operators import (
     UNIT_CIRCLE_TOLERANCE,
     check_scheme_size,
     eigenvalues,
+    flush_subnormals,
     jacobian,
+    linearized_update_jacobian,
     update_jacobian,
     verdict,
 )
-from convergan.analysis.stable_rates import stable_lr_intervals
+from convergan.analysis.stable_rates import stable_lr_ranges
 from convergan.analysis.trajectories import simulate
 from convergan.field import (
     GameField,
@@ -56,6 +59,15 @@ from convergan.methods.method import Method
 from convergan.schemes import Scheme
 
 STATIONARITY_TOLERANCE = 1e-10
+MAX_DIFFERENTIATED_MOVES = 64
+"""Periods of at most this many moves are differentiated through the method's field (the
+definition); longer ones are composed from the field Jacobians (:func:`linearized_update_jacobian`,
+the same matrix): reverse mode through a period costs time quadratic in its moves (every
+penalty's inner gradient walks the whole graph behind it: 300 moves took 7 s)."""
+MAX_FALLBACK_MOVES = 10_000
+"""The most player moves per trajectory of the fallback verdict (a method without a regular
+equilibrium): each is a step on the method's autodiff field, about 1.6 ms (6,300 moves took
+10 s of CPU), so this bounds the fallback to about 20 s."""
 MAX_JACOBIAN_ENTRY = 1e100
 """The largest field-Jacobian entry the analysis accepts: squares of larger entries (which an
 update Jacobian of two steps holds) overflow float64."""
@@ -63,9 +75,12 @@ update Jacobian of two steps holds) overflow float64."""
 
 def field_jacobian(field: GameField, x: State) -> Tensor:
     """``v′(x)``, the Jacobian of the field on the flattened state (``n × n``), by the
-    field's route (:func:`~convergan.analysis.operators.jacobian`)."""
+    field's route (:func:`~convergan.analysis.operators.jacobian`), subnormal entries set to 0
+    (:func:`~convergan.analysis.operators.flush_subnormals`: eigenvalue routines go wrong on
+    them, and they move no eigenvalue measurably)."""
     sizes = tuple(x_i.shape[-1] for x_i in x)
-    return jacobian(lambda z: flatten(field(unflatten(z, sizes))), flatten(x), field.route)
+    matrix = jacobian(lambda z: flatten(field(unflatten(z, sizes))), flatten(x), field.route)
+    return flush_subnormals(matrix)
 
 
 def is_regular_equilibrium(field: GameField, x: State, step: float = 1e-6) -> tuple[bool, str]:
@@ -117,7 +132,14 @@ def field_jacobians_by_gain(
     return {g: field_jacobian(make_field(g), x) for g in gains}
 
 
-def _trajectory_fallback(game, method, scheme, x, steps, radius) -> dict[str, int]:
+def _trajectory_fallback(game, method, scheme, x, steps, radius, progress) -> dict[str, int]:
+    moves = steps * moves_per_period(scheme) // max(1, int(scheme.period))
+    if moves > MAX_FALLBACK_MOVES:
+        raise ValueError(
+            f"{method.name} has no regular equilibrium, so its verdict comes from {steps} steps "
+            f"of trajectories: {moves:,} player moves of {scheme.name}, more than the limit of "
+            f"{MAX_FALLBACK_MOVES:,} (lower the step counts or lazy K)"
+        )
     centre = flatten(x)
     if centre.numel() != 2:
         directions = torch.eye(centre.numel(), dtype=centre.dtype)
@@ -125,7 +147,8 @@ def _trajectory_fallback(game, method, scheme, x, steps, radius) -> dict[str, in
     else:
         angles = torch.arange(8, dtype=centre.dtype) * (math.pi / 4) + math.pi / 8
         directions = torch.stack([angles.cos(), angles.sin()], dim=1)
-    verdicts = simulate(game, method, scheme, centre + radius * directions, steps).verdicts
+    starts = centre + radius * directions
+    verdicts = simulate(game, method, scheme, starts, steps, progress=progress).verdicts
     return {v: verdicts.count(v) for v in sorted(set(verdicts))}
 
 
@@ -146,6 +169,7 @@ class LocalAnalysis:
     verdict: str = "undefined"
     max_stable_lr_scale: float | None = None
     stable_lr_intervals: tuple[tuple[float, float], ...] = ()  # of max(lr_g, lr_d)
+    stable_lr_exact: bool = True  # False: from the grid search (a narrow range can be missed)
     continuous_time_stable: bool | None = None
     period: int = 1
     trajectory_verdicts: dict[str, int] | None = None  # fallback without a regular equilibrium
@@ -186,12 +210,14 @@ def analyze(
     fallback_steps: int = 300,
     fallback_radius: float = 0.5,
     route: Route = "eager",
+    progress: bool = False,
 ) -> LocalAnalysis:
     """Exact local analysis of ``method`` trained with ``scheme`` on ``game``.
 
     ``route`` is the field's differentiation route; the eager one (reverse mode through
     ``torch.autograd``) spares a short run the first-call cost of ``torch.func``, and the
-    functional one gives the same numbers to rounding.
+    functional one gives the same numbers to rounding. ``progress``: a bar on stderr for the
+    parts that can take long (the grid search of stable rates over a long period).
 
     Without a regular equilibrium there is nothing to linearise; the analysis then runs the
     scheme for ``fallback_steps`` from 8 points at distance ``fallback_radius`` around the
@@ -212,14 +238,21 @@ def analyze(
             regular=False,
             note=f"no regular equilibrium: {note}; verdict from trajectories",
             trajectory_verdicts=_trajectory_fallback(
-                game, method, scheme, x, fallback_steps, fallback_radius
+                game, method, scheme, x, fallback_steps, fallback_radius, progress
             ),
             **base,
         )
     jacobian = field_jacobian(field, x)
     _check_jacobian(jacobian, method.name)
     field_eigenvalues = eigenvalues(jacobian)
-    update = update_jacobian(scheme, field, x)
+    sizes = tuple(x_i.shape[-1] for x_i in x)
+    jacobians = field_jacobians_by_gain(
+        field.with_regularization_gain, x, scheme.regularization_gains
+    )
+    if moves_per_period(scheme) <= MAX_DIFFERENTIATED_MOVES:
+        update = update_jacobian(scheme, field, x)
+    else:  # the same matrix, from the field Jacobians: linear in the moves, not quadratic
+        update = linearized_update_jacobian(scheme, jacobians, sizes)
     if not torch.isfinite(update).all():
         lrs = ", ".join(f"{float(lr):g}" for lr in scheme.lrs)
         raise ValueError(
@@ -228,11 +261,7 @@ def analyze(
         )
     update_eigenvalues = eigenvalues(update)
     radius = float(update_eigenvalues.abs().max())
-    sizes = tuple(x_i.shape[-1] for x_i in x)
-    jacobians = field_jacobians_by_gain(
-        field.with_regularization_gain, x, scheme.regularization_gains
-    )
-    intervals = stable_lr_intervals(scheme, jacobians, sizes)
+    intervals, exact = stable_lr_ranges(scheme, jacobians, sizes, progress=progress)
     if method.clip is not None:
         note = f"{note}; weight clipping is inactive at the equilibrium"
     return LocalAnalysis(
@@ -248,6 +277,7 @@ def analyze(
         if intervals
         else None,
         stable_lr_intervals=tuple(intervals),
+        stable_lr_exact=exact,
         continuous_time_stable=bool((field_eigenvalues.real < -UNIT_CIRCLE_TOLERANCE).all()),
         **base,
     )

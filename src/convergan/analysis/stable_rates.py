@@ -1,14 +1,21 @@
 """The stable learning rates of a scheme at an equilibrium: every range of rates at which its
-update operator contracts, found without depending on the scheme's own rates."""
+update operator contracts, found without depending on the scheme's own rates.
+
+:func:`stable_lr_ranges` finds them exactly (:mod:`convergan.analysis.exact_rates`) and, for
+periods too long for exact arithmetic, on a grid (:func:`grid_stable_lr_intervals`)."""
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
+from convergan.analysis.exact_rates import exact_stable_intervals
 from convergan.analysis.operators import (
     UNIT_CIRCLE_TOLERANCE,
     linearized_update_jacobian,
@@ -21,9 +28,55 @@ SMALL_STEP = 1e-6
 # Halvings evaluated per batched call of the bisection (bisect_cells): 2^5 − 1 midpoints per
 # cell; about 46 halvings reach adjacent floats from a grid cell: 10 calls instead of 46.
 LOOKAHEAD = 5
+GRID_CHUNK = 600  # grid points per batched evaluation (one tick of the progress bar)
+
+
+class StableRanges(NamedTuple):
+    """Every range ``(lo, hi)`` of the largest rate at which the scheme converges, and
+    whether they are exact (else from the grid search, which can miss narrow ranges)."""
+
+    intervals: list[tuple[float, float]]
+    exact: bool
+
+
+def stable_lr_ranges(
+    scheme: Scheme,
+    jacobians: dict[float, Tensor],
+    sizes: tuple[int, ...],
+    progress: bool = False,
+) -> StableRanges:
+    """Every range of the largest learning rate ``h`` (the rates keeping their ratio) at which
+    the scheme's update operator has spectral radius ρ < 1.
+
+    Exact (:func:`~convergan.analysis.exact_rates.exact_stable_intervals`: endpoints are the
+    real roots of polynomials in ``h``, each cell between them checked exactly) when the
+    period is short enough for exact arithmetic; otherwise, or for a user's scheme that
+    cannot run on exact rationals, the grid search :func:`grid_stable_lr_intervals` (with a
+    progress bar on stderr when ``progress`` and it takes over a second).
+    """
+    norm = max(float(torch.linalg.matrix_norm(j, ord=2).max()) for j in jacobians.values())
+    rate = max(abs(float(lr)) for lr in scheme.lrs)
+    if not math.isfinite(norm) or norm == 0.0 or not math.isfinite(rate) or rate == 0.0:
+        return StableRanges([], True)  # no field, or no rate: ρ = 1 (or undefined) throughout
+    try:
+        exact = exact_stable_intervals(scheme, jacobians, sizes)
+    except TypeError:  # a user's scheme that needs tensors (not NumPy arrays of rationals)
+        exact = None
+    if exact is not None:
+        return StableRanges(exact, True)
+    return StableRanges(
+        grid_stable_lr_intervals(scheme, jacobians, sizes, progress=progress), False
+    )
 
 
 def stable_lr_intervals(
+    scheme: Scheme, jacobians: dict[float, Tensor], sizes: tuple[int, ...]
+) -> list[tuple[float, float]]:
+    """The ranges of :func:`stable_lr_ranges`."""
+    return stable_lr_ranges(scheme, jacobians, sizes).intervals
+
+
+def grid_stable_lr_intervals(
     scheme: Scheme,
     jacobians: dict[float, Tensor],
     sizes: tuple[int, ...],
@@ -32,9 +85,11 @@ def stable_lr_intervals(
     lowest_step: float = 1e-12,
     highest_step: float = 1e15,
     bisections: int = 80,
+    progress: bool = False,
 ) -> list[tuple[float, float]]:
     """Every range of the largest learning rate ``h`` at which the scheme converges
-    (ρ < 1 − 1e-9), the rates keeping their ratio; divide by ``max(scheme.lrs)`` for the factor
+    (ρ < 1 − 1e-9), the rates keeping their ratio, searched on a grid (the fallback of
+    :func:`stable_lr_ranges`); divide by ``max(scheme.lrs)`` for the factor
     of :meth:`Scheme.scaled` (rates, not factors, so a tiny ``--lr`` cannot overflow them).
 
     The search does not depend on the scheme's own learning rates. It works in the
@@ -69,14 +124,32 @@ def stable_lr_intervals(
     first = math.floor(math.log10(lowest_step) * per_decade)
     last = math.ceil(math.log10(highest_step) * per_decade)
     steps = 10.0 ** (torch.arange(first, last + 1, dtype=dtype) / per_decade)
-    stable = converges(steps).tolist()
-    # Every grid cell where convergence switches, bisected (all cells at once).
-    cells = [
-        (float(steps[i - 1]), float(steps[i]), stable[i - 1])
-        for i in range(1, len(steps))
-        if stable[i] != stable[i - 1]
-    ]
-    ends = bisect_cells(lambda s: converges(torch.tensor(s, dtype=dtype)), cells, bisections)
+    chunks = torch.split(steps, GRID_CHUNK)
+    bar = tqdm(
+        total=len(chunks) + -(-bisections // LOOKAHEAD),
+        desc="stable lr search",
+        unit="batch",
+        disable=not progress,
+        delay=1.0,  # shown only when it takes long (a period of thousands of moves)
+        leave=False,
+        file=sys.stderr,
+    )
+    with bar:
+        stable = []
+        for chunk in chunks:  # the grid in chunks, for the progress bar
+            stable += converges(chunk).tolist()
+            bar.update()
+
+        def converges_counted(points: list[float]) -> Tensor:
+            bar.update()
+            return converges(torch.tensor(points, dtype=dtype))
+
+        cells = [  # every grid cell where convergence switches, bisected (all cells at once)
+            (float(steps[i - 1]), float(steps[i]), stable[i - 1])
+            for i in range(1, len(steps))
+            if stable[i] != stable[i - 1]
+        ]
+        ends = bisect_cells(converges_counted, cells, bisections)
     intervals = []
     start = 0.0 if stable[0] else None
     for (_, _, stable_at_lo), end in zip(cells, ends):
@@ -146,10 +219,10 @@ def bisect_cells(
 
 
 def max_stable_lr_scale(
-    scheme: Scheme, jacobians: dict[float, Tensor], sizes: tuple[int, ...], **search
+    scheme: Scheme, jacobians: dict[float, Tensor], sizes: tuple[int, ...]
 ) -> float | None:
     """The largest factor ``c`` at which ``scheme.scaled(c)`` converges: the end of the last
-    of :func:`stable_lr_intervals` (``inf`` when still stable at the search bound, ``None``
-    when no rate converges)."""
-    intervals = stable_lr_intervals(scheme, jacobians, sizes, **search)
+    of :func:`stable_lr_intervals` (``inf`` when stable at every larger rate, ``None`` when no
+    rate converges)."""
+    intervals = stable_lr_intervals(scheme, jacobians, sizes)
     return intervals[-1][1] / max(abs(float(lr)) for lr in scheme.lrs) if intervals else None

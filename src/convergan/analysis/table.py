@@ -81,17 +81,16 @@ def dirac_table(
     game = dirac_gan()
     rows = []
     schemes = schemes or tuple(SCHEMES.names())
-    bar = tqdm(total=len(METHODS.names()) * len(schemes), desc="dirac table", unit="row",
-               disable=not progress, file=sys.stderr, leave=False)  # fmt: skip
-    for name in METHODS.names():
-        spec = preset_spec(name)
-        method = spec.build()
-        for scheme_name in schemes:
-            result = analyze(game, method, SCHEMES[scheme_name](lr=lr))
-            closed, error = theory_check(spec, result)
-            rows.append(TableRow(spec, result, closed, error))
-            bar.update()
-    bar.close()
+    with tqdm(total=len(METHODS.names()) * len(schemes), desc="dirac table", unit="row",
+              disable=not progress, file=sys.stderr, leave=False) as bar:  # fmt: skip
+        for name in METHODS.names():  # the bar is cleared also when an analysis raises
+            spec = preset_spec(name)
+            method = spec.build()
+            for scheme_name in schemes:
+                result = analyze(game, method, SCHEMES[scheme_name](lr=lr))
+                closed, error = theory_check(spec, result)
+                rows.append(TableRow(spec, result, closed, error))
+                bar.update()
     return rows
 
 

@@ -149,9 +149,15 @@ def simulate(
         mover = GradientStep(clip=m.clip)
         state = s.init(field, mover, x)
         path = [start]
-        for t in tqdm(
-            range(steps), disable=not progress, desc="simulate", unit="step", file=sys.stderr
-        ):
+        bar = tqdm(
+            range(steps),
+            disable=not progress,
+            desc="simulate",
+            unit="step",
+            file=sys.stderr,
+            delay=1.0,  # only when it takes long
+        )
+        for t in bar:
             x, state = s.step(field, mover, x, state, t)
             path.append(flatten(x))
         return torch.stack(path)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convergan.cli.dirac_record import analysis_record, describe_scheme
-from convergan.cli.dirac_table import TABLE_GAMES, format_complex, run_table
+from convergan.cli.dirac_table import TABLE_GAMES, format_complex, readable, run_table
 from convergan.cli.errors import UsageError
 from convergan.cli.names import ANALYSIS_KINDS, registered_names
 from convergan.cli.threads import one_thread
@@ -136,7 +136,7 @@ def _method_and_scheme_arguments(parser: argparse.ArgumentParser) -> None:
 def _spec_settings(args) -> dict:
     """The flags and ``KEY=VALUE`` overrides as one settings layer (flags first, overrides
     on top), restricted to the sections the analysis reads."""
-    from convergan.config.load import merge_layers, parse_overrides
+    from convergan.config.load import check_none_dropped, merge_layers, parse_overrides
 
     flags: dict = {}
     if args.method is not None:
@@ -167,7 +167,13 @@ def _spec_settings(args) -> dict:
         raise UsageError(
             f"dirac commands take method.*, scheme.* and plugins overrides, not {stray[0]!r}"
         )
-    return merge_layers(flags, layer)
+    settings = merge_layers(flags, layer)
+    given = [k for k in flags.get("method", {}) if k != "name"]
+    try:  # a flag's number that an override's composition replaces: one line, not dropped
+        check_none_dropped(settings.get("method"), given)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return settings
 
 
 def build_specs(args) -> tuple[MethodSpec, SchemeSpec]:
@@ -230,7 +236,7 @@ def run_analyze(args) -> int:
     scheme = scheme_spec.build(**_rates(args))
     try:
         with one_thread():
-            result = analyze(dirac_gan(), spec.build(), scheme)
+            result = analyze(dirac_gan(), spec.build(), scheme, progress=True)
     except ValueError as error:
         raise UsageError(str(error)) from None
     record = analysis_record(result, spec, scheme)
@@ -261,8 +267,8 @@ def run_analyze(args) -> int:
         "update eigenvalues   " + "  ".join(format_complex(p) for p in record["update_eigenvalues"])
     )
     print(
-        f"spectral radius      {record['spectral_radius']:.6f}"
-        f"  (per step {record['rate_per_step']:.6f})"
+        f"spectral radius      {readable(record['spectral_radius'])}"
+        f"  (per step {readable(record['rate_per_step'])})"
     )
     print(f"verdict              {record['verdict']}")
     print(
@@ -270,7 +276,7 @@ def run_analyze(args) -> int:
         + ("stable" if record["continuous_time_stable"] else "not asymptotically stable")
     )
     if record["max_stable_lr_unbounded"]:
-        print("max stable lr        unbounded (still converges at h·|J| = 1e15)")
+        print("max stable lr        unbounded (converges at every larger rate)")
     elif not record["stable_lr_intervals"]:
         print("max stable lr        none (no learning rate converges)")
     elif record["max_stable_lr"] is not None:
@@ -279,14 +285,26 @@ def run_analyze(args) -> int:
         print(f"max stable lr        {record['max_stable_lr_scale']:.6g} x (lr_g, lr_d)")
     if record["stable_lr_intervals"]:
         which = "lr" if record["lr_g"] == record["lr_d"] else "max(lr_g, lr_d), ratio kept"
-        shown = ", ".join(
-            f"({lo:.6g}, {'inf' if hi is None else format(hi, '.6g')})"
-            for lo, hi in record["stable_lr_intervals"]
-        )
-        print(f"stable lr ranges     {shown}  ({which})")
+        how = "" if record["stable_lr_exact"] else f"; {GRID_NOTE}"
+        shown = ", ".join(format_range(lo, hi) for lo, hi in record["stable_lr_intervals"])
+        print(f"stable lr ranges     {shown}  ({which}{how})")
     if record["note"] != "regular equilibrium":
         print(f"note                 {record['note']}")
     return 0
+
+
+GRID_NOTE = "grid search over a long period: a range narrower than 1.2% can be missed"
+
+
+def format_range(lo: float, hi: float | None) -> str:
+    """``(lo, hi)`` to 6 significant digits, or more where a narrow range needs them to show
+    two different ends."""
+    if hi is None:
+        return f"({lo:.6g}, inf)"
+    digits = 6
+    while digits < 17 and f"{lo:.{digits}g}" == f"{hi:.{digits}g}":
+        digits += 1
+    return f"({lo:.{digits}g}, {hi:.{digits}g})"
 
 
 def _parse_start(values) -> torch.Tensor:

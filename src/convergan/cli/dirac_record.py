@@ -72,6 +72,8 @@ def analysis_record(result: LocalAnalysis, spec: MethodSpec, scheme: Scheme) -> 
         "max_stable_lr_unbounded": bool(intervals) and math.isinf(intervals[-1][1]),
         # every stable range of max(lr_g, lr_d), the ratio kept; null ends are unbounded
         "stable_lr_intervals": [[lo, _finite_or_none(hi)] for lo, hi in intervals],
+        # exact (the roots of polynomials in the rate), or a grid search over a long period
+        "stable_lr_exact": result.stable_lr_exact,
         "theory_eigenvalues": None if closed is None else [[z.real, z.imag] for z in closed],
         "theory_max_error": error,
         "trajectory_verdicts": result.trajectory_verdicts,

@@ -28,9 +28,18 @@ def eigenvalue_pairs(values) -> list[list[float]] | None:
     return [[float(z.real), float(z.imag)] for z in values.tolist()]
 
 
-def format_complex(pair) -> str:
+def readable(value: float, decimals: int = 6, sign: str = "") -> str:
+    """``value`` with ``decimals`` decimals where that reads well (magnitudes 1e-4 to 1e6,
+    and 0), else in ``%g`` form with as many significant digits: ``1e+308``, never a
+    309-digit number. ``sign="+"`` always shows the sign."""
+    if value == 0 or not math.isfinite(value) or 1e-4 <= abs(value) < 1e6:
+        return f"{value:{sign}.{decimals}f}"
+    return f"{value:{sign}.{decimals}g}"
+
+
+def format_complex(pair, decimals: int = 6) -> str:
     re, im = pair
-    return f"{re:+.6f}{im:+.6f}i"
+    return f"{readable(re, decimals, '+')}{readable(im, decimals, '+')}i"
 
 
 def run_table(args) -> int:
@@ -41,8 +50,12 @@ def run_table(args) -> int:
     started = time.perf_counter()
     game = getattr(args, "game", "dirac")
     table = TABLES[game]
-    with one_thread():
-        rows = table(lr=args.lr, progress=True) if table is TABLES["dirac"] else table(lr=args.lr)
+    options = {"progress": True} if table is TABLES["dirac"] else {}
+    try:
+        with one_thread():
+            rows = table(lr=args.lr, **options)
+    except ValueError as error:  # e.g. an update Jacobian that overflows float64
+        raise UsageError(f"--lr {args.lr:g}: {error}") from None
     records = [
         {
             "method": row.method,
@@ -80,7 +93,7 @@ def run_table(args) -> int:
                     _params_text(r["params"]),
                     r["scheme"],
                     " ".join(format_complex(p) for p in r["jacobian_eigenvalues"] or []),
-                    "" if r["spectral_radius"] is None else f"{r['spectral_radius']:.10f}",
+                    "" if r["spectral_radius"] is None else readable(r["spectral_radius"], 10),
                     r["verdict"],
                     "" if r["theory_max_error"] is None else f"{r['theory_max_error']:.2e}",
                 ]
@@ -105,10 +118,11 @@ def run_table(args) -> int:
     for r in records:
         first = r["method"] != previous
         previous = r["method"]
-        eig = "  ".join(_fmt_short(p) for p in r["jacobian_eigenvalues"] or []) if first else ""
+        eig = "  ".join(format_complex(p, 3) for p in r["jacobian_eigenvalues"] or [])
+        eig = eig if first else ""
         if first and r["jacobian_eigenvalues"] is None:
             eig = "no regular equilibrium"
-        rho = "-" if r["spectral_radius"] is None else f"{r['spectral_radius']:.4f}"
+        rho = "-" if r["spectral_radius"] is None else readable(r["spectral_radius"], 4)
         verdict = r["verdict"]
         if r["trajectory_verdicts"]:
             verdict = "trajectories " + "/".join(r["trajectory_verdicts"])
@@ -123,11 +137,6 @@ def run_table(args) -> int:
         f"{_table_footnote(game)}"
     )
     return 0
-
-
-def _fmt_short(pair) -> str:
-    re, im = pair
-    return f"{re:+.3f}{im:+.3f}i"
 
 
 def _params_text(params: dict) -> str:

@@ -92,6 +92,7 @@ def run_toy2d(args) -> int:
     report = write_report(out)
     study = write_study_summary(report, out)
     print(study.read_text())
+    print((out / "verdicts.md").read_text())
     for problem in args.problems:
         for name in (f"w1-{problem}.png", f"samples-{problem}.png"):
             if (out / name).is_file():

@@ -50,7 +50,8 @@ def register(commands) -> None:
         action="append",
         default=[],
         metavar="KEY=[V1,V2]",
-        help="replace (or add) an axis, e.g. --axis seed=[0,1,2]; may repeat",
+        help="replace the spec's axis of KEY (base labels or config names for base; every "
+        "key of a zip group together) or add one, e.g. --axis seed=[0,1,2]; may repeat",
     )
     parser.add_argument("--retry-failed", action="store_true", help="run failed cells again")
     parser.add_argument(
@@ -146,11 +147,9 @@ def _confirm(count: int, yes: bool) -> None:
 
 def load_spec(path, overrides, axes, launcher, jobs, threads):
     """The spec with the command line's overrides, axes and launcher settings."""
-    import dataclasses
-
     from convergan.config import ConfigError
     from convergan.config.load import parse_overrides, parse_yaml
-    from convergan.studies.spec import load_sweep_spec, with_launcher
+    from convergan.studies.spec import load_sweep_spec, with_command_line, with_launcher
 
     spec = load_sweep_spec(path)  # a file or a shipped name
     for item in overrides:
@@ -161,14 +160,14 @@ def load_spec(path, overrides, axes, launcher, jobs, threads):
     for item in overrides:
         key, _, text = item.partition("=")
         extra[key.strip()] = parse_yaml(text, key)
-    new_axes = dict(spec.axes)
+    new_axes = []
     for item in axes:
         key, sep, text = item.partition("=")
         values = parse_yaml(text, f"--axis {key}") if sep else None
         if not isinstance(values, list) or not values:
             raise ConfigError(f"--axis {item!r}: expected KEY=[V1,V2,...]")
-        new_axes[key.strip()] = values
-    spec = dataclasses.replace(spec, overrides={**spec.overrides, **extra}, axes=new_axes)
+        new_axes.append((key.strip(), values))
+    spec = with_command_line(spec, extra, new_axes)
     if jobs is not None and jobs < 1 or threads is not None and threads < 1:
         raise UsageError("--jobs and --threads must be >= 1")
     return with_launcher(spec, name=launcher, jobs=jobs, threads=threads)

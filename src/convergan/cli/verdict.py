@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 from convergan.cli.errors import UsageError
 
 
 def register(commands) -> None:
+    from convergan.cli.spectrum import device_options
+
     parser = commands.add_parser(
         "verdict",
         help="does this run converge? one verdict with every number behind it",
@@ -22,10 +25,11 @@ def register(commands) -> None:
         "rates. The rules are printed with the verdict.",
     )
     parser.add_argument("run_dir", help="run directory (config.yaml, metrics.jsonl, checkpoints/)")
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print one JSON object")
-    output.add_argument(
-        "--html", metavar="FILE", help="write a self-contained HTML page with figures"
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained HTML page with figures (one computation serves both)",
     )
     parser.add_argument(
         "--window",
@@ -37,19 +41,37 @@ def register(commands) -> None:
     parser.add_argument(
         "--k", type=int, default=6, help="leading field eigenvalues per kind (default 6)"
     )
-    parser.add_argument(
+    local = parser.add_mutually_exclusive_group()
+    local.add_argument(
+        "--spectrum",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="the local picture (the ARPACK runs at the last checkpoint): auto computes it only "
+        "where it can change the verdict (default), always, or never",
+    )
+    local.add_argument(
         "--no-spectrum",
-        action="store_true",
-        help="skip the local picture (the ARPACK runs at the last checkpoint)",
+        dest="spectrum",
+        action="store_const",
+        const="never",
+        help="skip the local picture (same as --spectrum never)",
     )
     parser.add_argument(
         "--no-path-angle", action="store_true", help="skip the path-angle between checkpoints"
     )
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="ignore the local picture and path-angle saved in RUN/verdict/ by an earlier call "
+        "(they are reused only for the same checkpoints, settings and version)",
+    )
+    device_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     parser.set_defaults(run=run_verdict)
 
 
 def run_verdict(args) -> int:
+    from convergan.cli.spectrum import set_threads
     from convergan.cli.train import _user_errors
     from convergan.runs.verdict import run_verdict as verdict
     from convergan.runs.verdict import verdict_text
@@ -60,28 +82,32 @@ def run_verdict(args) -> int:
         raise UsageError(f"--k must be >= 1, got {args.k}")
     if not (Path(args.run_dir) / "config.yaml").is_file():
         raise UsageError(f"{args.run_dir} is not a run directory (no config.yaml)")
+    set_threads(args.threads)
     try:
         record = verdict(
             args.run_dir,
             window=args.window,
             k=args.k,
-            spectrum=not args.no_spectrum,
+            spectrum=args.spectrum,
             path_angle=not args.no_path_angle,
             show_progress=not args.quiet,
+            reuse=not args.recompute,
+            device=args.device,
         )
     except _user_errors() as error:
         raise UsageError(str(error)) from None
-    if args.json:
-        print(json.dumps(record))
-        return 0
-    print(verdict_text(record))
+    print(json.dumps(record) if args.json else verdict_text(record))
     if args.html:
+        from convergan.files import write_text
         from convergan.runs.verdict_page import verdict_html
         from convergan.training.directory import RunDirectory
 
         rows = RunDirectory.open(args.run_dir).metrics()
         path = Path(args.html)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(verdict_html(record, rows), encoding="utf-8")
-        print(f"wrote {path}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, verdict_html(record, rows))
+        except OSError as error:
+            raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+        print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
     return 0

@@ -28,9 +28,18 @@ from typing import Any
 
 import yaml
 
-from convergan.config.schema import Config, ConfigError, config_from_dict, config_to_dict
+from convergan.config.schema import (
+    DEFAULT_OPTIMIZER,
+    Config,
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+)
 from convergan.config.shipped import CONFIGS, find_config, shipped_file
-from convergan.methods.spec import DEFAULT_METHOD, is_composition
+from convergan.files import write_text
+from convergan.methods.spec import COMPOSITION_KEYS, DEFAULT_METHOD, is_composition, parse_method
+from convergan.options import fail
+from convergan.registry import METHODS
 from convergan.schemes.spec import DEFAULT_SCHEME
 
 _OVERRIDE_KEY = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*")
@@ -112,7 +121,7 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
 
     Values are YAML (``true``, ``[1, 2]``, ``1e-4``, ``null``); an empty value means null.
     ``method=r1`` is shorthand for ``method.name=r1``, so ``method=r2 method.gamma=5`` means
-    the same in either order.
+    the same in either order (so are ``scheme=...``, ``optim.g=...`` and ``optim.d=...``).
     """
     layer: dict[str, Any] = {}
     for item in overrides:
@@ -130,8 +139,8 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
         except yaml.YAMLError as error:
             problem = " ".join(str(getattr(error, "problem", None) or error).split())
             raise ConfigError(f"bad override {item!r}: invalid YAML value ({problem})") from None
-        if key in NAMED_SECTIONS and isinstance(value, str):
-            key = f"{key}.name"
+        if tuple(key.split(".")) in NAMED_SECTIONS and isinstance(value, str):
+            key = f"{key}.name"  # method=r1, optim.d=sgd
         _set_dotted(layer, key.split("."), value)
     return layer
 
@@ -147,26 +156,46 @@ def _set_dotted(tree: dict[str, Any], keys: list[str], value: Any) -> None:
 
 
 def merge_layers(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge two settings layers, ``top`` winning; see the module docstring for ``method``
-    and ``scheme``."""
-    merged = _deep_merge(base, {k: v for k, v in top.items() if k not in NAMED_SECTIONS})
-    for section, default in NAMED_SECTIONS.items():
-        if section not in top:
+    """Deep-merge two settings layers, ``top`` winning; see the module docstring for ``method``,
+    ``scheme`` and the optimizers."""
+    merged = _deep_merge(base, top)
+    for path, (default, kept) in NAMED_SECTIONS.items():
+        above = _dotted(top, path)
+        if above is _MISSING:
             continue
-        below, above = _as_named(base.get(section)), _as_named(top[section])
+        below, above = _as_named(_dotted(base, path)), _as_named(above)
         if isinstance(below, Mapping) and isinstance(above, Mapping):
             # A composed method has no name below; naming a preset on top replaces it.
             below_name = None if is_composition(below) else below.get("name", default)
             switched = "name" in above and above["name"] != below_name
-            merged[section] = dict(above) if switched else _deep_merge(below, above)
+            carried = {k: below[k] for k in kept if k in below}
+            value = {**carried, **above} if switched else _deep_merge(below, above)
         else:
-            merged[section] = above  # not a mapping: let validation report it
+            value = above  # not a mapping: let validation report it
+        if path == ("method",) and isinstance(above, Mapping):
+            check_none_dropped(value, [k for k in above if k != "name"])
+        _set_dotted(merged, list(path), value)
     return merged
 
 
 # Sections named by a registry entry whose other keys belong to that entry: switching the
-# name drops the keys set below (``method=wgan`` over ``{name: r1, gamma: 10}``).
-NAMED_SECTIONS = {"method": DEFAULT_METHOD, "scheme": DEFAULT_SCHEME}
+# name drops the keys set below (``method=wgan`` over ``{name: r1, gamma: 10}``; Adam over
+# RMSprop's ``alpha``), but for those kept (a player's learning rate is the scheme's).
+NAMED_SECTIONS: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {
+    ("method",): (DEFAULT_METHOD, ()),
+    ("scheme",): (DEFAULT_SCHEME, ()),
+    ("optim", "g"): (DEFAULT_OPTIMIZER, ("lr",)),
+    ("optim", "d"): (DEFAULT_OPTIMIZER, ("lr",)),
+}
+_MISSING = object()
+
+
+def _dotted(tree: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(tree, Mapping) or key not in tree:
+            return _MISSING
+        tree = tree[key]
+    return tree
 
 
 def _as_named(value: Any) -> Any:
@@ -185,6 +214,37 @@ def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
+def check_none_dropped(value: Any, given: Any, key: str = "method") -> None:
+    """Refuse (one line) a preset's hyperparameter among ``given``, set away from its default,
+    that the composition keys of the same method replace: ``{name: r1, gamma: 5, penalties:
+    [r2]}`` would run R2 with its own γ and drop γ = 5 without a word. ``given``: the keys one
+    layer (a file, the command line) set itself; a preset's number from a lower layer that a
+    composition replaces on purpose (a sweep's axis over a config file) is left alone."""
+    if not isinstance(value, Mapping):
+        return
+    name = value.get("name", DEFAULT_METHOD)
+    if not isinstance(name, str) or name not in METHODS:
+        return  # parse_method reports it
+    defaults = METHODS[name].defaults
+    if not any(k in value for k in COMPOSITION_KEYS if k not in defaults):
+        return
+    try:  # a plugin's part is not registered yet while layers merge: its run checks it
+        method = parse_method(value, key)
+    except ConfigError:
+        return
+    for param in given:
+        if param not in defaults or param == "name":
+            continue
+        default = float(defaults[param])
+        if value[param] != default and parse_method({**value, param: default}, key) == method:
+            composed = ", ".join(k for k in COMPOSITION_KEYS if k in value and k not in defaults)
+            fail(
+                f"{key}.{param}",
+                f"would be dropped: {composed} replaces the part of {name!r} that {param} "
+                f"sets; give it there instead (e.g. {key}.penalties=[r2:5])",
+            )
+
+
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Config:
     """Read ``path`` (with its ``base:`` chain), apply ``overrides`` and validate.
 
@@ -201,4 +261,4 @@ def save_config(cfg: Config, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None)
-    path.write_text("# convergan config, written by save_config\n" + text, encoding="utf-8")
+    write_text(path, "# convergan config, written by save_config\n" + text)

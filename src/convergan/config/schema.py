@@ -25,8 +25,10 @@ from convergan.options import (
     fail,
     integer,
     listed,
+    mapping,
     number,
     option,
+    scheduled,
     string,
     unknown_key,
 )
@@ -35,6 +37,7 @@ from convergan.registry import (
     METRICS,
     OPTIMIZERS,
     PluginError,
+    did_you_mean,
     load_plugins,
     problem_names,
 )
@@ -66,23 +69,72 @@ class ModelConfig:
     num_classes: int | None = option(None, ge=1)  # classes when conditional; None = from data
 
 
+DEFAULT_OPTIMIZER = "adam"
+
+
 @dataclass(frozen=True)
 class OptimizerConfig:
-    name: str = option("adam", choices=OPTIMIZERS)
-    # Learning rate h (the scheme's rate for this player); a number or a schedule.
-    lr: float | Schedule = option(1e-4, gt=0)
-    # Adam's moment decay rates; each a number or a schedule (R3GAN: β2 0.9 -> 0.99).
-    betas: tuple[float | Schedule, float | Schedule] = option((0.0, 0.99), ge=0, lt=1)
-    eps: float = option(1e-8, gt=0)  # denominator guard (Adam, RMSprop)
-    weight_decay: float = option(0.0, ge=0)  # L2 coefficient
-    alpha: float = option(0.99, ge=0, lt=1)  # RMSprop squared-gradient decay
-    momentum: float = option(0.0, ge=0, lt=1)  # SGD / RMSprop momentum
+    """A player's optimizer: a registered optimizer's ``name``, the learning rate ``lr`` (the
+    scheme's rate for this player; a number or a schedule) and the optimizer's own options
+    (``options``, an instance of its registered class, whose fields and defaults are the only
+    ones: Adam's ``betas``, ``eps``, ``weight_decay``; RMSprop's ``alpha``, ``eps``,
+    ``weight_decay``, ``momentum``; SGD's ``momentum``, ``weight_decay``). Read them as
+    attributes (``config.optim.d.betas``); :func:`parse_optimizer` validates a section."""
+
+    name: str = DEFAULT_OPTIMIZER
+    lr: float | Schedule = 1e-4
+    options: Any = None  # None: the class's defaults
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            object.__setattr__(self, "options", OPTIMIZERS[self.name]())
+
+    def __getattr__(self, key: str) -> Any:
+        options = self.__dict__.get("options")
+        if options is not None and key in _option_names(type(options)):
+            return getattr(options, key)
+        raise AttributeError(f"optimizer {self.__dict__.get('name')!r} has no option {key!r}")
+
+    def build(self):
+        """The optimizer (its options resolved at a step when they follow schedules)."""
+        return self.options
+
+    def to_dict(self) -> dict[str, Any]:
+        options = {k: getattr(self.options, k) for k in _option_names(type(self.options))}
+        return {"name": self.name, "lr": self.lr, **options}
+
+
+def _option_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+
+
+def parse_optimizer(value: Any, key: str) -> OptimizerConfig:
+    """An ``optim.g``/``optim.d`` section: ``name`` (a registered optimizer), ``lr`` and the
+    options of that optimizer's class, each checked by the class's own bounds; any other key
+    is a one-line error naming what the optimizer takes."""
+    if isinstance(value, OptimizerConfig):
+        return value
+    value = {} if value is None else mapping(value, key)
+    name = choice(value.get("name", DEFAULT_OPTIMIZER), f"{key}.name", OPTIMIZERS)
+    lr = scheduled(value.get("lr", OptimizerConfig.lr), f"{key}.lr", gt=0)
+    cls = OPTIMIZERS[name]
+    takes = _option_names(cls)
+    given = {k: v for k, v in value.items() if k not in ("name", "lr")}
+    for option_name in given:
+        if option_name not in takes:
+            dotted = f"{key}.{option_name}"
+            hint = did_you_mean(str(option_name), ["lr", *takes])
+            raise ConfigError(
+                f"unknown key {dotted!r}{hint}: optimizer {name!r} takes name, lr, "
+                f"{', '.join(takes)}"
+            )
+    return OptimizerConfig(name, lr, build(cls, given, key))
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    g: OptimizerConfig = field(default_factory=OptimizerConfig)  # generator optimizer
-    d: OptimizerConfig = field(default_factory=OptimizerConfig)  # discriminator optimizer
+    g: OptimizerConfig = option(factory=OptimizerConfig, parse=parse_optimizer)  # generator's
+    d: OptimizerConfig = option(factory=OptimizerConfig, parse=parse_optimizer)  # discriminator's
 
 
 @dataclass(frozen=True)
@@ -122,8 +174,14 @@ class SpectrumConfig:
 class DiagnosticsConfig:
     # ‖v‖ (and its G, D parts), the distance moved per step and cos(v, displacement) on a fixed
     # evaluation game drawn from the run's seed: what `convergan verdict` fits its trend to.
-    every: int = option(100, ge=0)  # steps between diagnostics (0 = off); one field evaluation
+    # Steps between diagnostics (0 = off); None = train.steps // 80, at least 10: about 80
+    # looks a run, so the verdict's window (the last half) holds the 20 its rules need.
+    every: int | None = option(None, ge=0)
     samples: int | None = option(None, gt=0)  # evaluation game size; None = data.batch_size
+    # Independent evaluation games per look, each one field evaluation: with 2 or more the
+    # spread between them estimates the field's sampling noise (what "at an equilibrium within
+    # sampling noise" is measured against); 1 measures no noise.
+    games: int = option(2, ge=1)
 
 
 @dataclass(frozen=True)
@@ -253,7 +311,7 @@ def config_at(cfg: Config, step: int, world_size: int = 1) -> Config:
 def _plain(value: Any) -> Any:
     if isinstance(value, Schedule):
         return value  # written as its mapping by config_to_dict
-    if isinstance(value, (MethodSpec, SchemeSpec)):
+    if isinstance(value, (MethodSpec, SchemeSpec, OptimizerConfig)):
         return _plain(value.to_dict())
     if dataclasses.is_dataclass(value):
         return config_tree(value)
@@ -283,7 +341,9 @@ def _all_keys(cls: type = Config, prefix: str = "") -> tuple[str, ...]:
     keys: list[str] = []
     for f in dataclasses.fields(cls):
         hint = get_type_hints(cls)[f.name]
-        if dataclasses.is_dataclass(hint) and hint not in (MethodSpec, SchemeSpec):
+        if hint is OptimizerConfig:  # its options depend on the optimizer it names
+            keys += [f"{prefix}{f.name}.name", f"{prefix}{f.name}.lr"]
+        elif dataclasses.is_dataclass(hint) and hint not in (MethodSpec, SchemeSpec):
             keys += _all_keys(hint, f"{prefix}{f.name}.")
         else:
             keys.append(prefix + f.name)

@@ -21,6 +21,7 @@ from convergan.methods.constraints import WeightClip
 from convergan.methods.losses import AdversarialLoss, StandardLoss
 from convergan.methods.noise import InstanceNoise
 from convergan.methods.penalties import GradientPenalty, output_and_input_gradient
+from convergan.methods.spec import place_labels
 
 Module = Callable[[Tensor], Tensor]
 
@@ -108,7 +109,8 @@ class Method:
         total = adversarial
         if regularized:
             weights = (batch.real_weight, batch.fake_weight)
-            for penalty in self.penalties:
+            labels = place_labels([p.name for p in self.penalties])
+            for label, penalty in zip(labels, self.penalties):
                 value = penalty(
                     discriminator,
                     real,
@@ -118,7 +120,7 @@ class Method:
                     input_gradients,
                     functional,
                 )
-                terms[penalty.name] = value
+                terms[label] = value  # r1#1 and r1#2 when r1 is given twice
                 total = total + regularization_gain * value
         return PlayerLoss(total, terms)
 

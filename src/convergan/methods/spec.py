@@ -139,12 +139,8 @@ class MethodSpec:
         if self.preset is not None:
             return dict(self.params)
         values: dict[str, Any] = {}
-        names = [p.name for p in self.penalties]
-        for place, p in enumerate(self.penalties):
-            # A penalty given twice (summed) is told apart by its place: r1#1, r1#2.
-            label = p.name
-            if names.count(p.name) > 1:
-                label = f"{p.name}#{names[: place + 1].count(p.name)}"
+        labels = place_labels([p.name for p in self.penalties])
+        for label, p in zip(labels, self.penalties):
             values.update({f"{label}.{k}": v for k, v in p.params})
         if self.noise is not None:
             values["noise.sigma"] = self.noise.sigma
@@ -255,6 +251,20 @@ def defaults_of(part: Callable[..., Any], *names: str) -> dict[str, Any]:
         for k, p in parameters.items()
         if p.default is not inspect.Parameter.empty and (not names or k in names)
     }
+
+
+def place_labels(names: list[str]) -> list[str]:
+    """Each penalty's label: its name, or for a penalty given twice (the two are summed)
+    its name and place, ``r1#1``, ``r1#2``: what its hyperparameters and its logged value
+    (``discriminator/r1#2``) are called, so neither hides the other.
+
+    >>> place_labels(["r1", "r2", "r1"])
+    ['r1#1', 'r2', 'r1#2']
+    """
+    return [
+        f"{name}#{names[: place + 1].count(name)}" if names.count(name) > 1 else name
+        for place, name in enumerate(names)
+    ]
 
 
 # --------------------------------------------------------------------------- validation

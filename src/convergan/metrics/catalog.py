@@ -53,6 +53,10 @@ class Metric:
     domain: str  # "2d" or "images"
     compute: Callable[[MetricInputs], float | dict[str, float]]
     needs_logits: bool = False  # ask the extractor for class logits too
+    # Whether the metric has anything to compute on a problem's data object (``source``), and
+    # what it needs, for the one-line refusal when it has not (``None``: any data of domain).
+    applies_to: Callable[[Any], bool] | None = None
+    needs: str = ""
 
 
 def metrics_for(domain: str, names: Sequence[str]) -> list[str]:
@@ -88,13 +92,15 @@ def _w1(inputs: MetricInputs) -> float:
 def _modes(inputs: MetricInputs) -> dict[str, float]:
     from convergan.metrics.toy2d import mode_coverage
 
-    if not hasattr(inputs.source, "modes"):
-        return {}  # not a mixture: nothing to count
     stats = mode_coverage(inputs.fake, inputs.source.modes, inputs.source.mode_std)
     return {
         "modes_covered": float(stats.modes_covered),
         "high_quality_fraction": stats.high_quality_fraction,
     }
+
+
+def _is_mixture(source: Any) -> bool:
+    return hasattr(source, "modes") and hasattr(source, "mode_std")
 
 
 def _fid(inputs: MetricInputs) -> float:
@@ -130,7 +136,11 @@ def _inception_score(inputs: MetricInputs) -> dict[str, float]:
 
 for _name, _metric, _description in (
     ("w1", Metric("2d", _w1), "exact Wasserstein-1 distance to fresh data (POT)"),
-    ("modes", Metric("2d", _modes), "modes covered and high-quality fraction (Gaussian mixtures)"),
+    (
+        "modes",
+        Metric("2d", _modes, applies_to=_is_mixture, needs="a Gaussian mixture (ring8, grid25)"),
+        "modes covered and high-quality fraction (Gaussian mixtures)",
+    ),
     ("fid", Metric("images", _fid), "Frechet distance of features (Heusel et al., 2017)"),
     (
         "kid",

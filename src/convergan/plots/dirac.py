@@ -36,6 +36,7 @@ from torch import Tensor
 
 from convergan.analysis.trajectories import Trajectories, simulate
 from convergan.field import game_field
+from convergan.files import atomic_output, save_figure
 from convergan.games.dirac import DiracGAN, dirac_gan
 from convergan.methods.method import Method
 from convergan.methods.presets import make_method, preset_spec
@@ -297,14 +298,15 @@ def trajectories_gif(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     durations = [80] * (len(images) - 1) + [1500]  # hold the last frame
-    iio.imwrite(path, np.stack(images), extension=".gif", duration=durations, loop=0)
+    with atomic_output(path) as file:
+        iio.imwrite(file, np.stack(images), extension=".gif", duration=durations, loop=0)
     return path
 
 
 def _save(figure: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path, dpi=120)
     return path
 
 

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from convergan import theory
 from convergan.analysis.stability import field_jacobians_over, stability_map
+from convergan.files import save_figure
 from convergan.games.dirac import DiracGAN, dirac_gan
 from convergan.methods.method import Method
 from convergan.methods.presets import make_method
@@ -245,5 +246,5 @@ def _draw_simgd_bound(ax: Axes, method: str, gammas: np.ndarray) -> None:
 def _save(figure: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path, dpi=120)
     return path

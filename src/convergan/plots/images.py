@@ -14,6 +14,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from convergan.files import atomic_output
+
 __all__ = ["image_grid", "save_image_grid"]
 
 
@@ -71,5 +73,6 @@ def save_image_grid(
         image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    with atomic_output(path) as file:  # a killed writer never leaves a cut-off PNG
+        image.save(file, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
     return path

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from convergan.files import save_figure
+
 
 def _pyplot():
     import matplotlib
@@ -112,6 +114,6 @@ def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     _pyplot().close(fig)
     return path

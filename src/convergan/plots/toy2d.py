@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from convergan.files import save_figure
 from convergan.ticks import plain_log_ticks
 
 __all__ = [
@@ -166,7 +167,7 @@ def save_samples_figure(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure = Figure(figsize=(6, 5.6), layout="constrained")
     plot_samples(real, fake, discriminator, ax=figure.add_subplot(), title=title, bounds=bounds)
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path, dpi=120)
     return path
 
 
@@ -212,7 +213,7 @@ def save_samples_panels(path: str | Path, panels: Sequence[Panel], **kwargs) -> 
     """Save :func:`samples_panels_figure` (same keyword arguments) to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    samples_panels_figure(panels, **kwargs).savefig(path, dpi=110)
+    save_figure(samples_panels_figure(panels, **kwargs), path, dpi=110)
     return path
 
 
@@ -255,5 +256,5 @@ def plot_w1_curves(
     ax.legend(fontsize="small")
     if title is not None:
         ax.set_title(title)
-    figure.savefig(path, dpi=120)
+    save_figure(figure, path, dpi=120)
     return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from convergan.files import save_figure
 from convergan.registry import SAMPLE_VIEWS
 
 if TYPE_CHECKING:  # annotations only: listing the views imports no torch
@@ -55,5 +56,5 @@ def dirac_state(
         ax.plot(coordinates, psi.cpu().double().numpy(), "s", color="tab:green", label="ψ (D)")
     ax.set(xlabel="coordinate", ylabel="value", title=title, xticks=list(coordinates))
     ax.legend(loc="best", fontsize="small")
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path, dpi=100)
     return path

@@ -15,20 +15,25 @@ from convergan.registry import METRICS, PROBLEM_FAMILIES, problem_names
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What the players are built from: one sample's shape and the number of classes
-    (``None`` when the data is unlabelled). Recorded in a run directory at training time."""
+    """What the players are built from: one sample's shape, the number of classes (``None``
+    when the data is unlabelled) and whether the data is float64 (the players are then built
+    in float64 too). Recorded in a run directory at training time."""
 
     shape: tuple[int, ...]
     num_classes: int | None = None
+    float64: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"data_shape": list(self.shape), "num_classes": self.num_classes}
+        record = {"data_shape": list(self.shape), "num_classes": self.num_classes}
+        return {**record, "float64": True} if self.float64 else record
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> DataInfo:
         classes = record.get("num_classes")
         return cls(
-            tuple(int(n) for n in record["data_shape"]), None if classes is None else int(classes)
+            tuple(int(n) for n in record["data_shape"]),
+            None if classes is None else int(classes),
+            bool(record.get("float64", False)),
         )
 
 
@@ -78,7 +83,10 @@ class Problem(ABC):
     def real_stream(self, global_batch: int, seed: int, num_workers: int = 0):
         """An infinite, resumable iterator of real batches (a tensor, or ``(images, labels)``),
         with ``state_dict``/``load_state_dict``; its batches depend on ``seed`` and the batch
-        size only (``num_workers`` loader processes, where the data is read from files)."""
+        size only (``num_workers`` loader processes, where the data is read from files).
+        A problem whose game is fixed (:mod:`convergan.problems.fullbatch`) yields the whole
+        game instead, a :class:`~convergan.methods.batch.Batch` with its latents and draws,
+        the same whatever the seed and size."""
 
     @abstractmethod
     def real_samples(self, n: int, seed: int) -> Tensor:
@@ -103,6 +111,14 @@ class Problem(ABC):
                 f"eval.metrics: {', '.join(map(repr, wrong))} {verb} not apply to {self.name!r} "
                 f"({self.metric_domain} data); choose from {', '.join(applicable)}"
             )
+        source = getattr(self, "source", None)
+        for name in names:
+            metric = METRICS[name]
+            if metric.applies_to is not None and not metric.applies_to(source):
+                raise ConfigError(
+                    f"eval.metrics: {name!r} has nothing to compute on {self.name!r}: it needs "
+                    f"{metric.needs or 'other data'}"
+                )
         return tuple(names)
 
 

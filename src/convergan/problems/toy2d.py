@@ -26,13 +26,14 @@ class Toy2DProblem(Problem):
     display_count = 1000
     spectrum_samples = 2000
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, source: str | None = None) -> None:
+        """``source``: the 2D distribution's registered name (default: ``data.name``)."""
         super().__init__(config)
         options = {}
         if config.data.noise_std > 0:  # the spread of the modes, for problems that have one
             options = {"std": config.data.noise_std}
         try:
-            self.source = make_toy2d(self.name, **options)
+            self.source = make_toy2d(source or self.name, **options)
         except ValueError as error:
             from convergan.config.schema import ConfigError
 
@@ -50,10 +51,17 @@ class Toy2DProblem(Problem):
     def evaluator(self, metrics: Sequence[str], device: Any) -> Toy2DEvaluator:
         return Toy2DEvaluator(self, tuple(metrics))
 
+    def evaluation_points(self) -> tuple[Tensor, Tensor]:
+        """``(real, latents)`` of every evaluation: ``eval.w1_samples`` fresh ones, seeded."""
+        n, g = self.config.eval.w1_samples, torch.Generator().manual_seed(EVALUATION_SEED)
+        real = self.source.sample(n, g)
+        return real, torch.randn(n, self.config.model.latent_dim, generator=g)
+
 
 class Toy2DEvaluator:
-    """The requested metrics on ``eval.w1_samples`` fresh real and generated points, plus D's
-    mean squared input-gradient norm at real and generated points (what R1/R2 penalise)."""
+    """The requested metrics on the problem's evaluation points (``eval.w1_samples`` fresh real
+    and generated ones), plus D's mean squared input-gradient norm at real and generated points
+    (what R1/R2 penalise)."""
 
     def __init__(self, problem: Toy2DProblem, metrics: tuple[str, ...]) -> None:
         self.problem, self.metrics = problem, metrics
@@ -61,11 +69,8 @@ class Toy2DEvaluator:
     def __call__(self, generate: Generate, discriminator: nn.Module | None) -> dict[str, float]:
         from convergan.metrics.toy2d import input_gradient_norm
 
-        config = self.problem.config
-        n = config.eval.w1_samples
-        g = torch.Generator().manual_seed(EVALUATION_SEED)
-        real = self.problem.source.sample(n, g)
-        fake = generate(torch.randn(n, config.model.latent_dim, generator=g), None).cpu()
+        real, latents = self.problem.evaluation_points()
+        fake = generate(latents, None).cpu()
         inputs = MetricInputs(real, fake, source=self.problem.source)
         results = {f"eval/{k}": v for k, v in compute_metrics(self.metrics, inputs).items()}
         if discriminator is not None:

@@ -74,11 +74,8 @@ def spectrum_scalars(
     scheme at its learning rates (preconditioned by the live optimizer state when adaptive),
     all as in force at ``step``."""
     from convergan.config import config_at
-    from convergan.runs.spectrum import (
-        SpectrumSettings,
-        analyze_players,
-        preconditioner_from_states,
-    )
+    from convergan.runs.at_step import preconditioner_from_states
+    from convergan.runs.spectrum import SpectrumSettings, analyze_players
 
     options = config.eval.spectrum
     settings = SpectrumSettings(
@@ -88,6 +85,7 @@ def spectrum_scalars(
         seed=config.seed,
         schemes=("run",),
         preconditioned=True,
+        lr_bound=False,  # not logged: two ARPACK runs on H*P*J fewer
     )
     moves = getattr(scheme_state, "moves", None) or (None, None)
     sizes = (x[0].numel(), x[1].numel())

@@ -31,6 +31,11 @@ def evaluate_run(
     """
     run = RunDirectory.open(run_dir)
     config = run.config  # reading it imports the run's plugins (their metrics included)
+    if not config.ema.enabled and tuple(versions) == ("ema",):
+        raise ConfigError(
+            f"--ema-only: {run_dir} keeps no EMA generator (ema.enabled: false); evaluate its "
+            "generator without --ema-only"
+        )
     unknown = [name for name in metrics or () if name not in METRICS]
     if unknown:
         raise ConfigError(f"--metrics: {METRICS.unknown(unknown[0])}")

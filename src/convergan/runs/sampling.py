@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convergan.files import atomic_output
 from convergan.problems import make_problem
 from convergan.runs.callbacks import write_samples
 from convergan.runs.memory import check_sample_memory
@@ -30,7 +31,8 @@ def load_generator_samples(run_dir: Path, n: int, out: Path, seed: int, use_ema:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".npy":
-            np.save(out, samples.cpu().numpy())
+            with atomic_output(out) as file:
+                np.save(file, samples.cpu().numpy())
             return out
         kind = "EMA" if use_ema and run.config.ema.enabled else "raw"
         discriminator = BoundModule(players.discriminator, state["psi"])

@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +25,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from convergan.analysis.field_rate import field_scheme_spectrum
 from convergan.analysis.spectrum import (
     JacobianOperator,
     Route,
     Spectrum,
     check_k,
-    diagonal_preconditioner,
     field_spectrum,
     leading_eigenvalues,
     max_stable_lr_scale,
@@ -42,11 +43,10 @@ from convergan.config.schema import config_at
 from convergan.field import GameField, State
 from convergan.methods.batch import Batch
 from convergan.problems import Problem, make_problem
+from convergan.runs.at_step import CheckpointAt
 from convergan.training.batches import evaluation_batch
-from convergan.training.directory import RunDirectory, check_fits
-from convergan.training.distributed import resolve_device
+from convergan.training.directory import RunDirectory
 from convergan.training.loop import build_scheme
-from convergan.training.optim import build_optimizer
 
 UPPER_BOUND_NOTE = (
     "max_stable_lr_scale is an upper bound from the top-k eigenvalues (SimGD's rule "
@@ -68,10 +68,16 @@ class SpectrumSettings:
     preconditioned: bool = False
     float64: bool = False
     route: Route = "transpose"
+    # Update operators on F′ᵀ (single backwards, no second graph) instead of F′ (J u by
+    # double backward). Measured (benchmarks/bench_spectrum_products.py, 1 CPU thread): the
+    # default circle run, F′ᵀ 126 products 27.8 s against F′ 98 products 17.7 s; a width-64
+    # circle run, 68 products 25.8 s against 97 products 40.9 s. No consistent gain: off.
+    update_transposed: bool = False
     tol: float | None = None  # None: 1e-10 in float64, 1e-5 in float32
     maxiter: int | None = None
     lr_bound: bool = True  # with schemes: max_stable_lr_scale (two more ARPACK runs on H*P*J)
-    device: str = "cpu"  # where the products run: cpu, cuda or auto (ARPACK stays on the CPU)
+    field_rate: bool = False  # with schemes: their spectral radius on the field (field_rate.py)
+    device: str = "auto"  # where the products run: cpu, cuda or auto (ARPACK stays on the CPU)
 
 
 def open_run(run_dir: str | Path) -> RunDirectory:
@@ -118,44 +124,16 @@ def build_analysis_scheme(config, name: str):
     return parse_scheme(name).build(lr_g=config.optim.g.lr, lr_d=config.optim.d.lr)
 
 
-def optimizer_states(checkpoint: dict) -> tuple:
-    """Each player's optimizer state in a checkpoint: the movers' states in the scheme
-    state, or (older runs) ``torch.optim`` state dicts under ``"optimizers"``."""
-    scheme_state = checkpoint.get("scheme_state")
-    if scheme_state and scheme_state.get("moves"):
-        return tuple(scheme_state["moves"])
-    if "optimizers" in checkpoint:
-        return tuple((o.get("state") or {}).get(0) for o in checkpoint["optimizers"])
-    return (None, None)
-
-
-def run_preconditioner(config, checkpoint: dict) -> tuple[Tensor, Tensor] | None:
-    """The frozen diagonal preconditioner of a checkpoint's optimizers."""
-    sizes = (checkpoint["theta"].numel(), checkpoint["psi"].numel())
-    return preconditioner_from_states(config, optimizer_states(checkpoint), sizes)
-
-
-def preconditioner_from_states(config, states, sizes) -> tuple[Tensor, Tensor] | None:
-    """Both players' frozen diagonal preconditioners from their optimizer states (ones for a
-    player without second moments); ``None`` if neither optimizer keeps any."""
-
-    optimizers = (build_optimizer(config.optim.g), build_optimizer(config.optim.d))
-    factors = [diagonal_preconditioner(s, o) for s, o in zip(states, optimizers)]
-    if all(f is None for f in factors):
-        return None
-    return tuple(
-        torch.ones(n, dtype=torch.float64) if f is None else f for f, n in zip(factors, sizes)
-    )
-
-
 def evaluation_game(
-    config, method, latent_dim: int, settings: SpectrumSettings, problem: Problem | None = None
+    config, method, latent_dim: int, samples: int | None, seed: int, problem: Problem | None = None
 ) -> tuple[Batch, int]:
-    """The evaluation game of ``settings`` (its N, or the problem's ``spectrum_samples``, and
-    its seed) for ``config`` as in force at the step analysed, and its N."""
+    """The evaluation game of ``samples`` (``None``: the problem's ``spectrum_samples``) drawn
+    from ``seed``, for ``config`` as in force at the step analysed, and its N. The one place
+    a run's evaluation game is drawn for an analysis (:class:`~convergan.runs.at_step.
+    CheckpointAt` draws it through here, once)."""
     problem = make_problem(config) if problem is None else problem
-    samples = settings.samples or problem.spectrum_samples
-    return evaluation_batch(config, method, latent_dim, samples, settings.seed, problem), samples
+    samples = samples or problem.spectrum_samples
+    return evaluation_batch(config, method, latent_dim, samples, seed, problem), samples
 
 
 def analyze_players(
@@ -175,23 +153,50 @@ def analyze_players(
     the config's values at ``step`` (``world_size``: the run's processes, for schedules in
     samples) and the learning rates used under ``"lr"``.
 
-    ``warm``: the field spectra of a previous checkpoint of the same run, by ``which``; each
-    ARPACK run starts from their eigenvectors (fewer products: neighbouring checkpoints have
-    nearby leading eigenvectors), and ``warm`` is updated with this checkpoint's."""
+    ``warm``: the spectra of a previous checkpoint of the same run (or their start vectors),
+    by ``which`` and ``"<scheme> update[ transposed]"``; each ARPACK run starts from their
+    eigenvectors (fewer products: neighbouring checkpoints have nearby leading
+    eigenvectors), and ``warm`` is updated with this checkpoint's."""
     config = config_at(config, step, world_size)
     method = config.method.build()
-    batch, samples = evaluation_game(config, method, generator.latent_dim, settings, problem)
+    batch, samples = evaluation_game(
+        config, method, generator.latent_dim, settings.samples, settings.seed, problem
+    )
     batch = batch.to(x[0].device) if x[0].device.type != "cpu" else batch
     field = evaluation_field(generator, discriminator, method, batch, step, settings.float64)
     dtype = torch.float64 if settings.float64 else x[0].dtype
     x = tuple(x_i.detach().to(dtype) for x_i in x)
+    operators: dict[float, JacobianOperator] = {}
+
+    def jacobian_at(gain: float) -> JacobianOperator:
+        if gain not in operators:
+            operators[gain] = JacobianOperator(
+                field.with_regularization_gain(gain), x, settings.route
+            )
+        return operators[gain]
+
+    return analyze_operators(
+        config, jacobian_at, step, samples, settings, preconditioner, show_progress, warm
+    )
+
+
+def analyze_operators(
+    config,
+    jacobian_at: Callable[[float], JacobianOperator],
+    step: int,
+    samples: int,
+    settings: SpectrumSettings,
+    preconditioner: tuple[Tensor, Tensor] | None = None,
+    show_progress: bool = False,
+    warm: dict[str, Spectrum] | None = None,
+) -> dict:
+    """The record of :func:`analyze_players` from ``config`` as in force at ``step`` and the
+    field's kept graphs (``jacobian_at(gain)``, built on first use and shared by every solve)."""
     schemes = [build_analysis_scheme(config, name) for name in settings.schemes]
     gains = sorted({1.0, *(g for s in schemes for g in s.regularization_gains)})
-    operators = {
-        g: JacobianOperator(field.with_regularization_gain(g), x, settings.route) for g in gains
-    }
-    jacobian = operators[1.0]
+    jacobian = jacobian_at(1.0)
     check_k(settings.k, jacobian.n)
+    dtype = jacobian.dtype
     tol = settings.tol if settings.tol is not None else (1e-10 if dtype == torch.float64 else 1e-5)
     solver = dict(tol=tol, maxiter=settings.maxiter, seed=settings.seed)
 
@@ -202,12 +207,21 @@ def analyze_players(
     warm = {} if warm is None else warm
 
     def field_solve(which: str, progress) -> Spectrum:
-        initial = start_vector(warm.get(which))
+        initial = _start(warm.get(which), jacobian.n)
         spectrum = field_spectrum(
             jacobian, settings.k, which, progress=progress, initial=initial, **solver
         )
         warm[which] = spectrum
         return spectrum
+
+    def update_solve(scheme, progress):
+        key = f"{scheme.name} update{' transposed' if transposed else ''}"
+        result = update_spectrum(
+            scheme, products, sizes, settings.k, preconditioner, transposed, progress=progress,
+            initial=_start(warm.get(key), None), **solver,
+        )  # fmt: skip
+        warm[key] = result.spectrum
+        return result
 
     spectra = {
         which: solve(which, lambda p, w=which: field_solve(w, p)) for which in settings.which
@@ -215,17 +229,25 @@ def analyze_players(
     record = _field_record(step, samples, settings, spectra, jacobian.n)
     record["lr"] = {"g": float(config.optim.g.lr), "d": float(config.optim.d.lr)}
     if schemes:
-        matvecs = {g: op.matvec for g, op in operators.items()}
+        # F′ by J u (a backward through a backward of the kept graph), or with
+        # update_transposed F′ᵀ by Jᵀw alone: the same eigenvalues, no second graph.
+        transposed = settings.update_transposed and settings.route == "transpose"
+        operators = {g: jacobian_at(g) for g in gains}
+        products = {g: op.rmatvec if transposed else op.matvec for g, op in operators.items()}
         sizes = jacobian.sizes
         results = [
-            solve(
-                f"{s.name} update",
-                lambda p, s=s: update_spectrum(
-                    s, matvecs, sizes, settings.k, preconditioner, progress=p, **solver
-                ),
-            ).to_dict()
-            for s in schemes
+            solve(f"{s.name} update", lambda p, s=s: update_solve(s, p)).to_dict() for s in schemes
         ]
+        if settings.field_rate:
+            matvecs = {g: op.matvec for g, op in operators.items()}
+            for scheme, result in zip(schemes, results):
+                on_field = solve(
+                    f"{scheme.name} on the field",
+                    lambda p, s=scheme: field_scheme_spectrum(
+                        s, matvecs, sizes, settings.k, preconditioner, settings.seed
+                    ),
+                )
+                result["on_field"] = {**on_field.to_dict(), "solver": on_field.spectrum.solver}
         record["schemes"] = results
         record.update(
             {k: results[0][k] for k in ("update_eigenvalues", "spectral_radius", "verdict")}
@@ -240,6 +262,18 @@ def analyze_players(
         ]
         record["max_stable_lr_scale_note"] = UPPER_BOUND_NOTE
     return record
+
+
+def _start(previous, n: int | None) -> np.ndarray | None:
+    """ARPACK's start vector from a previous solve of the same kind: its :class:`Spectrum`
+    (:func:`start_vector`) or the vector itself (saved by an earlier verdict); ``None`` when
+    there is none, or it is not finite or not of length ``n`` (``None``: the solver checks)."""
+    vector = start_vector(previous) if isinstance(previous, Spectrum) else previous
+    if vector is None or not np.all(np.isfinite(vector)):
+        return None
+    if n is not None and np.shape(vector) != (n,):
+        return None
+    return np.asarray(vector, dtype=np.float64)
 
 
 def _step_eigenvalues(config, jacobian, preconditioner, settings, solve, solver) -> np.ndarray:
@@ -307,31 +341,22 @@ def analyze_checkpoint(
     settings: SpectrumSettings,
     show_progress: bool = False,
     warm: dict[str, Spectrum] | None = None,
+    at: CheckpointAt | None = None,
 ) -> dict:
     """:func:`analyze_players` at checkpoint ``step`` of ``run`` (the raw generator, not the
-    EMA: the EMA is not a point the scheme visits); ``warm`` as there."""
-    _, checkpoint = run.load(step)
-    world_size = int(checkpoint.get("world_size") or 1)
-    config = config_at(run.config, step, world_size)  # the Adam β's in force, for its moments
-    preconditioner = run_preconditioner(config, checkpoint) if settings.preconditioned else None
+    EMA: the EMA is not a point the scheme visits); ``warm`` as there. ``at``: the
+    checkpoint already opened (its game, field and graphs are reused and kept)."""
+    at = CheckpointAt(run, step, settings.device) if at is None else at
+    preconditioner = at.preconditioner if settings.preconditioned else None
     if settings.preconditioned and preconditioner is None:
         raise ValueError("the run's optimizers keep no second moments to precondition with")
-    players = run.players()
-    check_fits(players, checkpoint)
-    device = resolve_device(settings.device)
-    x = (checkpoint["theta"].to(device), checkpoint["psi"].to(device))
-    players.generator.to(device), players.discriminator.to(device)
-    return analyze_players(
-        run.config,
-        players.generator,
-        players.discriminator,
-        x,
-        step,
-        settings,
-        preconditioner,
-        show_progress,
-        world_size=world_size,
-        warm=warm,
+    _, samples = at.evaluation_game(settings.samples, settings.seed)
+
+    def jacobian_at(gain: float) -> JacobianOperator:
+        return at.jacobian(settings.samples, settings.seed, settings.float64, settings.route, gain)
+
+    return analyze_operators(
+        at.config, jacobian_at, step, samples, settings, preconditioner, show_progress, warm
     )
 
 
@@ -342,11 +367,7 @@ def save_evaluation_batch(run: RunDirectory, step: int, settings: SpectrumSettin
     and the run's method, it rebuilds the matrix ``J`` the spectrum is of."""
     from convergan.checkpoint import save_checkpoint
 
-    _, checkpoint = run.load(step)
-    world_size = int(checkpoint.get("world_size") or 1)
-    config = config_at(run.config, step, world_size)
-    latent_dim = run.players().generator.latent_dim
-    batch, samples = evaluation_game(config, config.method.build(), latent_dim, settings)
+    batch, samples = CheckpointAt(run, step).evaluation_game(settings.samples, settings.seed)
     record = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
     record.update(samples=samples, seed=settings.seed, step=step)
     return save_checkpoint(path, record)

@@ -1,14 +1,15 @@
 """A run's verdict as one self-contained HTML page (``convergan verdict --html``): the
 verdict, the numbers behind it, the rules, and figures embedded as base64 PNG; no script and
-no external resource, like the sweep report (:mod:`convergan.studies.html`)."""
+no external resource, like the sweep report; the style is :mod:`convergan.plots.page_style`."""
 
 from __future__ import annotations
 
 import base64
 from html import escape
 
-from convergan.runs.verdict import diagnostics_series, verdict_text
-from convergan.studies.html import STYLE
+from convergan.analysis.verdict_rules import diagnostics_series
+from convergan.plots.page_style import STYLE
+from convergan.runs.verdict import verdict_text
 
 
 def _figure(name: str, png: bytes, caption: str) -> str:

@@ -110,11 +110,11 @@ def headline(sweep: Sweep) -> str | None:
 
 
 def best(run: RunResult, metric: str) -> float | None:
-    """The best value over training of a run that ended (a diverged one included: its best
+    """The best value over training of a run that trained to its end or diverged (its best
     came before the divergence); ``None`` for a run still pending, running or interrupted,
-    whose training is not over."""
+    whose training is not over, and for a failed one (a crash is no outcome of the method)."""
     lower = LOWER_IS_BETTER.get(metric_key(metric))
-    if lower is None or not run.finished:
+    if lower is None or run.status not in ("done", "single", "diverged"):
         return None
     _, values = run.curve(metric)
     if not values:

@@ -25,10 +25,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+from convergan.files import write_text
 
 CELL_FILE = "cell.json"
 FINAL = ("done", "diverged", "failed")
@@ -36,22 +39,57 @@ IGNORED_KEYS = (("out_dir",), ("train", "progress"))
 
 
 def read_cell(run_dir: Path) -> dict[str, Any] | None:
+    """The cell's record; ``None`` when it has none (pending). A damaged record (records are
+    written atomically, so a failing disk or a hand edit) is not taken for "pending": a
+    warning names it, and the status is read from the run directory instead
+    (:func:`recovered_record`)."""
     path = Path(run_dir) / CELL_FILE
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None  # a record cut off mid-write: treat as not started
+        record = json.loads(path.read_text(encoding="utf-8"))
+        problem = None if isinstance(record, dict) else "not a JSON object"
+    except (OSError, ValueError) as error:
+        record, problem = None, type(error).__name__
+    if problem is None:
+        return record
+    return recovered_record(Path(run_dir), f"{path} is damaged ({problem})")
+
+
+_WARNED: set[str] = set()
+
+
+def recovered_record(run_dir: Path, problem: str) -> dict[str, Any] | None:
+    """A record for a cell whose ``cell.json`` is damaged, from its run directory: the run's
+    outcome (done, diverged) when training ended, ``done`` when its last checkpoint reached
+    ``train.steps``, ``interrupted`` (resumed by the next sweep) when it has checkpoints,
+    else ``None`` (pending). Warns once per cell on stderr."""
+    from convergan.training.directory import RunDirectory
+
+    run = RunDirectory(run_dir)
+    outcome, step = run.outcome(), run.latest_step()
+    if outcome is not None:
+        record = {"status": outcome["status"], "error": outcome.get("error")}
+    elif step is not None:
+        try:
+            planned = run.config.train.steps
+        except Exception:  # noqa: BLE001 - no readable config.yaml either: resume decides
+            planned = None
+        record = {"status": "done" if step == planned else "interrupted", "error": None}
+    else:
+        record = None
+    status = record["status"] if record else "pending"
+    if problem not in _WARNED:
+        _WARNED.add(problem)
+        print(f"warning: {problem}; status read from the run directory: {status}", file=sys.stderr)
+    return None if record is None else {**record, "damaged_record": problem}
 
 
 def write_cell(run_dir: Path, record: dict[str, Any]) -> None:
     """Write atomically (temp file + rename): a killed writer never leaves half a record."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".{CELL_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(record, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, run_dir / CELL_FILE)
+    write_text(run_dir / CELL_FILE, json.dumps(record, indent=1, default=str))
 
 
 def cell_status(record: dict[str, Any] | None) -> str:
@@ -149,6 +187,7 @@ def run_cell(
     if holder:
         return {"status": "busy", "error": holder, "train_seconds": 0.0}
     previous = read_cell(run_dir_path) or {}
+    previous.pop("damaged_record", None)
     record = {
         **previous,
         "status": "running",
@@ -177,7 +216,7 @@ def run_cell(
         record.update(status="diverged", error=str(error))
     except Exception as error:  # noqa: BLE001 - isolate the cell, keep the traceback
         record.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
-        (run_dir_path / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        write_text(run_dir_path / "error.txt", traceback.format_exc())
     record.update(finished=time.time(), train_seconds=time.perf_counter() - started)
     record["train_seconds_total"] = (
         previous.get("train_seconds_total", 0.0) + record["train_seconds"]

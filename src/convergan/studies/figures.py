@@ -5,8 +5,11 @@ axis, and the final samples of every run of a cell side by side. Matplotlib's ob
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from convergan.files import save_figure
 from convergan.studies.aggregate import CellSummary, t_interval
 from convergan.studies.results import RunResult
 from convergan.ticks import plain_log_ticks
@@ -14,6 +17,9 @@ from convergan.ticks import plain_log_ticks
 SAMPLE_PANEL, SAMPLE_DPI = 3.2, 100
 
 BAND = "95% Student-t interval over seeds"
+# How a figure reaches its file: ``save(figure, path, dpi=...)``, atomic by default (a report
+# passes its staging writer, so its figures appear together with its tables).
+Save = Callable[..., Any]
 
 
 def _figure(width: float, height: float):
@@ -34,7 +40,12 @@ def curve_band(runs: list[RunResult], metric: str):
 
 
 def learning_curves(
-    cells: list[CellSummary], metric: str, path: Path, title: str, log_y: bool = True
+    cells: list[CellSummary],
+    metric: str,
+    path: Path,
+    title: str,
+    log_y: bool = True,
+    save: Save = save_figure,
 ) -> bool:
     """One line per cell: the mean of ``metric`` over its seeds against the step, with the
     t-interval as a band. Returns False (and writes nothing) when no run logged ``metric``
@@ -62,11 +73,18 @@ def learning_curves(
     ax.set_title(f"{title}\nmean over seeds; band: {BAND}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2 if len(curves) > 6 else 1)
-    figure.savefig(path, dpi=100)
+    save(figure, path, dpi=100)
     return True
 
 
-def final_vs_axis(cells: list[CellSummary], metric: str, axis: str, path: Path, title: str) -> bool:
+def final_vs_axis(
+    cells: list[CellSummary],
+    metric: str,
+    axis: str,
+    path: Path,
+    title: str,
+    save: Save = save_figure,
+) -> bool:
     """Final ``metric`` (mean and t-interval) against the numeric ``axis``, one line per
     combination of the other axes. False when the axis is not numeric."""
     lines: dict[str, list[tuple[float, CellSummary]]] = {}
@@ -93,7 +111,7 @@ def final_vs_axis(cells: list[CellSummary], metric: str, axis: str, path: Path, 
     ax.set_title(f"{title}\nerror bars: {BAND}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    figure.savefig(path, dpi=100)
+    save(figure, path, dpi=100)
     return True
 
 
@@ -116,7 +134,7 @@ def _read_image(path: Path | None):
         return None
 
 
-def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
+def sample_grid(cells: list[CellSummary], path: Path, title: str, save: Save = save_figure) -> bool:
     """Rows: cells; columns: their runs (seeds); each panel the run's final samples."""
     rows = [(cell, [_read_image(final_sample_image(r)) for r in cell.runs]) for cell in cells]
     if not any(image is not None for _, images in rows for image in images):
@@ -145,7 +163,7 @@ def sample_grid(cells: list[CellSummary], path: Path, title: str) -> bool:
             if j == 0:
                 ax.set_ylabel(_label(cell, _constant(cells)), fontsize=8)
     figure.suptitle(f"{title}: final samples (EMA generator)", fontsize=10)
-    figure.savefig(path, dpi=SAMPLE_DPI)
+    save(figure, path, dpi=SAMPLE_DPI)
     return True
 
 

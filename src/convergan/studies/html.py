@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
+from convergan.plots.page_style import STYLE
 from convergan.studies.tables import (
     CI_NOTE,
     Report,
@@ -20,18 +21,6 @@ from convergan.studies.tables import (
     spec_yaml,
     summary_rows,
 )
-
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-h1 { margin-bottom: 0.2em; } p.note { color: #555; font-size: 0.9em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
-th { background: #f0f0f0; } tr:nth-child(even) td { background: #fafafa; }
-td.status-diverged, td.status-failed { color: #b00; font-weight: 600; }
-figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
-figcaption { color: #555; font-size: 0.9em; }
-pre { background: #f6f6f6; padding: 0.8em; font-size: 0.85em; }
-"""
 
 
 def _table(table_id: str, header: list[str], rows: list[list[str]], key: str, names) -> str:
@@ -87,7 +76,7 @@ def html_page(report: Report) -> str:
     if report.figures:
         parts.append("<h2>Figures</h2>")
         for name, path, caption in report.figures:
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            data = base64.b64encode(report.figure_bytes(path)).decode("ascii")
             parts.append(
                 f'<figure data-figure="{escape(name)}">'
                 f'<img alt="{escape(caption)}" src="data:image/png;base64,{data}">'

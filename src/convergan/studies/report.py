@@ -13,17 +13,23 @@ Written into ``OUT`` (default ``DIR/report``):
 - ``figures/*.png``: learning curves with bands over seeds, the final metric against a
   numeric axis, final samples per cell;
 - ``report.html``: all of it in one file, figures embedded as base64 PNG, no network.
+
+The files appear together (:class:`~convergan.files.StagedFiles`): each is written and fsynced
+under a temp name, and only when all are complete are they renamed over the previous report,
+so a report killed at any moment (or stopped by a full disk) leaves the previous report whole,
+never new tables beside an old page.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from pathlib import Path
 from typing import Any
 
-from convergan.runs.verdict import logged_verdict
+from convergan.files import StagedFiles
 from convergan.studies import figures
 from convergan.studies.aggregate import (
     CellSummary,
@@ -37,7 +43,14 @@ from convergan.studies.aggregate import (
 from convergan.studies.html import html_page
 from convergan.studies.markdown import markdown
 from convergan.studies.results import read_sweep, run_config
-from convergan.studies.tables import Report, axis_columns, unfinished, verdict_of
+from convergan.studies.tables import (
+    Report,
+    axis_columns,
+    run_measured_verdict,
+    significance,
+    unfinished,
+    verdict_of,
+)
 from convergan.studies.theory import dirac_verdict
 
 
@@ -54,19 +67,24 @@ def write_report(
     head = headline(sweep)
     report = Report(sweep, cells, metrics, head, pairwise(sweep, cells, head) if head else [])
     report.out = out
-    _write_results_csv(report, out / "results.csv")
-    _write_summary_csv(report, out / "summary.csv")
-    _write_comparisons_csv(report, out / "comparisons.csv")
-    _draw_figures(report, out / "figures", progress)
-    (out / "report.md").write_text(markdown(report), encoding="utf-8")
-    (out / "report.html").write_text(html_page(report), encoding="utf-8")
+    with StagedFiles() as staged:
+        for name, write in (
+            ("results.csv", _write_results_csv),
+            ("summary.csv", _write_summary_csv),
+            ("comparisons.csv", _write_comparisons_csv),
+        ):
+            with staged.open(out / name, "w", newline="") as file:
+                write(report, file)
+        _draw_figures(report, out / "figures", staged, progress)
+        staged.write_text(out / "report.md", markdown(report))
+        staged.write_text(out / "report.html", html_page(report))
     return report
 
 
 # ----------------------------------------------------------------------------- CSV files
 
 
-def _write_results_csv(report: Report, path: Path) -> None:
+def _write_results_csv(report: Report, file) -> None:
     sweep, metrics = report.sweep, report.metrics
     best_metrics = [m for m in metrics if any(best(r, m) is not None for r in sweep.runs)]
     header = [
@@ -83,28 +101,27 @@ def _write_results_csv(report: Report, path: Path) -> None:
         "dirac_verdict",
         "dirac_spectral_radius",
     ]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for run in sweep.runs:
-            verdict = dirac_verdict(run_config(run))
-            measured, rate = logged_verdict(run.rows)
-            writer.writerow(
-                [
-                    run.name,
-                    *[run.values.get(a, "") for a in axis_columns(sweep)],
-                    run.status,
-                    run.last_step if run.last_step is not None else "",
-                    _number(run.record.get("train_seconds_total")),
-                    run.error or "",
-                    *[_number(run.final(m)) for m in metrics],
-                    *[_number(best(run, m)) for m in best_metrics],
-                    measured,
-                    _number(rate),
-                    verdict.verdict if verdict else "",
-                    _number(verdict.spectral_radius if verdict else None),
-                ]
-            )
+    writer = csv.writer(file)
+    writer.writerow(header)
+    for run in sweep.runs:
+        verdict = dirac_verdict(run_config(run))
+        measured, rate = run_measured_verdict(run)
+        writer.writerow(
+            [
+                run.name,
+                *[run.values.get(a, "") for a in axis_columns(sweep)],
+                run.status,
+                run.last_step if run.last_step is not None else "",
+                _number(run.record.get("train_seconds_total")),
+                run.error or "",
+                *[_number(run.final(m)) for m in metrics],
+                *[_number(best(run, m)) for m in best_metrics],
+                measured,
+                _number(rate),
+                verdict.verdict if verdict else "",
+                _number(verdict.spectral_radius if verdict else None),
+            ]
+        )
 
 
 def _number(value: Any) -> str:
@@ -113,7 +130,7 @@ def _number(value: Any) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def _write_summary_csv(report: Report, path: Path) -> None:
+def _write_summary_csv(report: Report, file) -> None:
     axes = [a for a in axis_columns(report.sweep) if a != "seed"]
     stats = ("n", "mean", "std", "ci_low", "ci_high")
     header = [*axes, "runs", "done", "diverged", "failed", "unfinished"]
@@ -122,35 +139,32 @@ def _write_summary_csv(report: Report, path: Path) -> None:
             if any(m in getattr(c, table) for c in report.cells):
                 header += [f"{kind} {m} {s}" for s in stats]
     header += ["dirac_verdict"]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for cell in report.cells:
-            row: list[Any] = [cell.values.get(a, "") for a in axes]
-            row += [len(cell.runs), cell.count("done") + cell.count("single")]
-            row += [cell.count("diverged"), cell.count("failed"), unfinished(cell.runs)]
-            for table in ("final", "best"):
-                for m in report.metrics:
-                    if not any(m in getattr(c, table) for c in report.cells):
-                        continue
-                    i = getattr(cell, table).get(m)
-                    row += [i.n if i else 0] + [
-                        _number(getattr(i, s) if i else None)
-                        for s in ("mean", "std", "low", "high")
-                    ]
-            row.append(verdict_of(cell))
-            writer.writerow(row)
+    writer = csv.writer(file)
+    writer.writerow(header)
+    for cell in report.cells:
+        row: list[Any] = [cell.values.get(a, "") for a in axes]
+        row += [len(cell.runs), cell.count("done") + cell.count("single")]
+        row += [cell.count("diverged"), cell.count("failed"), unfinished(cell.runs)]
+        for table in ("final", "best"):
+            for m in report.metrics:
+                if not any(m in getattr(c, table) for c in report.cells):
+                    continue
+                i = getattr(cell, table).get(m)
+                row += [i.n if i else 0] + [
+                    _number(getattr(i, s) if i else None) for s in ("mean", "std", "low", "high")
+                ]
+        row.append(verdict_of(cell))
+        writer.writerow(row)
 
 
-def _write_comparisons_csv(report: Report, path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["family", "a", "b", "mean_a", "mean_b", "welch_p", "holm_p", "sig_5pct"])
-        for c in report.comparisons:
-            writer.writerow(
-                [c.family, c.a, c.b, _number(c.mean_a), _number(c.mean_b), _number(c.p)]
-                + [_number(c.p_holm), "yes" if c.significant else "no"]
-            )
+def _write_comparisons_csv(report: Report, file) -> None:
+    writer = csv.writer(file)
+    writer.writerow(["family", "a", "b", "mean_a", "mean_b", "welch_p", "holm_p", "sig_5pct"])
+    for c in report.comparisons:
+        writer.writerow(
+            [c.family, c.a, c.b, _number(c.mean_a), _number(c.mean_b), _number(c.p)]
+            + [_number(c.p_holm), significance(c).replace("–", "")]
+        )
 
 
 # ----------------------------------------------------------------------------- figures
@@ -171,10 +185,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "all"
 
 
-def _draw_figures(report: Report, folder: Path, progress: bool = False) -> None:
+def _draw_figures(
+    report: Report, folder: Path, staged: StagedFiles, progress: bool = False
+) -> None:
     import sys
 
     from tqdm import tqdm
+
+    def save(figure, path: Path, **savefig) -> None:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", **savefig)
+        report.figure_data[path] = buffer.getvalue()
+        with staged.open(path) as file:
+            file.write(report.figure_data[path])
 
     metric, name = report.headline, report.sweep.name
     groups = panels(report)
@@ -184,17 +207,17 @@ def _draw_figures(report: Report, folder: Path, progress: bool = False) -> None:
         title = f"{name}: {panel}" if panel else name
         if metric:
             path = folder / f"curves-{_slug(panel)}.png"
-            if figures.learning_curves(cells, metric, path, title):
+            if figures.learning_curves(cells, metric, path, title, save=save):
                 report.figures.append(
                     (path.stem, path, f"{metric} against the step ({panel or 'all cells'})")
                 )
         path = folder / f"samples-{_slug(panel)}.png"
-        if figures.sample_grid(cells, path, title):
+        if figures.sample_grid(cells, path, title, save=save):
             report.figures.append((path.stem, path, f"final samples ({panel or 'all cells'})"))
     axis = report.sweep.report_axis or _numeric_axis(report)
     if metric and axis:
         path = folder / f"final-vs-{_slug(axis)}.png"
-        if figures.final_vs_axis(report.cells, metric, axis, path, name):
+        if figures.final_vs_axis(report.cells, metric, axis, path, name, save=save):
             report.figures.append((path.stem, path, f"final {metric} against {axis}"))
 
 

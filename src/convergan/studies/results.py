@@ -31,6 +31,7 @@ class RunResult:
     status: str
     record: dict[str, Any] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)  # metrics.jsonl, one per step
+    planned: dict[str, Any] = field(default_factory=dict)  # base and overrides, from sweep.json
 
     @property
     def error(self) -> str | None:
@@ -82,6 +83,21 @@ class Sweep:
     effective_spec: dict | None = None  # bases, axes, zip, overrides, launcher as run
 
 
+def read_sweep_file(path: Path) -> dict[str, Any]:
+    """``sweep.json`` as a mapping with a list of cells; ``ValueError`` (one line naming the
+    file) when it is damaged."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or not isinstance(record.get("cells"), list):
+            raise ValueError("not a mapping with a list of cells")
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"{path} is damaged ({type(error).__name__}: {error}); move it away and run the "
+            "sweep's spec into the same --out to write it again (finished cells are kept)"
+        ) from None
+    return record
+
+
 def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
     """The sweep (or the single run) in ``directory``; raises ``ValueError`` (one line) when
     it is neither. ``progress``: a bar of the runs read on stderr."""
@@ -90,7 +106,7 @@ def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
     if sweep_file.is_file():
         from tqdm import tqdm
 
-        record = json.loads(sweep_file.read_text(encoding="utf-8"))
+        record = read_sweep_file(sweep_file)
         runs = []
         cells = tqdm(record["cells"], desc="report: reading runs", unit="run", leave=False,
                      disable=not progress, file=sys.stderr)  # fmt: skip
@@ -105,6 +121,7 @@ def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
                     cell_status(cell_record),
                     cell_record or {},
                     metrics_by_step(run_dir / METRICS_FILE),
+                    {k: cell[k] for k in ("base", "overrides") if k in cell},
                 )
             )
         report = record.get("report") or {}
@@ -119,8 +136,14 @@ def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
             effective_spec=record.get("effective_spec"),
         )
     if (directory / "config.yaml").is_file():
+        from convergan.training.directory import RunDirectory
+
         rows = metrics_by_step(directory / METRICS_FILE)
-        run = RunResult(directory.name, {}, directory, "single", {}, rows)
+        # A run that diverged says so (``outcome.json``); otherwise it is "single": done, or
+        # still training, as its rows show.
+        outcome = RunDirectory(directory).outcome() or {}
+        status = "diverged" if outcome.get("status") == "diverged" else "single"
+        run = RunResult(directory.name, {}, directory, status, outcome, rows)
         return Sweep(directory, directory.name, [], [run], is_single_run=True)
     raise ValueError(
         f"{directory} is neither a sweep directory (no {SWEEP_FILE}) nor a run directory "
@@ -129,12 +152,24 @@ def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
 
 
 def run_config(run: RunResult) -> dict[str, Any]:
-    """The run's resolved config (from its cell record, else its ``config.yaml``)."""
+    """The run's resolved config: from its cell record, else its ``config.yaml``, else (a cell
+    that has not started) the config its sweep planned for it."""
     if run.record.get("config"):
         return run.record["config"]
     path = run.run_dir / "config.yaml"
     if path.is_file():
         import yaml
 
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            pass
+    if run.planned.get("base"):
+        from convergan.config import ConfigError, load_config
+        from convergan.config.schema import config_to_dict
+
+        try:
+            return config_to_dict(load_config(run.planned["base"], run.planned["overrides"]))
+        except (ConfigError, OSError):
+            return {}
     return {}

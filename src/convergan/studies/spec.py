@@ -23,6 +23,7 @@ use, so they run from anywhere.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ from convergan.options import ConfigError, build, option, unknown_key
 
 LAUNCHERS = ("local", "slurm", "debug")
 BASE_AXIS = "base"
+# Set by the sweep for every cell (its run directory, no progress bar): an axis or override
+# on them would give cells names that disagree with what they ran.
+SET_BY_THE_SWEEP = {"out_dir": "use --out", "train.progress": "the sweep shows progress"}
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def sweep_spec_from_dict(data: Any, source: Path | None = None) -> SweepSpec:
     if not isinstance(raw_zip, list):
         raise ConfigError(f"{where}zip: expected a list of mappings key: [values]")
     for i, group in enumerate(raw_zip):
-        group = _axes(group, f"zip[{i}]", where)
+        group = _axes(group, f"zip[{i}]", where, unique=False)
         lengths = {len(v) for v in group.values()}
         if len(lengths) > 1:
             sizes = ", ".join(f"{k}: {len(v)}" for k, v in group.items())
@@ -144,9 +148,16 @@ def sweep_spec_from_dict(data: Any, source: Path | None = None) -> SweepSpec:
         if key in seen:
             raise ConfigError(f"{where}axis {key!r} appears twice")
         seen.append(key)
+    for i, group in enumerate(zipped):
+        _no_repeats(list(zip(*group.values())), f"zip[{i}]", where, "row")
     overrides = data.get("overrides") or {}
     if not isinstance(overrides, Mapping) or not all(isinstance(k, str) for k in overrides):
         raise ConfigError(f"{where}overrides: expected a mapping dotted.key: value")
+    for key in [*seen, *overrides]:
+        if key in SET_BY_THE_SWEEP:
+            raise ConfigError(
+                f"{where}{key}: set by the sweep for each cell; {SET_BY_THE_SWEEP[key]}"
+            )
     name = data.get("name") or (source.stem if source else "sweep")
     description = data.get("description") or ""
     if not isinstance(name, str) or not isinstance(description, str):
@@ -169,6 +180,78 @@ def with_launcher(spec: SweepSpec, **changes: Any) -> SweepSpec:
     """The spec with launcher fields replaced (``None`` values are ignored): the CLI flags."""
     changes = {k: v for k, v in changes.items() if v is not None}
     return dataclasses.replace(spec, launcher=dataclasses.replace(spec.launcher, **changes))
+
+
+def with_command_line(
+    spec: SweepSpec, overrides: Mapping[str, Any], axes: list[tuple[str, list[Any]]]
+) -> SweepSpec:
+    """The spec with the command line's ``KEY=VALUE`` overrides and ``--axis KEY=[...]``.
+
+    An ``--axis`` replaces the spec's axis of that key wherever it is: ``base`` (its values are
+    the spec's base labels, or config names and paths, labelled by their file name), a plain
+    axis, or a key of a ``zip`` group (then every key of the group is given, with equal
+    lengths); a new key adds an axis. An override of a key that is an axis is refused: the
+    axis would win, and the setting would be silently dropped.
+    """
+    given: dict[str, list[Any]] = {}
+    for key, values in axes:
+        if key in given:
+            raise ConfigError(f"--axis {key}: given twice; give its values once")
+        if key in SET_BY_THE_SWEEP:
+            raise ConfigError(
+                f"--axis {key}: set by the sweep for each cell; {SET_BY_THE_SWEEP[key]}"
+            )
+        _no_repeats(values, f"--axis {key}", "")
+        given[key] = values
+    for key in overrides:
+        if key in SET_BY_THE_SWEEP:
+            raise ConfigError(f"{key}: set by the sweep for each cell; {SET_BY_THE_SWEEP[key]}")
+        if key in spec.axis_keys and key not in given:
+            raise ConfigError(
+                f"{key} is an axis of sweep {spec.name}; an override would be overruled by the "
+                f"axis: use --axis {key}=[...] to change its values"
+            )
+    bases = dict(spec.bases)
+    if BASE_AXIS in given:
+        bases = {}
+        for value in given.pop(BASE_AXIS):
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"--axis base: expected base labels or config names, got {value!r}"
+                )
+            if value in spec.bases and spec.has_base_axis:
+                bases[value] = spec.bases[value]
+            else:
+                label = Path(value).stem
+                if label in bases:
+                    raise ConfigError(f"--axis base: two bases are labelled {label!r}")
+                bases[label] = _find_config(value, None, "--axis base", "")
+    zipped = []
+    for i, group in enumerate(spec.zipped):
+        named = [k for k in group if k in given]
+        if not named:
+            zipped.append(group)
+            continue
+        if len(named) < len(group):
+            missing = ", ".join(k for k in group if k not in given)
+            raise ConfigError(
+                f"--axis {named[0]}: it moves with {missing} in the spec's zip[{i}]; give "
+                "every key of the group with --axis, with as many values each"
+            )
+        replaced = {k: given.pop(k) for k in group}
+        if len({len(v) for v in replaced.values()}) > 1:
+            sizes = ", ".join(f"{k}: {len(v)}" for k, v in replaced.items())
+            raise ConfigError(f"--axis: the keys of zip[{i}] need equal lengths, got {sizes}")
+        _no_repeats(list(zip(*replaced.values())), f"--axis zip[{i}]", "", "row")
+        zipped.append(replaced)
+    new_axes = {**spec.axes, **given}
+    return dataclasses.replace(
+        spec,
+        bases=bases,
+        axes=new_axes,
+        zipped=zipped,
+        overrides={**spec.overrides, **overrides},
+    )
 
 
 def _bases(value: Any, source: Path | None, where: str) -> dict[str, Path]:
@@ -202,7 +285,9 @@ def _find_config(path: str, source: Path | None, key: str, where: str) -> Path:
     return found
 
 
-def _axes(value: Any, key: str, where: str) -> dict[str, list[Any]]:
+def _axes(value: Any, key: str, where: str, unique: bool = True) -> dict[str, list[Any]]:
+    """Axes ``name: [values]``; ``unique``: each value once (a zip group's rows are checked
+    instead)."""
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}{key}: expected a mapping dotted.key: [values]")
     axes = {}
@@ -211,8 +296,23 @@ def _axes(value: Any, key: str, where: str) -> dict[str, list[Any]]:
             raise ConfigError(f"{where}{key}: bad axis name {name!r}")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}{key}.{name}: expected a non-empty list of values")
+        if unique:
+            _no_repeats(values, f"{key}.{name}", where)
         axes[name] = list(values)
     return axes
+
+
+def _no_repeats(values: list[Any], key: str, where: str, noun: str = "value") -> None:
+    """Refuse a value given twice: two cells would be one run directory, counted twice."""
+    seen: set[str] = set()
+    for value in values:
+        text = json.dumps(value, sort_keys=True, default=str)
+        if text in seen:
+            raise ConfigError(
+                f"{where}{key}: the {noun} {text} appears twice (two cells would be one run); "
+                "give each once"
+            )
+        seen.add(text)
 
 
 def _dataclass(cls: type, value: Any, key: str, where: str) -> Any:

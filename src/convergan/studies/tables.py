@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convergan.analysis.verdict_rules import logged_verdict
 from convergan.config.shipped import CONFIGS, shipped_name
-from convergan.runs.verdict import logged_verdict
 from convergan.studies.aggregate import CellSummary, Comparison, Interval
 from convergan.studies.results import Sweep, run_config
 from convergan.studies.theory import dirac_verdict
@@ -32,6 +32,11 @@ class Report:
     comparisons: list[Comparison]
     figures: list[tuple[str, Path, str]] = field(default_factory=list)  # (name, path, caption)
     out: Path = Path(".")
+    # The figures' PNG bytes by path, while they are staged (not yet at their paths).
+    figure_data: dict[Path, bytes] = field(default_factory=dict)
+
+    def figure_bytes(self, path: Path) -> bytes:
+        return self.figure_data[path] if path in self.figure_data else Path(path).read_bytes()
 
 
 # ----------------------------------------------------------------------------- values
@@ -61,20 +66,44 @@ def verdict_of(cell: CellSummary) -> str:
     return verdict.text if verdict else "–"
 
 
+def run_measured_verdict(run) -> tuple[str | None, float | None]:
+    """``(verdict, rate)`` of a run from its logged diagnostics (``convergan verdict``'s trend
+    rules, without the local picture), for a run that trained to its end; ``diverged`` for
+    one that diverged; ``(None, None)`` for a run pending, running, interrupted or failed:
+    what did not happen is not judged."""
+    if run.status == "diverged":
+        return "diverged", None
+    if run.status not in ("done", "single"):
+        return None, None
+    return logged_verdict(run.rows)
+
+
 def measured_verdict(run) -> str:
-    """The run's verdict from its logged diagnostics (``convergan verdict``'s trend rules,
-    without the local picture), with its measured rate when converging."""
-    verdict, rate = logged_verdict(run.rows)
+    """The run's measured verdict, with its measured rate when converging; "–" when it has
+    none (:func:`run_measured_verdict`)."""
+    verdict, rate = run_measured_verdict(run)
+    if verdict is None:
+        return "–"
     return f"{verdict} ({rate:.6g}/step)" if verdict == "converging" else verdict
 
 
 def measured_verdicts(cell: CellSummary) -> str:
-    """How many of the cell's runs got each measured verdict (``converging 2, oscillating 1``)."""
+    """How many of the cell's judged runs got each measured verdict (``converging 2,
+    oscillating 1``); runs not judged (:func:`run_measured_verdict`) are not counted."""
     counts: dict[str, int] = {}
     for run in cell.runs:
-        verdict, _ = logged_verdict(run.rows)
-        counts[verdict] = counts.get(verdict, 0) + 1
-    return ", ".join(f"{v} {n}" for v, n in sorted(counts.items()))
+        verdict, _ = run_measured_verdict(run)
+        if verdict is not None:
+            counts[verdict] = counts.get(verdict, 0) + 1
+    return ", ".join(f"{v} {n}" for v, n in sorted(counts.items())) or "–"
+
+
+def significance(comparison: Comparison) -> str:
+    """``yes`` or ``no`` at 5% (Holm-adjusted); ``–`` when the test has no data (a side with
+    fewer than two final values, or no variance on either): never "no" without a test."""
+    if not math.isfinite(comparison.p_holm):
+        return "–"
+    return "yes" if comparison.significant else "no"
 
 
 def axis_columns(sweep: Sweep) -> list[str]:
@@ -174,7 +203,7 @@ def comparison_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     header = ["family", "a", "b", "mean a", "mean b", "Welch p", "Holm p", "significant (5%)"]
     rows = [
         [c.family, c.a, c.b, fmt(c.mean_a), fmt(c.mean_b), fmt(c.p, 2), fmt(c.p_holm, 2)]
-        + ["yes" if c.significant else "no"]
+        + [significance(c)]
         for c in report.comparisons
     ]
     return header, rows

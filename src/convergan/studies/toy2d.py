@@ -3,8 +3,9 @@ the command line, run through the same sweep and report path as ``convergan swee
 
 Besides the report (``OUT/report``) it writes the study's own summary into ``OUT``:
 ``study.md`` (method × problem, final W1 as mean ± 95% t-interval half-width over seeds),
-``study.json``, and per problem ``w1-<problem>.png`` (learning curves with bands) and
-``samples-<problem>.png`` (final samples of every run).
+``study.json``, ``verdicts.md`` and ``verdicts.json`` (each run's verdict beside its final
+W1 and ‖v‖: :mod:`convergan.studies.verdict_table`), and per problem ``w1-<problem>.png``
+(learning curves with bands) and ``samples-<problem>.png`` (final samples of every run).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from convergan.config.schema import ConfigError
 from convergan.config.shipped import CONFIGS, shipped_file
+from convergan.files import write_text
 from convergan.studies.spec import SweepSpec, load_sweep_spec
 
 SPEC = "toy2d-methods"  # shipped sweep spec (package data)
@@ -85,7 +87,7 @@ def write_study_summary(report, out: Path) -> Path:
             row.append(text)
         lines.append(f"| {m} | " + " | ".join(row) + " |")
     path = out / "study.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(path, "\n".join(lines) + "\n")
     rows = []
     for (p, m), cell in lookup.items():
         interval = cell.final.get(METRIC)
@@ -100,7 +102,8 @@ def write_study_summary(report, out: Path) -> Path:
                 "status": [r.status for r in cell.runs],
             }
         )
-    (out / "study.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    write_text(out / "study.json", json.dumps(rows, indent=1))
+    _write_verdicts(report, out)
     figures = report.out / "figures"
     for problem in problems:
         for source, target in (("curves", "w1"), ("samples", "samples")):
@@ -108,3 +111,15 @@ def write_study_summary(report, out: Path) -> Path:
             if figure.is_file():
                 shutil.copyfile(figure, out / f"{target}-{problem}.png")
     return path
+
+
+def _write_verdicts(report, out: Path) -> None:
+    """``verdicts.md`` and ``verdicts.json``: each run's verdict beside its outcome
+    (:mod:`convergan.studies.verdict_table`)."""
+    from convergan.studies.verdict_table import verdict_checks, verdict_markdown, verdict_rows
+
+    rows = verdict_rows(report.sweep.runs)
+    checks = verdict_checks(rows)
+    write_text(out / "verdicts.md", verdict_markdown(rows, checks))
+    record = {"runs": [r.to_dict() for r in rows], "checks": checks}
+    write_text(out / "verdicts.json", json.dumps(record, indent=1))

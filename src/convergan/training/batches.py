@@ -5,11 +5,14 @@ resumable stream; latents, instance-noise draws and interpolation coefficients f
 sampler's own ``torch.Generator``. Its state goes into every checkpoint.
 
 The *evaluation game* of the diagnostics, the spectra and the path-angle is one batch drawn
-the same way from a seed alone (:func:`evaluation_batch`).
+the same way from a seed alone (:func:`evaluation_batch`). A problem whose game is fixed
+(a full-batch problem, :mod:`convergan.problems.fullbatch`) has a stream that yields that
+whole game as a :class:`Batch`: then every training batch and every evaluation game is it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -45,10 +48,13 @@ class BatchSampler:
         self.conditional = conditional
         self.device = torch.device(device)
         self.rows = slice(rank * batch_size, (rank + 1) * batch_size)
+        self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self) -> Batch:
         real = next(self.real_stream)
+        if isinstance(real, Batch):  # a fixed game: its latents and draws come with it
+            return self._share(real)
         labels = None
         if isinstance(real, (tuple, list)):
             real, labels = real
@@ -67,6 +73,18 @@ class BatchSampler:
             labels=labels[mine] if self.conditional and labels is not None else None,
         )
         return batch.to(self.device) if self.device.type != "cpu" else batch
+
+    def _share(self, game: Batch) -> Batch:
+        """This process's rows of a whole fixed game (all of them in a single process)."""
+        n, world = game.real.shape[0], self.world_size
+        if n % world:
+            raise ValueError(f"a fixed game of {n} samples cannot be split among {world} processes")
+        rows = slice(self.rank * n // world, (self.rank + 1) * n // world)
+        values = {f.name: getattr(game, f.name) for f in dataclasses.fields(game)}
+        shared = dataclasses.replace(
+            game, **{k: v[rows] for k, v in values.items() if isinstance(v, Tensor)}
+        )
+        return shared.to(self.device) if self.device.type != "cpu" else shared
 
     def state_dict(self) -> dict[str, Any]:
         return {

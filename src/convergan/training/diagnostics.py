@@ -15,6 +15,21 @@ at every step, so changes in ``‖v‖`` come from the players alone). Logged as
 - ``diagnostics/cosine``: ``cos∠(v(x_t), x_t − x_s)``: near 1 while the players move along
   the field; low or negative when the field turns between two looks (rotation).
 
+With ``eval.diagnostics.games = K ≥ 2`` (default 2) the field is also evaluated on ``K − 1``
+further evaluation games, independent of the first (:func:`evaluation_games`). The field on
+an N-sample game is the true field plus sampling noise of order 1/√N, and the spread of the
+K fields measures that noise (:func:`noise_scalars`):
+
+- ``diagnostics/field_noise``: ``η``, the estimated norm of one game's sampling noise,
+  ``η² = Σ_k ‖v_k − v̄‖² / (K − 1)`` (each game's noise has mean 0 and the same covariance,
+  so this is unbiased for ``E ‖v_k − E v‖²``);
+- ``diagnostics/field_signal_sq``: ``‖v̄‖² − η²/K``, unbiased for ``‖E v‖²``, the squared norm
+  of the true field (it may come out negative when the true field is smaller than the noise).
+
+For a game without sampling noise (the Dirac-GAN's exact expectations, a fixed finite game)
+all K fields are equal and ``η = 0``. The verdict's rules (:mod:`convergan.analysis.verdict_rules`)
+compare the two.
+
 The field is the method in force at the step (:func:`~convergan.config.config_at`: a
 scheduled γ or σ at its value there) at regularization gain 1 (under lazy regularization,
 the average field the lazy steps follow), as plain gradients: the optimizer's preconditioner
@@ -35,6 +50,10 @@ from convergan.training.callbacks import StepEvent
 PREFIX = "diagnostics/"
 
 
+LOOKS_PER_RUN = 80  # the default interval's target: the verdict's window then holds ~40
+MIN_DEFAULT_EVERY = 10  # short runs: no more than one look every 10 steps by default
+
+
 def diagnostics_samples(config) -> int:
     """The evaluation game's size: ``eval.diagnostics.samples``, else ``data.batch_size`` (a
     field evaluation then costs about one training step's, and any dataset a run trains on
@@ -42,11 +61,37 @@ def diagnostics_samples(config) -> int:
     return config.eval.diagnostics.samples or config.data.batch_size
 
 
+def diagnostics_every(config) -> int:
+    """Steps between looks: ``eval.diagnostics.every``, else ``train.steps // 80`` (at least
+    10), about 80 looks a run: the verdict's rules need 20 in the last half."""
+    every = config.eval.diagnostics.every
+    if every is not None:
+        return every
+    return max(MIN_DEFAULT_EVERY, config.train.steps // LOOKS_PER_RUN)
+
+
+def game_seed(seed: int, game: int) -> int:
+    """The seed of evaluation game ``game`` (0 is the run's own ``seed``; the others are
+    offset far beyond any seed axis a sweep uses, so no two games of a run coincide)."""
+    return seed if game == 0 else seed + 1_000_003 * game
+
+
+def evaluation_games(config, method, latent_dim: int, problem=None) -> list:
+    """The ``eval.diagnostics.games`` evaluation games of the diagnostics: the run's own
+    (seed ``config.seed``, as the spectrum and the path-angle draw it) first, then the
+    independent ones that measure the sampling noise."""
+    samples = diagnostics_samples(config)
+    return [
+        evaluation_batch(config, method, latent_dim, samples, game_seed(config.seed, k), problem)
+        for k in range(config.eval.diagnostics.games)
+    ]
+
+
 class FieldDiagnostics:
     """The ``eval.diagnostics`` callback (off at ``every = 0``)."""
 
     def __init__(self) -> None:
-        self.field: GameField | None = None
+        self.fields: list[GameField] | None = None
 
     def begin(self, state) -> None:
         """Before the first step: a new run measures its first look's displacement from its
@@ -56,12 +101,14 @@ class FieldDiagnostics:
 
     def __call__(self, event: StepEvent) -> dict[str, float] | None:
         run = event.run
-        every = run.config.eval.diagnostics.every
+        every = diagnostics_every(run.config)
         if not (every and run.dist.is_main and event.every(every)):
             return None
         x = tuple(x_i.detach() for x_i in event.state.x)
-        v = self._field(run, event.step)(x)
+        fields = [field(x) for field in self._fields(run, event.step)]
+        v = fields[0]
         scalars = field_scalars(v)
+        scalars.update(noise_scalars([torch.cat(f) for f in fields]))
         flat = torch.cat(x)
         state = event.state
         if state.diagnostics_from is not None and state.diagnostics_from[0] < event.step:
@@ -73,24 +120,25 @@ class FieldDiagnostics:
         state.diagnostics_from = (event.step, flat.clone())
         return scalars
 
-    def _field(self, run, step: int) -> GameField:
-        """The field at the state after ``step`` steps: the method in force there (the spec
-        at step t, as the spectrum takes it) on the evaluation game, drawn once."""
+    def _fields(self, run, step: int) -> list[GameField]:
+        """The fields at the state after ``step`` steps: the method in force there (the spec
+        at step t, as the spectrum takes it) on each evaluation game, drawn once."""
         config = config_at(run.config, step, run.dist.world_size)
         method = config.method.build()
-        if self.field is None:
-            batch = evaluation_batch(
-                config,
-                method,
-                run.players.latent_dim,
-                diagnostics_samples(config),
-                config.seed,
-                run.problem,
-            )
+        if self.fields is None:
             device = run.dist.device
-            batch = batch.to(device) if device.type != "cpu" else batch
-            self.field = GameField(run.generator, run.discriminator, method, batch, route="eager")
-        return self.field.at_step(step, method)
+            games = evaluation_games(config, method, run.players.latent_dim, run.problem)
+            self.fields = [
+                GameField(
+                    run.generator,
+                    run.discriminator,
+                    method,
+                    game.to(device) if device.type != "cpu" else game,
+                    route="eager",
+                )
+                for game in games
+            ]
+        return [field.at_step(step, method) for field in self.fields]
 
 
 def field_scalars(v) -> dict[str, float]:
@@ -101,6 +149,22 @@ def field_scalars(v) -> dict[str, float]:
         PREFIX + "field_norm_g": g,
         PREFIX + "field_norm_d": d,
     }
+
+
+def noise_scalars(fields: list[torch.Tensor]) -> dict[str, float]:
+    """The sampling noise of the field and the size of the true field, from its values
+    ``fields`` (flat) on K ≥ 2 independent evaluation games (none for K = 1): ``η`` with
+    ``η² = Σ_k ‖v_k − v̄‖² / (K − 1)`` and ``‖v̄‖² − η²/K``, unbiased for one game's
+    ``E‖noise‖²`` and for ``‖E v‖²`` (the cross terms of independent zero-mean noises
+    vanish in expectation)."""
+    k = len(fields)
+    if k < 2:
+        return {}
+    stacked = torch.stack([f.detach().double() for f in fields])
+    mean = stacked.mean(dim=0)
+    noise_sq = float(((stacked - mean) ** 2).sum()) / (k - 1)
+    signal_sq = float((mean**2).sum()) - noise_sq / k
+    return {PREFIX + "field_noise": math.sqrt(noise_sq), PREFIX + "field_signal_sq": signal_sq}
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -4,6 +4,8 @@ Layout of ``out_dir``::
 
     config.yaml            the resolved config (re-read by ``convergan resume``)
     run.json               what the run was built from: the data's sample shape and classes
+    outcome.json           how training ended: {"status": "done" | "diverged", "error": ...};
+                           absent while a run trains (or was killed)
     checkpoints/           step-XXXXXXXX.pt, atomic, last N kept (+ every keep_every)
     metrics.jsonl          one JSON object per log/eval (see convergan.training.metrics_log)
     tensorboard/           TensorBoard event files with the same scalars
@@ -24,9 +26,9 @@ the config's players (another architecture) is a one-line ``CheckpointError`` to
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
+import warnings
 from functools import cached_property
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from torch import Tensor, nn
 
 from convergan.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from convergan.field import ParameterLayout
+from convergan.files import write_text
 from convergan.models.players import Players, make_players
 from convergan.problems import DataInfo, make_problem
 from convergan.training.ema import generator_weights
@@ -42,6 +45,8 @@ from convergan.training.lock import RunLock
 from convergan.training.metrics_log import METRICS_FILE, MetricsLog, metrics_by_step
 
 CONFIG_FILE, INFO_FILE, CHECKPOINTS = "config.yaml", "run.json", "checkpoints"
+OUTCOME_FILE = "outcome.json"
+OUTCOMES = ("done", "diverged")
 LOG_ENTRIES = (METRICS_FILE, "tensorboard", "samples")
 
 
@@ -52,6 +57,7 @@ class RunDirectory:
     def __init__(self, path: str | Path, config=None) -> None:
         self.path = Path(path)
         self._config = config
+        self._loaded: tuple[int, dict] | None = None  # the checkpoint latest_step just read
         self.lock = RunLock(self.path)
 
     @classmethod
@@ -79,9 +85,28 @@ class RunDirectory:
 
     def record_info(self, info: DataInfo) -> None:
         """Write ``run.json`` atomically (temp file, rename)."""
-        temp = self.path / f".{INFO_FILE}.{os.getpid()}.tmp"
-        temp.write_text(json.dumps(info.to_dict(), indent=1) + "\n", encoding="utf-8")
-        os.replace(temp, self.path / INFO_FILE)
+        write_text(self.path / INFO_FILE, json.dumps(info.to_dict(), indent=1) + "\n")
+
+    def record_outcome(self, status: str, error: str | None = None) -> None:
+        """How training ended (``done`` or ``diverged``, with the error), atomically: what a
+        report of the run says of it, as a sweep's ``cell.json`` does for its cells."""
+        record = {"status": status, "error": error, "step": self.latest_step()}
+        write_text(self.path / OUTCOME_FILE, json.dumps(record, indent=1) + "\n")
+
+    def clear_outcome(self) -> None:
+        """Training (re)starts: the run has no outcome until it ends."""
+        (self.path / OUTCOME_FILE).unlink(missing_ok=True)
+
+    def outcome(self) -> dict | None:
+        """``{"status", "error", "step"}`` of a run whose training ended; ``None`` while it
+        trains, after a kill, for runs older than ``outcome.json`` or a damaged file."""
+        try:
+            record = json.loads((self.path / OUTCOME_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("status") not in OUTCOMES:
+            return None
+        return record
 
     @cached_property
     def info(self) -> DataInfo:
@@ -96,7 +121,8 @@ class RunDirectory:
 
     def players(self, state: dict | None = None) -> Players:
         """The config's players; with a checkpoint ``state``, holding its weights and buffers."""
-        players = make_players(self.config, self.info.shape, self.info.num_classes)
+        info = self.info
+        players = make_players(self.config, info.shape, info.num_classes, info.float64)
         if state is not None:
             assign_players(players, state)
         return players
@@ -113,13 +139,32 @@ class RunDirectory:
             CheckpointManager.step_of(p) for p in CheckpointManager(self.path / CHECKPOINTS).list()
         ]
 
-    def latest_step(self) -> int | None:
+    def latest_step(self, loadable: bool = False) -> int | None:
+        """The newest checkpoint's step; ``loadable``: the newest that loads, skipping a
+        corrupt or truncated newest file with a warning (the rule of :meth:`load`), so every
+        command that starts from "the latest checkpoint" starts from the same one."""
         steps = self.steps()
-        return steps[-1] if steps else None
+        if not loadable or not steps:
+            return steps[-1] if steps else None
+        manager = CheckpointManager(self.path / CHECKPOINTS)
+        for step in reversed(steps):
+            try:
+                self._loaded = (step, load_checkpoint(manager.path_for(step), "cpu"))
+                return step
+            except CheckpointError as error:
+                warnings.warn(
+                    f"skipping unreadable checkpoint: {error}", RuntimeWarning, stacklevel=2
+                )
+        raise CheckpointError(
+            f"no loadable checkpoint in {manager.directory} ({len(steps)} corrupt)"
+        )
 
     def load(self, step: int | None = None, map_location="cpu") -> tuple[int, dict]:
         """``(step, state)``: the newest loadable checkpoint, or the one of ``step``."""
         manager = CheckpointManager(self.path / CHECKPOINTS)
+        loaded, self._loaded = self._loaded, None
+        if loaded is not None and loaded[0] == step and str(map_location) == "cpu":
+            return loaded  # read by latest_step(loadable=True) just before
         if step is None:
             if manager.latest() is None:
                 raise FileNotFoundError(f"{self.path} has no checkpoints")

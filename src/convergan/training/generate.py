@@ -19,8 +19,10 @@ def generate(
 ) -> Tensor:
     """Samples of ``generator`` with parameters ``flat_params`` (the module is left as is);
     ``labels`` for conditional generators; ``buffers`` (e.g. the EMA's averaged BatchNorm
-    statistics) replace the module's own buffers, which then stay untouched."""
+    statistics) replace the module's own buffers, which then stay untouched. Latents take the
+    parameters' dtype (a float64 generator, e.g. of a full-batch problem, samples float32 ones)."""
     layout = ParameterLayout(generator)
+    latents = latents.to(flat_params.dtype)
     if buffers:
         from torch.func import functional_call
 
@@ -44,11 +46,13 @@ def generate(
 
 
 class BoundModule(nn.Module):
-    """A module view with flat parameters bound (for metrics that call ``D(x)``)."""
+    """A module view with flat parameters bound (for metrics that call ``D(x)``); inputs take
+    the parameters' dtype."""
 
     def __init__(self, module: nn.Module, flat: Tensor) -> None:
         super().__init__()
         self._bound = ParameterLayout(module).bind(flat.detach())
+        self._dtype = flat.dtype
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._bound(x)
+        return self._bound(x.to(self._dtype) if x.is_floating_point() else x)

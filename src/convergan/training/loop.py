@@ -86,7 +86,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     stream = problem.real_stream(global_batch, config.seed * 1000, config.data.num_workers)
     info = problem.info()
     check_model_memory(config, info.shape, info.num_classes)  # one line, before allocating
-    players = make_players(config, info.shape, info.num_classes)
+    players = make_players(config, info.shape, info.num_classes, info.float64)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
     # The method, rates, optimizers and EMA half-life in force at each step (schedules).

@@ -189,6 +189,7 @@ class Run:
                     f"`convergan resume {directory.path}` or choose another out_dir"
                 )
             directory.clear_logs()
+            directory.clear_outcome()
             directory.write_config(self.config)
             directory.record_info(self.problem_info)
         self._open_log()
@@ -220,6 +221,7 @@ class Run:
             directory.lock.release()
             raise
         if self.dist.is_main:
+            directory.clear_outcome()
             directory.write_config(self.config)  # records new overrides
             directory.record_info(self.problem_info)
         self._open_log(resumed_at=step)
@@ -254,7 +256,12 @@ class Run:
         except DivergenceError as error:
             # Say which checkpoint survives: none, when the run diverged before its first.
             error.last_checkpoint_step = self.directory.latest_step() if self.dist.is_main else None
+            if self.dist.is_main:
+                self.directory.record_outcome("diverged", str(error))
             raise
+        else:
+            if self.dist.is_main:
+                self.directory.record_outcome("done")
         finally:
             bar.close()
             self.close()
