@@ -17,7 +17,7 @@ OUT ?= out
 DEMO_STEPS ?= 1500
 DEMO_OVERRIDES ?= optim.g.lr=1e-3 optim.d.lr=1e-3 eval.w1_samples=1000
 
-.PHONY: install test demo docs lint bench clean
+.PHONY: install test test-fast demo docs lint bench clean
 
 install: $(VENV)/.installed
 
@@ -36,8 +36,17 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 	@echo "make install: done; the command is $(BIN)/convergan"
 
+# The suite runs on up to PYTEST_WORKERS processes (pytest-xdist; one per core, at most 4).
+# `make test` runs every test; `make test-fast`, the edit loop, leaves out the end-to-end ones
+# marked `slow` (subprocesses, trainings to convergence, whole studies).
+PYTEST_WORKERS ?= auto
+PYTEST := MPLBACKEND=Agg $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist worksteal
+
 test: install
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q
+	$(PYTEST)
+
+test-fast: install
+	$(PYTEST) -m "not slow"
 
 # The docs site, built from docs/ and the code (reference pages are generated) into site/.
 docs: install

@@ -209,6 +209,7 @@ KILLED_WRITER = textwrap.dedent(
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs SIGKILL")
+@pytest.mark.slow  # a subprocess imports torch
 def test_process_killed_mid_write_leaves_previous_checkpoint(tmp_path):
     manager = CheckpointManager(tmp_path)
     manager.save(1, small_state(1))

@@ -110,6 +110,7 @@ def test_simulate_json(capsys):
     assert len(record["trajectory"]) == 301 and record["trajectory"][0] == [0.5, 0.5]
 
 
+@pytest.mark.slow  # `dirac table`: every method under every scheme
 def test_table_json_and_csv(capsys, monkeypatch):
     # run_table imports the table function when it runs (so --help stays free of torch).
     from convergan.analysis import table as dirac_table_module
@@ -183,6 +184,7 @@ def test_help_of_every_command_reads(capsys):
         assert code == 0 and "usage:" in out
 
 
+@pytest.mark.slow  # a subprocess imports torch
 def test_console_script_runs_in_a_subprocess():
     result = subprocess.run(
         [sys.executable, "-m", "convergan", "dirac", "analyze", "--method", "bogus"],

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Runs in a fresh interpreter: this test process has torch imported already.
@@ -82,6 +84,7 @@ def test_help_and_argument_errors_import_neither_torch_nor_scipy():
             assert call["code"] == 2, argv
 
 
+@pytest.mark.slow  # a subprocess imports torch
 def test_the_probe_reports_a_command_that_imports_torch():
     # The check can fail: a real analysis (which needs torch) after the help calls is caught.
     analysis = ["dirac", "analyze", "--method", "r1", "--scheme", "simgd", "--lr", "0.5"]

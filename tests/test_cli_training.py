@@ -119,6 +119,8 @@ def test_study_writes_figures_and_table(capsys, tmp_path):
         "6",
         "--seeds",
         "1",
+        "--launcher",
+        "debug",  # in this process: the local launcher's workers are test_sweep_run's
         "--out",
         str(tmp_path),
         *TINY,

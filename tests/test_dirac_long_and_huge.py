@@ -72,6 +72,7 @@ def test_long_period_update_is_the_product_of_its_moves():
     assert torch.allclose(result.update_jacobian, want, rtol=0, atol=1e-14)
 
 
+@pytest.mark.slow  # a subprocess imports torch
 def test_a_long_period_ends_and_says_its_ranges_come_from_a_grid():
     # Before: reverse mode through the period, quadratic in the moves (1,000 D steps took 68 s,
     # 9,999 ran for hours). Run in a child so a regression fails instead of hanging the suite.

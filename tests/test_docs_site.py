@@ -114,6 +114,7 @@ def _open(browser, page: Path) -> list:
     return found
 
 
+@pytest.mark.slow  # builds the site, then a browser
 def test_every_internal_link_of_the_docs_site_resolves_in_headless_chromium(tmp_path):
     browser = _browser()  # skips when there is no headless Chromium
     try:

@@ -125,6 +125,7 @@ def _two_process_summary(rank: int, init_file: str, out: dict) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two processes
 def test_reporter_means_are_averaged_across_processes(tmp_path):
     init_file = str(tmp_path / "init")
     with mp.Manager() as manager:

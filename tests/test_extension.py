@@ -140,14 +140,17 @@ def test_yaml_long_form_and_command_line_short_form_are_the_same_spec(tmp_path):
 def test_config_yaml_prints_the_spec_back_exactly(tmp_path):
     config = load_config(
         REPO / "configs" / "toy2d" / "circle.yaml",
-        ["method=r1", "method.loss=nonsaturating", "method.noise={sigma: 0.1, anneal_steps: 50}"],
+        [
+            "method=r1",
+            "method.loss=nonsaturating",
+            "method.noise.sigma={schedule: linear, start: 0.1, end: 0, steps: 50}",
+        ],
     )
     save_config(config, tmp_path / "config.yaml")
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())["method"]
     assert saved == {
         "loss": "nonsaturating",
         "penalties": [{"name": "r1", "gamma": 1.0}],
-        # anneal_steps is shorthand for the linear schedule to 0 that it means.
         "noise": {"sigma": {"schedule": "linear", "start": 0.1, "end": 0.0, "steps": 50}},
         "clip": None,
         "consensus": None,

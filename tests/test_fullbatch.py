@@ -138,6 +138,7 @@ def converged(tmp_path_factory):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.slow  # trains to convergence
 def test_the_measured_rate_is_the_spectral_radius_on_the_field(capsys, converged, seed):
     run_dir, _, window = converged(seed)
     record = run_verdict(run_dir, k=4, path_angle=False, window=window)
@@ -169,6 +170,7 @@ def radius_on_field(run_dir, lr: float) -> float:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.slow  # trains until it diverges
 def test_beyond_the_stable_range_it_diverges_at_the_spectral_radius(
     tmp_path, capsys, converged, seed
 ):

@@ -96,6 +96,7 @@ def test_eigenvalues_never_reach_lapack_with_non_finite_entries():
     assert torch.isnan(eigenvalues(batch[:1])).all()
 
 
+@pytest.mark.slow  # a subprocess imports torch
 def test_huge_learning_rate_ends_within_seconds():
     # Before the fix this hung inside LAPACK (inf/nan update Jacobians in the lr scan) and
     # ignored Ctrl-C; run it in a child so a regression fails instead of hanging the suite.

@@ -97,6 +97,7 @@ def test_resume_of_a_running_run_is_refused_and_leaves_it_intact(tmp_path):
     assert train(tiny_config(run_dir, "train.steps=4"), resume=True, progress=False).steps == 4
 
 
+@pytest.mark.slow  # a subprocess imports torch
 def test_the_lock_dies_with_a_crashed_process(tmp_path):
     run_dir = tmp_path / "run"
     holder = subprocess.Popen(
@@ -122,6 +123,7 @@ def test_the_lock_dies_with_a_crashed_process(tmp_path):
     lock.release()
 
 
+@pytest.mark.slow  # two CLI trainings in subprocesses
 def test_two_cli_trainings_at_once_one_is_refused_the_other_finishes(tmp_path, capsys):
     run_dir = tmp_path / "run"
     steps = 1000
@@ -417,6 +419,7 @@ def write_image_folder(folder: Path, n: int = 12) -> Path:
     return broken
 
 
+@pytest.mark.slow  # a DCGAN trained and resumed on files
 def test_a_truncated_jpeg_is_skipped_with_a_warning_and_training_resumes(tmp_path):
     broken = write_image_folder(tmp_path / "images")
     fashion = ROOT / "configs" / "fashion-mnist" / "dcgan-r1.yaml"

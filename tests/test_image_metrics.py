@@ -286,6 +286,7 @@ def test_classifier_shapes_and_save_load(tmp_path):
     assert torch.load(path, weights_only=True)["metadata"]["kind"] == "fashion-mnist-classifier"
 
 
+@pytest.mark.slow  # trains the classifier
 def test_classifier_learns_synthetic_classes():
     """Class c is a bright 7×6 patch at one of 10 grid positions, under pixel noise."""
     g = torch.Generator().manual_seed(8)

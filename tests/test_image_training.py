@@ -64,6 +64,7 @@ def test_short_fashion_mnist_run_writes_samples_and_a_finite_fid(tmp_path, monke
     assert evals and evals[-1]["step"] == 6
 
 
+@pytest.mark.slow  # two trainings
 def test_bf16_autocast_trains_close_to_float32(tmp_path):
     def final_losses(amp: bool):
         config = load_config(

@@ -76,6 +76,7 @@ def test_missing_weights_name_the_file_and_where_to_get_it(tmp_path, monkeypatch
     assert "https://github.com/toshas/torch-fidelity/releases/" in message
 
 
+@pytest.mark.slow  # Inception-v3 forwards at 299x299
 def test_features_and_logits_equal_torch_fidelity_on_the_same_file(weights, monkeypatch):
     net, path = weights
     monkeypatch.setenv("CONVERGAN_INCEPTION", str(path))
@@ -103,6 +104,7 @@ def test_features_and_logits_equal_torch_fidelity_on_the_same_file(weights, monk
     torch.testing.assert_close(extractor(loud), reference(full)[0], rtol=0, atol=0)
 
 
+@pytest.mark.slow  # Inception-v3 forwards at 299x299
 def test_files_in_other_layouts_and_pickled_code_are_refused(weights, tmp_path):
     _, path = weights
     state = torch.load(path, weights_only=True)

@@ -129,6 +129,7 @@ def test_features_help_and_readme_name_the_inception_file_the_code_reads(capsys)
 # -- long work shows progress and an estimate -------------------------------------------------
 
 
+@pytest.mark.slow  # `dirac table` of every method
 def test_dirac_table_shows_a_bar_of_its_rows(capsys):
     from convergan.analysis.table import dirac_table
     from convergan.registry import METHODS

@@ -81,7 +81,9 @@ def test_paired_loss_values_and_gradients_equal_a_direct_implementation(name):
         got = torch.autograd.grad(loss, list(player.parameters()), retain_graph=True)
         want = torch.autograd.grad(ref, list(player.parameters()), retain_graph=True)
         for a, b in zip(got, want):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+            # atol: a gradient that is 0 exactly (D's last bias, where a loss sees only
+            # differences of D) is a float32 rounding of differences of O(1) terms, ~2e-7.
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_rpgan_pairs_row_i_with_row_i():
@@ -237,6 +239,7 @@ def test_two_point_game_eigenvalues_for_both_losses(penalties):
         assert not rp.continuous_time_stable and rp.verdict == "diverges"
 
 
+@pytest.mark.slow  # `dirac table` on the two-point game: 8 methods under 4 schemes
 def test_two_point_table_from_the_command_line(capsys):
     from convergan.analysis.table import TABLES
     from convergan.cli.dirac_table import TABLE_GAMES

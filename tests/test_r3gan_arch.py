@@ -144,6 +144,7 @@ def test_r3gan_discriminator_step_equals_r3gan_pattern():
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow  # trains the R3GAN preset
 def test_a_few_training_steps_with_the_r3gan_preset(tmp_path, capsys):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(64, 28, 28), dtype=np.uint8)

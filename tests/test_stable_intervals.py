@@ -39,6 +39,7 @@ def inside(intervals, h) -> bool:
     return any(lo < h < (float("inf") if hi is None else hi) for lo, hi in intervals)
 
 
+@pytest.mark.slow  # a fine scan of AltGD's update radius
 def test_altgd_with_four_d_steps_has_two_ranges_found_by_a_scan():
     method, scheme = make_method("r1", gamma=0.15), AltGD(lr=1.0, d_steps=4)
     intervals = analyze(dirac_gan(), method, scheme).stable_lr_intervals

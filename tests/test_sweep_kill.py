@@ -129,6 +129,7 @@ def logged_rows(out: Path) -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.slow  # a sweep in a subprocess, killed and run again
 def test_a_sweep_killed_at_a_random_moment_and_run_again_loses_nothing(tmp_path, reference, seed):
     spec = write_spec(tmp_path / "local.yaml", {"name": "local", "jobs": 1})
     out = tmp_path / "out"
@@ -271,6 +272,7 @@ def test_a_cell_held_by_a_live_process_is_left_to_it(tmp_path, capsys):
     assert json.loads(logs_of(out, CELLS[1])[-1])["step"] == 40
 
 
+@pytest.mark.slow  # runs a reference sweep
 def test_a_sample_image_cut_off_by_a_kill_does_not_stop_the_report(tmp_path, reference):
     """A worker killed while it wrote its final samples leaves a truncated PNG; the report of
     the partial sweep still draws, showing that run's status in its panel."""

@@ -274,6 +274,7 @@ def test_slurm_submits_one_job_array_with_the_spec_parameters(tmp_path, monkeypa
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.slow  # two sweeps in subprocesses
 def test_a_second_sweep_into_a_running_ones_folder_is_refused_and_no_row_is_lost(
     tmp_path, one_thread
 ):

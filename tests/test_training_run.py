@@ -235,7 +235,14 @@ def test_inf_parameters_after_a_move_are_reported_once_per_step():
 # ------------------------------------------------------------------- run directory
 
 
-@pytest.mark.parametrize("problem", PROBLEMS_2D.names())
+# One problem with modes in the edit loop; every problem in `make test`.
+@pytest.mark.parametrize(
+    "problem",
+    [
+        pytest.param(p, marks=[] if p == "ring8" else [pytest.mark.slow])
+        for p in PROBLEMS_2D.names()
+    ],
+)
 def test_end_to_end_run_directory_layout(tmp_path, problem):
     run_dir = tmp_path / problem
     config = tiny_config(

@@ -363,14 +363,15 @@ def test_an_exact_w1_beyond_memory_is_refused_first(tiny_run, tmp_path, capsys, 
     assert not (tmp_path / "r" / "checkpoints").exists()
 
 
-def test_annealing_instance_noise_keeps_the_presets_sigma():
-    from convergan.config import load_config
+def test_annealing_instance_noise_is_a_schedule_and_the_old_shorthand_says_so():
+    from convergan.config import ConfigError, load_config
     from convergan.schedules import Schedule
 
-    for extra, start in (([], 1.0), (["method.sigma=0.3"], 0.3)):
-        overrides = ["method=instance-noise", *extra, "method.noise.anneal_steps=5"]
-        sigma = load_config("dirac", overrides).method.noise.sigma
-        assert sigma == Schedule("linear", start, 0.0, 5, "steps")
+    annealed = "method.noise.sigma={schedule: linear, start: 1, end: 0, steps: 5}"
+    sigma = load_config("dirac", ["method=instance-noise", annealed]).method.noise.sigma
+    assert sigma == Schedule("linear", 1.0, 0.0, 5, "steps")
+    with pytest.raises(ConfigError, match="noise takes only sigma, a number or a schedule"):
+        load_config("dirac", ["method=instance-noise", "method.noise.anneal_steps=5"])
 
 
 def test_a_bare_word_for_a_list_says_how_to_write_it(capsys):

@@ -76,6 +76,7 @@ UNREGULARIZED_CASES = [
 
 
 @pytest.mark.parametrize("problem, scheme, gamma, lr", R1_CASES)
+@pytest.mark.slow  # trains the Dirac-GAN to convergence, 4 cases
 def test_r1_converges_at_the_exact_spectral_radius(tmp_path, capsys, problem, scheme, gamma, lr):
     exact = dirac_analyze(capsys, ["--method", "r1", "--gamma", gamma], scheme, lr)
     assert exact["verdict"] == "converges"
@@ -107,6 +108,7 @@ def test_r1_converges_at_the_exact_spectral_radius(tmp_path, capsys, problem, sc
 
 
 @pytest.mark.parametrize("problem, scheme, lr", UNREGULARIZED_CASES)
+@pytest.mark.slow  # trains the Dirac-GAN, 4 cases
 def test_unregularized_runs_are_not_called_converging(tmp_path, capsys, problem, scheme, lr):
     exact = dirac_analyze(capsys, ["--method", "gan"], scheme, lr)
     rho = exact["rate_per_step"]

@@ -15,7 +15,7 @@ one-line error. A number may be a schedule (:mod:`convergan.schedules`; R3GAN ra
 
 The arithmetic is PyTorch's own single-tensor implementation, operation for operation
 (``torch.optim.Adam``, ``RMSprop`` and ``SGD`` with ``foreach=False``), so a trainer step
-equals one of ``torch.optim`` to the last bit; ``tests/test_optimizers.py`` checks it.
+equals one of ``torch.optim`` to the last bit (checked in ``tests/test_extension.py``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ written::
     launcher.jobs: must be >= 1, got 0
 
 Each check takes the value and its full dotted key and returns the value converted (ints widen
-to floats, ``2e3`` is the integer 2000); a bad value raises :class:`OptionError`, one line
+to floats, ``2e3`` is the integer 2000); a bad value raises :class:`ConfigError`, one line
 that starts with the key, because that is the text a user has to find in a file or command
 line. :func:`build` walks a frozen dataclass by its type hints and :func:`option` metadata,
 so a schema is its dataclasses and nothing else.
@@ -35,12 +35,9 @@ from convergan.schedules import KINDS, UNITS, Schedule
 T = TypeVar("T")
 
 
-class OptionError(ValueError):
+class ConfigError(ValueError):
     """A bad user option: one line naming the dotted key, never a traceback."""
 
-
-# The names the layers have raised so far; one class, so catching any catches all of them.
-ConfigError = OptionError
 
 # Bound name -> (symbol in messages, test).
 BOUNDS = {
@@ -53,7 +50,7 @@ BOUNDS = {
 
 def fail(key: str, problem: str) -> NoReturn:
     """Raise the one-line error ``key: problem``."""
-    raise OptionError(f"{key}: {problem}" if key else problem)
+    raise ConfigError(f"{key}: {problem}" if key else problem)
 
 
 # --------------------------------------------------------------------------- checks
@@ -184,7 +181,7 @@ def schedule(value: Any, key: str, **bounds: float) -> Schedule:
     value = mapping(value, key)
     for name in value:
         if name not in SCHEDULE_KEYS:
-            raise OptionError(unknown_key(str(name), list(SCHEDULE_KEYS), f"{key}."))
+            raise ConfigError(unknown_key(str(name), list(SCHEDULE_KEYS), f"{key}."))
     kind = choice(value.get("schedule"), f"{key}.schedule", KINDS)
     units = [unit for unit in UNITS if unit in value]
     if len(units) != 1:
@@ -272,7 +269,7 @@ def build(cls: type[T], data: Any, key: str = "", unknown: UnknownKey | None = N
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in data:
         if name not in fields:
-            raise OptionError((unknown or _unknown)(str(name), prefix, list(fields)))
+            raise ConfigError((unknown or _unknown)(str(name), prefix, list(fields)))
     hints = _hints(cls)
     values = {}
     for name, value in data.items():

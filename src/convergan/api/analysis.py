@@ -45,6 +45,7 @@ from convergan.api.game import Game
 from convergan.api.players import untouched
 from convergan.field import DISCRIMINATOR, GENERATOR, GameField, State
 from convergan.runs.spectrum import evaluation_field
+from convergan.schemes.spec import DEFAULT_SCHEME
 from convergan.training.diagnostics import field_scalars
 
 
@@ -119,7 +120,7 @@ def spectral_radius(
     lr_g: float | None = None,
     lr_d: float | None = None,
     *,
-    scheme: Any = "altgd",
+    scheme: Any = DEFAULT_SCHEME,
     optimizers: Sequence[torch.optim.Optimizer] = (),
     k: int = 6,
     at: Any = None,

@@ -178,9 +178,10 @@ def _spec_settings(args) -> dict:
 
 def build_specs(args) -> tuple[MethodSpec, SchemeSpec]:
     """The method and scheme specs from ``--method``/``--scheme`` flags and overrides."""
-    from convergan.methods.spec import MethodSpecError, parse_method
+    from convergan.methods.spec import parse_method
+    from convergan.options import ConfigError
     from convergan.registry import PluginError, load_plugins
-    from convergan.schemes.spec import SchemeSpecError, parse_scheme
+    from convergan.schemes.spec import parse_scheme
 
     settings = _spec_settings(args)
     if "method" not in settings:
@@ -188,7 +189,7 @@ def build_specs(args) -> tuple[MethodSpec, SchemeSpec]:
     try:
         load_plugins(settings.get("plugins") or [])
         return parse_method(settings["method"]), parse_scheme(settings["scheme"])
-    except (MethodSpecError, SchemeSpecError, PluginError) as error:
+    except (ConfigError, PluginError) as error:
         raise UsageError(str(error)) from None
 
 

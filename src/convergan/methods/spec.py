@@ -23,8 +23,8 @@ back exactly by :meth:`MethodSpec.to_dict`:
 **Schedules.** Every number of a method but ``clip`` (a penalty's γ, the noise σ, the consensus
 γ) may be a schedule, ``{schedule: cosine, start: 0.05, end: 0.005, samples: 20000000}``
 (:mod:`convergan.schedules`); the trainer builds the method with the values in force at each
-step (:func:`convergan.config.config_at`). ``noise: {sigma: s, anneal_steps: n}`` is shorthand
-for ``sigma: {schedule: linear, start: s, end: 0, steps: n}``.
+step (:func:`convergan.config.config_at`): instance noise annealed to 0 over ``n`` steps is
+``noise: {sigma: {schedule: linear, start: s, end: 0, steps: n}}``.
 
 A preset named together with composition keys is the preset with those parts replaced
 (``{name: r1, gamma: 10, loss: hinge}`` is hinge + R1 with γ = 10); the result prints as a
@@ -53,9 +53,7 @@ from functools import cached_property
 from typing import Any
 
 from convergan.options import (
-    OptionError,
     fail,
-    integer,
     listed,
     number,
     optional,
@@ -76,13 +74,9 @@ PARAMETER_BOUNDS: dict[str, dict[str, float]] = {
     "sigma": {"ge": 0.0},  # instance-noise standard deviation
     "target": {"ge": 0.0},  # gradient-norm target of a penalty
     "clip": {"gt": 0.0},  # weight-clipping bound; 0 would make D constant
-    "anneal_steps": {"gt": 0},
 }
 # Method numbers that may not follow a schedule: a clip bound reaching 0 would make D constant.
 UNSCHEDULED = ("clip",)
-
-# A bad method spec is an option error like any other (one class; this name is kept).
-MethodSpecError = OptionError
 
 
 @dataclass(frozen=True)
@@ -332,7 +326,7 @@ def parse_method(value: Any, key: str = "method") -> MethodSpec:
         parts["penalties"] = _penalties(composed["penalties"], f"{key}.penalties")
     if "noise" in composed:
         # A noise part without sigma keeps the preset's (instance-noise's default 1, or the
-        # sigma it was given): ``method.noise.anneal_steps=5`` anneals that sigma.
+        # sigma it was given).
         below = None if spec.noise is None else spec.noise.sigma
         parts["noise"] = optional(
             composed["noise"], f"{key}.noise", lambda v, k: _noise(v, k, below)
@@ -394,22 +388,16 @@ def _shorthand_number(text: Any) -> Any:
 def _noise(value: Any, key: str, sigma_below: Any = None) -> NoiseSpec:
     if not isinstance(value, Mapping):
         value = {"sigma": value}
-    unknown = [k for k in value if k not in ("sigma", "anneal_steps")]
+    unknown = [k for k in value if k != "sigma"]
     if unknown:
-        fail(f"{key}.{unknown[0]}", "noise takes sigma and anneal_steps")
+        fail(
+            f"{key}.{unknown[0]}",
+            "noise takes only sigma, a number or a schedule "
+            "({schedule: linear, start: 1, end: 0, steps: 1000} anneals it to 0)",
+        )
     if "sigma" not in value and sigma_below is None:
         fail(f"{key}.sigma", f"missing: give the noise standard deviation, e.g. {key}.sigma=0.1")
-    sigma = _parameter(value.get("sigma", sigma_below), f"{key}.sigma", "sigma")
-    anneal = optional(
-        value.get("anneal_steps"),
-        f"{key}.anneal_steps",
-        lambda v, k: integer(v, k, **PARAMETER_BOUNDS["anneal_steps"]),
-    )
-    if anneal is not None:  # the shorthand from before schedules: linear annealing to 0
-        if isinstance(sigma, Schedule):
-            fail(f"{key}.anneal_steps", "sigma is a schedule already; drop anneal_steps")
-        sigma = Schedule("linear", sigma, 0.0, anneal, "steps")
-    return NoiseSpec(sigma)
+    return NoiseSpec(_parameter(value.get("sigma", sigma_below), f"{key}.sigma", "sigma"))
 
 
 def is_composition(value: Any) -> bool:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
-from convergan.options import OptionError, boolean, fail, integer, number, registered
+from convergan.options import boolean, fail, integer, number, registered
 from convergan.registry import SCHEMES, show
 
 DEFAULT_SCHEME = "altgd"
@@ -34,9 +34,6 @@ DEFAULT_SCHEME = "altgd"
 TRAINING_SCHEME_DEFAULTS: dict[str, dict[str, Any]] = {"altgd": {"discriminator_first": True}}
 LEARNING_RATE_FIELDS = ("lr", "lr_g", "lr_d")
 MAX_STEPS_PER_PHASE = 10_000  # g_steps/d_steps/lazy_every above this are surely typos
-
-# A bad scheme spec is an option error like any other (one class; this name is kept).
-SchemeSpecError = OptionError
 
 Defaults = Mapping[str, Mapping[str, Any]]
 

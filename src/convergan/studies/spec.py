@@ -32,7 +32,7 @@ from typing import Any
 
 from convergan.config.load import parse_yaml
 from convergan.config.shipped import CONFIGS, find_sweep_spec, not_found, shipped_file
-from convergan.options import ConfigError, OptionError, build, option, unknown_key
+from convergan.options import ConfigError, build, option, unknown_key
 
 LAUNCHERS = ("local", "slurm", "debug")
 BASE_AXIS = "base"
@@ -321,5 +321,5 @@ def _dataclass(cls: type, value: Any, key: str, where: str) -> Any:
         value = {"name": value}
     try:
         return build(cls, value, key)
-    except OptionError as error:
+    except ConfigError as error:
         raise ConfigError(f"{where}{error}") from None
