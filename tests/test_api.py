@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from convergan import api
-from convergan.options import OptionError
+from convergan.options import ConfigError
 
 
 class Point(nn.Module):
@@ -162,7 +162,7 @@ def test_the_adapter_reads_one_logit_per_sample_from_any_shape():
 
 def test_methods_are_resolved_once_with_one_line_errors():
     assert api.resolve_method("r1", gamma=3.0).penalties[0].gamma == 3.0
-    with pytest.raises(OptionError, match="method"):
+    with pytest.raises(ConfigError, match="method"):
         api.resolve_method("r9")
     with pytest.raises(TypeError, match="no hyperparameters"):
         api.resolve_method(api.resolve_method("r1"), gamma=2.0)

@@ -59,7 +59,7 @@ def _bounded(check, bounds: dict, noun: str) -> Callable[[str], Any]:
                 raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
         try:
             return check(value, "", **bounds)
-        except options.OptionError as error:
+        except options.ConfigError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
 
     convert.bounds = dict(bounds)  # what tests/test_user_errors.py reads

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convergan.options import OptionError
+from convergan.options import ConfigError
 from convergan.registry import METRICS
 
 
@@ -69,7 +69,7 @@ def check_sample_count(names: Sequence[str], n: int, key: str) -> None:
     for name in names:
         needed = METRICS[name].min_samples
         if n < needed:
-            raise OptionError(f"{key}: {name} needs at least {needed} samples, got {n}")
+            raise ConfigError(f"{key}: {name} needs at least {needed} samples, got {n}")
 
 
 def pairwise_bytes(names: Sequence[str], n: int) -> int:
