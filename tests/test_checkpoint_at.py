@@ -155,3 +155,30 @@ def test_the_saved_local_picture_is_reused_only_for_the_same_checkpoint(circle_r
         "LM": (n,),
         "altgd update": (n,),
     }
+
+
+def test_a_checkpoint_rotated_away_while_the_verdict_reads_it_is_replaced(
+    circle_run, tmp_path, monkeypatch
+):
+    # A run still training deletes its oldest kept checkpoint after writing a newer one; here
+    # the path-angle's starting checkpoint goes just as the verdict opens the newest, and the
+    # verdict is taken again over the checkpoints then on disk.
+    from convergan.runs import at_step
+    from convergan.runs.verdict import run_verdict
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(circle_run, run_dir)
+    steps = RunDirectory.open(run_dir).steps()
+    original = at_step.CheckpointAt.__init__
+    calls = []
+
+    def rotated(self, run, step, *args, **kwargs):
+        calls.append(step)
+        if len(calls) == 1:
+            (run_dir / "checkpoints" / f"step-{steps[-2]:08d}.pt").unlink()
+        original(self, run, step, *args, **kwargs)
+
+    monkeypatch.setattr(at_step.CheckpointAt, "__init__", rotated)
+    record = run_verdict(run_dir, spectrum=False, path_angle=True, reuse=False)
+    assert calls[:2] == [steps[-1], steps[-2]] and record["step"] == steps[-1]
+    assert (record["path_angle"]["from"], record["path_angle"]["to"]) == (steps[-3], steps[-1])

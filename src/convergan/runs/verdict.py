@@ -23,7 +23,24 @@ from convergan.analysis.verdict_rules import RULES, WINDOW, assess
 from convergan.wording import count
 
 
-def run_verdict(
+def run_verdict(run_dir: str | Path, **options) -> dict:
+    """:func:`verdict_of_run`, again with the checkpoints then on disk when they changed under
+    it (a run still training rotates its checkpoints: the one picked may be deleted while the
+    verdict reads it)."""
+    from convergan.checkpoint import CheckpointError
+    from convergan.training.directory import RunDirectory
+
+    for attempt in range(3):
+        before = RunDirectory.open(run_dir).steps()
+        try:
+            return verdict_of_run(run_dir, **options)
+        except (CheckpointError, FileNotFoundError):
+            if attempt == 2 or RunDirectory.open(run_dir).steps() == before:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def verdict_of_run(
     run_dir: str | Path,
     *,
     window: float = WINDOW,

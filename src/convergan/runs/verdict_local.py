@@ -115,6 +115,7 @@ def path_angle_summary(
     local picture's evaluation game (the run's seed), summarised (Berard et al.: a cosine
     that changes sign once near α = 1 reads as descent, one that stays near 0 and bumps
     there as rotation)."""
+    from convergan.checkpoint import CheckpointError
     from convergan.runs.path_angle import run_path_angle
 
     try:
@@ -123,6 +124,8 @@ def path_angle_summary(
                 at.run, start, at.step, points=points, samples=samples, seed=at.config.seed,
                 progress=progress, at_end=at,
             )  # fmt: skip
+    except CheckpointError:  # not "the same point": a checkpoint gone or damaged says so
+        raise
     except ValueError:  # the two checkpoints are the same point
         return None
     alphas, cosine = np.array(stats["alphas"]), np.array(stats["cosine"], dtype=np.float64)
