@@ -45,6 +45,7 @@ from torch import nn
 
 from convergan.api.game import MethodLike, make_game
 from convergan.api.players import untouched
+from convergan.schemes.spec import DEFAULT_SCHEME
 from convergan.training.diagnostics import game_seed, look
 from convergan.training.metrics_log import METRICS_FILE, MetricsLog
 from convergan.training.monitor_folder import write_monitor_record
@@ -103,7 +104,7 @@ class Monitor:
         optimizers: Sequence[torch.optim.Optimizer] = (),
         lr_g: float | None = None,
         lr_d: float | None = None,
-        scheme: Any = "altgd",
+        scheme: Any = DEFAULT_SCHEME,
         k: int = 6,
         games: int = 2,
         seed: int = 0,
