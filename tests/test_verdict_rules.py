@@ -230,3 +230,12 @@ def test_no_looks_says_why_without_guessing_the_config():
     verdict, reason = decide(None)
     assert verdict == "inconclusive"
     assert "no diagnostics logged yet" in reason and "first look" in reason
+
+
+def test_the_verdict_page_explains_every_word_the_rules_can_give():
+    import re
+
+    from convergan.analysis.verdict_rules import VERDICTS
+    from convergan.runs.verdict_page import WORDS
+
+    assert re.findall(r"<dt>([^<]+)</dt>", WORDS) == list(VERDICTS)

@@ -13,13 +13,18 @@ from convergan.runs.verdict import verdict_text
 
 # What each verdict word means, in the terms the page's numbers use.
 WORDS = """<dl class="words" id="words">
-<dt>converging</dt><dd>the field norm ‖v‖ shrinks steadily, faster than it oscillates: the run
+<dt>converging</dt><dd>the field norm ‖v‖ shrinks beyond its own fluctuations: the run
 approaches a stationary point, at the rate shown (per step)</dd>
-<dt>oscillating</dt><dd>‖v‖ shows no trend beyond its oscillations: the run circles or hovers
-and does not settle</dd>
-<dt>diverging</dt><dd>‖v‖ grows faster than it oscillates, or stopped being finite</dd>
-<dt>inconclusive</dt><dd>the evidence does not decide (too few diagnostics, a trend within the
-noise, or a local picture that contradicts it); the reason says which</dd>
+<dt>at equilibrium</dt><dd>the true field is within the sampling noise of the evaluation game,
+and the players stay at the floor they reached</dd>
+<dt>at noise floor</dt><dd>no trend; the field stands out of its noise, and ‖v‖ and its noise η
+stay at the lowest levels they reached: the players hold a floor set by the learning rate and
+the training noise, as a converging method does with fresh minibatches</dd>
+<dt>oscillating</dt><dd>no trend, away from an equilibrium: a deterministic orbit, or a field
+or noise that rose far above its floor (a discriminator that keeps sharpening)</dd>
+<dt>diverging</dt><dd>‖v‖ grows beyond its fluctuations, or stopped being finite</dd>
+<dt>inconclusive</dt><dd>the evidence does not decide (too few looks, a field its sampling
+noise swamps, or a local picture that contradicts the trend); the reason says which</dd>
 </dl>"""
 
 
