@@ -72,7 +72,14 @@ def test_the_verdict_page_fits_and_explains_its_words(tmp_path, browser):
     from selenium.webdriver.common.by import By
 
     words = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "dl#words dt")]
-    assert words == ["converging", "oscillating", "diverging", "inconclusive"]
+    assert words == [
+        "converging",
+        "at equilibrium",
+        "at noise floor",
+        "oscillating",
+        "diverging",
+        "inconclusive",
+    ]
 
 
 def test_the_report_header_gives_the_spec_as_the_specs_and_the_grid_as_run(tmp_path):
