@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from convergan.analysis.verdict_rules import Assessment, Trend
+from convergan.analysis.verdict_rules import Assessment
+from convergan.analysis.verdict_statistics import Trend
 from convergan.cli.main import main
 from convergan.config import load_config
 from convergan.runs import train

@@ -11,17 +11,14 @@ import pytest
 import torch
 from scipy import stats
 
-from convergan.analysis.verdict_rules import (
+from convergan.analysis.verdict_rules import MIN_POINTS, assess, decide, logged_verdict
+from convergan.analysis.verdict_statistics import (
     BLOCKS,
     FIELD_RISE,
-    MIN_POINTS,
     NOISE_RATIO,
     NOISE_RISE,
-    assess,
-    decide,
     fit_trend,
     floor_rise,
-    logged_verdict,
     sampling_noise,
 )
 from convergan.training.diagnostics import noise_scalars

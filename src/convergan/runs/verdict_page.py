@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from convergan.analysis.verdict_rules import diagnostics_series
+from convergan.analysis.verdict_statistics import diagnostics_series
 from convergan.plots.page_style import STYLE
 from convergan.runs.verdict import verdict_text
 
