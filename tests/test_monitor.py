@@ -179,6 +179,7 @@ for step in range(1, 5):
 monitor.close()
 with open(f"{sys.argv[1]}-rank{rank}.json", "w") as f:
     json.dump(returned, f)
+dist.barrier()  # rank 0 looks and writes after its last step: let it finish before teardown
 dist.destroy_process_group()
 """
 
