@@ -16,10 +16,10 @@ written to only loses the reuse.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from contextlib import suppress
 from pathlib import Path
+
+from convergan.files import write_text
 
 FOLDER = "verdict"
 VECTORS = "start-vectors.pt"
@@ -72,7 +72,8 @@ class VerdictStore:
         value = json_ready(value)  # what a later read returns, so both give one verdict
         text = json.dumps({"key": self._key(part, other_step), "value": value})
         with suppress(OSError):
-            write_text_atomically(self._path(part), text + "\n")
+            self._path(part).parent.mkdir(parents=True, exist_ok=True)
+            write_text(self._path(part), text + "\n")
         return value
 
     def start_vectors(self) -> dict:
@@ -102,20 +103,3 @@ class VerdictStore:
                 vectors[key] = torch.as_tensor(vector, dtype=torch.float32)
         with suppress(OSError, CheckpointWriteError):
             save_checkpoint(self.run.path / FOLDER / VECTORS, vectors)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """``text`` to ``path`` by temp file, fsync and rename: a reader sees the old file or the
-    new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
