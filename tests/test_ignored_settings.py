@@ -8,28 +8,12 @@ with nothing to compute, ``--ema-only`` without an EMA, a truncated newest check
 
 import json
 import shutil
-import sys
 
 import pytest
+from cli_helpers import TINY, one_line, run
 
 from convergan.cli.main import main
 from convergan.config import ConfigError, load_config
-
-TINY = ["model.width=8", "model.depth=1", "train.sample_every=0", "eval.metrics=[]"]
-
-
-def run(capsys, *argv):
-    with pytest.raises(SystemExit) as exit_info:
-        sys.exit(main([str(a) for a in argv]))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
-def one_line(capsys, *argv) -> str:
-    code, _, err = run(capsys, *argv)
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and "Traceback" not in err and len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -10,27 +10,9 @@ import sys
 import time
 
 import pytest
+from cli_helpers import TINY, one_line, run
 
 from convergan.cli.main import main
-
-TINY = ["model.width=8", "model.depth=1", "train.sample_every=0", "eval.metrics=[]"]
-
-
-def run(capsys, *argv):
-    with pytest.raises(SystemExit) as exit_info:
-        sys.exit(main([str(a) for a in argv]))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
-def one_line(capsys, *argv) -> str:
-    """The single error line of a command that must fail as a user error."""
-    code, _, err = run(capsys, *argv)
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert "Traceback" not in err, err
-    assert len(lines) == 1 and lines[0].startswith("convergan"), err
-    return lines[0]
 
 
 def train_argv(out_dir, *extra):

@@ -12,27 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import TINY, one_line, run
 
 from convergan.cli.main import build_parser, main
-
-TINY = ["model.width=8", "model.depth=1", "train.sample_every=0", "eval.metrics=[]"]
-
-
-def run(capsys, *argv):
-    with pytest.raises(SystemExit) as exit_info:
-        sys.exit(main([str(a) for a in argv]))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
-def one_line(capsys, *argv) -> str:
-    code, _, err = run(capsys, *argv)
-    # "note: load average ...: 1 torch thread" is information, not part of the error
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("note: ")]
-    assert code == 2, (argv, err)
-    assert "Traceback" not in err, err
-    assert len(lines) == 1 and lines[0].startswith("convergan"), (argv, err)
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -113,6 +113,25 @@ def _finish(file: IO) -> None:
 
 
 @contextmanager
+def _written_temp(
+    path: Path, mode: str, encoding: str | None, newline: str | None
+) -> Iterator[tuple[IO[Any], str]]:
+    """``(file, temp name)`` beside ``path``: fsynced and closed when the block ends, removed
+    when it ends by an exception. ``mode`` is ``"wb"`` or ``"w"`` (text: UTF-8 by default)."""
+    if "b" not in mode and encoding is None:
+        encoding = "utf-8"
+    file, temp_name = _write_temp(path, mode, encoding, newline)
+    try:
+        yield file, temp_name
+        _finish(file)
+    except BaseException:
+        file.close()
+        with suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+@contextmanager
 def atomic_output(
     path: str | Path, mode: str = "wb", encoding: str | None = None, newline: str | None = None
 ) -> Iterator[IO[Any]]:
@@ -121,15 +140,11 @@ def atomic_output(
     is removed and ``path`` is untouched. ``mode`` is ``"wb"`` or ``"w"`` (text:
     ``encoding`` defaults to UTF-8)."""
     path = Path(path)
-    if "b" not in mode and encoding is None:
-        encoding = "utf-8"
-    file, temp_name = _write_temp(path, mode, encoding, newline)
-    try:
+    with _written_temp(path, mode, encoding, newline) as (file, temp_name):
         yield file
-        _finish(file)
+    try:
         os.replace(temp_name, path)
     except BaseException:
-        file.close()
         with suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
@@ -187,17 +202,8 @@ class StagedFiles:
         newline: str | None = None,
     ) -> Iterator[IO[Any]]:
         path = Path(path)
-        if "b" not in mode and encoding is None:
-            encoding = "utf-8"
-        file, temp_name = _write_temp(path, mode, encoding, newline)
-        try:
+        with _written_temp(path, mode, encoding, newline) as (file, temp_name):
             yield file
-            _finish(file)
-        except BaseException:
-            file.close()
-            with suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
         self._staged.append((temp_name, path))
 
     def write_text(self, path: str | Path, text: str) -> None:
