@@ -63,6 +63,12 @@ def register(commands) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--no-estimate",
+        action="store_true",
+        help="start at once, without timing a few steps of the first cell to estimate the "
+        "sweep's wall time",
+    )
+    parser.add_argument(
         "--max-cells",
         type=COUNT,
         default=None,
@@ -122,6 +128,7 @@ def run_sweep_command(args) -> int:
             wait=not args.no_wait,
             progress=not args.no_progress,
             max_cells=max_cells,
+            estimate=not args.no_estimate,
         )
     except ConfigError as error:  # SweepChanged, GridTooLarge and SweepBusy are ConfigErrors
         raise UsageError(str(error)) from None
@@ -187,8 +194,9 @@ def load_spec(path, overrides, axes, launcher, jobs, threads):
 
 
 def dry_run(spec, out: Path, retry_failed: bool, max_cells: int | None = None) -> str:
+    from convergan.studies.estimate import estimate_line
     from convergan.studies.grid import cell_overrides
-    from convergan.studies.launch import local_jobs, plan, sbatch_script, to_run
+    from convergan.studies.launch import cells_at_once, local_jobs, plan, sbatch_script, to_run
     from convergan.studies.planning import MAX_CELLS
 
     planned = plan(spec, out, MAX_CELLS if max_cells is None else max_cells)
@@ -208,6 +216,9 @@ def dry_run(spec, out: Path, retry_failed: bool, max_cells: int | None = None) -
         lines.append(
             f"local: {jobs} jobs x {spec.launcher.threads} threads" + (f" ({note})" if note else "")
         )
+    if todo:  # from the sweep's finished cells, if any: a dry run trains nothing
+        todo_cells = [p for p in planned if id(p) in todo]
+        lines.append(estimate_line(spec, planned, todo_cells, *cells_at_once(spec), probe=False))
     if spec.launcher.name == "slurm" and todo:
         lines += ["sbatch script submitit would submit:", sbatch_script(spec, out, len(todo))]
     return "\n".join(lines)

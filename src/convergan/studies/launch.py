@@ -27,6 +27,7 @@ from pathlib import Path
 
 from convergan.config.schema import ConfigError
 from convergan.studies.cells import cell_status, lock_holder, read_cell
+from convergan.studies.estimate import estimate_line
 from convergan.studies.executors import sbatch_script, submit_slurm, wait_for_records
 from convergan.studies.planning import (
     MAX_CELLS,
@@ -38,7 +39,7 @@ from convergan.studies.planning import (
     write_sweep_record,
 )
 from convergan.studies.spec import SweepSpec
-from convergan.studies.workers import local_jobs, run_local, stop_orphans
+from convergan.studies.workers import local_jobs, most_local_jobs, run_local, stop_orphans
 from convergan.training.lock import RunDirectoryError, RunLock, RunLockedError
 
 __all__ = [
@@ -66,15 +67,17 @@ def run_sweep(
     progress: bool = True,
     max_cells: int = MAX_CELLS,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    estimate: bool = True,
 ) -> dict[str, int]:
     """Run every cell that is not final yet; returns the count of cells per status. Raises
-    :class:`SweepBusy` when another sweep runs into ``out_dir``."""
+    :class:`SweepBusy` when another sweep runs into ``out_dir``. ``estimate``: say the wall
+    time before the first cell trains (:mod:`convergan.studies.estimate`)."""
     out_dir = Path(out_dir)
     check_grid_size(spec, max_cells)  # before anything is built or written
     lock = lock_sweep(out_dir)
     try:
         stop_orphans(out_dir, log)
-        return _run(spec, out_dir, retry_failed, wait, progress, max_cells, log)
+        return _run(spec, out_dir, retry_failed, wait, progress, max_cells, log, estimate)
     finally:
         lock.release()
 
@@ -94,7 +97,17 @@ def lock_sweep(out_dir: Path) -> RunLock:
     return lock
 
 
-def _run(spec, out_dir, retry_failed, wait, progress, max_cells, log) -> dict[str, int]:
+def cells_at_once(spec: SweepSpec) -> tuple[int, int]:
+    """``(jobs, most)``: the cells the launcher runs at once, and the most it could."""
+    if spec.launcher.name == "local":
+        return local_jobs(spec)[0], most_local_jobs(spec)
+    if spec.launcher.name == "slurm":
+        parallelism = spec.launcher.slurm.array_parallelism
+        return parallelism, parallelism
+    return 1, 1
+
+
+def _run(spec, out_dir, retry_failed, wait, progress, max_cells, log, estimate) -> dict[str, int]:
     planned = plan(spec, out_dir, max_cells)
     write_sweep_record(spec, out_dir, planned)
     todo = to_run(planned, retry_failed)
@@ -106,6 +119,8 @@ def _run(spec, out_dir, retry_failed, wait, progress, max_cells, log) -> dict[st
         f"{elsewhere}{len(todo)} to run ({spec.launcher.name} launcher) -> {out_dir}"
     )
     if todo:
+        if estimate:
+            log(estimate_line(spec, planned, todo, *cells_at_once(spec)))
         launcher = spec.launcher.name
         if launcher == "slurm":
             submit_slurm(spec, out_dir, todo, log)

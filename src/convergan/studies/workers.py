@@ -51,11 +51,16 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def most_local_jobs(spec: SweepSpec, cores: int | None = None) -> int:
+    """The most cells a local sweep runs at once: the cores over each cell's threads."""
+    return max(1, (cores or available_cores()) // spec.launcher.threads)
+
+
 def local_jobs(spec: SweepSpec, cores: int | None = None) -> tuple[int, str | None]:
     """Cells at once for a local sweep and, when the spec asked for more, why it got fewer."""
     cores = cores or available_cores()
     threads = spec.launcher.threads
-    most = max(1, cores // threads)
+    most = most_local_jobs(spec, cores)
     asked = spec.launcher.jobs
     if asked is None:
         return most, None

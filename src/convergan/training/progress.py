@@ -78,6 +78,32 @@ def estimate_message(
     return f"{line}. That is {advice}", True
 
 
+class StepTimer:
+    """Seconds per step, timed after :data:`WARMUP_STEPS` (which build caches and graphs)
+    over :data:`TIMED_STEPS` steps, or fewer once they took :data:`TIMED_SECONDS`.
+
+    ``tick(step)`` after every step from ``start``; returns the seconds per step once, when
+    enough steps are timed, else ``None``. The training run's estimate and the sweep's (which
+    times the first cell's first steps before it starts) both time their steps with it."""
+
+    def __init__(self, start: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.start, self.clock = start, clock
+        self.began: float | None = None
+        self.timed = 0  # steps timed when the answer was given
+
+    def tick(self, step: int) -> float | None:
+        timed = step - self.start - WARMUP_STEPS
+        if timed <= 0:
+            if timed == 0:
+                self.began = self.clock()
+            return None
+        elapsed = self.clock() - self.began
+        if timed < TIMED_STEPS and elapsed < TIMED_SECONDS:
+            return None
+        self.timed = timed
+        return elapsed / timed
+
+
 class WallTimeEstimate:
     """Times the first steps of a run and reports its wall time once, through ``say``.
 
@@ -94,24 +120,20 @@ class WallTimeEstimate:
         budget_minutes: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.start, self.total, self.on_gpu, self.say, self.loud = start, total, on_gpu, say, loud
-        self.budget_minutes, self.clock = budget_minutes, clock
-        self.began: float | None = None
+        self.total, self.on_gpu, self.say, self.loud = total, on_gpu, say, loud
+        self.budget_minutes = budget_minutes
+        self.timer = StepTimer(start, clock)
         self.done = total - start <= WARMUP_STEPS + 1  # nothing worth estimating
 
     def after_step(self, step: int) -> None:
         if self.done:
             return
-        timed = step - self.start - WARMUP_STEPS
-        if timed == 0:
-            self.began = self.clock()
-            return
-        elapsed = self.clock() - self.began
-        if timed < TIMED_STEPS and elapsed < TIMED_SECONDS:
+        seconds_per_step = self.timer.tick(step)
+        if seconds_per_step is None:
             return
         self.done = True
         line, long = estimate_message(
-            elapsed / timed, self.total - step, self.total, self.on_gpu, self.budget_minutes
+            seconds_per_step, self.total - step, self.total, self.on_gpu, self.budget_minutes
         )
         if self.loud or long:
             self.say(line)
