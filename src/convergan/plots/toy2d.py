@@ -28,6 +28,7 @@ from convergan.files import save_figure
 from convergan.ticks import plain_log_ticks
 
 __all__ = [
+    "default_bounds",
     "logit_norm",
     "plot_samples",
     "plot_w1_curves",
@@ -66,12 +67,13 @@ def _to_numpy(name: str, points: Tensor | np.ndarray) -> np.ndarray:
     return array
 
 
-def _default_bounds(real: np.ndarray) -> Bounds:
-    """The real data's bounding box, padded by 25 % (at least 0.5) on each side.
+def default_bounds(real: Tensor | np.ndarray) -> Bounds:
+    """The real data's (``n x 2``) bounding box, padded by 25 % (at least 0.5) on each side.
 
     Based on the real data only, so a diverging generator does not rescale the picture;
     generated points outside it are simply off-screen.
     """
+    real = _to_numpy("real", real)
     finite = real[np.isfinite(real).all(axis=1)]
     if len(finite) == 0:
         return (-1.0, 1.0, -1.0, 1.0)
@@ -118,7 +120,7 @@ def plot_samples(
     real_points = _to_numpy("real", real)
     fake_points = _to_numpy("fake", fake)
     if bounds is None:
-        bounds = _default_bounds(real_points)
+        bounds = default_bounds(real_points)
     if len(bounds) != 4 or not (bounds[0] < bounds[1] and bounds[2] < bounds[3]):
         raise ValueError(f"bounds must be (xmin, xmax, ymin, ymax) with min < max, got {bounds}")
     if ax is None:
@@ -186,7 +188,7 @@ def samples_panels_figure(
     if not panels:
         raise ValueError("samples_panels_figure needs at least one panel")
     norm = norm or logit_norm()
-    bounds = bounds or _default_bounds(_to_numpy("real", panels[0][1]))
+    bounds = bounds or default_bounds(panels[0][1])
     columns = min(columns, len(panels))
     rows = math.ceil(len(panels) / columns)
     figure = Figure(figsize=(panel_size * columns + 1.2, panel_size * rows + 0.9),

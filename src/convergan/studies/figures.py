@@ -135,10 +135,60 @@ def _read_image(path: Path | None):
 
 
 def sample_grid(cells: list[CellSummary], path: Path, title: str, save: Save = save_figure) -> bool:
-    """Rows: cells; columns: their runs (seeds); each panel the run's final samples."""
+    """Rows: cells; columns: their runs (seeds); each panel the run's final samples
+    (:func:`sample_grid_figure`). False (nothing written) when no run has samples."""
+    figure = sample_grid_figure(cells, title)
+    if figure is None:
+        return False
+    save(figure, path, dpi=SAMPLE_DPI)
+    return True
+
+
+def sample_grid_figure(cells: list[CellSummary], title: str):
+    """The final samples of every run of ``cells`` as one figure (``None`` when no run has
+    any): drawn from each run's last checkpoint, as its training pictures are, on shared
+    axes with one colour bar (:func:`convergan.plots.sample_grid.sample_grid_figure`); where
+    no run has a checkpoint or the problem's view draws no grid, each run's own final picture
+    is pasted instead (:func:`pasted_sample_grid`)."""
+    from convergan.plots.sample_grid import sample_grid_figure as drawn_grid
+
+    constant = _constant(cells)
+    loaded = [[_final_samples(run) for run in cell.runs] for cell in cells]
+    views = {samples.view for row in loaded for samples in row if samples is not None}
+    if len(views) == 1:
+        rows = [
+            (_label(cell, constant), [(_panel_title(r), s) for r, s in zip(cell.runs, row)])
+            for cell, row in zip(cells, loaded)
+        ]
+        figure = drawn_grid(views.pop(), rows, f"{title}: final samples (EMA generator)")
+        if figure is not None:
+            return figure
+    return pasted_sample_grid(cells, title)
+
+
+def _final_samples(run: RunResult):
+    """The run's final samples from its last loadable checkpoint, or ``None`` (no or no
+    readable checkpoint: its panel says so; a report never fails for one run's picture)."""
+    from convergan.runs.sampling import final_samples
+
+    try:
+        return final_samples(run.run_dir)
+    except Exception:  # noqa: BLE001 - a damaged run shows an empty panel, not a traceback
+        return None
+
+
+def _panel_title(run: RunResult) -> str:
+    seed = run.values.get("seed")
+    name = f"seed {seed}" if seed is not None else "run"
+    return name if run.status == "done" else f"{name} ({run.status})"
+
+
+def pasted_sample_grid(cells: list[CellSummary], title: str):
+    """Rows: cells; columns: their runs; each panel the run's own final sample picture
+    (for problems whose view draws no grid, and runs without checkpoints)."""
     rows = [(cell, [_read_image(final_sample_image(r)) for r in cell.runs]) for cell in cells]
     if not any(image is not None for _, images in rows for image in images):
-        return False
+        return None
     n_cols = max(len(images) for _, images in rows)
     # SAMPLE_PANEL inches at SAMPLE_DPI: about 320 px a panel, the size the runs drew them
     figure = _figure(SAMPLE_PANEL * n_cols + 0.6, SAMPLE_PANEL * len(rows) + 0.5)
@@ -158,13 +208,11 @@ def sample_grid(cells: list[CellSummary], path: Path, title: str, save: Save = s
                 ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None)
             else:
                 ax.text(0.5, 0.5, run.status, ha="center", va="center", transform=ax.transAxes)
-            seed = run.values.get("seed")
-            ax.set_title(f"seed {seed}" if seed is not None else run.status, fontsize=8)
+            ax.set_title(_panel_title(run), fontsize=9)
             if j == 0:
-                ax.set_ylabel(_label(cell, _constant(cells)), fontsize=8)
+                ax.set_ylabel(_label(cell, _constant(cells)), fontsize=9)
     figure.suptitle(f"{title}: final samples (EMA generator)", fontsize=10)
-    save(figure, path, dpi=SAMPLE_DPI)
-    return True
+    return figure
 
 
 def _constant(cells: list[CellSummary]) -> tuple[str, ...]:
