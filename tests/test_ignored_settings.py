@@ -2,7 +2,8 @@
 latest checkpoint" skips a truncated newest one the same way.
 
 Adversarial cases from the hardening round: a schedule that stays at 0 where 0 is refused,
-a preset's hyperparameter that the composition keys replace, a penalty given twice, a metric
+a preset's hyperparameter that the composition keys replace, a penalty or a name given twice
+(refused, naming what to type), a metric
 with nothing to compute, ``--ema-only`` without an EMA, a truncated newest checkpoint under
 ``spectrum`` and ``verdict``."""
 
@@ -67,18 +68,74 @@ def test_a_preset_number_that_the_composition_keeps_is_used(capsys):
     assert code == 0 and "noise.sigma=0.5" in out.splitlines()[0]
 
 
-def test_a_penalty_given_twice_logs_each(tmp_path):
-    """``[r1:1, r1:2]`` sums two R1 terms; each is logged under its own label. On one batch
-    both are (γ/2)·E‖∇D‖² of the same gradients, so the second is exactly twice the first."""
+@pytest.mark.parametrize(
+    "penalties, typed",
+    [
+        ("[r1:1,r1:2]", "method.penalties=[r1:3]"),  # γ's add: R1 is linear in γ
+        ("[r1,r2:5,r1]", "method.penalties=[r1:2, r2:5]"),
+        (
+            "[wgan-gp:2,{name: wgan-gp, gamma: 3, target: 1}]",
+            "[{name: wgan-gp, gamma: 5, target: 1}]",
+        ),
+    ],
+)
+def test_a_penalty_given_twice_is_refused_naming_what_to_type(capsys, tmp_path, penalties, typed):
+    """Summed under one name, two terms would log one ``discriminator/r1`` for two penalties:
+    the config, the log and what was trained would disagree."""
     run_dir = tmp_path / "run"
-    argv = ["train", "toy2d/circle", "train.steps=2", *TINY, "train.log_every=1"]
-    argv += ["method.penalties=[r1:1,r1:2]", f"out_dir={run_dir}", "--quiet"]
-    assert main(argv) == 0
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    logged = [r for r in rows if "discriminator/r1#1" in r]
-    assert logged and all("discriminator/r1" not in r for r in rows)
-    for row in logged:
-        assert row["discriminator/r1#2"] == pytest.approx(2 * row["discriminator/r1#1"], rel=1e-5)
+    line = one_line(capsys, "train", "toy2d/circle", f"method.penalties={penalties}", *TINY,
+                    f"out_dir={run_dir}")  # fmt: skip
+    assert line.startswith("convergan: error: method.penalties: ") and "given twice" in line
+    assert line.endswith(typed)
+    assert not run_dir.exists()
+    line = one_line(capsys, "dirac", "analyze", f"method.penalties={penalties}", "--lr", "0.1")
+    assert line.endswith(typed)
+
+
+def test_a_penalty_given_twice_with_different_parameters_asks_for_one(capsys):
+    line = one_line(
+        capsys, "dirac", "analyze", "method.penalties=[wgan-gp,{name: wgan-gp, target: 2}]"
+    )
+    assert "wgan-gp is given twice; give it once, with the parameters you mean" in line
+
+
+def test_a_method_built_in_python_with_a_penalty_twice_is_refused():
+    from convergan.methods import Method
+    from convergan.methods.penalties import r1
+
+    with pytest.raises(ValueError, match="penalty r1 is given twice"):
+        Method(penalties=(r1(1.0), r1(2.0)))
+
+
+@pytest.mark.parametrize(
+    "override, typed",
+    [
+        ("eval.metrics=[w1,w1]", "eval.metrics=[w1]"),
+        ("eval.spectrum.which=[LR,LM,LR]", "eval.spectrum.which=[LR, LM]"),
+    ],
+)
+def test_a_name_listed_twice_is_refused(capsys, tmp_path, override, typed):
+    line = one_line(capsys, "train", "toy2d/circle", override, f"out_dir={tmp_path / 'run'}")
+    assert line.endswith(f"is listed twice; give each once: {typed}")
+
+
+def test_a_plugin_listed_twice_is_refused(capsys, tmp_path):
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("")
+    line = one_line(capsys, "train", "toy2d/circle", f"plugins=[{plugin},{plugin}]")
+    assert line.endswith(f"give each once: plugins=[{plugin}]")
+
+
+def test_eval_and_study_flags_listing_a_name_twice_are_refused(tiny_run, capsys, tmp_path):
+    assert one_line(capsys, "eval", tiny_run, "--metrics", "w1", "w1").endswith("--metrics w1")
+    line = one_line(
+        capsys, "study", "toy2d", "--methods", "r1", "gan", "r1", "--out", tmp_path / "s"
+    )
+    assert line.endswith("give each once: --methods r1 gan")
+    line = one_line(
+        capsys, "study", "toy2d", "--problems", "ring8", "ring8", "--out", tmp_path / "s"
+    )
+    assert line.endswith("--problems ring8") and not (tmp_path / "s").exists()
 
 
 # ----------------------------------------------------------------------------- eval

@@ -3,7 +3,6 @@ stderr and exit code 2, checked through the command line in-process."""
 
 import errno
 import io
-import math
 import pathlib
 import shutil
 import sys
@@ -192,17 +191,6 @@ def test_plugins_as_a_string_and_a_plugin_calling_sys_exit(tmp_path, capsys, iso
 def test_eval_of_an_image_metric_on_a_2d_run_says_it_does_not_apply(tiny_run, capsys):
     line = one_line(capsys, "eval", tiny_run, "--metrics", "fid")
     assert "'fid' does not apply" in line
-
-
-def test_a_penalty_given_twice_is_labelled_by_its_place(capsys):
-    argv = ["dirac", "analyze", "method.penalties=[r1:1,r1:2]", "--scheme", "simgd"]
-    code, out, _ = run(capsys, *argv, "--lr", "0.1")
-    assert code == 0
-    assert out.splitlines()[0].split(None, 1)[1] == "saturating+r1+r1 (r1#1.gamma=1, r1#2.gamma=2)"
-    # Summed: the field of one r1 with gamma 3; on the Dirac-GAN with f'(0) = 1/2 (saturating
-    # loss) the Jacobian's eigenvalues are -gamma/2 ± sqrt(gamma²/4 - 1/4).
-    root = math.sqrt(9 / 4 - 1 / 4)
-    assert f"{-1.5 + root:+.6f}" in out and f"{-1.5 - root:+.6f}" in out
 
 
 def test_an_empty_config_file_is_refused(tmp_path, capsys):

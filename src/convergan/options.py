@@ -150,6 +150,16 @@ def listed(
     return [item(v, f"{key}[{i}]") for i, v in enumerate(value)]
 
 
+def each_once(names: list[str], key: str) -> None:
+    """Refuse a name listed twice (a metric, a plugin): the config would say it twice for
+    what runs once. The line gives the list to type (``key=[a, b]``, or ``--flag a b``)."""
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated is not None:
+        once = list(dict.fromkeys(names))
+        typed = f"{key} {' '.join(once)}" if key.startswith("--") else f"{key}=[{', '.join(once)}]"
+        fail(key, f"{repeated} is listed twice; give each once: {typed}")
+
+
 def optional(value: Any, key: str, check: Callable[[Any, str], T]) -> T | None:
     """``None``, or ``value`` checked by ``check``."""
     return None if value is None else check(value, key)
@@ -237,15 +247,17 @@ def option(
     factory: Callable[[], Any] | None = None,
     choices: Any = None,
     parse: Callable[[Any, str], Any] | None = None,
+    repeats: bool = False,
     **bounds: float,
 ) -> Any:
     """A dataclass field with what :func:`build` checks: ``choices`` (see :func:`choice`),
     bounds ``gt``/``ge``/``lt``/``le``, or ``parse(value, key)`` for a value with its own
-    validator (a method or scheme spec). A list default is copied for each instance."""
+    validator (a method or scheme spec). A list default is copied for each instance; a list
+    of names refuses a name given twice unless ``repeats``."""
     unsupported = set(bounds) - set(BOUNDS)
     if unsupported:
         raise TypeError(f"unsupported bounds {sorted(unsupported)}")
-    metadata = {"choices": choices, "parse": parse, "bounds": bounds}
+    metadata = {"choices": choices, "parse": parse, "bounds": bounds, "repeats": repeats}
     if isinstance(default, list):
         items = default
         factory, default = (lambda: list(items)), dataclasses.MISSING
@@ -306,7 +318,10 @@ def _check(value: Any, hint: Any, key: str, rules: Mapping[str, Any], unknown: A
         )
     if origin is list:
         (inner,) = args
-        return listed(value, key, lambda v, k: _check(v, inner, k, rules, unknown))
+        items = listed(value, key, lambda v, k: _check(v, inner, k, rules, unknown))
+        if inner is str and not rules.get("repeats"):
+            each_once(items, key)
+        return items
     if origin is dict or hint is dict:
         return dict(mapping(value, key))
     if hint is Any:

@@ -60,11 +60,17 @@ def register(commands) -> None:
 def run_toy2d(args) -> int:
     from convergan.config import ConfigError
     from convergan.config.load import parse_overrides, parse_yaml
+    from convergan.options import each_once
     from convergan.studies.launch import run_sweep
     from convergan.studies.report import write_report
     from convergan.studies.spec import with_launcher
     from convergan.studies.toy2d import toy2d_spec, write_study_summary
 
+    try:  # a method or problem given twice would be one cell, or a cell counted twice
+        each_once(args.problems, "--problems")
+        each_once(args.methods, "--methods")
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
     for problem in args.problems:
         if problem not in PROBLEMS_2D:
             raise UsageError(PROBLEMS_2D.unknown(problem))

@@ -21,7 +21,7 @@ from convergan.methods.constraints import WeightClip
 from convergan.methods.losses import AdversarialLoss, StandardLoss
 from convergan.methods.noise import InstanceNoise
 from convergan.methods.penalties import GradientPenalty, output_and_input_gradient
-from convergan.methods.spec import place_labels
+from convergan.methods.spec import repeated_penalty
 
 Module = Callable[[Tensor], Tensor]
 
@@ -49,6 +49,11 @@ class Method:
     clip: WeightClip | None = None
     consensus: Consensus | None = None
     name: str = "custom"
+
+    def __post_init__(self) -> None:
+        twice = repeated_penalty([p.name for p in self.penalties])
+        if twice is not None:  # its two terms would be logged under one name
+            raise ValueError(f"Method: penalty {twice} is given twice; give it once (γ's add)")
 
     def with_name(self, name: str) -> Method:
         return replace(self, name=name)
@@ -109,8 +114,7 @@ class Method:
         total = adversarial
         if regularized:
             weights = (batch.real_weight, batch.fake_weight)
-            labels = place_labels([p.name for p in self.penalties])
-            for label, penalty in zip(labels, self.penalties):
+            for penalty in self.penalties:
                 value = penalty(
                     discriminator,
                     real,
@@ -120,7 +124,7 @@ class Method:
                     input_gradients,
                     functional,
                 )
-                terms[label] = value  # r1#1 and r1#2 when r1 is given twice
+                terms[penalty.name] = value  # each penalty once: MethodSpec refuses repeats
                 total = total + regularization_gain * value
         return PlayerLoss(total, terms)
 

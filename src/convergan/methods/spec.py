@@ -119,6 +119,9 @@ class MethodSpec:
     preset: str | None = None  # set when the spec is a preset with its hyperparameters
     params: dict[str, Any] = field(default_factory=dict)  # the preset's hyperparameters
 
+    def __post_init__(self) -> None:
+        _each_penalty_once(self.penalties)
+
     @property
     def name(self) -> str:
         """A label: the preset's name, or the parts joined by ``+`` (``hinge+r1``)."""
@@ -139,9 +142,8 @@ class MethodSpec:
         if self.preset is not None:
             return dict(self.params)
         values: dict[str, Any] = {}
-        labels = place_labels([p.name for p in self.penalties])
-        for label, p in zip(labels, self.penalties):
-            values.update({f"{label}.{k}": v for k, v in p.params})
+        for p in self.penalties:
+            values.update({f"{p.name}.{k}": v for k, v in p.params})
         if self.noise is not None:
             values["noise.sigma"] = self.noise.sigma
         if self.clip is not None:
@@ -253,20 +255,6 @@ def defaults_of(part: Callable[..., Any], *names: str) -> dict[str, Any]:
     }
 
 
-def place_labels(names: list[str]) -> list[str]:
-    """Each penalty's label: its name, or for a penalty given twice (the two are summed)
-    its name and place, ``r1#1``, ``r1#2``: what its hyperparameters and its logged value
-    (``discriminator/r1#2``) are called, so neither hides the other.
-
-    >>> place_labels(["r1", "r2", "r1"])
-    ['r1#1', 'r2', 'r1#2']
-    """
-    return [
-        f"{name}#{names[: place + 1].count(name)}" if names.count(name) > 1 else name
-        for place, name in enumerate(names)
-    ]
-
-
 # --------------------------------------------------------------------------- validation
 
 
@@ -354,6 +342,51 @@ def _penalties(value: Any, key: str) -> tuple[PenaltySpec, ...]:
     if not isinstance(value, (list, tuple)):
         fail(key, f"expected a list of penalties, got {show(value)}")
     return tuple(listed(value, key, _penalty))
+
+
+def repeated_penalty(names: list[str]) -> str | None:
+    """The first penalty name given more than once, or ``None``: a method holds each penalty
+    once (:class:`MethodSpec` and :class:`~convergan.methods.Method` refuse repeats)."""
+    return next((name for name in names if names.count(name) > 1), None)
+
+
+def _each_penalty_once(penalties: tuple[PenaltySpec, ...], key: str = "method.penalties") -> None:
+    """Refuse a penalty given twice: its terms would be summed under one name, so the config,
+    the logged ``discriminator/<name>`` and what was trained would disagree. The line says
+    what to type instead (``[r1:1, r1:2]``: ``method.penalties=[r1:3]``)."""
+    names = [p.name for p in penalties]
+    twice = repeated_penalty(names)
+    if twice is None:
+        return
+    same = [p for p in penalties if p.name == twice]
+    merged: dict[str, PenaltySpec] = {}
+    for p in penalties:
+        merged.setdefault(p.name, p)
+    gammas = [dict(p.params).get("gamma") for p in same]
+    others = {tuple((k, v) for k, v in p.params if k != "gamma") for p in same}
+    summable = len(others) == 1 and all(isinstance(g, (int, float)) for g in gammas)
+    if summable:  # a penalty is linear in its γ: the sum is one penalty with the summed γ
+        gamma = sum(gammas)
+        merged[twice] = PenaltySpec(
+            twice, tuple((k, gamma if k == "gamma" else v) for k, v in same[0].params)
+        )
+        hint = f"that is one {twice} with the γ's summed: {key}=["
+        hint += ", ".join(_penalty_text(p) for p in merged.values()) + "]"
+    else:
+        hint = f"give it once, with the parameters you mean ({key}=[{twice}:GAMMA, ...])"
+    count = names.count(twice)
+    fail(key, f"{twice} is given {'twice' if count == 2 else f'{count} times'}; {hint}")
+
+
+def _penalty_text(p: PenaltySpec) -> str:
+    """``r1:3`` for a penalty with only a γ, else ``{name: wgan-gp, gamma: 10, target: 1}``."""
+    params = dict(p.params)
+    if set(params) == {"gamma"}:
+        return f"{p.name}:{params['gamma']:g}"
+    inner = ", ".join(
+        f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}" for k, v in params.items()
+    )
+    return "{name: " + p.name + (", " + inner if inner else "") + "}"
 
 
 def _penalty(item: Any, key: str) -> PenaltySpec:

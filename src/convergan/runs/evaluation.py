@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from convergan.config import ConfigError
+from convergan.options import each_once
 from convergan.problems import make_problem
 from convergan.registry import METRICS
 from convergan.training.directory import RunDirectory
@@ -40,6 +41,7 @@ def evaluate_run(
     unknown = [name for name in metrics or () if name not in METRICS]
     if unknown:
         raise ConfigError(f"--metrics: {METRICS.unknown(unknown[0])}")
+    each_once(list(metrics or ()), "--metrics")
     evaluation = config.eval
     if metrics:
         evaluation = replace(evaluation, metrics=list(metrics))

@@ -81,7 +81,8 @@ def sweep_estimate_message(work: SweepWork, rate: StepRate) -> tuple[str, bool]:
     at_once = f"{work.jobs} at a time" if work.jobs > 1 else "one at a time"
     line = (
         f"wall time: about {duration(seconds)} of training for {cells:,} "
-        f"cell{'s' * (cells != 1)}, {at_once} ({steps:,} steps at {rate.seconds_per_step:.3g} s a step on the {where}"
+        f"cell{'s' * (cells != 1)}, {at_once} ({steps:,} steps at "
+        f"{rate.seconds_per_step:.3g} s a step on the {where}"
         + (f", {rate.setup_seconds:.2g} s setup a cell" if rate.setup_seconds >= 0.05 else "")
         + f"; {rate.source})"
     )

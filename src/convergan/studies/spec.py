@@ -56,7 +56,7 @@ class SlurmSpec:
     account: str | None = None
     qos: str | None = None
     constraint: str | None = None
-    setup: list[str] = option([])  # shell lines run before each task
+    setup: list[str] = option([], repeats=True)  # shell lines run before each task
     additional: dict[str, Any] = option(factory=dict)  # extra #SBATCH --key=value
 
 
