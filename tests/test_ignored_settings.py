@@ -84,7 +84,7 @@ def test_a_penalty_given_twice_is_refused_naming_what_to_type(capsys, tmp_path, 
     the config, the log and what was trained would disagree."""
     run_dir = tmp_path / "run"
     line = one_line(capsys, "train", "toy2d/circle", f"method.penalties={penalties}", *TINY,
-                    f"out_dir={run_dir}")  # fmt: skip
+                    "train.steps=1", f"out_dir={run_dir}")  # fmt: skip
     assert line.startswith("convergan: error: method.penalties: ") and "given twice" in line
     assert line.endswith(typed)
     assert not run_dir.exists()
@@ -115,26 +115,25 @@ def test_a_method_built_in_python_with_a_penalty_twice_is_refused():
     ],
 )
 def test_a_name_listed_twice_is_refused(capsys, tmp_path, override, typed):
-    line = one_line(capsys, "train", "toy2d/circle", override, f"out_dir={tmp_path / 'run'}")
+    argv = ["train", "toy2d/circle", override, *TINY, "train.steps=1", f"out_dir={tmp_path / 'r'}"]
+    line = one_line(capsys, *argv)
     assert line.endswith(f"is listed twice; give each once: {typed}")
 
 
 def test_a_plugin_listed_twice_is_refused(capsys, tmp_path):
     plugin = tmp_path / "plugin.py"
     plugin.write_text("")
-    line = one_line(capsys, "train", "toy2d/circle", f"plugins=[{plugin},{plugin}]")
+    argv = ["train", "toy2d/circle", f"plugins=[{plugin},{plugin}]", *TINY, "train.steps=1"]
+    line = one_line(capsys, *argv, f"out_dir={tmp_path / 'r'}")
     assert line.endswith(f"give each once: plugins=[{plugin}]")
 
 
 def test_eval_and_study_flags_listing_a_name_twice_are_refused(tiny_run, capsys, tmp_path):
     assert one_line(capsys, "eval", tiny_run, "--metrics", "w1", "w1").endswith("--metrics w1")
-    line = one_line(
-        capsys, "study", "toy2d", "--methods", "r1", "gan", "r1", "--out", tmp_path / "s"
-    )
+    small = ["--steps", "1", "--seeds", "1", "--launcher", "debug", "--out", tmp_path / "s"]
+    line = one_line(capsys, "study", "toy2d", "--methods", "r1", "gan", "r1", *small)
     assert line.endswith("give each once: --methods r1 gan")
-    line = one_line(
-        capsys, "study", "toy2d", "--problems", "ring8", "ring8", "--out", tmp_path / "s"
-    )
+    line = one_line(capsys, "study", "toy2d", "--problems", "ring8", "ring8", *small)
     assert line.endswith("--problems ring8") and not (tmp_path / "s").exists()
 
 
