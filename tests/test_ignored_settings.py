@@ -115,7 +115,7 @@ def test_a_method_built_in_python_with_a_penalty_twice_is_refused():
     ],
 )
 def test_a_name_listed_twice_is_refused(capsys, tmp_path, override, typed):
-    argv = ["train", "toy2d/circle", override, *TINY, "train.steps=1", f"out_dir={tmp_path / 'r'}"]
+    argv = ["train", "toy2d/circle", *TINY, override, "train.steps=1", f"out_dir={tmp_path / 'r'}"]
     line = one_line(capsys, *argv)
     assert line.endswith(f"is listed twice; give each once: {typed}")
 
