@@ -120,6 +120,25 @@ def test_a_model_too_large_for_memory_is_refused_before_building(tmp_path, capsy
     assert f"{16 * w + w + 2 * w + 2 + 2 * w + w + w + 1:,} parameters" in line
 
 
+def test_a_batch_too_large_for_memory_is_refused_before_drawing(tmp_path, capsys, monkeypatch):
+    """``data.batch_size=1e12`` ended in the allocator's traceback at the first step."""
+    from convergan.config import load_config
+
+    # A machine of 1 MB, so that a regression trains a small batch rather than filling memory.
+    monkeypatch.setattr("convergan.training.memory.available_memory", lambda: 2**20)
+    line = one_line(capsys, *train_argv(tmp_path / "run", "data.batch_size=100000"))
+    latent = load_config("toy2d/circle").model.latent_dim
+    # per sample: a real and a generated 2D point, a latent, one activation of width 8; float32
+    need = 10**5 * (2 + 2 + latent + 8) * 4 / 2**20
+    assert line == (
+        f"convergan: error: data.batch_size: a batch of 100,000 samples needs at least "
+        f"{need:,.1f} MB of memory, more than the 1.0 MB available; use a smaller data.batch_size"
+    )
+    assert not (tmp_path / "run").exists()
+    line = one_line(capsys, *train_argv(tmp_path / "run", "data.batch_size=1e30"))
+    assert "a batch of 1e+30 samples" in line and "e+23 GB" in line  # readable, not 31 digits
+
+
 def test_too_many_samples_are_refused_before_drawing(tiny_run, tmp_path, capsys, monkeypatch):
     import convergan.runs.memory
 

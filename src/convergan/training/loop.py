@@ -34,7 +34,11 @@ from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.diagnostics import FieldDiagnostics
 from convergan.training.ema import GeneratorEMA
 from convergan.training.in_force import PartsInForce, build_scheme
-from convergan.training.memory import check_metric_memory, check_model_memory
+from convergan.training.memory import (
+    check_batch_memory,
+    check_metric_memory,
+    check_model_memory,
+)
 from convergan.training.progress import WallTimeEstimate
 from convergan.training.report import Reporter
 from convergan.training.run import Run, TrainingState
@@ -88,6 +92,7 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     stream = problem.real_stream(global_batch, config.seed * 1000, config.data.num_workers)
     info = problem.info()
     check_model_memory(config, info.shape, info.num_classes)  # one line, before allocating
+    check_batch_memory(config, info.shape, global_batch)
     option = f"eval.{problem.samples_key}"
     metrics = problem.requested_metrics(config.eval.metrics)
     check_metric_memory(metrics, problem.evaluation_samples(), info.shape, config, option)

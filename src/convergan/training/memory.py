@@ -66,6 +66,20 @@ def check_model_memory(config, data_shape: tuple[int, ...], num_classes: int | N
         )
 
 
+def check_batch_memory(config, data_shape: tuple[int, ...], global_batch: int) -> None:
+    """A one-line :class:`ConfigError` naming ``data.batch_size`` when one training batch
+    would not fit in memory, before it is drawn. A lower bound: per sample, the real and the
+    generated sample, its latent and one activation of ``model.width`` values, in float32."""
+    per_sample = 2 * math.prod(data_shape) + config.model.latent_dim + config.model.width
+    need, have = global_batch * per_sample * 4, available_memory()
+    if have is not None and need > have:
+        raise ConfigError(
+            f"data.batch_size: a batch of {_samples(global_batch)} samples needs at least "
+            f"{gigabytes(need)} of memory, more than the {gigabytes(have)} available; "
+            "use a smaller data.batch_size"
+        )
+
+
 def check_metric_memory(
     names: Sequence[str], n: int, data_shape: tuple[int, ...], config, option: str
 ) -> None:
@@ -82,4 +96,12 @@ def check_metric_memory(
 
 
 def gigabytes(size: int) -> str:
-    return f"{size / 2**30:,.1f} GB"
+    """``18.5 GB``, ``1,028.2 GB``; below 0.1 GB in MB, beyond a million GB ``1.03e+15 GB``."""
+    value = size / 2**30
+    if value < 0.1:
+        return f"{size / 2**20:,.1f} MB"
+    return f"{value:,.1f} GB" if value < 1e6 else f"{value:.3g} GB"
+
+
+def _samples(n: int) -> str:
+    return f"{n:,}" if n < 10**12 else f"{n:.3g}"
