@@ -46,11 +46,13 @@ def leaf_parsers(parser=None, path=()):
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-def test_stdout_on_a_full_device_is_one_line():
+@pytest.mark.parametrize("argv", [["configs"], ["--help"], ["--version"], ["sweep", "--help"]])
+def test_stdout_on_a_full_device_is_one_line(argv):
+    """``--help`` and ``--version`` too: argparse dropped their failed write and exited 0."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     with open("/dev/full", "w") as full:
         done = subprocess.run(
-            [sys.executable, "-m", "convergan", "configs"],
+            [sys.executable, "-m", "convergan", *argv],
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,

@@ -32,9 +32,30 @@ class ArgumentParser(argparse.ArgumentParser):
         finally:
             self._intermixing = False
 
+    def print_help(self, file=None) -> None:
+        """The help, written and flushed: argparse drops a failed write without a word, so
+        ``convergan --help > /dev/full`` printed nothing and exited 0. The ``OSError`` now
+        reaches the command's one-line handler."""
+        file = file or sys.stdout
+        file.write(self.format_help())
+        file.flush()
+
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         sys.exit(USAGE_ERROR)
+
+
+class Version(argparse.Action):
+    """``--version``: the line, written and flushed (argparse's own drops a failed write)."""
+
+    def __init__(self, option_strings, version: str, dest=argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+        self.version = version
+
+    def __call__(self, parser, namespace, values, option_string=None) -> NoReturn:
+        sys.stdout.write(f"{self.version}\n")
+        sys.stdout.flush()
+        parser.exit()
 
 
 def integer(**bounds: float) -> Callable[[str], int]:

@@ -17,7 +17,7 @@ from convergan.cli import (
     train,
     verdict,
 )
-from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, fail
+from convergan.cli.errors import USAGE_ERROR, ArgumentParser, UsageError, Version, fail
 
 DESCRIPTION = """\
 Does this GAN training method converge?
@@ -61,7 +61,9 @@ def build_parser() -> ArgumentParser:
         description=DESCRIPTION,
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument(
+        "--version", action=Version, version=_version(), help="show the version and exit"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(commands)
@@ -76,13 +78,25 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version or a usage error: what they printed
+        if exit_.code == 0:  # must reach the user (``--help > /dev/full`` said nothing)
+            _flush_stdout()
+        raise
+    except BrokenPipeError:  # --help | head
+        _silence_stdout()
+        return 0
+    except OSError as error:  # --help or --version onto a full device (both flush)
+        _silence_stdout()
+        fail(file_system_error(error))
     if argv is None:  # the command itself (a caller such as a test keeps its own warnings)
         import warnings
 
         warnings.showwarning = _one_line_warning
     try:
         code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a full device fails here, inside the one-line handler below
         if argv is None:  # the process ends here (not a caller such as a test)
             _skip_final_collection()
         return code
@@ -116,6 +130,17 @@ def file_system_error(error: OSError) -> str:
     if error.filename is None:  # a write to stdout (``> /dev/full``) has no file name
         return f"cannot write the output ({reason}); free space or redirect it elsewhere"
     return f"cannot use {error.filename} ({reason}); choose another path or free space"
+
+
+def _flush_stdout() -> None:
+    """Flush what a command printed; a failure is one line and a non-zero exit."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except OSError as error:
+        _silence_stdout()
+        fail(file_system_error(error))
 
 
 def _silence_stdout() -> None:
