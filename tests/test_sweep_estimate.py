@@ -25,9 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMED = "timed on 4 steps of seed=0"
 
 
-def work(steps, jobs=1, most_jobs=1, budgets=None, axis=("seed", 3)):
+def work(steps, jobs=1, most_jobs=1, budgets=None, axis=("seed", 3), evaluations=None):
     budgets = budgets or [None] * len(steps)
-    return SweepWork(list(steps), budgets, jobs, most_jobs, axis)
+    evaluations = evaluations or [0] * len(steps)
+    return SweepWork(list(steps), budgets, evaluations, jobs, most_jobs, axis)
 
 
 def test_a_long_cpu_sweep_says_so_with_every_override_that_shortens_it():
@@ -72,9 +73,13 @@ def test_a_short_sweep_gets_one_line_without_advice():
 
 
 def test_the_wall_time_is_at_least_the_longest_cell_and_budgets_cap_cells():
-    assert wall_seconds(work([1000, 10, 10], jobs=3), 1.0) == 1000.0  # not 1020 / 3
-    assert wall_seconds(work([100, 100], jobs=2), 1.0, setup_seconds=5.0) == 105.0
-    assert wall_seconds(work([1000, 1000], budgets=[60.0, None]), 1.0) == 1060.0
+    rate = StepRate(1.0, TIMED, False)
+    assert wall_seconds(work([1000, 10, 10], jobs=3), rate) == 1000.0  # not 1020 / 3
+    assert wall_seconds(work([100, 100], jobs=2), StepRate(1.0, TIMED, False, 5.0)) == 105.0
+    assert wall_seconds(work([1000, 1000], budgets=[60.0, None]), rate) == 1060.0
+    # 21 evaluations of 2 s on top of 2,000 steps at 0.1 s: 200 + 42 s
+    timed = StepRate(0.1, TIMED, False, eval_seconds=2.0)
+    assert wall_seconds(work([2000], evaluations=[21]), timed) == pytest.approx(242.0)
 
 
 def tiny_spec(path: Path, steps: int, launcher: str = "debug") -> Path:

@@ -4,11 +4,12 @@ The seconds a step takes come from the sweep's own finished cells when it has so
 ``cell.json`` records the training time of each), else from a short probe: the first cell to
 run is trained for a few steps in a scratch folder and timed with the training run's own
 :class:`~convergan.training.progress.StepTimer` (one warm-up step, then up to four timed steps
-or 20 s). The wall time is then every cell's remaining steps at that rate (each capped by
-``train.time_budget_minutes``), shared among the cells that run at once, and never less than
-the longest cell. Above an hour the line says so plainly with the overrides that shorten it:
-fewer cells (``--axis``), fewer steps (``train.steps=``), more cells at once (``--jobs``) and,
-when the probe ran on a CPU, a GPU.
+or 20 s) and one evaluation of its metrics is timed. The wall time is then every cell's setup,
+remaining steps and evaluations (every ``train.eval_every`` steps) at those rates, each cell
+capped by ``train.time_budget_minutes``, shared among the cells that run at once, and never
+less than the longest cell. Above an hour the line says so plainly with the overrides that
+shorten it: fewer cells (``--axis``), fewer steps (``train.steps=``), more cells at once
+(``--jobs``) and, when the probe ran on a CPU, a GPU.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class StepRate:
     source: str  # "timed on 4 steps of method=r1", "from 3 finished cells"
     on_gpu: bool
     setup_seconds: float = 0.0  # per cell: building its problem and players, the first step
+    eval_seconds: float = 0.0  # one evaluation of the metrics (every train.eval_every steps)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class SweepWork:
 
     steps: list[int]
     budgets: list[float | None]
+    evaluations: list[int]  # evaluations left per cell: every train.eval_every steps, and last
     jobs: int  # cells at once
     most_jobs: int  # cells at once that this machine allows (--jobs up to it)
     longest_axis: tuple[str, int] | None  # the axis with the most values, and their count
@@ -50,32 +53,34 @@ def remaining_work(
 ) -> SweepWork:
     """Steps left per cell to run: all of them for a pending cell, those after its last
     checkpoint for an interrupted one (it resumes from there)."""
-    steps, budgets = [], []
+    steps, budgets, evaluations = [], [], []
     for p in todo:
         done = last_checkpoint_step(p.run_dir) if p.status == "interrupted" else None
         steps.append(max(0, p.config.train.steps - (done or 0)))
+        every = p.config.train.eval_every
+        evaluations.append((steps[-1] // every if every else 0) + 1)
         minutes = p.config.train.time_budget_minutes
         budgets.append(None if minutes is None else 60.0 * minutes)
     axes = {**spec.axes, **{k: v for group in spec.zipped for k, v in group.items()}}
     longest = max(axes.items(), key=lambda item: len(item[1]), default=None)
     longest_axis = (longest[0], len(longest[1])) if longest and len(longest[1]) > 1 else None
-    return SweepWork(steps, budgets, max(1, min(jobs, len(todo))), most_jobs, longest_axis)
+    jobs = max(1, min(jobs, len(todo)))
+    return SweepWork(steps, budgets, evaluations, jobs, most_jobs, longest_axis)
 
 
-def wall_seconds(work: SweepWork, seconds_per_step: float, setup_seconds: float = 0.0) -> float:
-    """The cells' total time (each ``setup_seconds`` plus its steps, capped by its time
+def wall_seconds(work: SweepWork, rate: StepRate) -> float:
+    """The cells' total time (each its setup, steps and evaluations, capped by its time
     budget) shared among ``jobs`` workers, and at least the longest cell's."""
-    cells = [
-        setup_seconds
-        + (steps * seconds_per_step if budget is None else min(steps * seconds_per_step, budget))
-        for steps, budget in zip(work.steps, work.budgets)
-    ]
+    cells = []
+    for steps, budget, evaluations in zip(work.steps, work.budgets, work.evaluations):
+        training = steps * rate.seconds_per_step + evaluations * rate.eval_seconds
+        cells.append(rate.setup_seconds + (training if budget is None else min(training, budget)))
     return max(sum(cells) / work.jobs, max(cells, default=0.0))
 
 
 def sweep_estimate_message(work: SweepWork, rate: StepRate) -> tuple[str, bool]:
     """``(line, long)``: the sweep's wall time and, above an hour, how to shorten it."""
-    seconds = wall_seconds(work, rate.seconds_per_step, rate.setup_seconds)
+    seconds = wall_seconds(work, rate)
     cells, steps = len(work.steps), sum(work.steps)
     where = "GPU" if rate.on_gpu else "CPU"
     at_once = f"{work.jobs} at a time" if work.jobs > 1 else "one at a time"
@@ -84,6 +89,7 @@ def sweep_estimate_message(work: SweepWork, rate: StepRate) -> tuple[str, bool]:
         f"cell{'s' * (cells != 1)}, {at_once} ({steps:,} steps at "
         f"{rate.seconds_per_step:.3g} s a step on the {where}"
         + (f", {rate.setup_seconds:.2g} s setup a cell" if rate.setup_seconds >= 0.05 else "")
+        + (f", {rate.eval_seconds:.2g} s an evaluation" if rate.eval_seconds >= 0.05 else "")
         + f"; {rate.source})"
     )
     if seconds <= LONG_SECONDS:
@@ -144,7 +150,10 @@ class _TimeSteps:
         if seconds_per_step is not None:
             setup = max(0.0, self.first_step - self.called - seconds_per_step)
             on_gpu = event.run.dist.device.type == "cuda"
-            self.rate = StepRate(seconds_per_step, "", on_gpu, setup)
+            began = self.clock()  # one evaluation, as the run makes every eval_every steps
+            event.run.evaluate(event.state)
+            evaluation = self.clock() - began
+            self.rate = StepRate(seconds_per_step, "", on_gpu, setup, evaluation)
         raise _ProbeDone
 
 
