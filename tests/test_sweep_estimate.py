@@ -59,7 +59,7 @@ def test_a_long_gpu_sweep_at_full_parallelism_suggests_neither_a_gpu_nor_more_jo
 
 def test_cells_too_many_for_ten_minutes_ask_for_fewer_steps_without_a_number():
     line, _ = sweep_estimate_message(work([100] * 10_000), StepRate(1.0, TIMED, False))
-    assert "fewer steps (train.steps=)" in line and "train.steps=0" not in line
+    assert "fewer steps (train.steps=N)" in line and "train.steps=0" not in line
 
 
 def test_a_short_sweep_gets_one_line_without_advice():
@@ -145,3 +145,18 @@ def test_a_sweep_of_ten_million_steps_a_cell_is_said_to_take_over_an_hour(tmp_pa
     assert "--axis seed=[...] with fewer than its 2 values" in line
     assert "--jobs 2" in line and "device=cuda" in line
     assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_study_toy2d_names_its_own_flags_to_shorten_it():
+    from convergan.studies.estimate import Overrides
+
+    flags = Overrides("fewer --methods, --problems or --seeds", "--steps {steps}", "--jobs {jobs}")
+    line, long = sweep_estimate_message(
+        work([2000] * 120, jobs=1, most_jobs=2, axis=("method", 6)),
+        StepRate(0.1, TIMED, False),
+        flags,
+    )
+    # 120 * 2000 * 0.1 = 24,000 s; 600 s / 120 cells / 0.1 s = 50 steps
+    assert long and "--axis" not in line and "train.steps" not in line
+    assert "fewer cells (fewer --methods, --problems or --seeds)" in line
+    assert "--steps 50 (about 10 min in all)" in line and "--jobs 2 (more cells at once)" in line

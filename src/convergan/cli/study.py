@@ -61,6 +61,7 @@ def run_toy2d(args) -> int:
     from convergan.config import ConfigError
     from convergan.config.load import parse_overrides, parse_yaml
     from convergan.options import each_once
+    from convergan.studies.estimate import Overrides
     from convergan.studies.launch import run_sweep
     from convergan.studies.report import write_report
     from convergan.studies.spec import with_launcher
@@ -87,7 +88,10 @@ def run_toy2d(args) -> int:
         seeds = list(range(args.seeds)) if args.seeds else None
         spec = toy2d_spec(args.problems, args.methods, seeds, args.steps, overrides)
         spec = with_launcher(spec, name=args.launcher, jobs=args.jobs)
-        run_sweep(spec, out)
+        flags = Overrides(
+            "fewer --methods, --problems or --seeds", "--steps {steps}", "--jobs {jobs}"
+        )
+        run_sweep(spec, out, overrides=flags)
     except ConfigError as error:
         raise UsageError(str(error)) from None
     report = write_report(out)

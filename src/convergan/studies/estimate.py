@@ -37,6 +37,20 @@ class StepRate:
 
 
 @dataclass(frozen=True)
+class Overrides:
+    """How the command that runs the sweep is told to make it shorter: ``cells`` with the
+    longest axis's key and count, ``steps`` with a number of steps, ``jobs`` with a count.
+    ``convergan sweep``'s by default; ``convergan study toy2d`` passes its own flags."""
+
+    cells: str = "--axis {key}=[...] with fewer than its {count} values"
+    steps: str = "train.steps={steps}"
+    jobs: str = "--jobs {jobs}"
+
+
+SWEEP_OVERRIDES = Overrides()
+
+
+@dataclass(frozen=True)
 class SweepWork:
     """What is left to train: each cell's remaining steps and its time budget (seconds)."""
 
@@ -78,7 +92,9 @@ def wall_seconds(work: SweepWork, rate: StepRate) -> float:
     return max(sum(cells) / work.jobs, max(cells, default=0.0))
 
 
-def sweep_estimate_message(work: SweepWork, rate: StepRate) -> tuple[str, bool]:
+def sweep_estimate_message(
+    work: SweepWork, rate: StepRate, overrides: Overrides = SWEEP_OVERRIDES
+) -> tuple[str, bool]:
     """``(line, long)``: the sweep's wall time and, above an hour, how to shorten it."""
     seconds = wall_seconds(work, rate)
     cells, steps = len(work.steps), sum(work.steps)
@@ -97,14 +113,15 @@ def sweep_estimate_message(work: SweepWork, rate: StepRate) -> tuple[str, bool]:
     advice = []
     if work.longest_axis is not None:
         key, count = work.longest_axis
-        advice.append(f"fewer cells (--axis {key}=[...] with fewer than its {count} values)")
+        advice.append(f"fewer cells ({overrides.cells.format(key=key, count=count)})")
     per_cell = int(SHORT_TARGET_SECONDS * work.jobs / max(cells, 1) / rate.seconds_per_step)
     if per_cell >= 1:
-        advice.append(f"train.steps={per_cell} (about 10 min in all)")
+        advice.append(f"{overrides.steps.format(steps=per_cell)} (about 10 min in all)")
     else:
-        advice.append("fewer steps (train.steps=)")
+        advice.append(f"fewer steps ({overrides.steps.format(steps='N')})")
     if work.jobs < work.most_jobs and cells > work.jobs:
-        advice.append(f"--jobs {min(work.most_jobs, cells)} (more cells at once)")
+        jobs = overrides.jobs.format(jobs=min(work.most_jobs, cells))
+        advice.append(f"{jobs} (more cells at once)")
     if not rate.on_gpu:
         advice.append("a GPU (device=cuda)")
     return f"{line}. That is over an hour; shorter: {'; '.join(advice)}", True
@@ -189,6 +206,7 @@ def estimate_line(
     jobs: int,
     most_jobs: int,
     probe: bool = True,
+    overrides: Overrides = SWEEP_OVERRIDES,
 ) -> str:
     """The line a sweep prints before its first cell: the wall time, from finished cells or
     (``probe``) a few timed steps of the first cell to run, or why it has none."""
@@ -210,4 +228,4 @@ def estimate_line(
         except Exception as error:  # noqa: BLE001 - the cell itself will fail and say why
             reason = " ".join(str(error).split())[:120] or type(error).__name__
             return f"wall time: not estimated (timing {todo[0].cell.name} failed: {reason})"
-    return sweep_estimate_message(work, rate)[0]
+    return sweep_estimate_message(work, rate, overrides)[0]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from convergan.config.schema import ConfigError
 from convergan.studies.cells import cell_status, lock_holder, read_cell
-from convergan.studies.estimate import estimate_line
+from convergan.studies.estimate import SWEEP_OVERRIDES, Overrides, estimate_line
 from convergan.studies.executors import sbatch_script, submit_slurm, wait_for_records
 from convergan.studies.planning import (
     MAX_CELLS,
@@ -68,16 +68,19 @@ def run_sweep(
     max_cells: int = MAX_CELLS,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
     estimate: bool = True,
+    overrides: Overrides = SWEEP_OVERRIDES,
 ) -> dict[str, int]:
     """Run every cell that is not final yet; returns the count of cells per status. Raises
     :class:`SweepBusy` when another sweep runs into ``out_dir``. ``estimate``: say the wall
-    time before the first cell trains (:mod:`convergan.studies.estimate`)."""
+    time before the first cell trains (:mod:`convergan.studies.estimate`), naming
+    ``overrides`` to shorten a long one."""
     out_dir = Path(out_dir)
     check_grid_size(spec, max_cells)  # before anything is built or written
     lock = lock_sweep(out_dir)
     try:
         stop_orphans(out_dir, log)
-        return _run(spec, out_dir, retry_failed, wait, progress, max_cells, log, estimate)
+        settings = (retry_failed, wait, progress, max_cells, log, estimate, overrides)
+        return _run(spec, out_dir, *settings)
     finally:
         lock.release()
 
@@ -107,7 +110,9 @@ def cells_at_once(spec: SweepSpec) -> tuple[int, int]:
     return 1, 1
 
 
-def _run(spec, out_dir, retry_failed, wait, progress, max_cells, log, estimate) -> dict[str, int]:
+def _run(
+    spec, out_dir, retry_failed, wait, progress, max_cells, log, estimate, overrides
+) -> dict[str, int]:
     planned = plan(spec, out_dir, max_cells)
     write_sweep_record(spec, out_dir, planned)
     todo = to_run(planned, retry_failed)
@@ -120,7 +125,7 @@ def _run(spec, out_dir, retry_failed, wait, progress, max_cells, log, estimate) 
     )
     if todo:
         if estimate:
-            log(estimate_line(spec, planned, todo, *cells_at_once(spec)))
+            log(estimate_line(spec, planned, todo, *cells_at_once(spec), overrides=overrides))
         launcher = spec.launcher.name
         if launcher == "slurm":
             submit_slurm(spec, out_dir, todo, log)
