@@ -171,6 +171,7 @@ spec_values = st.one_of(
                     }
                 ),
                 max_size=3,
+                unique_by=lambda penalty: penalty["name"],  # a method holds each penalty once
             ),
             "consensus": st.one_of(st.none(), st.floats(0, 10)),
         }
