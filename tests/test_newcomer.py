@@ -283,7 +283,7 @@ def test_the_sample_grid_of_a_report_is_large_enough_to_read(tmp_path):
 def test_generated_points_stand_out_on_a_saturated_contour_and_axes_are_named():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from convergan.plots.toy2d import plot_samples
+    from convergan.plots.samples_2d import plot_samples
 
     class Saturated(torch.nn.Module):  # an unregularized D far from equilibrium
         def forward(self, x):

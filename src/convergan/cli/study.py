@@ -61,9 +61,9 @@ def run_toy2d(args) -> int:
     from convergan.config import ConfigError
     from convergan.config.load import parse_overrides, parse_yaml
     from convergan.studies.launch import run_sweep
+    from convergan.studies.methods_2d import toy2d_spec, write_study_summary
     from convergan.studies.report import write_report
     from convergan.studies.spec import with_launcher
-    from convergan.studies.toy2d import toy2d_spec, write_study_summary
 
     for problem in args.problems:
         if problem not in PROBLEMS_2D:
