@@ -272,3 +272,15 @@ def test_device_cuda_without_a_gpu_is_one_line_and_auto_falls_back(capsys, tiny_
     auto = spectrum_json(capsys, tiny_run, "--k", "3", "--device", "auto")[0]
     cpu = spectrum_json(capsys, tiny_run, "--k", "3")[0]
     assert auto["eigenvalues"] == cpu["eigenvalues"]
+
+
+def test_route_choices_are_the_product_routes():
+    # The command line lists them by hand (--help imports no torch); the analysis defines them.
+    import argparse
+
+    from convergan.analysis.spectrum import PRODUCT_ROUTES
+    from convergan.cli.main import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    route = next(a for a in commands.choices["spectrum"]._actions if a.dest == "route")
+    assert tuple(route.choices) == PRODUCT_ROUTES == ("transpose", "double-backward", "forward")

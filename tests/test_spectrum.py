@@ -19,7 +19,7 @@ from convergan import dirac_gan
 from convergan.analysis.local import analyze, field_jacobian
 from convergan.analysis.operators import linearized_update_jacobian, update_jacobian
 from convergan.analysis.spectrum import (
-    ROUTES,
+    PRODUCT_ROUTES,
     JacobianOperator,
     diagonal_preconditioner,
     field_spectrum,
@@ -83,7 +83,7 @@ def test_products_match_finite_differences_and_dense_jacobian(method_name):
     finite = (f(z + eps * u) - f(z - eps * u)) / (2 * eps)  # J u up to O(eps^2)
     scale = float(finite.norm())
     assert scale > 1e-3  # the test is not vacuous
-    for route in ROUTES:
+    for route in PRODUCT_ROUTES:
         operator = JacobianOperator(field, x, route)
         ju, jtw = operator.matvec(u), operator.rmatvec(w)
         assert torch.allclose(ju, dense @ u, rtol=0, atol=1e-10 * scale), route
@@ -144,7 +144,7 @@ def test_residuals_measure_the_eigen_equation():
     np.testing.assert_allclose(residuals, [0.25, 0.5, 2.0], rtol=1e-12)
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", PRODUCT_ROUTES)
 def test_block_of_transpose_products_equals_one_at_a_time(route):
     """``rmatvec`` on a block (one batched backward) is the row-by-row product, and counts
     one product per row."""
@@ -160,7 +160,7 @@ def test_block_of_transpose_products_equals_one_at_a_time(route):
     assert operator.products == 10
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", PRODUCT_ROUTES)
 def test_every_route_finds_the_dense_eigenvalues(route):
     """The transpose route solves on ``Jᵀ`` (left eigenvectors), the others on ``J``: the
     eigenvalues are the same, and each route's residuals certify them."""

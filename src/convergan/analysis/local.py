@@ -48,8 +48,8 @@ from convergan.analysis.operators import (
 from convergan.analysis.stable_rates import stable_lr_ranges
 from convergan.analysis.trajectories import simulate
 from convergan.field import (
+    DifferentiationRoute,
     GameField,
-    Route,
     State,
     flatten,
     game_field,
@@ -209,7 +209,7 @@ def analyze(
     scheme: Scheme,
     fallback_steps: int = 300,
     fallback_radius: float = 0.5,
-    route: Route = "eager",
+    route: DifferentiationRoute = "eager",
     progress: bool = False,
 ) -> LocalAnalysis:
     """Exact local analysis of ``method`` trained with ``scheme`` on ``game``.

@@ -25,11 +25,11 @@ from torch import Tensor
 from convergan.analysis.moves import moves_per_period
 from convergan.field import (
     GRADIENT_STEP,
+    DifferentiationRoute,
     GameField,
     GradientStep,
     LinearField,
     Mover,
-    Route,
     State,
     flatten,
     unflatten,
@@ -77,7 +77,7 @@ def period_map(
     return operator
 
 
-def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, route: Route) -> Tensor:
+def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, route: DifferentiationRoute) -> Tensor:
     """The Jacobian of a map of flat vectors at ``z``, by the route of the field inside ``f``.
 
     ``"functional"``: ``torch.func.jacfwd`` (composes with ``vmap``: stability maps).

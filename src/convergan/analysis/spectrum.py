@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -57,8 +57,9 @@ from convergan.analysis.eigensolver import start_vector as start_vector
 from convergan.analysis.operators import UNIT_CIRCLE_TOLERANCE, period_map, verdict
 from convergan.field import GameField, GradientStep, LinearField, State, flatten, unflatten
 
-Route = Literal["transpose", "double-backward", "forward"]
-ROUTES: tuple[str, ...] = ("transpose", "double-backward", "forward")
+# How the field's Jacobian products are computed (see the module docstring).
+ProductRoute = Literal["transpose", "double-backward", "forward"]
+PRODUCT_ROUTES: tuple[str, ...] = get_args(ProductRoute)
 
 
 # ---------------------------------------------------------------------------- J as an operator
@@ -85,9 +86,9 @@ class JacobianOperator:
     All routes give the same numbers; ``benchmarks/bench_spectrum.py`` times them.
     """
 
-    def __init__(self, field: GameField, x: State, route: Route = "transpose") -> None:
-        if route not in ROUTES:
-            raise ValueError(f"route must be one of {', '.join(ROUTES)}, not {route!r}")
+    def __init__(self, field: GameField, x: State, route: ProductRoute = "transpose") -> None:
+        if route not in PRODUCT_ROUTES:
+            raise ValueError(f"route must be one of {', '.join(PRODUCT_ROUTES)}, not {route!r}")
         self.route = route
         self.sizes = tuple(int(x_i.shape[-1]) for x_i in x)
         self.n = sum(self.sizes)

@@ -25,7 +25,7 @@ Each piece does one job, and a scheme step composes them (optax/diffrax style)::
   itself (:class:`DivergenceGuard`, :mod:`.guard`) checks once per step.
 """
 
-from convergan.field.game import Field, GameField, Route, game_field
+from convergan.field.game import DifferentiationRoute, Field, GameField, game_field
 from convergan.field.guard import DivergenceError, DivergenceGuard
 from convergan.field.layout import (
     DISCRIMINATOR,
@@ -56,7 +56,7 @@ __all__ = [
     "Observed",
     "OptimizerStep",
     "ParameterLayout",
-    "Route",
+    "DifferentiationRoute",
     "State",
     "flatten",
     "game_field",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +19,7 @@ from convergan.field.layout import DISCRIMINATOR, GENERATOR, ParameterLayout, St
 from convergan.methods.batch import Batch
 from convergan.methods.method import Method, is_zero_gain
 
-Route = Literal["functional", "eager"]
+DifferentiationRoute = Literal["functional", "eager"]  # torch.func or torch.autograd
 Terms = dict[str, Tensor]
 
 
@@ -58,7 +58,7 @@ class GameField:
     discriminator: nn.Module
     method: Method
     batch: Batch | Callable[[], Batch]
-    route: Route = "functional"
+    route: DifferentiationRoute = "functional"
     regularization_gain: float | Tensor = 1.0
     step: int = 0
     autocast_device: str | None = None
@@ -67,7 +67,7 @@ class GameField:
     )
 
     def __post_init__(self) -> None:
-        if self.route not in ("functional", "eager"):
+        if self.route not in get_args(DifferentiationRoute):
             raise ValueError(f"route must be 'functional' or 'eager', not {self.route!r}")
         if self.layouts is None:
             layouts = (ParameterLayout(self.generator), ParameterLayout(self.discriminator))
@@ -217,7 +217,9 @@ def partial_input(x_j: Tensor) -> Tensor:
     return x_j.clone() if x_j.requires_grad else x_j.detach().requires_grad_(True)
 
 
-def game_field(game, method: Method, step: int = 0, route: Route = "functional") -> GameField:
+def game_field(
+    game, method: Method, step: int = 0, route: DifferentiationRoute = "functional"
+) -> GameField:
     """The exact field of ``method`` on an analysable ``game`` (expectations by quadrature)."""
     return GameField(
         game.generator,

@@ -18,7 +18,7 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
-from convergan.analysis.spectrum import JacobianOperator, Route, diagonal_preconditioner
+from convergan.analysis.spectrum import JacobianOperator, ProductRoute, diagonal_preconditioner
 from convergan.config.schema import config_at
 from convergan.field import GameField, State
 from convergan.methods.batch import Batch
@@ -113,7 +113,7 @@ class CheckpointAt:
         samples: int | None,
         seed: int,
         float64: bool = False,
-        route: Route = "transpose",
+        route: ProductRoute = "transpose",
         gain: float = 1.0,
     ) -> JacobianOperator:
         """``J = v′(x)`` on the evaluation game at regularization gain ``gain``, its graph

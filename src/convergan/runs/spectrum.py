@@ -28,7 +28,7 @@ from torch import Tensor
 from convergan.analysis.field_rate import field_scheme_spectrum
 from convergan.analysis.spectrum import (
     JacobianOperator,
-    Route,
+    ProductRoute,
     Spectrum,
     check_k,
     field_spectrum,
@@ -67,7 +67,7 @@ class SpectrumSettings:
     schemes: tuple[str, ...] = ()  # "run" (the trainer's scheme) or registered scheme names
     preconditioned: bool = False
     float64: bool = False
-    route: Route = "transpose"
+    route: ProductRoute = "transpose"
     # Update operators on F′ᵀ (single backwards, no second graph) instead of F′ (J u by
     # double backward). Measured (benchmarks/bench_spectrum_products.py, 1 CPU thread): the
     # default circle run, F′ᵀ 126 products 27.8 s against F′ 98 products 17.7 s; a width-64
