@@ -101,7 +101,7 @@ def test_schemes_and_preconditioner(capsys, tiny_run):
         expected = "diverges" if radius > 1 + 1e-9 else "converges" if radius < 1 - 1e-9 else None
         assert s["verdict"] == expected and s["preconditioned"] is True
     assert record["spectral_radius"] == schemes[0]["spectral_radius"]
-    assert "max_stable_lr_scale" not in record  # --no-lr-bound
+    assert "simgd_lr_scale_upper_bound" not in record  # --no-lr-bound
 
 
 def test_all_steps_with_figures(capsys, tiny_run, tmp_path):
@@ -115,7 +115,7 @@ def test_lr_bound_is_stated_as_an_upper_bound(capsys, tiny_run):
     from convergan.cli.spectrum import format_record
 
     (record,) = spectrum_json(capsys, tiny_run, "--k", "3", "--scheme", "simgd")
-    assert "upper bound" in record["max_stable_lr_scale_note"]
+    assert "upper bound" in record["simgd_lr_scale_upper_bound_note"]
     text = format_record(record)
     assert "residual" in text and "simgd" in text and "not a certificate" in text
 
@@ -124,13 +124,13 @@ def test_stable_lr_scale_intervals_are_reported_and_printed(capsys, tiny_run):
     from convergan.cli.spectrum import format_record
 
     (record,) = spectrum_json(capsys, tiny_run, "--k", "3", "--scheme", "simgd")
-    intervals, scale = record["stable_lr_scale_intervals"], record["max_stable_lr_scale"]
+    intervals, scale = record["stable_lr_scale_intervals"], record["simgd_lr_scale_upper_bound"]
     # one definition: the largest stable scale is the end of the last interval
     assert (intervals == []) == (scale is None)
     if intervals:
         ((lo, hi),) = intervals
         assert lo == 0.0 and hi == scale
-    assert "stable_lr_scale_intervals" in record["max_stable_lr_scale_note"]
+    assert "stable_lr_scale_intervals" in record["simgd_lr_scale_upper_bound_note"]
     assert "stable lr scales" in format_record(record)
 
 

@@ -24,7 +24,7 @@ from convergan.analysis.spectrum import (
     diagonal_preconditioner,
     field_spectrum,
     leading_eigenvalues,
-    max_stable_lr_scale,
+    simgd_lr_scale_upper_bound,
     stable_lr_scale_intervals,
     transposed_update_operator,
     update_operator,
@@ -350,14 +350,15 @@ def test_diagonal_preconditioner_reproduces_an_adam_step_without_momentum():
     np.testing.assert_allclose(moved.numpy(), (-0.1 * 1e-9 * g1 * p * ratio).numpy(), rtol=1e-6)
 
 
-def test_max_stable_lr_scale_by_hand():
+def test_simgd_lr_scale_upper_bound_by_hand():
     # η = −1 ± 2i: |1 + cη|² = (1 − c)² + 4c² < 1  ⇔  c < 2/5.
-    assert max_stable_lr_scale(np.array([-1 + 2j, -1 - 2j])) == pytest.approx(0.4)
+    assert simgd_lr_scale_upper_bound(np.array([-1 + 2j, -1 - 2j])) == pytest.approx(0.4)
     # η = −3 (real): |1 − 3c| < 1 ⇔ c < 2/3; the tighter one wins.
-    assert max_stable_lr_scale(np.array([-1 + 2j, -3.0])) == pytest.approx(0.4)
-    assert max_stable_lr_scale(np.array([-3.0, -0.1])) == pytest.approx(2 / 3)
-    assert max_stable_lr_scale(np.array([-1.0, 0.5 + 1j])) is None  # Re η > 0: no scale works
-    assert max_stable_lr_scale(np.array([-1.0, 2j])) is None  # on the imaginary axis
+    assert simgd_lr_scale_upper_bound(np.array([-1 + 2j, -3.0])) == pytest.approx(0.4)
+    assert simgd_lr_scale_upper_bound(np.array([-3.0, -0.1])) == pytest.approx(2 / 3)
+    # Re η > 0: no scale works.
+    assert simgd_lr_scale_upper_bound(np.array([-1.0, 0.5 + 1j])) is None
+    assert simgd_lr_scale_upper_bound(np.array([-1.0, 2j])) is None  # on the imaginary axis
 
 
 def test_scaled_field_operator_is_hpj_and_its_transpose():
@@ -393,7 +394,7 @@ def test_stable_lr_scale_intervals_equal_a_scan(seed):
     scales = np.linspace(1e-6, 2.0, 20_001)
     stable = np.all(np.abs(1 + scales[:, None] * values[None, :]) < 1, axis=1)
     if seed == 5:
-        assert intervals == [] and not stable.any() and max_stable_lr_scale(values) is None
+        assert intervals == [] and not stable.any() and simgd_lr_scale_upper_bound(values) is None
         return
     ((lo, hi),) = intervals
     assert lo == 0.0 and 0 < hi < 2.0
@@ -401,7 +402,7 @@ def test_stable_lr_scale_intervals_equal_a_scan(seed):
     spacing = scales[1] - scales[0]
     near = np.abs(scales - hi) <= spacing
     np.testing.assert_array_equal(stable[~near], inside[~near])
-    assert max_stable_lr_scale(values) == hi  # one definition: the end of the last range
+    assert simgd_lr_scale_upper_bound(values) == hi  # one definition: the end of the last range
 
 
 def test_stable_lr_scale_intervals_edge_cases():

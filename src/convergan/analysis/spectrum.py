@@ -349,9 +349,12 @@ def stable_lr_scale_intervals(step_eigenvalues: np.ndarray) -> list[tuple[float,
     return [(0.0, float(bounds.min()) if len(bounds) else math.inf)]
 
 
-def max_stable_lr_scale(step_eigenvalues: np.ndarray) -> float | None:
-    """The end of the last of :func:`stable_lr_scale_intervals` (``min 2|Re η|/|η|²``), ``None``
-    when no scale converges. An upper bound, not a certificate."""
+def simgd_lr_scale_upper_bound(step_eigenvalues: np.ndarray) -> float | None:
+    """SimGD's largest stable learning-rate scale allowed by the given eigenvalues of ``HPJ``:
+    the end of the last of :func:`stable_lr_scale_intervals` (``min 2|Re η|/|η|²``), ``None``
+    when no scale converges. An upper bound from the top-k, not a certificate (the exact
+    largest scale of a small game is :func:`convergan.analysis.stable_rates.max_stable_lr_scale`).
+    """
     intervals = stable_lr_scale_intervals(step_eigenvalues)
     return intervals[-1][1] if intervals else None
 

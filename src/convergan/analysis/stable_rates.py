@@ -223,6 +223,7 @@ def max_stable_lr_scale(
 ) -> float | None:
     """The largest factor ``c`` at which ``scheme.scaled(c)`` converges: the end of the last
     of :func:`stable_lr_intervals` (``inf`` when stable at every larger rate, ``None`` when no
-    rate converges)."""
+    rate converges). Exact, from every eigenvalue; a network's matrix-free spectrum gives only
+    an upper bound (:func:`convergan.analysis.spectrum.simgd_lr_scale_upper_bound`)."""
     intervals = stable_lr_intervals(scheme, jacobians, sizes)
     return intervals[-1][1] / max(abs(float(lr)) for lr in scheme.lrs) if intervals else None

@@ -33,8 +33,8 @@ from convergan.analysis.spectrum import (
     check_k,
     field_spectrum,
     leading_eigenvalues,
-    max_stable_lr_scale,
     scaled_field_operator,
+    simgd_lr_scale_upper_bound,
     stable_lr_scale_intervals,
     start_vector,
     update_spectrum,
@@ -49,7 +49,7 @@ from convergan.training.directory import RunDirectory
 from convergan.training.loop import build_scheme
 
 UPPER_BOUND_NOTE = (
-    "max_stable_lr_scale is an upper bound from the top-k eigenvalues (SimGD's rule "
+    "simgd_lr_scale_upper_bound is an upper bound from the top-k eigenvalues (SimGD's rule "
     "2|Re eta|/|eta|^2 on H*P*J), not a certificate; stable_lr_scale_intervals, from the same "
     "eigenvalues, contains the true stable scales"
 )
@@ -75,7 +75,7 @@ class SpectrumSettings:
     update_transposed: bool = False
     tol: float | None = None  # None: 1e-10 in float64, 1e-5 in float32
     maxiter: int | None = None
-    lr_bound: bool = True  # with schemes: max_stable_lr_scale (two more ARPACK runs on H*P*J)
+    lr_bound: bool = True  # with schemes: simgd_lr_scale_upper_bound (2 more ARPACK runs, H*P*J)
     field_rate: bool = False  # with schemes: their spectral radius on the field (field_rate.py)
     device: str = "auto"  # where the products run: cpu, cuda or auto (ARPACK stays on the CPU)
 
@@ -255,12 +255,12 @@ def analyze_operators(
         if not settings.lr_bound:
             return record
         values = _step_eigenvalues(config, jacobian, preconditioner, settings, solve, solver)
-        record["max_stable_lr_scale"] = max_stable_lr_scale(values)
+        record["simgd_lr_scale_upper_bound"] = simgd_lr_scale_upper_bound(values)
         # the ranges of scales, as dirac analyze reports rates; a null end is unbounded
         record["stable_lr_scale_intervals"] = [
             [lo, hi if math.isfinite(hi) else None] for lo, hi in stable_lr_scale_intervals(values)
         ]
-        record["max_stable_lr_scale_note"] = UPPER_BOUND_NOTE
+        record["simgd_lr_scale_upper_bound_note"] = UPPER_BOUND_NOTE
     return record
 
 
