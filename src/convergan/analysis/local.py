@@ -45,7 +45,7 @@ from convergan.analysis.operators import (
     update_jacobian,
     verdict,
 )
-from convergan.analysis.stable_rates import stable_lr_ranges
+from convergan.analysis.stable_rates import max_scale_of_ranges, stable_lr_ranges
 from convergan.analysis.trajectories import simulate
 from convergan.field import (
     DifferentiationRoute,
@@ -273,9 +273,7 @@ def analyze(
         update_eigenvalues=update_eigenvalues,
         spectral_radius=radius,
         verdict=verdict(radius),
-        max_stable_lr_scale=intervals[-1][1] / max(abs(float(lr)) for lr in scheme.lrs)
-        if intervals
-        else None,
+        max_stable_lr_scale=max_scale_of_ranges(intervals, scheme.lrs),
         stable_lr_intervals=tuple(intervals),
         stable_lr_exact=exact,
         continuous_time_stable=bool((field_eigenvalues.real < -UNIT_CIRCLE_TOLERANCE).all()),
