@@ -41,7 +41,8 @@ def spectrum_json(capsys, run_dir, *extra):
 def dense_reference(run_dir, step, samples, seed):
     """The evaluation game's dense Jacobian by jacfwd, built from the library's pieces."""
     from convergan.analysis.local import field_jacobian
-    from convergan.runs.spectrum import evaluation_batch, evaluation_field, open_run
+    from convergan.runs.spectrum import evaluation_field, open_run
+    from convergan.training.batches import evaluation_batch
 
     run = open_run(run_dir)
     method = run.config.method.build()

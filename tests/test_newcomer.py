@@ -143,7 +143,7 @@ def test_dirac_table_shows_a_bar_of_its_rows(capsys):
 def test_spectrum_progress_plans_the_krylov_basis_and_counts_restarts():
     import numpy as np
 
-    from convergan.analysis.spectrum import leading_eigenvalues
+    from convergan.analysis.eigensolver import leading_eigenvalues
 
     matrix = torch.from_numpy(np.random.default_rng(1).standard_normal((300, 300)))
     calls = []

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from convergan import dirac_gan
+from convergan.analysis.eigensolver import leading_eigenvalues
 from convergan.analysis.local import analyze, field_jacobian
 from convergan.analysis.operators import linearized_update_jacobian, update_jacobian
 from convergan.analysis.spectrum import (
@@ -23,7 +24,6 @@ from convergan.analysis.spectrum import (
     JacobianOperator,
     diagonal_preconditioner,
     field_spectrum,
-    leading_eigenvalues,
     simgd_lr_scale_upper_bound,
     stable_lr_scale_intervals,
     transposed_update_operator,
@@ -175,7 +175,7 @@ def test_every_route_finds_the_dense_eigenvalues(route):
 def test_start_vector_from_a_previous_spectrum_saves_products():
     """ARPACK started from the leading eigenvectors' sum needs fewer products for the same
     eigenvalues than from a random vector."""
-    from convergan.analysis.spectrum import start_vector
+    from convergan.analysis.eigensolver import start_vector
 
     field, x = mlp_game("r1")
     operator = JacobianOperator(field, x)

@@ -31,10 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-# Plugin loading has its own module; its names stay importable from here.
-from convergan.plugin_loading import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
-from convergan.plugin_loading import PluginError as PluginError
-from convergan.plugin_loading import load_plugins as load_plugins
+from convergan.plugin_loading import load_plugins
 
 T = TypeVar("T")
 

@@ -46,14 +46,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-# The eigen-solver lives in convergan.analysis.eigensolver; its names are this module's too.
-from convergan.analysis.eigensolver import Spectrum as Spectrum
-from convergan.analysis.eigensolver import check_k as check_k
-from convergan.analysis.eigensolver import complex_pairs as complex_pairs
-from convergan.analysis.eigensolver import criterion as criterion
-from convergan.analysis.eigensolver import krylov_dimension as krylov_dimension
-from convergan.analysis.eigensolver import leading_eigenvalues as leading_eigenvalues
-from convergan.analysis.eigensolver import start_vector as start_vector
+from convergan.analysis.eigensolver import Spectrum, complex_pairs, leading_eigenvalues
 from convergan.analysis.operators import UNIT_CIRCLE_TOLERANCE, period_map, verdict
 from convergan.field import GameField, GradientStep, LinearField, State, flatten, unflatten
 

@@ -32,10 +32,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from convergan.analysis.eigensolver import Spectrum
 from convergan.analysis.path_angle import PathStatistics, path_statistics
 from convergan.analysis.spectrum import (
     JacobianOperator,
-    Spectrum,
     UpdateSpectrum,
     diagonal_preconditioner,
     field_spectrum,

@@ -187,9 +187,10 @@ def load_spec(path, overrides, axes, launcher, jobs, threads):
 
 
 def dry_run(spec, out: Path, retry_failed: bool, max_cells: int | None = None) -> str:
+    from convergan.studies.executors import sbatch_script
     from convergan.studies.grid import cell_overrides
-    from convergan.studies.launch import local_jobs, plan, sbatch_script, to_run
-    from convergan.studies.planning import MAX_CELLS
+    from convergan.studies.planning import MAX_CELLS, plan, to_run
+    from convergan.studies.workers import local_jobs
 
     planned = plan(spec, out, MAX_CELLS if max_cells is None else max_cells)
     todo = {id(p) for p in to_run(planned, retry_failed)}

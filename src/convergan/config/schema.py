@@ -32,20 +32,10 @@ from convergan.options import (
     string,
     unknown_key,
 )
-from convergan.registry import (
-    ARCHITECTURES,
-    METRICS,
-    OPTIMIZERS,
-    PluginError,
-    did_you_mean,
-    load_plugins,
-    problem_names,
-)
+from convergan.plugin_loading import PluginError, load_plugins
+from convergan.registry import ARCHITECTURES, METRICS, OPTIMIZERS, did_you_mean, problem_names
 from convergan.schedules import KINDS, Schedule, find_schedules, plain, resolve
 from convergan.schemes.spec import TRAINING_SCHEME_DEFAULTS, SchemeSpec, parse_scheme
-
-# ConfigError (imported from here by older code) is defined in :mod:`convergan.options`: one
-# error class for every option.
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class Toy2DProblem(Problem):
         try:
             self.source = make_distribution_2d(source or self.name, **options)
         except ValueError as error:
-            from convergan.config.schema import ConfigError
+            from convergan.options import ConfigError
 
             raise ConfigError(f"data.noise_std: {error}") from None
 

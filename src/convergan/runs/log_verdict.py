@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convergan.analysis.verdict_rules import RULES, WINDOW, assess
+from convergan.analysis.verdict_rules import RULES, assess
+from convergan.analysis.verdict_statistics import WINDOW
 from convergan.runs.verdict import json_ready
 from convergan.runs.verdict_local import no_local
 

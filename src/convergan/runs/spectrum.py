@@ -25,18 +25,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from convergan.analysis.eigensolver import Spectrum, check_k, leading_eigenvalues, start_vector
 from convergan.analysis.field_rate import field_scheme_spectrum
 from convergan.analysis.spectrum import (
     JacobianOperator,
     ProductRoute,
-    Spectrum,
-    check_k,
     field_spectrum,
-    leading_eigenvalues,
     scaled_field_operator,
     simgd_lr_scale_upper_bound,
     stable_lr_scale_intervals,
-    start_vector,
     update_spectrum,
 )
 from convergan.config.schema import config_at
@@ -46,7 +43,7 @@ from convergan.problems import Problem, make_problem
 from convergan.runs.at_step import CheckpointAt
 from convergan.training.batches import evaluation_batch
 from convergan.training.directory import RunDirectory
-from convergan.training.loop import build_scheme
+from convergan.training.in_force import build_scheme
 
 UPPER_BOUND_NOTE = (
     "simgd_lr_scale_upper_bound is an upper bound from the top-k eigenvalues (SimGD's rule "

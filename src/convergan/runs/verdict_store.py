@@ -93,7 +93,7 @@ class VerdictStore:
         where the directory is read-only)."""
         import torch
 
-        from convergan.analysis.spectrum import start_vector
+        from convergan.analysis.eigensolver import start_vector
         from convergan.checkpoint import CheckpointWriteError, save_checkpoint
 
         vectors = {}

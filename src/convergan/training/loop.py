@@ -33,13 +33,13 @@ from convergan.training.batches import BatchSampler
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.diagnostics import FieldDiagnostics
 from convergan.training.ema import GeneratorEMA
-from convergan.training.in_force import PartsInForce, build_scheme
+from convergan.training.in_force import PartsInForce
 from convergan.training.memory import check_metric_memory, check_model_memory
 from convergan.training.progress import WallTimeEstimate
 from convergan.training.report import Reporter
 from convergan.training.run import Run, TrainingState
 
-__all__ = ["TrainResult", "build_scheme", "train", "training_field"]
+__all__ = ["TrainResult", "train", "training_field"]
 
 
 def training_field(generator, discriminator, method, sampler, **settings) -> GameField:
