@@ -132,13 +132,11 @@ class CheckpointAt:
 
 
 def optimizer_states(checkpoint: dict) -> tuple:
-    """Each player's optimizer state in a checkpoint: the movers' states in the scheme
-    state, or (older runs) ``torch.optim`` state dicts under ``"optimizers"``."""
+    """Each player's optimizer state in a checkpoint: the movers' states in the scheme state
+    (``(None, None)`` when it holds none)."""
     scheme_state = checkpoint.get("scheme_state")
     if scheme_state and scheme_state.get("moves"):
         return tuple(scheme_state["moves"])
-    if "optimizers" in checkpoint:
-        return tuple((o.get("state") or {}).get(0) for o in checkpoint["optimizers"])
     return (None, None)
 
 
