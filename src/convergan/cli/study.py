@@ -58,8 +58,8 @@ def register(commands) -> None:
 
 
 def run_toy2d(args) -> int:
-    from convergan.config import ConfigError
     from convergan.config.load import parse_overrides, parse_yaml
+    from convergan.options import ConfigError
     from convergan.studies.launch import run_sweep
     from convergan.studies.methods_2d import toy2d_spec, write_study_summary
     from convergan.studies.report import write_report

@@ -98,7 +98,7 @@ def run_sweep_command(args) -> int:
         args.parser.error("the following arguments are required: SPEC | status")
     if args.spec == "status":
         return _status(args)
-    from convergan.config import ConfigError
+    from convergan.options import ConfigError
     from convergan.studies.planning import MAX_CELLS, check_grid_size
 
     max_cells = MAX_CELLS if args.max_cells is None else args.max_cells
@@ -162,8 +162,8 @@ def _confirm(count: int, yes: bool) -> None:
 
 def load_spec(path, overrides, axes, launcher, jobs, threads):
     """The spec with the command line's overrides, axes and launcher settings."""
-    from convergan.config import ConfigError
     from convergan.config.load import parse_overrides, parse_yaml
+    from convergan.options import ConfigError
     from convergan.studies.spec import load_sweep_spec, with_command_line, with_launcher
 
     spec = load_sweep_spec(path)  # a file or a shipped name

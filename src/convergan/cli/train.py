@@ -62,8 +62,8 @@ def register(commands) -> None:
 def _user_errors():
     """Exceptions that mean the user gave us something wrong (one line, exit 2)."""
     from convergan.checkpoint import CheckpointError
-    from convergan.config import ConfigError
     from convergan.data.image_formats import DatasetError
+    from convergan.options import ConfigError
 
     # WeightsNotFoundError (a missing feature extractor) is a FileNotFoundError.
     return (ConfigError, CheckpointError, DatasetError, FileExistsError, FileNotFoundError)

@@ -170,8 +170,9 @@ def run_config(run: RunResult) -> dict[str, Any]:
         except (OSError, yaml.YAMLError):
             pass
     if run.planned.get("base"):
-        from convergan.config import ConfigError, load_config
+        from convergan.config import load_config
         from convergan.config.schema import config_to_dict
+        from convergan.options import ConfigError
 
         try:
             return config_to_dict(load_config(run.planned["base"], run.planned["overrides"]))
