@@ -25,7 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from convergan.analysis.eigensolver import Spectrum, check_k, leading_eigenvalues, start_vector
+from convergan.analysis.eigensolver import (
+    Spectrum,
+    arpack_tolerance,
+    check_k,
+    leading_eigenvalues,
+    start_vector,
+)
 from convergan.analysis.field_rate import field_scheme_spectrum
 from convergan.analysis.spectrum import (
     JacobianOperator,
@@ -66,11 +72,9 @@ class SpectrumSettings:
     float64: bool = False
     route: ProductRoute = "transpose"
     # Update operators on F′ᵀ (single backwards, no second graph) instead of F′ (J u by
-    # double backward). Measured (benchmarks/bench_spectrum_products.py, 1 CPU thread): the
-    # default circle run, F′ᵀ 126 products 27.8 s against F′ 98 products 17.7 s; a width-64
-    # circle run, 68 products 25.8 s against 97 products 40.9 s. No consistent gain: off.
+    # double backward): no consistent gain (benchmarks/bench_spectrum_products.py), so off.
     update_transposed: bool = False
-    tol: float | None = None  # None: 1e-10 in float64, 1e-5 in float32
+    tol: float | None = None  # None: by the dtype (analysis.eigensolver.arpack_tolerance)
     maxiter: int | None = None
     lr_bound: bool = True  # with schemes: simgd_lr_scale_upper_bound (2 more ARPACK runs, H*P*J)
     field_rate: bool = False  # with schemes: their spectral radius on the field (field_rate.py)
@@ -194,7 +198,7 @@ def analyze_operators(
     jacobian = jacobian_at(1.0)
     check_k(settings.k, jacobian.n)
     dtype = jacobian.dtype
-    tol = settings.tol if settings.tol is not None else (1e-10 if dtype == torch.float64 else 1e-5)
+    tol = arpack_tolerance(settings.tol, dtype == torch.float64)
     solver = dict(tol=tol, maxiter=settings.maxiter, seed=settings.seed)
 
     def solve(label: str, run):
