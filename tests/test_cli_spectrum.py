@@ -7,18 +7,11 @@ import time
 import numpy as np
 import pytest
 import torch
+from cli_helpers import TINY, run
 
 from convergan.cli.main import main
 
-TINY = ["model.width=8", "model.depth=1", "train.sample_every=0", "eval.metrics=[]"]
 FAST = ["--samples", "64", "--float64", "--quiet"]
-
-
-def run(capsys, *argv):
-    with pytest.raises(SystemExit) as exit_info:
-        sys.exit(main(list(argv)))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from state_checks import assert_identical
 
 from convergan.checkpoint import load_checkpoint
 from convergan.cli.main import main
@@ -46,21 +47,6 @@ def tiny(out_dir: Path | None, *overrides: str):
 
 def checkpoint(run_dir: Path, step: int) -> dict:
     return load_checkpoint(run_dir / "checkpoints" / f"step-{step:08d}.pt")
-
-
-def assert_identical(a, b, where: str = "state") -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            assert_identical(a[key], b[key], f"{where}[{key!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_identical(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
 
 
 def step_rows(run_dir: Path) -> dict[int, dict]:
