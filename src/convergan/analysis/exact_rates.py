@@ -36,8 +36,9 @@ from convergan.schemes import Scheme, SchemeState
 
 MAX_EXACT_DEGREE = 128
 """The largest degree of a boundary polynomial that the exact search takes on (a period of
-64 moves on the Dirac-GAN: about a second; degree 300 took 37 s at load 24); longer periods
-fall back to the grid search of :mod:`convergan.analysis.stable_rates`."""
+64 moves on the Dirac-GAN); its time grows fast with the degree
+(benchmarks/bench_small_costs.py), so longer periods fall back to the grid search of
+:mod:`convergan.analysis.stable_rates`."""
 ROOT_PRECISION = 2.0**-60  # relative width to which every root is refined
 
 
@@ -221,7 +222,7 @@ def schur_stable(coefficients: list[int] | list[Fraction]) -> bool:
 def positive_roots(coefficients: list[int]) -> list[tuple[Fraction, Fraction]]:
     """Disjoint rational intervals, each holding one positive real root, refined to
     :data:`ROOT_PRECISION` relative width."""
-    from sympy import Poly, Rational, Symbol  # about 0.3 s to import: only here
+    from sympy import Poly, Rational, Symbol  # a slow import: only here
 
     while coefficients and coefficients[0] == 0:  # the root at h = 0 (F(0) = I)
         coefficients = coefficients[1:]

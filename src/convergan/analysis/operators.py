@@ -84,8 +84,9 @@ def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, route: DifferentiationRou
     ``"eager"``: reverse mode, one backward pass per output through the graph an eager field
     keeps when its state requires grad; plain ``torch.autograd``, so a process that only
     analyses never pays the first-call imports of ``torch.func``'s transforms (``torch._dynamo``
-    and the forward-mode decompositions: about 1.4 s of a ``convergan dirac analyze`` run of
-    2.4 s). The two routes agree to rounding (tests/test_dirac_eigenvalues.py).
+    and the forward-mode decompositions: "Speed of dirac analyze" in
+    docs/results/benchmarks.md). The two routes agree to rounding
+    (tests/test_dirac_eigenvalues.py).
     """
     if route == "functional":
         return torch.func.jacfwd(f)(z)

@@ -166,9 +166,8 @@ def device_options(parser) -> None:
 
 def set_threads(requested: int | None, quiet: bool = False) -> None:
     """``--threads``: torch's CPU threads. Without it, and without ``OMP_NUM_THREADS``, one
-    thread when the 1-minute load average is above the core count (measured on a 2-core
-    machine at load 20: one product 0.22 s with 1 thread, 7.4 s with 2), said on stderr
-    unless ``quiet``."""
+    thread when the 1-minute load average is above the core count (busy cores make each
+    product many times slower: docs/guides/spectra.md), said on stderr unless ``quiet``."""
     import os
 
     import torch

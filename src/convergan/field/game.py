@@ -43,10 +43,10 @@ class GameField:
             new data).
         route: ``"functional"`` (``torch.func``; the analysis differentiates it again with
             ``jacfwd``/``jvp``, under ``vmap`` too) or ``"eager"`` (``torch.autograd``;
-            the faster one for training). An eager field evaluated at a state that requires
-            grad keeps its graph, so reverse mode can differentiate it again: the exact
-            analysis does, since the first ``torch.func`` gradient of a process imports
-            ``torch._dynamo``, a noticeable start-up cost.
+            training's route). An eager field evaluated at a state that requires grad keeps
+            its graph, so reverse mode can differentiate it again: the exact analysis does,
+            since the first ``torch.func`` gradient of a process imports ``torch._dynamo``
+            (its cost: "Speed of dirac analyze" in docs/results/benchmarks.md).
         regularization_gain: 0 or k under lazy regularization, else 1.
         step: the 0-based training step (instance-noise annealing; logs say ``step + 1``).
         autocast_device: bf16 autocast of the losses on this device type (eager route).
