@@ -23,7 +23,9 @@ class InstanceNoise:
     method spec, :func:`~convergan.schedules.on_steps`), read at the step of each call.
     """
 
-    sigma: float | Tensor | Callable[[int], float] = 1.0  # the Dirac-GAN scale; the ``instance-noise`` preset's default
+    sigma: float | Tensor | Callable[[int], float] = (
+        1.0  # the Dirac-GAN scale; the ``instance-noise`` preset's default
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.sigma, (int, float)) and self.sigma < 0:
