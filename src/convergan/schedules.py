@@ -111,10 +111,10 @@ class StepSchedule:
         return str(self.schedule)
 
 
-Number = Any  # a constant (float or tensor) or a function of the 0-based step
+StepValue = Any  # a constant (float or tensor), or a function of the 0-based training step
 
 
-def value_at(number: Number, step: int) -> Any:
+def value_at(number: StepValue, step: int) -> Any:
     """The value of ``number`` at the 0-based training ``step``: a function of the step (a
     :class:`StepSchedule`, or any callable) called there; a constant is itself."""
     if callable(number):
@@ -131,19 +131,22 @@ def numbers_at(part: Any, step: int) -> Any:
     changes = {}
     for f in dataclasses.fields(part):
         value = getattr(part, f.name)
-        if callable(value):
-            changes[f.name] = value_at(value, step)
-        elif isinstance(value, tuple) and any(callable(v) for v in value):
-            changes[f.name] = tuple(value_at(v, step) for v in value)
+        if _follows_the_step(value):
+            changes[f.name] = (
+                tuple(value_at(v, step) for v in value)
+                if isinstance(value, tuple)
+                else value_at(value, step)
+            )
     return dataclasses.replace(part, **changes) if changes else part
 
 
 def has_step_functions(part: Any) -> bool:
     """Whether :func:`numbers_at` would change ``part`` at some step."""
-    return any(
-        callable(v) or (isinstance(v, tuple) and any(callable(x) for x in v))
-        for v in (getattr(part, f.name) for f in dataclasses.fields(part))
-    )
+    return any(_follows_the_step(getattr(part, f.name)) for f in dataclasses.fields(part))
+
+
+def _follows_the_step(value: Any) -> bool:
+    return callable(value) or (isinstance(value, tuple) and any(callable(v) for v in value))
 
 
 def on_steps(tree: Any, samples_per_step: int) -> Any:

@@ -48,7 +48,8 @@ class GameField:
             analysis does, since the first ``torch.func`` gradient of a process imports
             ``torch._dynamo``, a noticeable start-up cost.
         regularization_gain: 0 or k under lazy regularization, else 1.
-        step: the 0-based training step (instance-noise annealing; logs say ``step + 1``).
+        step: the 0-based training step, where the method's scheduled numbers (γ, σ) are
+            read (logs say ``step + 1``).
         autocast_device: bf16 autocast of the losses on this device type (eager route).
         layouts: the players' parameter layouts (:class:`ParameterLayout`), built once and
             shared by the fields :meth:`at_step` and :meth:`with_regularization_gain` derive.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from convergan.schedules import Number, value_at
+from convergan.schedules import StepValue, value_at
 
 
 def generator_weights(config, raw: Tensor, ema_average: Tensor, use_ema: bool = True) -> Tensor:
@@ -35,7 +35,7 @@ class GeneratorEMA:
     def __init__(
         self,
         initial: Tensor,
-        half_life_samples: Number,
+        half_life_samples: StepValue,
         rampup: float | None = None,
         *,
         buffers_of: nn.Module | None = None,

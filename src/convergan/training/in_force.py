@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from convergan.config.schema import Config, scheduled_values
 from convergan.field import OptimizerStep
 from convergan.methods.method import Method
-from convergan.schedules import Number, StepSchedule, on_steps, value_at
+from convergan.schedules import StepSchedule, StepValue, on_steps, value_at
 from convergan.schemes import Scheme
 from convergan.training.optim import build_optimizer
 
@@ -50,7 +50,7 @@ class RunParts:
     method: Method
     scheme: Scheme
     mover: OptimizerStep
-    ema_half_life: Number
+    ema_half_life: StepValue
     schedules: dict[str, StepSchedule]  # by dotted config key: what is logged
 
     @classmethod
