@@ -33,7 +33,7 @@ from convergan.training.batches import BatchSampler
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.diagnostics import FieldDiagnostics
 from convergan.training.ema import GeneratorEMA
-from convergan.training.in_force import PartsInForce
+from convergan.training.in_force import RunParts
 from convergan.training.memory import check_metric_memory, check_model_memory
 from convergan.training.progress import WallTimeEstimate
 from convergan.training.report import Reporter
@@ -94,14 +94,15 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     players = make_players(config, info.shape, info.num_classes, info.float64)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
-    # The method, rates, optimizers and EMA half-life in force at each step (schedules).
-    parts = PartsInForce(config, dist.world_size)
+    # The method, scheme, optimizers and EMA half-life, built once; each scheduled number is
+    # read by its part at the step it runs.
+    parts = RunParts.of(config, dist.world_size)
     x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
     sampler = BatchSampler(
         stream,
         players.latent_dim,
         config.data.batch_size,
-        parts.first.method,  # which draws a batch needs (noise, interpolates): every step's
+        parts.method,  # which draws a batch needs (noise, interpolates)
         seed=config.seed * 1000 + 500,  # the same on every process: see BatchSampler
         device=dist.device,
         conditional=config.model.conditional,
@@ -112,15 +113,14 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         step=0,
         x=x,
         scheme_state=None,
-        ema=GeneratorEMA(x[0], parts.first.ema_half_life, config.ema.rampup, buffers_of=generator),
+        ema=GeneratorEMA(x[0], parts.ema_half_life, config.ema.rampup, buffers_of=generator),
         sampler=sampler,
     )
     reporter, guard = Reporter(), DivergenceGuard()
-    first = parts.first
     autocast_device = dist.device.type if config.distributed.amp else None
     field = Observed(
         training_field(
-            generator, discriminator, first.method, sampler, autocast_device=autocast_device
+            generator, discriminator, parts.method, sampler, autocast_device=autocast_device
         ),
         reporter=reporter,
         guard=guard,
@@ -137,9 +137,9 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     diagnostics.begin(state)  # where the first look's displacement is measured from
     try:  # from here the run holds its directory's lock: release it whatever happens
         if state.scheme_state is None:
-            now = parts.at(state.step)
-            state.scheme_state = now.scheme.init(
-                field.at_step(state.step, now.method), Guarded(now.mover, guard), state.x
+            step = state.step
+            state.scheme_state = parts.scheme.init(
+                field.at_step(step), Guarded(parts.mover.at_step(step), guard), state.x
             )
         _run_steps(config, dist, run, parts, field, guard, reporter, state)
     finally:
@@ -151,6 +151,7 @@ def _run_steps(config, dist, run, parts, field, guard, reporter, state) -> None:
     """The loop itself: one scheme step, one divergence check, the EMA, then the hooks."""
     total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
     samples_per_step = config.data.batch_size * dist.world_size
+    scheme, mover = parts.scheme, parts.mover
     with run.progress(state.step, total) as bar:
         estimate = WallTimeEstimate(
             state.step,
@@ -161,10 +162,10 @@ def _run_steps(config, dist, run, parts, field, guard, reporter, state) -> None:
             budget_minutes=config.train.time_budget_minutes,
         )
         for step in range(state.step, total):
-            now = parts.at(step)  # the method, rates and optimizers in force (schedules)
-            state.x, state.scheme_state = now.scheme.step(
-                field.at_step(step, now.method),
-                Guarded(now.mover, guard),
+            # Every part reads its scheduled numbers at ``step``.
+            state.x, state.scheme_state = scheme.step(
+                field.at_step(step),
+                Guarded(mover.at_step(step), guard),
                 state.x,
                 state.scheme_state,
                 step,
@@ -172,9 +173,7 @@ def _run_steps(config, dist, run, parts, field, guard, reporter, state) -> None:
             guard.check(step + 1)  # one host synchronisation per step
             state.step, state.samples_seen = step + 1, state.samples_seen + samples_per_step
             if config.ema.enabled:
-                state.ema.update(
-                    state.x[GENERATOR], samples_per_step, state.samples_seen, now.ema_half_life
-                )
+                state.ema.update(state.x[GENERATOR], samples_per_step, state.samples_seen, step)
             out_of_time = dist.any(deadline is not None and time.monotonic() > deadline)
             final = out_of_time or step + 1 == total
             run.after_step(state, reporter, scheduled=parts.logged(step), bar=bar, final=final)
