@@ -2,6 +2,8 @@
 
 * ``wasserstein1`` (:mod:`convergan.metrics.point_clouds`): the exact solve at n points a side,
   the reason for its ``max_samples`` default of 2000;
+* the field's two differentiation routes (:class:`convergan.field.GameField`): one evaluation
+  of the R1 field of the default 2D players (MLP 3×256, batch 256), eager and functional;
 * the Fashion-MNIST feature classifier (:mod:`convergan.metrics.features`): one training step
   as shipped, and with a batch norm after each convolution (which it does not have);
 * the Dirac-GAN analysis (:mod:`convergan.analysis.local`): one player move of the trajectory
@@ -37,10 +39,12 @@ from convergan.analysis.operators import linearized_update_jacobian, update_jaco
 from convergan.analysis.stable_rates import stable_lr_ranges
 from convergan.analysis.trajectories import simulate
 from convergan.data.distributions_2d import make_distribution_2d
-from convergan.field import game_field
+from convergan.field import GameField, ParameterLayout, game_field
 from convergan.methods import make_method
+from convergan.methods.batch import Batch
 from convergan.metrics.features import FashionMNISTClassifier
 from convergan.metrics.point_clouds import wasserstein1
+from convergan.models.mlp import MLPDiscriminator, MLPGenerator
 from convergan.schemes import AltGD, SimGD
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +64,24 @@ def w1_cases() -> dict[str, Callable[[], object]]:
     for n in (500, 1000, 2000):
         x, y = ring.sample(n, generator), ring.sample(n, generator)
         cases[f"w1 exact, {n} x {n} (s)"] = lambda x=x, y=y, n=n: wasserstein1(x, y, n)
+    return cases
+
+
+def route_cases(batch: int = 256) -> dict[str, Callable[[], object]]:
+    generator = torch.Generator().manual_seed(0)
+    players = MLPGenerator(latent_dim=2), MLPDiscriminator(in_dim=2)
+    data = Batch(
+        real=make_distribution_2d("circle").sample(batch, generator),
+        latent=torch.randn(batch, 2, generator=generator),
+    )
+    method = make_method("r1", gamma=1.0)
+    x = tuple(ParameterLayout(p).flat() for p in players)
+    cases = {}
+    for route in ("eager", "functional"):
+        field = GameField(*players, method, data, route=route)
+        cases[f"R1 field of the 2D MLPs, batch {batch}, {route} route (ms)"] = lambda field=field: (
+            field(x)
+        )
     return cases
 
 
@@ -130,7 +152,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/small_costs.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cases = {**w1_cases(), **classifier_cases(), **dirac_cases()}
+    cases = {**w1_cases(), **route_cases(), **classifier_cases(), **dirac_cases()}
     for work in cases.values():  # warm-up: first-call imports and allocations
         work()
     times: dict[str, list[float]] = {name: [] for name in cases}

@@ -43,10 +43,12 @@ class GameField:
             new data).
         route: ``"functional"`` (``torch.func``; the analysis differentiates it again with
             ``jacfwd``/``jvp``, under ``vmap`` too) or ``"eager"`` (``torch.autograd``;
-            training's route). An eager field evaluated at a state that requires grad keeps
-            its graph, so reverse mode can differentiate it again: the exact analysis does,
-            since the first ``torch.func`` gradient of a process imports ``torch._dynamo``
-            (its cost: "Speed of dirac analyze" in docs/results/benchmarks.md).
+            training's route, with bf16 autocast; an evaluation costs what a functional one
+            does: benchmarks/bench_small_costs.py). An eager field evaluated at a state that
+            requires grad keeps its graph, so reverse mode can differentiate it again: the
+            exact analysis does, since the first ``torch.func`` gradient of a process imports
+            ``torch._dynamo`` (its cost: "Speed of dirac analyze" in
+            docs/results/benchmarks.md).
         regularization_gain: 0 or k under lazy regularization, else 1.
         step: the 0-based training step, where the method's scheduled numbers (γ, σ) are
             read (logs say ``step + 1``).
