@@ -2,9 +2,12 @@
 
 The loop is the analysis's scheme, run on the analysis's :class:`~convergan.field.GameField`
 with a fresh minibatch per evaluation and the eager differentiation route, observed (reports,
-divergence flags, the all-reduce), and moved by the players' optimizers.
-Data comes from the problem (:mod:`convergan.problems`); checkpoints, logging, evaluation and
-the callbacks sit in :mod:`convergan.training.run` and never inside the step.
+divergence flags, the all-reduce), and moved by the players' optimizers. What it runs on is
+built by :func:`~convergan.training.assembly.assemble`; the directory, checkpoints, logging,
+evaluation and the callbacks sit in :class:`~convergan.training.run.Run` and never inside the
+step. The parts in force at each step (:class:`~convergan.training.in_force.PartsInForce`,
+built by the assembly) are asked for here only: once for the scheme's initial state and once
+per step.
 """
 
 from __future__ import annotations
@@ -18,35 +21,16 @@ from pathlib import Path
 import torch
 
 from convergan.config.schema import Config
-from convergan.field import (
-    GENERATOR,
-    DivergenceGuard,
-    GameField,
-    Guarded,
-    Observed,
-    ParameterLayout,
-)
-from convergan.models.players import make_players
-from convergan.problems import make_problem
+from convergan.field import GENERATOR, Guarded
 from convergan.training import distributed
-from convergan.training.batches import BatchSampler
+from convergan.training.assembly import Assembly, assemble, training_field
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.diagnostics import FieldDiagnostics
-from convergan.training.ema import GeneratorEMA
-from convergan.training.in_force import PartsInForce, build_scheme
-from convergan.training.memory import check_metric_memory, check_model_memory
+from convergan.training.in_force import build_scheme
 from convergan.training.progress import WallTimeEstimate
-from convergan.training.report import Reporter
-from convergan.training.run import Run, TrainingState
+from convergan.training.run import Run
 
 __all__ = ["TrainResult", "build_scheme", "train", "training_field"]
-
-
-def training_field(generator, discriminator, method, sampler, **settings) -> GameField:
-    """The field the trainer steps on: the analysis's :class:`GameField` with a fresh minibatch
-    from ``sampler`` at every evaluation and the eager route (``settings``: step,
-    autocast_device)."""
-    return GameField(generator, discriminator, method, sampler, route="eager", **settings)
 
 
 @dataclass
@@ -80,56 +64,11 @@ def train(
 
 
 def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -> TrainResult:
-    torch.manual_seed(config.seed)
-    problem = make_problem(config)
-    # Every process draws the same global batch and keeps its own slice (see BatchSampler), so
-    # N processes see exactly the data of one process with an N-times larger batch.
-    global_batch = config.data.batch_size * dist.world_size
-    stream = problem.real_stream(global_batch, config.seed * 1000, config.data.num_workers)
-    info = problem.info()
-    check_model_memory(config, info.shape, info.num_classes)  # one line, before allocating
-    option = f"eval.{problem.samples_key}"
-    metrics = problem.requested_metrics(config.eval.metrics)
-    check_metric_memory(metrics, problem.evaluation_samples(), info.shape, config, option)
-    players = make_players(config, info.shape, info.num_classes, info.float64)
-    generator = players.generator.to(dist.device)
-    discriminator = players.discriminator.to(dist.device)
-    # The method, rates, optimizers and EMA half-life in force at each step (schedules).
-    parts = PartsInForce(config, dist.world_size)
-    x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
-    sampler = BatchSampler(
-        stream,
-        players.latent_dim,
-        config.data.batch_size,
-        parts.first.method,  # which draws a batch needs (noise, interpolates): every step's
-        seed=config.seed * 1000 + 500,  # the same on every process: see BatchSampler
-        device=dist.device,
-        conditional=config.model.conditional,
-        rank=dist.rank,
-        world_size=dist.world_size,
-    )
-    state = TrainingState(
-        step=0,
-        x=x,
-        scheme_state=None,
-        ema=GeneratorEMA(x[0], parts.first.ema_half_life, config.ema.rampup, buffers_of=generator),
-        sampler=sampler,
-    )
-    reporter, guard = Reporter(), DivergenceGuard()
-    first = parts.first
-    autocast_device = dist.device.type if config.distributed.amp else None
-    field = Observed(
-        training_field(
-            generator, discriminator, first.method, sampler, autocast_device=autocast_device
-        ),
-        reporter=reporter,
-        guard=guard,
-        average=dist.average,
-    )
-
+    built = assemble(config, dist)
+    state = built.state
     diagnostics = FieldDiagnostics()
     callbacks = [Evaluation(), diagnostics, *callbacks, Checkpointing()]
-    run = Run(config, dist, problem, players, show_progress, callbacks)
+    run = Run(config, dist, built.problem, built.players, show_progress, callbacks)
     if resume:
         run.restore(state)
     else:
@@ -137,18 +76,22 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     diagnostics.begin(state)  # where the first look's displacement is measured from
     try:  # from here the run holds its directory's lock: release it whatever happens
         if state.scheme_state is None:
-            now = parts.at(state.step)
+            now = built.parts.at(state.step)
             state.scheme_state = now.scheme.init(
-                field.at_step(state.step, now.method), Guarded(now.mover, guard), state.x
+                built.field.at_step(state.step, now.method),
+                Guarded(now.mover, built.guard),
+                state.x,
             )
-        _run_steps(config, dist, run, parts, field, guard, reporter, state)
+        _run_steps(config, dist, run, built)
     finally:
         run.close()
     return TrainResult(run.directory.path, state.step, run.last_metrics, dist.is_main)
 
 
-def _run_steps(config, dist, run, parts, field, guard, reporter, state) -> None:
+def _run_steps(config: Config, dist, run: Run, built: Assembly) -> None:
     """The loop itself: one scheme step, one divergence check, the EMA, then the hooks."""
+    parts, field, guard = built.parts, built.field, built.guard
+    reporter, state = built.reporter, built.state
     total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
     samples_per_step = config.data.batch_size * dist.world_size
     with run.progress(state.step, total) as bar:
