@@ -145,8 +145,8 @@ class Monitor:
         self.game = self.games[0]
         self.fields = [game.field(route="eager") for game in self.games]  # the trainer's route
         self._since = (start_step, torch.cat(self.game.parameters()))
-        folder = RunDirectory(self.folder)
-        if folder.has_metrics() and not resume:
+        logs = RunDirectory(self.folder)  # a monitor's folder holds a run's logs
+        if logs.has_metrics() and not resume:
             raise FileExistsError(
                 f"{self.folder} already holds a log: pass resume=True (with start_step) to "
                 "continue it, or choose another folder"
@@ -163,7 +163,7 @@ class Monitor:
                 "parameters": sizes,
             },
         )
-        self._log = folder.open_log(start_step if resume else None, tensorboard=tensorboard)
+        self._log = logs.open_log(start_step if resume else None, tensorboard=tensorboard)
 
     def after_step(self, step: int) -> dict[str, float] | None:
         """Call after training step ``step`` (1-based: the number of steps done): looks when
