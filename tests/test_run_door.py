@@ -171,3 +171,18 @@ def test_opening_the_door_imports_no_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("with_folder", [False, True])
+def test_resume_without_a_checkpoint_file_is_one_line(tmp_path, capsys, with_folder):
+    # The folder alone is no checkpoint: `resume` refuses before it builds the run.
+    from cli_helpers import one_line
+
+    from convergan.config import load_config, save_config
+
+    run_dir = tmp_path / "run"
+    save_config(load_config("toy2d/circle", [f"out_dir={run_dir}"]), run_dir / "config.yaml")
+    if with_folder:
+        (run_dir / "checkpoints").mkdir()
+    line = one_line(capsys, "resume", run_dir)
+    assert f"{run_dir} has no checkpoints to resume from" in line
