@@ -6,9 +6,9 @@ divergence flags, the all-reduce), and moved by the players' optimizers. :func:`
 builds what it runs on, in the run's seed order (the same config builds the same players,
 stream and sampler on every process and in every attempt). The directory, checkpoints,
 logging, evaluation and the callbacks sit in :class:`~convergan.training.run.Run` and never
-inside the step. The parts in force at each step (schedules:
-:class:`~convergan.training.in_force.PartsInForce`) are built and asked for in this module
-only.
+inside the step. The run's parts (:class:`~convergan.training.in_force.RunParts`: method,
+scheme, optimizers, EMA half-life, each with its schedules inside) are built and used in this
+module only.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from convergan.training.batches import BatchSampler
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.diagnostics import FieldDiagnostics
 from convergan.training.ema import GeneratorEMA
-from convergan.training.in_force import PartsInForce, build_scheme
+from convergan.training.in_force import RunParts, build_scheme
 from convergan.training.memory import check_metric_memory, check_model_memory
 from convergan.training.progress import WallTimeEstimate
 from convergan.training.report import Reporter
@@ -98,11 +98,9 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     diagnostics.begin(state)  # where the first look's displacement is measured from
     try:  # from here the run holds its directory's lock: release it whatever happens
         if state.scheme_state is None:
-            now = built.parts.at(state.step)
-            state.scheme_state = now.scheme.init(
-                built.field.at_step(state.step, now.method),
-                Guarded(now.mover, built.guard),
-                state.x,
+            step, parts = state.step, built.parts
+            state.scheme_state = parts.scheme.init(
+                built.field.at_step(step), Guarded(parts.mover.at_step(step), built.guard), state.x
             )
         _run_steps(config, dist, run, built)
     finally:
@@ -116,6 +114,7 @@ def _run_steps(config: Config, dist, run: Run, built: Assembly) -> None:
     reporter, state = built.reporter, built.state
     total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
     samples_per_step = config.data.batch_size * dist.world_size
+    scheme, mover = parts.scheme, parts.mover
     with run.progress(state.step, total) as bar:
         estimate = WallTimeEstimate(
             state.step,
@@ -126,10 +125,10 @@ def _run_steps(config: Config, dist, run: Run, built: Assembly) -> None:
             budget_minutes=config.train.time_budget_minutes,
         )
         for step in range(state.step, total):
-            now = parts.at(step)  # the method, rates and optimizers in force (schedules)
-            state.x, state.scheme_state = now.scheme.step(
-                field.at_step(step, now.method),
-                Guarded(now.mover, guard),
+            # Every part reads its scheduled numbers at ``step``.
+            state.x, state.scheme_state = scheme.step(
+                field.at_step(step),
+                Guarded(mover.at_step(step), guard),
                 state.x,
                 state.scheme_state,
                 step,
@@ -137,9 +136,7 @@ def _run_steps(config: Config, dist, run: Run, built: Assembly) -> None:
             guard.check(step + 1)  # one host synchronisation per step
             state.step, state.samples_seen = step + 1, state.samples_seen + samples_per_step
             if config.ema.enabled:
-                state.ema.update(
-                    state.x[GENERATOR], samples_per_step, state.samples_seen, now.ema_half_life
-                )
+                state.ema.update(state.x[GENERATOR], samples_per_step, state.samples_seen, step)
             out_of_time = dist.any(deadline is not None and time.monotonic() > deadline)
             final = out_of_time or step + 1 == total
             run.after_step(state, reporter, scheduled=parts.logged(step), bar=bar, final=final)
@@ -156,7 +153,7 @@ class Assembly:
     players: Players
     generator: nn.Module  # the players', on the device
     discriminator: nn.Module
-    parts: PartsInForce  # the method, rates, optimizers and EMA half-life of each step
+    parts: RunParts  # the method, scheme, optimizers and EMA half-life, schedules inside
     state: TrainingState  # at step 0 (a resume loads its checkpoint into it)
     reporter: Reporter
     guard: DivergenceGuard
@@ -180,15 +177,15 @@ def assemble(config: Config, dist) -> Assembly:
     players = make_players(config, info.shape, info.num_classes, info.float64)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
-    # The method, rates, optimizers and EMA half-life in force at each step (schedules).
-    parts = PartsInForce(config, dist.world_size)
-    first = parts.first
+    # The method, scheme, optimizers and EMA half-life, built once; each scheduled number is
+    # read by its part at the step it runs.
+    parts = RunParts.of(config, dist.world_size)
     x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
     sampler = BatchSampler(
         stream,
         players.latent_dim,
         config.data.batch_size,
-        first.method,  # which draws a batch needs (noise, interpolates): every step's
+        parts.method,  # which draws a batch needs (noise, interpolates)
         seed=config.seed * 1000 + 500,  # the same on every process: see BatchSampler
         device=dist.device,
         conditional=config.model.conditional,
@@ -199,14 +196,14 @@ def assemble(config: Config, dist) -> Assembly:
         step=0,
         x=x,
         scheme_state=None,
-        ema=GeneratorEMA(x[0], first.ema_half_life, config.ema.rampup, buffers_of=generator),
+        ema=GeneratorEMA(x[0], parts.ema_half_life, config.ema.rampup, buffers_of=generator),
         sampler=sampler,
     )
     reporter, guard = Reporter(), DivergenceGuard()
     autocast_device = dist.device.type if config.distributed.amp else None
     field = Observed(
         training_field(
-            generator, discriminator, first.method, sampler, autocast_device=autocast_device
+            generator, discriminator, parts.method, sampler, autocast_device=autocast_device
         ),
         reporter=reporter,
         guard=guard,
