@@ -137,7 +137,7 @@ def dirac_cases() -> dict[str, Callable[[], object]]:
 
         cases[f"update Jacobian, {moves} moves, composed (s)"] = composed
     jacobians = field_jacobians_by_gain(field.with_regularization_gain, x, (1.0,))
-    for moves in (4, 8, 16):
+    for moves in (4, 16, 64):
         scheme = AltGD(lr=0.1, d_steps=moves - 1)
         cases[f"exact stable-rate search, {moves} moves (s)"] = lambda s=scheme: stable_lr_ranges(
             s, jacobians, (1, 1)
