@@ -24,14 +24,14 @@ from pathlib import Path
 
 import torch
 
-from convergan.analysis.spectrum import ROUTES, JacobianOperator, field_spectrum
+from convergan.analysis.spectrum import PRODUCT_ROUTES, JacobianOperator, field_spectrum
 from convergan.config import load_config
 from convergan.field import GameField, OptimizerStep, ParameterLayout
 from convergan.models.players import make_players
 from convergan.problems import make_problem
-from convergan.runs.spectrum import evaluation_batch, evaluation_field
-from convergan.training.batches import BatchSampler
-from convergan.training.loop import build_scheme
+from convergan.runs.spectrum import evaluation_field
+from convergan.training.batches import BatchSampler, evaluation_batch
+from convergan.training.in_force import build_scheme
 from convergan.training.optim import build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ def bench(name: str, k: int, repeats: int, arpack: bool = True) -> dict:
     step = training_step_seconds(config, players, repeats)
     result["training_step_seconds"] = step
     result["training_batch"] = config.data.batch_size
-    for route in ROUTES:
+    for route in PRODUCT_ROUTES:
         start = time.perf_counter()
         operator = JacobianOperator(field, x, route)
         setup = time.perf_counter() - start

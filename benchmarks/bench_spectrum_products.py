@@ -103,7 +103,8 @@ def shifted(at: CheckpointAt, samples: int) -> dict:
     ``F′ − I``'s eigenvalues are not crowded near 1, but its Krylov spaces are ``F′``'s, so
     only ARPACK's choice of wanted Ritz values and its relative tolerance change. ρ from the
     shifted LM and LR runs is ``max |1 + η|`` over what they found."""
-    from convergan.analysis.spectrum import leading_eigenvalues, transposed_update_operator
+    from convergan.analysis.eigensolver import leading_eigenvalues
+    from convergan.analysis.spectrum import transposed_update_operator
 
     seed = at.config.seed
     scheme = build_analysis_scheme(at.config, "run")

@@ -61,7 +61,8 @@ from convergan.models.players import make_players
 from convergan.problems import make_problem
 from convergan.training.batches import BatchSampler
 from convergan.training.ema import GeneratorEMA
-from convergan.training.loop import build_scheme, training_field
+from convergan.training.in_force import build_scheme
+from convergan.training.loop import training_field
 from convergan.training.optim import build_optimizer
 from convergan.training.report import Reporter
 

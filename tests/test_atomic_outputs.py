@@ -153,10 +153,10 @@ def test_a_sample_grid_interrupted_mid_write_leaves_the_previous_png(tmp_path, m
     [
         "convergan.studies.report",
         "convergan.studies.figures",
-        "convergan.studies.toy2d",
+        "convergan.studies.methods_2d",
         "convergan.studies.cells",
         "convergan.studies.planning",
-        "convergan.plots.toy2d",
+        "convergan.plots.samples_2d",
         "convergan.plots.dirac",
         "convergan.plots.dirac_maps",
         "convergan.plots.spectrum",

@@ -7,18 +7,11 @@ import time
 import numpy as np
 import pytest
 import torch
+from cli_helpers import TINY, run
 
 from convergan.cli.main import main
 
-TINY = ["model.width=8", "model.depth=1", "train.sample_every=0", "eval.metrics=[]"]
 FAST = ["--samples", "64", "--float64", "--quiet"]
-
-
-def run(capsys, *argv):
-    with pytest.raises(SystemExit) as exit_info:
-        sys.exit(main(list(argv)))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +34,8 @@ def spectrum_json(capsys, run_dir, *extra):
 def dense_reference(run_dir, step, samples, seed):
     """The evaluation game's dense Jacobian by jacfwd, built from the library's pieces."""
     from convergan.analysis.local import field_jacobian
-    from convergan.runs.spectrum import evaluation_batch, evaluation_field, open_run
+    from convergan.runs.spectrum import evaluation_field, open_run
+    from convergan.training.batches import evaluation_batch
 
     run = open_run(run_dir)
     method = run.config.method.build()
@@ -101,7 +95,7 @@ def test_schemes_and_preconditioner(capsys, tiny_run):
         expected = "diverges" if radius > 1 + 1e-9 else "converges" if radius < 1 - 1e-9 else None
         assert s["verdict"] == expected and s["preconditioned"] is True
     assert record["spectral_radius"] == schemes[0]["spectral_radius"]
-    assert "max_stable_lr_scale" not in record  # --no-lr-bound
+    assert "simgd_lr_scale_upper_bound" not in record  # --no-lr-bound
 
 
 def test_all_steps_with_figures(capsys, tiny_run, tmp_path):
@@ -115,7 +109,7 @@ def test_lr_bound_is_stated_as_an_upper_bound(capsys, tiny_run):
     from convergan.cli.spectrum import format_record
 
     (record,) = spectrum_json(capsys, tiny_run, "--k", "3", "--scheme", "simgd")
-    assert "upper bound" in record["max_stable_lr_scale_note"]
+    assert "upper bound" in record["simgd_lr_scale_upper_bound_note"]
     text = format_record(record)
     assert "residual" in text and "simgd" in text and "not a certificate" in text
 
@@ -124,13 +118,13 @@ def test_stable_lr_scale_intervals_are_reported_and_printed(capsys, tiny_run):
     from convergan.cli.spectrum import format_record
 
     (record,) = spectrum_json(capsys, tiny_run, "--k", "3", "--scheme", "simgd")
-    intervals, scale = record["stable_lr_scale_intervals"], record["max_stable_lr_scale"]
+    intervals, scale = record["stable_lr_scale_intervals"], record["simgd_lr_scale_upper_bound"]
     # one definition: the largest stable scale is the end of the last interval
     assert (intervals == []) == (scale is None)
     if intervals:
         ((lo, hi),) = intervals
         assert lo == 0.0 and hi == scale
-    assert "stable_lr_scale_intervals" in record["max_stable_lr_scale_note"]
+    assert "stable_lr_scale_intervals" in record["simgd_lr_scale_upper_bound_note"]
     assert "stable lr scales" in format_record(record)
 
 
@@ -272,3 +266,15 @@ def test_device_cuda_without_a_gpu_is_one_line_and_auto_falls_back(capsys, tiny_
     auto = spectrum_json(capsys, tiny_run, "--k", "3", "--device", "auto")[0]
     cpu = spectrum_json(capsys, tiny_run, "--k", "3")[0]
     assert auto["eigenvalues"] == cpu["eigenvalues"]
+
+
+def test_route_choices_are_the_product_routes():
+    # The command line lists them by hand (--help imports no torch); the analysis defines them.
+    import argparse
+
+    from convergan.analysis.spectrum import PRODUCT_ROUTES
+    from convergan.cli.main import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    route = next(a for a in commands.choices["spectrum"]._actions if a.dest == "route")
+    assert tuple(route.choices) == PRODUCT_ROUTES == ("transpose", "double-backward", "forward")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -15,7 +16,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from convergan.analysis import analyze
-from convergan.analysis.exact_rates import characteristic_polynomial, schur_stable
+from convergan.analysis.exact_rates import (
+    ROOT_PRECISION,
+    characteristic_polynomial,
+    positive_roots,
+    schur_stable,
+)
 from convergan.analysis.local import field_jacobians_by_gain
 from convergan.cli.main import main
 from convergan.field import game_field
@@ -236,3 +242,39 @@ def test_random_specs_ranges_are_exact(loss, r1, r2, kind, g_steps, d_steps, laz
     h = max(lr_g, lr_g * ratio)
     if result.verdict == "converges":
         assert any(lo < h < hi for lo, hi in result.stable_lr_intervals)
+
+
+def _product(*factors: list[int]) -> list[int]:
+    """Integer coefficients (lowest first) of the product of polynomials."""
+    out = [1]
+    for f in factors:
+        out = [
+            sum(out[i] * f[k - i] for i in range(len(out)) if 0 <= k - i < len(f))
+            for k in range(len(out) + len(f) - 1)
+        ]
+    return out
+
+
+def test_positive_roots_bracket_known_roots_to_the_stated_precision():
+    # (u² − 2)(u − 3)(3u − 1)(u + 5)·u, times 40 close rational roots k/1000: √2, 3 and 1/3
+    # and the k/1000, each inside its interval, the interval as narrow as promised, and no
+    # negative root or the root at 0.
+    close = [[-(k), 1000] for k in range(1, 41)]
+    poly = _product([-2, 0, 1], [-3, 1], [-1, 3], [5, 1], [0, 1], *close)
+    roots = positive_roots(poly)
+    expected = sorted([math.sqrt(2), 3.0, 1 / 3] + [k / 1000 for k in range(1, 41)])
+    assert len(roots) == len(expected)
+    for (lo, hi), root in zip(roots, expected):
+        assert lo <= Fraction(root) <= hi or math.isclose(float(lo), root, rel_tol=1e-15)
+        assert hi - lo <= ROOT_PRECISION * hi
+
+
+@pytest.mark.parametrize("d_steps", [15, 63])
+def test_long_alternating_periods_are_solved_exactly(d_steps):
+    # The longest periods the exact search takes on (64 moves: MAX_EXACT_DEGREE) get an exact
+    # answer, checked against the mpmath reference like the short ones (refining the roots of
+    # their degree-32 to 128 boundary polynomials took seconds to minutes before bisection).
+    method, scheme = {"loss": "nonsaturating", "penalties": ["r1:0.3"]}, {"name": "altgd"}
+    scheme["d_steps"] = d_steps
+    result, jacobians, shares, steps = setup(method, scheme, 0.1, 0.1)
+    check_ranges("altgd", result, jacobians, shares, steps)

@@ -24,6 +24,7 @@ from convergan.field import GameField, ParameterLayout, flatten
 from convergan.methods import Batch, parse_method, preset_spec
 from convergan.models.mlp import MLPDiscriminator, MLPGenerator
 from convergan.optimizers import SGD, Adam, RMSprop
+from convergan.plugin_loading import load_plugins
 from convergan.registry import (
     ARCHITECTURES,
     IMAGE_DATASETS,
@@ -34,7 +35,6 @@ from convergan.registry import (
     PENALTIES,
     PROBLEMS_2D,
     SCHEMES,
-    load_plugins,
 )
 from convergan.schemes import AltGD, Lazy, SimGD
 

@@ -276,9 +276,8 @@ def test_the_trainers_mover_gets_the_optimizer_rates_times_the_schedule(tmp_path
     config = tiny_config(
         tmp_path / "run",
         f"train.steps={steps}",
-        "optim.schedule=cosine",
-        f"optim.g.lr={lr_g}",
-        f"optim.d.lr={lr_d}",
+        f"optim.g.lr={{schedule: cosine, start: {lr_g}, end: 0, steps: {steps}}}",
+        f"optim.d.lr={{schedule: cosine, start: {lr_d}, end: 0, steps: {steps}}}",
         "scheme=simgd",
     )
     loop.train(config, progress=False)

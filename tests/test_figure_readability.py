@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from convergan.plots.dirac import trajectories_gif
 from convergan.plots.dirac_maps import radius_colors, stability_maps_figure
-from convergan.plots.toy2d import logit_norm, plot_samples, samples_panels_figure
+from convergan.plots.samples_2d import logit_norm, plot_samples, samples_panels_figure
 from convergan.schemes import AltGD, SimGD
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from convergan.data.images import DatasetError, ImageDataset, make_image_dataset
+from convergan.data.image_formats import DatasetError
+from convergan.data.images import ImageDataset, make_image_dataset
 from convergan.registry import IMAGE_DATASETS
 
 

@@ -15,16 +15,14 @@ from PIL import Image
 from torch.utils.data import Sampler
 
 from convergan.data import image_formats
-from convergan.data.images import (
+from convergan.data.image_formats import (
     DatasetError,
     DatasetNotFoundError,
-    ImageDataset,
-    InfiniteLoader,
     find_fashion_mnist,
-    make_dataloader,
-    make_image_dataset,
     read_idx,
 )
+from convergan.data.images import ImageDataset, make_image_dataset
+from convergan.data.loader import InfiniteLoader, make_dataloader
 
 # ----------------------------------------------------------------------------- writers
 

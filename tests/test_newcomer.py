@@ -143,7 +143,7 @@ def test_dirac_table_shows_a_bar_of_its_rows(capsys):
 def test_spectrum_progress_plans_the_krylov_basis_and_counts_restarts():
     import numpy as np
 
-    from convergan.analysis.spectrum import leading_eigenvalues
+    from convergan.analysis.eigensolver import leading_eigenvalues
 
     matrix = torch.from_numpy(np.random.default_rng(1).standard_normal((300, 300)))
     calls = []
@@ -283,7 +283,7 @@ def test_the_sample_grid_of_a_report_is_large_enough_to_read(tmp_path):
 def test_generated_points_stand_out_on_a_saturated_contour_and_axes_are_named():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from convergan.plots.toy2d import plot_samples
+    from convergan.plots.samples_2d import plot_samples
 
     class Saturated(torch.nn.Module):  # an unregularized D far from equilibrium
         def forward(self, x):

@@ -6,7 +6,7 @@ import pytest
 
 from convergan.config.shipped import description
 from convergan.studies.grid import expand
-from convergan.studies.launch import plan
+from convergan.studies.planning import plan
 from convergan.studies.spec import load_sweep_spec
 
 # (loss, penalties) of each ablation row, written out here rather than read from the presets:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from state_checks import assert_identical
 
 from convergan.checkpoint import load_checkpoint
 from convergan.cli.main import main
@@ -46,21 +47,6 @@ def tiny(out_dir: Path | None, *overrides: str):
 
 def checkpoint(run_dir: Path, step: int) -> dict:
     return load_checkpoint(run_dir / "checkpoints" / f"step-{step:08d}.pt")
-
-
-def assert_identical(a, b, where: str = "state") -> None:
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            assert_identical(a[key], b[key], f"{where}[{key!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_identical(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
 
 
 def step_rows(run_dir: Path) -> dict[int, dict]:
@@ -140,15 +126,22 @@ def test_instance_noise_annealed_by_a_linear_schedule_to_zero():
         assert config_at(config, step).method.noise.sigma == pytest.approx(expected, abs=1e-12)
 
 
-def test_the_old_learning_rate_keys_are_schedules_over_the_run():
-    config = tiny(None, "train.steps=8", "optim.g.lr=0.4", "optim.schedule=cosine")
-    # ½(1 + cos(π·t/8))·0.4 at t = 2: 0.2·(1 + √½).
-    assert config_at(config, 2).optim.g.lr == pytest.approx(0.2 * (1 + math.sqrt(0.5)))
-    assert config_at(config, 8).optim.g.lr == 0.0
-    warm = tiny(None, "train.steps=8", "optim.d.lr=0.4", "optim.warmup_steps=4")
-    assert [config_at(warm, t).optim.d.lr for t in (0, 2, 4, 7)] == pytest.approx(
-        [0.0, 0.2, 0.4, 0.4]
-    )
+@pytest.mark.parametrize(
+    "override, instead",
+    [
+        ("optim.schedule=cosine", "optim.g.lr={schedule: cosine,"),
+        ("optim.warmup_steps=4", "warmup_steps: 500}"),
+    ],
+)
+def test_the_keys_from_before_schedules_are_one_line_errors_saying_what_to_write(override, instead):
+    with pytest.raises(ConfigError) as caught:
+        tiny(None, "train.steps=8", override)
+    message = str(caught.value)
+    assert message.startswith(override.split("=")[0] + ": removed; ") and "\n" not in message
+    assert instead in message
+    # What it says to write is itself a valid config.
+    written = message[message.index("optim.g.lr=") :]
+    assert tiny(None, "train.steps=8", written).optim.g.lr.to_dict()["start"] == 2e-4
 
 
 # ------------------------------------------------------------------- validation and round trip

@@ -16,15 +16,15 @@ import pytest
 import torch
 
 from convergan import dirac_gan
+from convergan.analysis.eigensolver import leading_eigenvalues
 from convergan.analysis.local import analyze, field_jacobian
 from convergan.analysis.operators import linearized_update_jacobian, update_jacobian
 from convergan.analysis.spectrum import (
-    ROUTES,
+    PRODUCT_ROUTES,
     JacobianOperator,
     diagonal_preconditioner,
     field_spectrum,
-    leading_eigenvalues,
-    max_stable_lr_scale,
+    simgd_lr_scale_upper_bound,
     stable_lr_scale_intervals,
     transposed_update_operator,
     update_operator,
@@ -83,7 +83,7 @@ def test_products_match_finite_differences_and_dense_jacobian(method_name):
     finite = (f(z + eps * u) - f(z - eps * u)) / (2 * eps)  # J u up to O(eps^2)
     scale = float(finite.norm())
     assert scale > 1e-3  # the test is not vacuous
-    for route in ROUTES:
+    for route in PRODUCT_ROUTES:
         operator = JacobianOperator(field, x, route)
         ju, jtw = operator.matvec(u), operator.rmatvec(w)
         assert torch.allclose(ju, dense @ u, rtol=0, atol=1e-10 * scale), route
@@ -144,7 +144,7 @@ def test_residuals_measure_the_eigen_equation():
     np.testing.assert_allclose(residuals, [0.25, 0.5, 2.0], rtol=1e-12)
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", PRODUCT_ROUTES)
 def test_block_of_transpose_products_equals_one_at_a_time(route):
     """``rmatvec`` on a block (one batched backward) is the row-by-row product, and counts
     one product per row."""
@@ -160,7 +160,7 @@ def test_block_of_transpose_products_equals_one_at_a_time(route):
     assert operator.products == 10
 
 
-@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("route", PRODUCT_ROUTES)
 def test_every_route_finds_the_dense_eigenvalues(route):
     """The transpose route solves on ``Jᵀ`` (left eigenvectors), the others on ``J``: the
     eigenvalues are the same, and each route's residuals certify them."""
@@ -175,7 +175,7 @@ def test_every_route_finds_the_dense_eigenvalues(route):
 def test_start_vector_from_a_previous_spectrum_saves_products():
     """ARPACK started from the leading eigenvectors' sum needs fewer products for the same
     eigenvalues than from a random vector."""
-    from convergan.analysis.spectrum import start_vector
+    from convergan.analysis.eigensolver import start_vector
 
     field, x = mlp_game("r1")
     operator = JacobianOperator(field, x)
@@ -350,14 +350,15 @@ def test_diagonal_preconditioner_reproduces_an_adam_step_without_momentum():
     np.testing.assert_allclose(moved.numpy(), (-0.1 * 1e-9 * g1 * p * ratio).numpy(), rtol=1e-6)
 
 
-def test_max_stable_lr_scale_by_hand():
+def test_simgd_lr_scale_upper_bound_by_hand():
     # η = −1 ± 2i: |1 + cη|² = (1 − c)² + 4c² < 1  ⇔  c < 2/5.
-    assert max_stable_lr_scale(np.array([-1 + 2j, -1 - 2j])) == pytest.approx(0.4)
+    assert simgd_lr_scale_upper_bound(np.array([-1 + 2j, -1 - 2j])) == pytest.approx(0.4)
     # η = −3 (real): |1 − 3c| < 1 ⇔ c < 2/3; the tighter one wins.
-    assert max_stable_lr_scale(np.array([-1 + 2j, -3.0])) == pytest.approx(0.4)
-    assert max_stable_lr_scale(np.array([-3.0, -0.1])) == pytest.approx(2 / 3)
-    assert max_stable_lr_scale(np.array([-1.0, 0.5 + 1j])) is None  # Re η > 0: no scale works
-    assert max_stable_lr_scale(np.array([-1.0, 2j])) is None  # on the imaginary axis
+    assert simgd_lr_scale_upper_bound(np.array([-1 + 2j, -3.0])) == pytest.approx(0.4)
+    assert simgd_lr_scale_upper_bound(np.array([-3.0, -0.1])) == pytest.approx(2 / 3)
+    # Re η > 0: no scale works.
+    assert simgd_lr_scale_upper_bound(np.array([-1.0, 0.5 + 1j])) is None
+    assert simgd_lr_scale_upper_bound(np.array([-1.0, 2j])) is None  # on the imaginary axis
 
 
 def test_scaled_field_operator_is_hpj_and_its_transpose():
@@ -393,7 +394,7 @@ def test_stable_lr_scale_intervals_equal_a_scan(seed):
     scales = np.linspace(1e-6, 2.0, 20_001)
     stable = np.all(np.abs(1 + scales[:, None] * values[None, :]) < 1, axis=1)
     if seed == 5:
-        assert intervals == [] and not stable.any() and max_stable_lr_scale(values) is None
+        assert intervals == [] and not stable.any() and simgd_lr_scale_upper_bound(values) is None
         return
     ((lo, hi),) = intervals
     assert lo == 0.0 and 0 < hi < 2.0
@@ -401,7 +402,7 @@ def test_stable_lr_scale_intervals_equal_a_scan(seed):
     spacing = scales[1] - scales[0]
     near = np.abs(scales - hi) <= spacing
     np.testing.assert_array_equal(stable[~near], inside[~near])
-    assert max_stable_lr_scale(values) == hi  # one definition: the end of the last range
+    assert simgd_lr_scale_upper_bound(values) == hi  # one definition: the end of the last range
 
 
 def test_stable_lr_scale_intervals_edge_cases():

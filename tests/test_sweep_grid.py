@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from convergan.config import ConfigError
 from convergan.config.load import parse_yaml
 from convergan.studies.grid import cell_name, count_cells, expand, flow
-from convergan.studies.launch import local_jobs, plan
+from convergan.studies.planning import plan
 from convergan.studies.spec import sweep_spec_from_dict
+from convergan.studies.workers import local_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 CIRCLE = str(ROOT / "configs/toy2d/circle.yaml")

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from convergan.cli.main import main
-from convergan.studies.launch import run_sweep, sbatch_script
+from convergan.studies.executors import sbatch_script
+from convergan.studies.launch import run_sweep
 from convergan.studies.results import read_sweep
 from convergan.studies.spec import load_sweep_spec, with_launcher
 from convergan.studies.status import status_table

@@ -15,21 +15,21 @@ from matplotlib.figure import Figure
 from scipy.stats import wasserstein_distance
 from torch import nn
 
-from convergan.data.toy2d import (
-    TOY2D_PROBLEMS,
+from convergan.data.distributions_2d import (
+    Distribution2D,
     FourLines,
-    Toy2DProblem,
     Toy2DStream,
-    make_toy2d,
+    make_distribution_2d,
 )
-from convergan.metrics.toy2d import (
+from convergan.metrics.point_clouds import (
     input_gradient_norm,
     mode_coverage,
     wasserstein1,
     wasserstein1_result,
 )
 from convergan.models.mlp import MLPDiscriminator, MLPGenerator
-from convergan.plots.toy2d import plot_samples, plot_w1_curves, save_samples_figure
+from convergan.plots.samples_2d import plot_samples, plot_w1_curves, save_samples_figure
+from convergan.registry import PROBLEMS_2D
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -42,19 +42,19 @@ def gen(seed: int = 0) -> torch.Generator:
 
 
 def test_registry_names_and_unknown_name_error() -> None:
-    assert set(TOY2D_PROBLEMS) == {"gaussian", "line", "circle", "four-lines", "ring8", "grid25"}
+    assert set(PROBLEMS_2D) == {"gaussian", "line", "circle", "four-lines", "ring8", "grid25"}
     with pytest.raises(ValueError, match="unknown 2D problem 'moons'; choose one of gaussian"):
-        make_toy2d("moons")
+        make_distribution_2d("moons")
     with pytest.raises(ValueError, match="invalid options"):
-        make_toy2d("circle", radius=1.0, sigma=0.1)
+        make_distribution_2d("circle", radius=1.0, sigma=0.1)
     with pytest.raises(ValueError, match="std must be a positive"):
-        make_toy2d("ring8", std=-1.0)
+        make_distribution_2d("ring8", std=-1.0)
 
 
-@pytest.mark.parametrize("name", sorted(TOY2D_PROBLEMS))
+@pytest.mark.parametrize("name", sorted(PROBLEMS_2D))
 def test_every_problem_samples_shape_dtype_and_is_deterministic(name: str) -> None:
-    problem = make_toy2d(name)
-    assert isinstance(problem, Toy2DProblem)
+    problem = make_distribution_2d(name)
+    assert isinstance(problem, Distribution2D)
     assert problem.name == name
     x = problem.sample(64, gen(3))
     assert x.shape == (64, 2) and x.dtype == torch.float32
@@ -65,7 +65,7 @@ def test_every_problem_samples_shape_dtype_and_is_deterministic(name: str) -> No
 
 
 def test_manifold_problems_are_flagged_not_absolutely_continuous() -> None:
-    flags = {name: make_toy2d(name).absolutely_continuous for name in TOY2D_PROBLEMS}
+    flags = {name: make_distribution_2d(name).absolutely_continuous for name in PROBLEMS_2D}
     assert flags == {
         "gaussian": True,
         "line": False,
@@ -77,14 +77,14 @@ def test_manifold_problems_are_flagged_not_absolutely_continuous() -> None:
 
 
 def test_gaussian_moments() -> None:
-    x = make_toy2d("gaussian").sample(20_000, gen(), dtype=torch.float64)
+    x = make_distribution_2d("gaussian").sample(20_000, gen(), dtype=torch.float64)
     assert torch.allclose(x.mean(0), torch.zeros(2, dtype=torch.float64), atol=0.03)
     assert torch.allclose(x.std(0), torch.ones(2, dtype=torch.float64), atol=0.03)
     assert abs(torch.corrcoef(x.T)[0, 1]) < 0.03
 
 
 def test_line_lies_on_the_x_axis_and_is_uniform() -> None:
-    x = make_toy2d("line").sample(20_000, gen())
+    x = make_distribution_2d("line").sample(20_000, gen())
     assert torch.all(x[:, 1] == 0)
     assert x[:, 0].min() >= -1 and x[:, 0].max() <= 1
     assert abs(x[:, 0].mean()) < 0.02
@@ -92,14 +92,14 @@ def test_line_lies_on_the_x_axis_and_is_uniform() -> None:
 
 
 def test_circle_has_radius_one_and_uniform_angle() -> None:
-    x = make_toy2d("circle").sample(20_000, gen())
+    x = make_distribution_2d("circle").sample(20_000, gen())
     assert torch.allclose(x.norm(dim=1), torch.ones(len(x)), atol=1e-6)
     assert torch.allclose(x.mean(0), torch.zeros(2), atol=0.02)  # E cos = E sin = 0
     assert abs((x**2).mean(0)[0] - 0.5) < 0.01  # E cos² = 1/2
 
 
 def test_four_lines_square_lies_on_the_sides_with_equal_mass() -> None:
-    x = make_toy2d("four-lines").sample(20_000, gen(), dtype=torch.float64)
+    x = make_distribution_2d("four-lines").sample(20_000, gen(), dtype=torch.float64)
     assert torch.allclose(x.abs().max(dim=1).values, torch.ones(len(x), dtype=torch.float64))
     # which side: bottom, right, top, left (corners have probability 0)
     side = torch.where(x[:, 1] <= -1 + 1e-12, 0, -1)
@@ -123,7 +123,7 @@ def test_four_lines_star_lies_on_four_lines_through_the_origin() -> None:
 
 
 def test_ring8_modes_and_spread() -> None:
-    problem = make_toy2d("ring8")
+    problem = make_distribution_2d("ring8")
     assert problem.modes.shape == (8, 2) and problem.mode_std == 0.02
     assert torch.allclose(problem.modes.norm(dim=1), torch.full((8,), 2.0, dtype=torch.float64))
     angles = torch.atan2(problem.modes[:, 1], problem.modes[:, 0]) % (2 * math.pi)
@@ -138,7 +138,7 @@ def test_ring8_modes_and_spread() -> None:
 
 
 def test_grid25_modes_and_spread() -> None:
-    problem = make_toy2d("grid25")
+    problem = make_distribution_2d("grid25")
     ticks = [-4.0, -2.0, 0.0, 2.0, 4.0]
     expected = {(a, b) for a in ticks for b in ticks}
     assert {tuple(m) for m in problem.modes.tolist()} == expected
@@ -156,7 +156,7 @@ def test_grid25_modes_and_spread() -> None:
 
 def test_stream_is_determined_by_seed() -> None:
     a = Toy2DStream("ring8", batch_size=16, seed=7)
-    b = Toy2DStream(make_toy2d("ring8"), batch_size=16, seed=7)
+    b = Toy2DStream(make_distribution_2d("ring8"), batch_size=16, seed=7)
     c = Toy2DStream("ring8", batch_size=16, seed=8)
     first_a, first_b = [next(a) for _ in range(3)], [next(b) for _ in range(3)]
     assert all(torch.equal(u, v) for u, v in zip(first_a, first_b, strict=True))
@@ -242,8 +242,8 @@ def test_w1_of_a_translated_cloud_is_the_translation_length() -> None:
 
 
 def test_w1_subsamples_reproducibly_and_reports_sizes() -> None:
-    x = make_toy2d("gaussian").sample(500, gen(0))
-    y = make_toy2d("gaussian").sample(300, gen(1))
+    x = make_distribution_2d("gaussian").sample(500, gen(0))
+    y = make_distribution_2d("gaussian").sample(300, gen(1))
     result = wasserstein1_result(x, y, max_samples=200, seed=5)
     assert (result.n_x, result.n_y) == (200, 200)
     assert result.value == wasserstein1(x, y, max_samples=200, seed=5)
@@ -283,7 +283,7 @@ def test_w1_on_a_line_matches_scipy_1d(x: np.ndarray, y: np.ndarray) -> None:
 
 
 def test_mode_coverage_on_constructed_samples() -> None:
-    problem = make_toy2d("ring8")
+    problem = make_distribution_2d("ring8")
     modes, std = problem.modes, problem.mode_std
     offsets = torch.tensor([[0.01, 0.0], [0.0, -0.02], [0.03, 0.03]], dtype=torch.float64)
     good = [modes[i] + offsets[j % 3] for i in range(5) for j in range(30)]  # 5 modes × 30
@@ -303,7 +303,7 @@ def test_mode_coverage_on_constructed_samples() -> None:
 
 
 def test_mode_coverage_of_the_true_distribution_matches_rayleigh() -> None:
-    problem = make_toy2d("grid25")
+    problem = make_distribution_2d("grid25")
     x = problem.sample(20_000, gen(2))
     stats = mode_coverage(x, problem.modes, problem.mode_std)
     assert stats.modes_covered == 25
@@ -339,7 +339,7 @@ def test_input_gradient_norm_averages_per_sample_squared_norms() -> None:
 
 
 def test_save_samples_figure_writes_a_png(tmp_path) -> None:
-    problem = make_toy2d("ring8")
+    problem = make_distribution_2d("ring8")
     real, fake = problem.sample(300, gen(0)), 1.5 * problem.sample(300, gen(1))
     path = save_samples_figure(
         tmp_path / "figs" / "samples.png",
@@ -356,7 +356,7 @@ def test_save_samples_figure_writes_a_png(tmp_path) -> None:
 def test_plot_samples_draws_into_a_given_axes() -> None:
     figure = Figure()
     axes = figure.subplots(1, 2)
-    real = make_toy2d("circle").sample(100, gen())
+    real = make_distribution_2d("circle").sample(100, gen())
     returned = plot_samples(real, real + 0.1, ax=axes[1], title="b", bounds=(-2, 2, -2, 2))
     assert returned is axes[1]
     assert returned.get_xlim() == (-2, 2) and returned.get_title() == "b"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from state_checks import assert_identical
 
 from convergan.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from convergan.config import load_config
@@ -51,23 +52,6 @@ def tiny_config(out_dir: Path, *overrides: str, problem: str = "circle"):
 
 def checkpoint(run_dir: Path, step: int) -> dict:
     return load_checkpoint(run_dir / "checkpoints" / f"step-{step:08d}.pt")
-
-
-def assert_identical(a, b, where: str = "state") -> None:
-    """Bit-for-bit equality of nested checkpoint states."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype, where
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for key in a:
-            assert_identical(a[key], b[key], f"{where}[{key!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_identical(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
 
 
 def logged_steps(run_dir: Path) -> dict[int, dict[str, float]]:

@@ -31,10 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-# Plugin loading has its own module; its names stay importable from here.
-from convergan.plugin_loading import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
-from convergan.plugin_loading import PluginError as PluginError
-from convergan.plugin_loading import load_plugins as load_plugins
+from convergan.plugin_loading import load_plugins
 
 T = TypeVar("T")
 
@@ -294,21 +291,24 @@ PROBLEMS_2D: Registry[Callable[..., Any]] = Registry(
     "2D problem",
     declared={
         "gaussian": (
-            "convergan.data.toy2d:Gaussian2D",
+            "convergan.data.distributions_2d:Gaussian2D",
             "one isotropic Gaussian (absolutely continuous)",
         ),
-        "line": ("convergan.data.toy2d:Line", "uniform on a segment (a 1D manifold)"),
-        "circle": ("convergan.data.toy2d:Circle", "uniform on a circle (a closed 1D manifold)"),
+        "line": ("convergan.data.distributions_2d:Line", "uniform on a segment (a 1D manifold)"),
+        "circle": (
+            "convergan.data.distributions_2d:Circle",
+            "uniform on a circle (a closed 1D manifold)",
+        ),
         "four-lines": (
-            "convergan.data.toy2d:FourLines",
+            "convergan.data.distributions_2d:FourLines",
             "uniform on the four sides of a square",
         ),
         "ring8": (
-            "convergan.data.toy2d:ring_of_gaussians",
+            "convergan.data.distributions_2d:ring_of_gaussians",
             "8 Gaussians on a ring (mode coverage)",
         ),
         "grid25": (
-            "convergan.data.toy2d:grid_of_gaussians",
+            "convergan.data.distributions_2d:grid_of_gaussians",
             "25 Gaussians on a 5x5 grid (mode coverage)",
         ),
     },

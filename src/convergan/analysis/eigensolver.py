@@ -20,6 +20,17 @@ from torch import Tensor
 
 from convergan.analysis.which import WHICH
 
+FLOAT64_TOLERANCE = 1e-10
+FLOAT32_TOLERANCE = 1e-5
+
+
+def arpack_tolerance(tol: float | None, float64: bool) -> float:
+    """ARPACK's relative tolerance: ``tol``, or by default :data:`FLOAT64_TOLERANCE` for
+    products in float64 and :data:`FLOAT32_TOLERANCE` in float32."""
+    if tol is not None:
+        return tol
+    return FLOAT64_TOLERANCE if float64 else FLOAT32_TOLERANCE
+
 
 @dataclass(frozen=True)
 class Spectrum:
@@ -86,7 +97,7 @@ def leading_eigenvalues(
     k: int = 10,
     which: str = "LR",
     *,
-    tol: float = 1e-10,
+    tol: float = FLOAT64_TOLERANCE,
     maxiter: int | None = None,
     ncv: int | None = None,
     seed: int = 0,

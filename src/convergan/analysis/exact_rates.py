@@ -36,8 +36,9 @@ from convergan.schemes import Scheme, SchemeState
 
 MAX_EXACT_DEGREE = 128
 """The largest degree of a boundary polynomial that the exact search takes on (a period of
-64 moves on the Dirac-GAN: about a second; degree 300 took 37 s at load 24); longer periods
-fall back to the grid search of :mod:`convergan.analysis.stable_rates`."""
+64 moves on the Dirac-GAN, solved in under a second: benchmarks/bench_small_costs.py); the
+exact integer arithmetic grows fast beyond it, so longer periods fall back to the grid search
+of :mod:`convergan.analysis.stable_rates`."""
 ROOT_PRECISION = 2.0**-60  # relative width to which every root is refined
 
 
@@ -221,21 +222,58 @@ def schur_stable(coefficients: list[int] | list[Fraction]) -> bool:
 def positive_roots(coefficients: list[int]) -> list[tuple[Fraction, Fraction]]:
     """Disjoint rational intervals, each holding one positive real root, refined to
     :data:`ROOT_PRECISION` relative width."""
-    from sympy import Poly, Rational, Symbol  # about 0.3 s to import: only here
+    from sympy import Poly, Symbol  # a slow import: only here
 
     while coefficients and coefficients[0] == 0:  # the root at h = 0 (F(0) = I)
         coefficients = coefficients[1:]
     if len(coefficients) < 2:
         return []
     poly = Poly(list(reversed(coefficients)), Symbol("u"), domain="ZZ").sqf_part()
+    squarefree = [int(c) for c in reversed(poly.all_coeffs())]  # lowest first
     roots = []
     for (lo, hi), _ in poly.intervals(inf=0):
         if hi <= 0:
             continue
-        while hi - lo > Rational(ROOT_PRECISION) * hi:
-            lo, hi = poly.refine_root(lo, hi, eps=Rational(ROOT_PRECISION) * hi / 4)
-        roots.append((Fraction(int(lo.p), int(lo.q)), Fraction(int(hi.p), int(hi.q))))
+        lo, hi = Fraction(int(lo.p), int(lo.q)), Fraction(int(hi.p), int(hi.q))
+        roots.append(_bisected(squarefree, lo, hi))
     return roots
+
+
+def _bisected(coefficients: list[int], lo: Fraction, hi: Fraction) -> tuple[Fraction, Fraction]:
+    """sympy's isolating interval ``(lo, hi)`` of one root of the square-free polynomial
+    ``coefficients`` (``lo == hi``: an exact rational root; otherwise the one root lies strictly
+    inside, and an end may be a neighbouring root), halved in exact arithmetic to
+    :data:`ROOT_PRECISION` relative width.
+
+    Bisection on exact signs, rather than sympy's ``refine_root``: its continued-fraction steps
+    took tens of thousands of iterations (seconds) on the degree-32 boundary polynomials of a
+    16-move AltGD period; about 60 halvings always suffice here."""
+    if lo == hi:
+        return lo, hi
+    # The sign just right of lo: p's there, or p′'s where lo is a (simple) neighbouring root.
+    low_sign = _sign_at(coefficients, lo) or _sign_at(_derivative(coefficients), lo)
+    while hi - lo > ROOT_PRECISION * hi:
+        middle = (lo + hi) / 2
+        sign = _sign_at(coefficients, middle)
+        if sign == 0:  # the interval's one root
+            return middle, middle
+        if sign == low_sign:
+            lo = middle
+        else:
+            hi = middle
+    return lo, hi
+
+
+def _derivative(coefficients: list[int]) -> list[int]:
+    return [k * c for k, c in enumerate(coefficients)][1:]
+
+
+def _sign_at(coefficients: list[int], x: Fraction) -> int:
+    """The sign of the polynomial (integer coefficients, lowest first) at the rational ``x``,
+    in integers: ``b^n·p(a/b) = Σ c_k a^k b^(n−k)`` has the sign of ``p(a/b)`` (``b > 0``)."""
+    a, b, n = x.numerator, x.denominator, len(coefficients) - 1
+    value = sum(c * a**k * b ** (n - k) for k, c in enumerate(coefficients))
+    return (value > 0) - (value < 0)
 
 
 def exact_stable_intervals(

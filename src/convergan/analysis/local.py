@@ -45,11 +45,11 @@ from convergan.analysis.operators import (
     update_jacobian,
     verdict,
 )
-from convergan.analysis.stable_rates import stable_lr_ranges
+from convergan.analysis.stable_rates import max_scale_of_ranges, stable_lr_ranges
 from convergan.analysis.trajectories import simulate
 from convergan.field import (
+    DifferentiationRoute,
     GameField,
-    Route,
     State,
     flatten,
     game_field,
@@ -63,11 +63,11 @@ MAX_DIFFERENTIATED_MOVES = 64
 """Periods of at most this many moves are differentiated through the method's field (the
 definition); longer ones are composed from the field Jacobians (:func:`linearized_update_jacobian`,
 the same matrix): reverse mode through a period costs time quadratic in its moves (every
-penalty's inner gradient walks the whole graph behind it: 300 moves took 7 s)."""
+penalty's inner gradient walks the whole graph behind it; benchmarks/bench_small_costs.py)."""
 MAX_FALLBACK_MOVES = 10_000
 """The most player moves per trajectory of the fallback verdict (a method without a regular
-equilibrium): each is a step on the method's autodiff field, about 1.6 ms (6,300 moves took
-10 s of CPU), so this bounds the fallback to about 20 s."""
+equilibrium): each is a step on the method's autodiff field, so this bounds the fallback's
+time (a move's cost: benchmarks/bench_small_costs.py)."""
 MAX_JACOBIAN_ENTRY = 1e100
 """The largest field-Jacobian entry the analysis accepts: squares of larger entries (which an
 update Jacobian of two steps holds) overflow float64."""
@@ -209,7 +209,7 @@ def analyze(
     scheme: Scheme,
     fallback_steps: int = 300,
     fallback_radius: float = 0.5,
-    route: Route = "eager",
+    route: DifferentiationRoute = "eager",
     progress: bool = False,
 ) -> LocalAnalysis:
     """Exact local analysis of ``method`` trained with ``scheme`` on ``game``.
@@ -273,9 +273,7 @@ def analyze(
         update_eigenvalues=update_eigenvalues,
         spectral_radius=radius,
         verdict=verdict(radius),
-        max_stable_lr_scale=intervals[-1][1] / max(abs(float(lr)) for lr in scheme.lrs)
-        if intervals
-        else None,
+        max_stable_lr_scale=max_scale_of_ranges(intervals, scheme.lrs),
         stable_lr_intervals=tuple(intervals),
         stable_lr_exact=exact,
         continuous_time_stable=bool((field_eigenvalues.real < -UNIT_CIRCLE_TOLERANCE).all()),

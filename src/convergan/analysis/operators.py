@@ -25,11 +25,11 @@ from torch import Tensor
 from convergan.analysis.moves import moves_per_period
 from convergan.field import (
     GRADIENT_STEP,
+    DifferentiationRoute,
     GameField,
     GradientStep,
     LinearField,
     Mover,
-    Route,
     State,
     flatten,
     unflatten,
@@ -77,15 +77,16 @@ def period_map(
     return operator
 
 
-def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, route: Route) -> Tensor:
+def jacobian(f: Callable[[Tensor], Tensor], z: Tensor, route: DifferentiationRoute) -> Tensor:
     """The Jacobian of a map of flat vectors at ``z``, by the route of the field inside ``f``.
 
     ``"functional"``: ``torch.func.jacfwd`` (composes with ``vmap``: stability maps).
     ``"eager"``: reverse mode, one backward pass per output through the graph an eager field
     keeps when its state requires grad; plain ``torch.autograd``, so a process that only
     analyses never pays the first-call imports of ``torch.func``'s transforms (``torch._dynamo``
-    and the forward-mode decompositions: about 1.4 s of a ``convergan dirac analyze`` run of
-    2.4 s). The two routes agree to rounding (tests/test_dirac_eigenvalues.py).
+    and the forward-mode decompositions: "Speed of dirac analyze" in
+    docs/results/benchmarks.md). The two routes agree to rounding
+    (tests/test_dirac_eigenvalues.py).
     """
     if route == "functional":
         return torch.func.jacfwd(f)(z)

@@ -40,25 +40,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 from torch import Tensor
 
-# The eigen-solver lives in convergan.analysis.eigensolver; its names are this module's too.
-from convergan.analysis.eigensolver import Spectrum as Spectrum
-from convergan.analysis.eigensolver import check_k as check_k
-from convergan.analysis.eigensolver import complex_pairs as complex_pairs
-from convergan.analysis.eigensolver import criterion as criterion
-from convergan.analysis.eigensolver import krylov_dimension as krylov_dimension
-from convergan.analysis.eigensolver import leading_eigenvalues as leading_eigenvalues
-from convergan.analysis.eigensolver import start_vector as start_vector
+from convergan.analysis.eigensolver import Spectrum, complex_pairs, leading_eigenvalues
 from convergan.analysis.operators import UNIT_CIRCLE_TOLERANCE, period_map, verdict
 from convergan.field import GameField, GradientStep, LinearField, State, flatten, unflatten
 
-Route = Literal["transpose", "double-backward", "forward"]
-ROUTES: tuple[str, ...] = ("transpose", "double-backward", "forward")
+# How the field's Jacobian products are computed (see the module docstring).
+ProductRoute = Literal["transpose", "double-backward", "forward"]
+PRODUCT_ROUTES: tuple[str, ...] = get_args(ProductRoute)
 
 
 # ---------------------------------------------------------------------------- J as an operator
@@ -85,9 +79,9 @@ class JacobianOperator:
     All routes give the same numbers; ``benchmarks/bench_spectrum.py`` times them.
     """
 
-    def __init__(self, field: GameField, x: State, route: Route = "transpose") -> None:
-        if route not in ROUTES:
-            raise ValueError(f"route must be one of {', '.join(ROUTES)}, not {route!r}")
+    def __init__(self, field: GameField, x: State, route: ProductRoute = "transpose") -> None:
+        if route not in PRODUCT_ROUTES:
+            raise ValueError(f"route must be one of {', '.join(PRODUCT_ROUTES)}, not {route!r}")
         self.route = route
         self.sizes = tuple(int(x_i.shape[-1]) for x_i in x)
         self.n = sum(self.sizes)
@@ -348,9 +342,12 @@ def stable_lr_scale_intervals(step_eigenvalues: np.ndarray) -> list[tuple[float,
     return [(0.0, float(bounds.min()) if len(bounds) else math.inf)]
 
 
-def max_stable_lr_scale(step_eigenvalues: np.ndarray) -> float | None:
-    """The end of the last of :func:`stable_lr_scale_intervals` (``min 2|Re η|/|η|²``), ``None``
-    when no scale converges. An upper bound, not a certificate."""
+def simgd_lr_scale_upper_bound(step_eigenvalues: np.ndarray) -> float | None:
+    """SimGD's largest stable learning-rate scale allowed by the given eigenvalues of ``HPJ``:
+    the end of the last of :func:`stable_lr_scale_intervals` (``min 2|Re η|/|η|²``), ``None``
+    when no scale converges. An upper bound from the top-k, not a certificate (the exact
+    largest scale of a small game is :func:`convergan.analysis.stable_rates.max_stable_lr_scale`).
+    """
     intervals = stable_lr_scale_intervals(step_eigenvalues)
     return intervals[-1][1] if intervals else None
 

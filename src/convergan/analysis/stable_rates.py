@@ -223,6 +223,13 @@ def max_stable_lr_scale(
 ) -> float | None:
     """The largest factor ``c`` at which ``scheme.scaled(c)`` converges: the end of the last
     of :func:`stable_lr_intervals` (``inf`` when stable at every larger rate, ``None`` when no
-    rate converges)."""
-    intervals = stable_lr_intervals(scheme, jacobians, sizes)
-    return intervals[-1][1] / max(abs(float(lr)) for lr in scheme.lrs) if intervals else None
+    rate converges). Exact, from every eigenvalue; a network's matrix-free spectrum gives only
+    an upper bound (:func:`convergan.analysis.spectrum.simgd_lr_scale_upper_bound`)."""
+    return max_scale_of_ranges(stable_lr_intervals(scheme, jacobians, sizes), scheme.lrs)
+
+
+def max_scale_of_ranges(intervals: list[tuple[float, float]], lrs) -> float | None:
+    """The largest factor on the rates ``lrs`` that stays in the rate ranges ``intervals``
+    (:func:`stable_lr_ranges`'s, in the largest rate): the end of the last range over the
+    largest rate; ``None`` when there is no range."""
+    return intervals[-1][1] / max(abs(float(lr)) for lr in lrs) if intervals else None

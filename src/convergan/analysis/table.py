@@ -73,7 +73,8 @@ def dirac_table(
     lr: float = 0.5, schemes: tuple[str, ...] | None = None, progress: bool = False
 ) -> list[TableRow]:
     """Analyse every preset (default hyperparameters) with every registered scheme at ``lr``;
-    ``progress``: a bar of the rows on stderr (the table takes 10-30 s)."""
+    ``progress``: a bar of the rows on stderr (the table takes seconds: "Speed of dirac
+    analyze" in docs/results/benchmarks.md)."""
     import sys
 
     from tqdm import tqdm

@@ -32,10 +32,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from convergan.analysis.eigensolver import Spectrum, arpack_tolerance
 from convergan.analysis.path_angle import PathStatistics, path_statistics
 from convergan.analysis.spectrum import (
     JacobianOperator,
-    Spectrum,
     UpdateSpectrum,
     diagonal_preconditioner,
     field_spectrum,
@@ -107,12 +107,12 @@ def eigenvalues(
     with its residual ``‖Ju − λu‖/‖u‖``; ``converged`` is ARPACK's flag.
 
     ``float64``: on float64 copies of the players and the batch (tighter residuals; the
-    default tolerance is then 1e-10, else 1e-5).
+    default tolerance is then tighter: :func:`~convergan.analysis.eigensolver.arpack_tolerance`).
     """
     field, x = _analysis_field(game, at, float64)
     with untouched(game.generator, game.discriminator):
         operator = JacobianOperator(field, x)
-        return field_spectrum(operator, k, which, tol=_tolerance(tol, float64), seed=seed)
+        return field_spectrum(operator, k, which, tol=arpack_tolerance(tol, float64), seed=seed)
 
 
 def spectral_radius(
@@ -152,7 +152,7 @@ def spectral_radius(
     field, x = _analysis_field(game, at, float64)
     preconditioner = torch_preconditioner(game, optimizers) if optimizers else None
     gains = sorted({1.0, *built.regularization_gains})
-    tol = _tolerance(tol, float64)
+    tol = arpack_tolerance(tol, float64)
     with untouched(game.generator, game.discriminator):
         operators = {g: JacobianOperator(field.with_regularization_gain(g), x) for g in gains}
         matvecs = {g: op.matvec for g, op in operators.items()}
@@ -283,11 +283,6 @@ def _analysis_field(
     return field, tuple(x_i.detach().to(device, dtype) for x_i in _point(game, at))
 
 
-def _tolerance(tol: float | None, float64: bool) -> float:
-    """ARPACK's tolerance: as ``convergan spectrum``'s default (1e-10 in float64, else 1e-5)."""
-    return tol if tol is not None else (1e-10 if float64 else 1e-5)
-
-
 def _floats(terms: Mapping[str, Tensor]) -> dict[str, float]:
     return {name: float(value.detach()) for name, value in terms.items()}
 
@@ -340,14 +335,11 @@ def verdict(
     the rules check the trend against the local picture, as ``convergan verdict`` does at a
     checkpoint."""
     from convergan.analysis.verdict_rules import RULES, assess
-    from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
+    from convergan.training.directory import RunDirectory
 
     source = getattr(source, "folder", source)  # a Monitor: its folder
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not (path / METRICS_FILE).is_file():
-            raise FileNotFoundError(f"{path} has no {METRICS_FILE}")
-        rows = metrics_by_step(path / METRICS_FILE)
+        rows = RunDirectory(source).logged_metrics()
     else:
         rows = [dict(row) for row in source]
     result = assess(rows, window, radius_per_step)

@@ -158,8 +158,9 @@ def _silence_stdout() -> None:
 
 def _skip_final_collection() -> None:
     """Spare the exiting interpreter its garbage collections over every object torch made
-    (0.2-0.3 s of a 1.5 s ``convergan dirac analyze``): collect once now, so that cyclic
-    garbage is finalised (files flushed), then freeze what lives; the process exits next."""
+    ("Speed of dirac analyze" in docs/results/benchmarks.md): collect once now, so that
+    cyclic garbage is finalised (files flushed), then freeze what lives; the process exits
+    next."""
     import gc
 
     gc.collect()

@@ -58,7 +58,8 @@ def register(commands) -> None:
     parser.add_argument(
         "--no-lr-bound",
         action="store_true",
-        help="with --scheme, skip the largest-stable-lr-scale bound (two ARPACK runs fewer)",
+        help="with --scheme, skip SimGD's upper bound on the stable learning-rate scale "
+        "(two ARPACK runs fewer)",
     )
     parser.add_argument(
         "--field-rate",
@@ -165,9 +166,8 @@ def device_options(parser) -> None:
 
 def set_threads(requested: int | None, quiet: bool = False) -> None:
     """``--threads``: torch's CPU threads. Without it, and without ``OMP_NUM_THREADS``, one
-    thread when the 1-minute load average is above the core count (measured on a 2-core
-    machine at load 20: one product 0.22 s with 1 thread, 7.4 s with 2), said on stderr
-    unless ``quiet``."""
+    thread when the 1-minute load average is above the core count (busy cores make each
+    product many times slower: docs/guides/spectra.md), said on stderr unless ``quiet``."""
     import os
 
     import torch
@@ -324,13 +324,13 @@ def format_record(record: dict) -> str:
                 f"{field['spectral_radius']:.6f}, {field['rate_per_step']:.6f} per step  "
                 f"{field['verdict']}  ({field['solver']})"
             )
-    if "max_stable_lr_scale" in record:
-        scale = record["max_stable_lr_scale"]
+    if "simgd_lr_scale_upper_bound" in record:
+        scale = record["simgd_lr_scale_upper_bound"]
         text = "none (some Re η >= 0)" if scale is None else f"<= {scale:.4g}"
         if scale is not None and math.isinf(scale):
             text = "unbounded"
         lines.append(
-            f"  max stable lr scale {text}   (upper bound from the top-k, not a certificate)"
+            f"  SimGD lr scale bound {text}   (upper bound from the top-k, not a certificate)"
         )
     if "stable_lr_scale_intervals" in record:
         ranges = record["stable_lr_scale_intervals"]

@@ -58,14 +58,13 @@ def register(commands) -> None:
 
 
 def run_toy2d(args) -> int:
-    from convergan.config import ConfigError
     from convergan.config.load import parse_overrides, parse_yaml
-    from convergan.options import each_once
+    from convergan.options import ConfigError, each_once
     from convergan.studies.estimate import Overrides
     from convergan.studies.launch import run_sweep
+    from convergan.studies.methods_2d import toy2d_spec, write_study_summary
     from convergan.studies.report import write_report
     from convergan.studies.spec import with_launcher
-    from convergan.studies.toy2d import toy2d_spec, write_study_summary
 
     try:  # a method or problem given twice would be one cell, or a cell counted twice
         each_once(args.problems, "--problems")

@@ -104,7 +104,7 @@ def run_sweep_command(args) -> int:
         args.parser.error("the following arguments are required: SPEC | status")
     if args.spec == "status":
         return _status(args)
-    from convergan.config import ConfigError
+    from convergan.options import ConfigError
     from convergan.studies.planning import MAX_CELLS, check_grid_size
 
     max_cells = MAX_CELLS if args.max_cells is None else args.max_cells
@@ -169,8 +169,8 @@ def _confirm(count: int, yes: bool) -> None:
 
 def load_spec(path, overrides, axes, launcher, jobs, threads):
     """The spec with the command line's overrides, axes and launcher settings."""
-    from convergan.config import ConfigError
     from convergan.config.load import parse_overrides, parse_yaml
+    from convergan.options import ConfigError
     from convergan.studies.spec import load_sweep_spec, with_command_line, with_launcher
 
     spec = load_sweep_spec(path)  # a file or a shipped name
@@ -195,9 +195,11 @@ def load_spec(path, overrides, axes, launcher, jobs, threads):
 
 def dry_run(spec, out: Path, retry_failed: bool, max_cells: int | None = None) -> str:
     from convergan.studies.estimate import estimate_line
+    from convergan.studies.executors import sbatch_script
     from convergan.studies.grid import cell_overrides
-    from convergan.studies.launch import cells_at_once, local_jobs, plan, sbatch_script, to_run
-    from convergan.studies.planning import MAX_CELLS
+    from convergan.studies.launch import cells_at_once
+    from convergan.studies.planning import MAX_CELLS, plan, to_run
+    from convergan.studies.workers import local_jobs
 
     planned = plan(spec, out, MAX_CELLS if max_cells is None else max_cells)
     todo = {id(p) for p in to_run(planned, retry_failed)}

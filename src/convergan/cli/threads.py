@@ -11,9 +11,8 @@ def one_thread() -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(1)``, then restore the caller's count.
 
     With two threads every batched op over more than a few dozen small matrices hands work to
-    the second thread and waits for it: on the shared 2-core machine (load about 5) an einsum
-    over 62 2×2 matrices took 24 ms against 0.01 ms on one thread, and the stable-rate search
-    of ``dirac analyze`` 50-600 ms against 10-25 ms.
+    the second thread and waits for it, which costs far more than the op ("Speed of dirac
+    analyze" in docs/results/benchmarks.md).
     """
     import torch
 

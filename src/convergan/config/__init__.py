@@ -16,7 +16,6 @@ from convergan.config.load import (
 )
 from convergan.config.schema import (
     Config,
-    ConfigError,
     DataConfig,
     DistributedConfig,
     EmaConfig,
@@ -30,6 +29,7 @@ from convergan.config.schema import (
     config_to_dict,
     scheduled_values,
 )
+from convergan.options import ConfigError
 
 __all__ = [
     "Config",

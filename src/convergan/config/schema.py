@@ -23,29 +23,17 @@ from convergan.options import (
     build,
     choice,
     fail,
-    integer,
     listed,
     mapping,
-    number,
     option,
     scheduled,
     string,
     unknown_key,
 )
-from convergan.registry import (
-    ARCHITECTURES,
-    METRICS,
-    OPTIMIZERS,
-    PluginError,
-    did_you_mean,
-    load_plugins,
-    problem_names,
-)
-from convergan.schedules import KINDS, Schedule, find_schedules, plain, resolve
+from convergan.plugin_loading import PluginError, load_plugins
+from convergan.registry import ARCHITECTURES, METRICS, OPTIMIZERS, did_you_mean, problem_names
+from convergan.schedules import Schedule, find_schedules, plain, resolve
 from convergan.schemes.spec import TRAINING_SCHEME_DEFAULTS, SchemeSpec, parse_scheme
-
-# ConfigError (imported from here by older code) is defined in :mod:`convergan.options`: one
-# error class for every option.
 
 
 @dataclass(frozen=True)
@@ -96,7 +84,8 @@ class OptimizerConfig:
         raise AttributeError(f"optimizer {self.__dict__.get('name')!r} has no option {key!r}")
 
     def build(self):
-        """The optimizer (its options resolved at a step when they follow schedules)."""
+        """The optimizer with the options this config holds (schedules as they are:
+        :func:`convergan.training.optim.build_optimizer` puts them on a run's steps)."""
         return self.options
 
     def to_dict(self) -> dict[str, Any]:
@@ -248,39 +237,24 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
             load_plugins(plugins)
         except PluginError as error:
             raise ConfigError(f"plugins: {error}") from None
-    return build(Config, _learning_rate_shorthand(data), "", _unknown_key)
+    _refuse_removed_keys(data)
+    return build(Config, data, "", _unknown_key)
 
 
-def _learning_rate_shorthand(data: Any) -> Any:
-    """``optim.schedule`` (constant, linear, cosine) and ``optim.warmup_steps``, the keys from
-    before schedules: each player's rate becomes the schedule over ``train.steps`` that they
-    meant (``cosine``: lr -> 0; a warm-up ramps from 0, R3GAN's form). ``constant`` without
-    warm-up (what older runs' config.yaml holds) changes nothing."""
+# The keys from before schedules, each with what to write instead.
+REMOVED_KEYS = {
+    "optim.schedule": "write each rate's schedule, e.g. "
+    "optim.g.lr={schedule: cosine, start: 2e-4, end: 0, steps: 10000}",
+    "optim.warmup_steps": "give each rate's schedule a warm-up, e.g. "
+    "optim.g.lr={schedule: linear, start: 2e-4, end: 2e-4, steps: 10000, warmup_steps: 500}",
+}
+
+
+def _refuse_removed_keys(data: Any) -> None:
     optim = data.get("optim") if isinstance(data, Mapping) else None
-    if not isinstance(optim, Mapping) or not {"schedule", "warmup_steps"} & set(optim):
-        return data
-    optim = dict(optim)
-    kind = choice(optim.pop("schedule", "constant"), "optim.schedule", ("constant", *KINDS))
-    warmup = integer(optim.pop("warmup_steps", 0), "optim.warmup_steps", ge=0)
-    if kind != "constant" or warmup:
-        train = data.get("train")
-        steps = train.get("steps", TrainConfig.steps) if isinstance(train, Mapping) else None
-        steps = integer(steps, "train.steps", gt=0)
-        for player in ("g", "d"):
-            section = dict(optim.get(player) or {})
-            lr = section.get("lr", OptimizerConfig.lr)
-            if isinstance(lr, Mapping):
-                fail("optim.schedule", f"cannot be combined with a schedule in optim.{player}.lr")
-            lr = number(lr, f"optim.{player}.lr", gt=0)
-            section["lr"] = {
-                "schedule": "linear" if kind == "constant" else kind,
-                "start": lr,
-                "end": lr if kind == "constant" else 0.0,
-                "steps": steps,
-                "warmup_steps": warmup,
-            }
-            optim[player] = section
-    return {**data, "optim": optim}
+    for dotted, instead in REMOVED_KEYS.items():
+        if isinstance(optim, Mapping) and dotted.removeprefix("optim.") in optim:
+            fail(dotted, f"removed; {instead}")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -304,8 +278,9 @@ def config_at(cfg: Config, step: int, world_size: int = 1) -> Config:
     """The spec at step ``t``: ``cfg`` with every schedule replaced by its value at the 0-based
     step ``step`` (samples = step x global batch, ``data.batch_size`` x ``world_size``). The
     trainer's step ``t`` runs with these values; a checkpoint at step ``t`` (after ``t``
-    updates) is analysed with them, those of the update that would move it next."""
-    return resolve(cfg, step, step * cfg.data.batch_size * world_size)
+    updates) is analysed with them, those of the update that would move it next. The trainer's
+    parts read the same values (:func:`convergan.schedules.value_at`, which this applies)."""
+    return resolve(cfg, step, cfg.data.batch_size * world_size)
 
 
 def _plain(value: Any) -> Any:

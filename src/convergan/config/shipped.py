@@ -16,7 +16,7 @@ import re
 from importlib.resources import files
 from pathlib import Path
 
-from convergan.config.schema import ConfigError
+from convergan.options import ConfigError
 
 CONFIGS = "configs"
 SWEEPS = "sweeps"

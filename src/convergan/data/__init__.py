@@ -1,1 +1,2 @@
-"""Data: the 2D toy problems (:mod:`convergan.data.toy2d`) and, later, image datasets."""
+"""Data: the 2D distributions (:mod:`convergan.data.distributions_2d`) and the image datasets
+(:mod:`convergan.data.images`)."""

@@ -17,8 +17,7 @@ horizontally with probability 1/2.
 Bad data is a user error: it raises :class:`DatasetError` (a ``ValueError``) with one line
 that names the file; missing data raises :class:`DatasetNotFoundError`, which is also a
 ``FileNotFoundError``. The readers of each file format live in
-:mod:`convergan.data.image_formats`, the resumable loader in :mod:`convergan.data.loader`
-(re-exported here, with the readers' public names, for the modules that import them from here).
+:mod:`convergan.data.image_formats`, the resumable loader in :mod:`convergan.data.loader`.
 """
 
 from __future__ import annotations
@@ -36,16 +35,10 @@ from torch.utils.data import Dataset
 from convergan.data.image_formats import (
     DatasetError,
     DatasetNotFoundError,
-    find_fashion_mnist,
-    read_idx,
 )
-from convergan.data.loader import InfiniteLoader, make_dataloader
 from convergan.registry import IMAGE_DATASETS
 
-__all__ = [
-    "IMAGE_DATASETS", "DatasetError", "DatasetNotFoundError", "ImageDataset", "InfiniteLoader",
-    "find_fashion_mnist", "make_dataloader", "make_image_dataset", "read_idx",
-]  # fmt: skip
+__all__ = ["ImageDataset", "make_image_dataset"]
 
 
 class ImageDataset(Dataset):
@@ -53,8 +46,9 @@ class ImageDataset(Dataset):
 
     An item may be requested as ``dataset[i]`` (augmentations draw from the global torch RNG)
     or as ``dataset[(i, seed)]`` (they draw from a generator seeded with ``seed``).
-    :class:`InfiniteLoader` uses the second form, so the augmentations of a batch depend only
-    on the loader's state: not on the number of workers, nor on the global RNG.
+    :class:`~convergan.data.loader.InfiniteLoader` uses the second form, so the augmentations
+    of a batch depend only on the loader's state: not on the number of workers, nor on the
+    global RNG.
     """
 
     supports_sample_seeds = True

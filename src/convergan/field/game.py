@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +19,7 @@ from convergan.field.layout import DISCRIMINATOR, GENERATOR, ParameterLayout, St
 from convergan.methods.batch import Batch
 from convergan.methods.method import Method, is_zero_gain
 
-Route = Literal["functional", "eager"]
+DifferentiationRoute = Literal["functional", "eager"]  # torch.func or torch.autograd
 Terms = dict[str, Tensor]
 
 
@@ -43,12 +43,15 @@ class GameField:
             new data).
         route: ``"functional"`` (``torch.func``; the analysis differentiates it again with
             ``jacfwd``/``jvp``, under ``vmap`` too) or ``"eager"`` (``torch.autograd``;
-            the faster one for training). An eager field evaluated at a state that requires
-            grad keeps its graph, so reverse mode can differentiate it again: the exact
-            analysis does, since the first ``torch.func`` gradient of a process imports
-            ``torch._dynamo``, a noticeable start-up cost.
+            training's route, with bf16 autocast; an evaluation costs what a functional one
+            does: benchmarks/bench_small_costs.py). An eager field evaluated at a state that
+            requires grad keeps its graph, so reverse mode can differentiate it again: the
+            exact analysis does, since the first ``torch.func`` gradient of a process imports
+            ``torch._dynamo`` (its cost: "Speed of dirac analyze" in
+            docs/results/benchmarks.md).
         regularization_gain: 0 or k under lazy regularization, else 1.
-        step: the 0-based training step (instance-noise annealing; logs say ``step + 1``).
+        step: the 0-based training step, where the method's scheduled numbers (γ, σ) are
+            read (logs say ``step + 1``).
         autocast_device: bf16 autocast of the losses on this device type (eager route).
         layouts: the players' parameter layouts (:class:`ParameterLayout`), built once and
             shared by the fields :meth:`at_step` and :meth:`with_regularization_gain` derive.
@@ -58,7 +61,7 @@ class GameField:
     discriminator: nn.Module
     method: Method
     batch: Batch | Callable[[], Batch]
-    route: Route = "functional"
+    route: DifferentiationRoute = "functional"
     regularization_gain: float | Tensor = 1.0
     step: int = 0
     autocast_device: str | None = None
@@ -67,7 +70,7 @@ class GameField:
     )
 
     def __post_init__(self) -> None:
-        if self.route not in ("functional", "eager"):
+        if self.route not in get_args(DifferentiationRoute):
             raise ValueError(f"route must be 'functional' or 'eager', not {self.route!r}")
         if self.layouts is None:
             layouts = (ParameterLayout(self.generator), ParameterLayout(self.discriminator))
@@ -80,10 +83,10 @@ class GameField:
     def draw_batch(self) -> Batch:
         return self.batch if isinstance(self.batch, Batch) else self.batch()
 
-    def at_step(self, step: int, method: Method | None = None) -> GameField:
-        """The same field at training step ``step`` (the layouts are shared, not rebuilt),
-        with ``method`` when given (a method whose γ or σ follows a schedule)."""
-        return replace(self, step=step, method=self.method if method is None else method)
+    def at_step(self, step: int) -> GameField:
+        """The same field at training step ``step`` (the layouts are shared, not rebuilt): the
+        method's parts read their scheduled numbers there."""
+        return replace(self, step=step)
 
     def with_regularization_gain(self, gain: float | Tensor) -> GameField:
         return replace(self, regularization_gain=gain)
@@ -199,7 +202,9 @@ class GameField:
             half_squared_norm = 0.5 * sum((v_i * v_i).sum() for v_i in v)
             jacobian_transpose_v = torch.autograd.grad(half_squared_norm, params, create_graph=keep)
             v = v if keep else tuple(v_i.detach() for v_i in v)
-        w = self.method.consensus.transform(v, jacobian_transpose_v, self.regularization_gain)
+        w = self.method.consensus.transform(
+            v, jacobian_transpose_v, self.regularization_gain, self.step
+        )
         return w, terms
 
 
@@ -217,7 +222,9 @@ def partial_input(x_j: Tensor) -> Tensor:
     return x_j.clone() if x_j.requires_grad else x_j.detach().requires_grad_(True)
 
 
-def game_field(game, method: Method, step: int = 0, route: Route = "functional") -> GameField:
+def game_field(
+    game, method: Method, step: int = 0, route: DifferentiationRoute = "functional"
+) -> GameField:
     """The exact field of ``method`` on an analysable ``game`` (expectations by quadrature)."""
     return GameField(
         game.generator,

@@ -21,7 +21,8 @@ def flatten(x: State) -> Tensor:
 
 def _broadcast_shapes(shapes: list[torch.Size]) -> tuple[int, ...]:
     """NumPy broadcasting of ``shapes``. Not ``torch.broadcast_shapes``: its first call imports
-    sympy through ``torch._refs`` (0.3-0.5 s of a ``convergan dirac analyze`` run)."""
+    sympy through ``torch._refs`` (its cost: "Speed of dirac analyze" in
+    docs/results/benchmarks.md)."""
     ndim = max(len(s) for s in shapes)
     padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
     result = []
@@ -41,8 +42,8 @@ class ParameterLayout:
     """Maps one flat vector to a module's named parameters (and back).
 
     Parameters are stored in the order of ``module.parameters()``, each in its own contiguous
-    layout. (Channels-last storage of conv weights was tried: 3-7% slower for a DCGAN-28 R1
-    iteration on CPU, measured interleaved on a quiet machine, so it is not used.)
+    layout (channels-last storage of conv weights made the DCGAN step slower: "The training
+    step: R1 and lazy R1" in docs/results/benchmarks.md).
     """
 
     def __init__(self, module: nn.Module) -> None:

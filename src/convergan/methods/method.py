@@ -123,6 +123,7 @@ class Method:
                     weights,
                     input_gradients,
                     functional,
+                    step=step,
                 )
                 terms[penalty.name] = value  # each penalty once: MethodSpec refuses repeats
                 total = total + regularization_gain * value

@@ -1,5 +1,5 @@
-"""Metrics: 2D distances and mode statistics (:mod:`convergan.metrics.toy2d`); image metrics
-(:mod:`convergan.metrics.images`) in the space of a feature extractor
+"""Metrics: distances and mode statistics of point clouds (:mod:`convergan.metrics.point_clouds`);
+image metrics (:mod:`convergan.metrics.images`) in the space of a feature extractor
 (:mod:`convergan.metrics.features`)."""
 
 from convergan.metrics import fidelity as _fidelity

@@ -96,19 +96,19 @@ def compute_metrics(names: Sequence[str], inputs: MetricInputs) -> dict[str, flo
 
 
 # --------------------------------------------------------------------------- built-ins
-# The maths lives in convergan.metrics.toy2d and convergan.metrics.images; these adapters
-# import them on first use, so naming a metric does not import POT or torchmetrics.
+# The maths lives in convergan.metrics.point_clouds and convergan.metrics.images; these
+# adapters import them on first use, so naming a metric does not import POT or torchmetrics.
 
 
 def _w1(inputs: MetricInputs) -> float:
-    from convergan.metrics.toy2d import wasserstein1
+    from convergan.metrics.point_clouds import wasserstein1
 
     n = min(len(inputs.real), len(inputs.fake))
     return wasserstein1(inputs.real, inputs.fake, max_samples=n, seed=12345)
 
 
 def _modes(inputs: MetricInputs) -> dict[str, float]:
-    from convergan.metrics.toy2d import mode_coverage
+    from convergan.metrics.point_clouds import mode_coverage
 
     stats = mode_coverage(inputs.fake, inputs.source.modes, inputs.source.mode_std)
     return {

@@ -55,7 +55,8 @@ class FashionMNISTClassifier(nn.Module):
     ``576 → 256 → 10``. ``forward`` gives logits; :meth:`features` the 256-d ReLU layer.
 
     Pooling before the ReLU is the same function (max commutes with a monotone map) at a
-    quarter of the ReLU cost; there is no batch norm, which was 2.5× slower per step on CPU.
+    quarter of the ReLU cost; there is no batch norm, which makes a CPU step slower
+    (benchmarks/bench_small_costs.py).
     """
 
     def __init__(self, num_classes: int = 10, feature_dim: int = 256) -> None:
@@ -170,10 +171,8 @@ def train_fashion_mnist_classifier(
 ) -> tuple[FashionMNISTClassifier, float]:
     """Train :class:`FashionMNISTClassifier` on the full train split (``path`` = IDX folder,
     default: the Debian package's) and save it, weights-only, to ``out`` (default
-    ``<cache>/fashion-mnist-classifier.pt``). Returns ``(model, test_accuracy)``.
-
-    Measured (seed 0, 2 CPU cores shared with other jobs): test accuracy after epochs 1-5 is
-    86.6, 88.8, 89.1, 90.3, 90.7%; the 5 epochs took 263 s (15-95 s an epoch, by load).
+    ``<cache>/fashion-mnist-classifier.pt``). Returns ``(model, test_accuracy)``; the
+    accuracy it reaches is in docs/guides/images.md.
     """
     from convergan.data.image_formats import load_fashion_mnist
 

@@ -137,8 +137,8 @@ def frechet_distance(
     (``AB`` and ``BA`` share their spectrum), so ``Tr (Σ₁Σ₂)^{1/2} = Σᵢ √λᵢ(M)``, computed with
     two symmetric eigendecompositions in float64 (``eigh`` of Σ₁, ``eigvalsh`` of M written in
     Σ₁'s eigenbasis); eigenvalues below ``d·ε·λ_max`` (rounding noise, e.g. the null space of a
-    singular covariance) count as 0. At d = 2048 this takes 2-3.5 s on 2 CPU cores, against
-    4 s for torchmetrics' general ``eigvals`` of Σ₁Σ₂ and 14 s for ``scipy.linalg.sqrtm``. Unlike
+    singular covariance) count as 0 (its cost against the other routes: "Fréchet distance at
+    d = 2048" in docs/results/benchmarks.md). Unlike
     ``scipy.linalg.sqrtm`` on the non-symmetric ``Σ₁Σ₂`` (pytorch-fid, which then needs an
     ``εI`` retry and drops imaginary parts), this stays real and exact for singular
     covariances (``n < d``); it agrees with torchmetrics' general ``eigvals`` to ~1e-9.

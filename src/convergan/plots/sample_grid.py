@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from convergan.plots.images import image_grid
-from convergan.plots.toy2d import (
+from convergan.plots.samples_2d import (
     CONTOUR_ALPHA,
     LOGIT_CMAP,
     default_bounds,

@@ -1,6 +1,7 @@
 """Figures of a run's verdict (``convergan verdict --html``), each returned as PNG bytes.
 
-matplotlib's object API only (``Figure``, never ``pyplot``), as in :mod:`convergan.plots.toy2d`.
+matplotlib's object API only (``Figure``, never ``pyplot``), as in
+:mod:`convergan.plots.samples_2d`.
 """
 
 from __future__ import annotations

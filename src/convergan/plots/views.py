@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # annotations only: listing the views imports no torch
 def points_2d(
     path: Path, real: Tensor, fake: Tensor, discriminator: nn.Module | None, title: str
 ) -> Path:
-    from convergan.plots.toy2d import save_samples_figure
+    from convergan.plots.samples_2d import save_samples_figure
 
     return save_samples_figure(path, real, fake.cpu(), discriminator, title=title)
 

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Protocol
 
 from torch import Tensor, nn
 
-from convergan.config.schema import ConfigError
 from convergan.metrics.catalog import check_sample_count
+from convergan.options import ConfigError
 from convergan.registry import METRICS, PROBLEM_FAMILIES, problem_names
 
 

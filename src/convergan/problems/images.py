@@ -45,7 +45,7 @@ class ImageProblem(Problem):
         return DataInfo(tuple(self.dataset.shape), getattr(self.dataset, "num_classes", None))
 
     def real_stream(self, global_batch: int, seed: int, num_workers: int = 0):
-        from convergan.data.images import make_dataloader
+        from convergan.data.loader import make_dataloader
 
         return make_dataloader(self.dataset, global_batch, num_workers=num_workers, seed=seed)
 

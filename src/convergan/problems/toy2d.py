@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from convergan.data.toy2d import Toy2DStream, make_toy2d
+from convergan.data.distributions_2d import Toy2DStream, make_distribution_2d
 from convergan.metrics.catalog import MetricInputs, compute_metrics
 from convergan.problems.base import DataInfo, Generate, Problem
 from convergan.registry import PROBLEMS_2D
@@ -17,7 +17,7 @@ EVALUATION_SEED = 12345  # real samples and latents of every evaluation
 
 
 class Toy2DProblem(Problem):
-    """A 2D distribution generated in code (:mod:`convergan.data.toy2d`)."""
+    """A 2D distribution generated in code (:mod:`convergan.data.distributions_2d`)."""
 
     metric_domain = "2d"
     default_metrics = ("w1",)
@@ -34,9 +34,9 @@ class Toy2DProblem(Problem):
         if config.data.noise_std > 0:  # the spread of the modes, for problems that have one
             options = {"std": config.data.noise_std}
         try:
-            self.source = make_toy2d(source or self.name, **options)
+            self.source = make_distribution_2d(source or self.name, **options)
         except ValueError as error:
-            from convergan.config.schema import ConfigError
+            from convergan.options import ConfigError
 
             raise ConfigError(f"data.noise_std: {error}") from None
 
@@ -68,7 +68,7 @@ class Toy2DEvaluator:
         self.problem, self.metrics = problem, metrics
 
     def __call__(self, generate: Generate, discriminator: nn.Module | None) -> dict[str, float]:
-        from convergan.metrics.toy2d import input_gradient_norm
+        from convergan.metrics.point_clouds import input_gradient_norm
 
         real, latents = self.problem.evaluation_points()
         fake = generate(latents, None).cpu()

@@ -18,7 +18,7 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
-from convergan.analysis.spectrum import JacobianOperator, Route, diagonal_preconditioner
+from convergan.analysis.spectrum import JacobianOperator, ProductRoute, diagonal_preconditioner
 from convergan.config.schema import config_at
 from convergan.field import GameField, State
 from convergan.methods.batch import Batch
@@ -113,7 +113,7 @@ class CheckpointAt:
         samples: int | None,
         seed: int,
         float64: bool = False,
-        route: Route = "transpose",
+        route: ProductRoute = "transpose",
         gain: float = 1.0,
     ) -> JacobianOperator:
         """``J = v′(x)`` on the evaluation game at regularization gain ``gain``, its graph
@@ -132,13 +132,11 @@ class CheckpointAt:
 
 
 def optimizer_states(checkpoint: dict) -> tuple:
-    """Each player's optimizer state in a checkpoint: the movers' states in the scheme
-    state, or (older runs) ``torch.optim`` state dicts under ``"optimizers"``."""
+    """Each player's optimizer state in a checkpoint: the movers' states in the scheme state
+    (``(None, None)`` when it holds none)."""
     scheme_state = checkpoint.get("scheme_state")
     if scheme_state and scheme_state.get("moves"):
         return tuple(scheme_state["moves"])
-    if "optimizers" in checkpoint:
-        return tuple((o.get("state") or {}).get(0) for o in checkpoint["optimizers"])
     return (None, None)
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from convergan.config import ConfigError
-from convergan.options import each_once
+from convergan.options import ConfigError, each_once
 from convergan.problems import make_problem
 from convergan.registry import METRICS
 from convergan.training.directory import RunDirectory

@@ -15,7 +15,7 @@ from convergan.runs.memory import check_sample_memory
 from convergan.training.batches import sample_latents
 from convergan.training.directory import RunDirectory
 from convergan.training.generate import BoundModule, generate
-from convergan.training.run import FIXED_NOISE_SEED, fixed_labels
+from convergan.training.generator_outputs import FIXED_NOISE_SEED, fixed_labels
 
 
 def load_generator_samples(run_dir: Path, n: int, out: Path, seed: int, use_ema: bool) -> Path:

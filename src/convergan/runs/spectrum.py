@@ -25,18 +25,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from convergan.analysis.eigensolver import (
+    Spectrum,
+    arpack_tolerance,
+    check_k,
+    leading_eigenvalues,
+    start_vector,
+)
 from convergan.analysis.field_rate import field_scheme_spectrum
 from convergan.analysis.spectrum import (
     JacobianOperator,
-    Route,
-    Spectrum,
-    check_k,
+    ProductRoute,
     field_spectrum,
-    leading_eigenvalues,
-    max_stable_lr_scale,
     scaled_field_operator,
+    simgd_lr_scale_upper_bound,
     stable_lr_scale_intervals,
-    start_vector,
     update_spectrum,
 )
 from convergan.config.schema import config_at
@@ -46,10 +49,10 @@ from convergan.problems import Problem, make_problem
 from convergan.runs.at_step import CheckpointAt
 from convergan.training.batches import evaluation_batch
 from convergan.training.directory import RunDirectory
-from convergan.training.loop import build_scheme
+from convergan.training.in_force import build_scheme
 
 UPPER_BOUND_NOTE = (
-    "max_stable_lr_scale is an upper bound from the top-k eigenvalues (SimGD's rule "
+    "simgd_lr_scale_upper_bound is an upper bound from the top-k eigenvalues (SimGD's rule "
     "2|Re eta|/|eta|^2 on H*P*J), not a certificate; stable_lr_scale_intervals, from the same "
     "eigenvalues, contains the true stable scales"
 )
@@ -67,15 +70,13 @@ class SpectrumSettings:
     schemes: tuple[str, ...] = ()  # "run" (the trainer's scheme) or registered scheme names
     preconditioned: bool = False
     float64: bool = False
-    route: Route = "transpose"
+    route: ProductRoute = "transpose"
     # Update operators on F′ᵀ (single backwards, no second graph) instead of F′ (J u by
-    # double backward). Measured (benchmarks/bench_spectrum_products.py, 1 CPU thread): the
-    # default circle run, F′ᵀ 126 products 27.8 s against F′ 98 products 17.7 s; a width-64
-    # circle run, 68 products 25.8 s against 97 products 40.9 s. No consistent gain: off.
+    # double backward): no consistent gain (benchmarks/bench_spectrum_products.py), so off.
     update_transposed: bool = False
-    tol: float | None = None  # None: 1e-10 in float64, 1e-5 in float32
+    tol: float | None = None  # None: by the dtype (analysis.eigensolver.arpack_tolerance)
     maxiter: int | None = None
-    lr_bound: bool = True  # with schemes: max_stable_lr_scale (two more ARPACK runs on H*P*J)
+    lr_bound: bool = True  # with schemes: simgd_lr_scale_upper_bound (2 more ARPACK runs, H*P*J)
     field_rate: bool = False  # with schemes: their spectral radius on the field (field_rate.py)
     device: str = "auto"  # where the products run: cpu, cuda or auto (ARPACK stays on the CPU)
 
@@ -197,7 +198,7 @@ def analyze_operators(
     jacobian = jacobian_at(1.0)
     check_k(settings.k, jacobian.n)
     dtype = jacobian.dtype
-    tol = settings.tol if settings.tol is not None else (1e-10 if dtype == torch.float64 else 1e-5)
+    tol = arpack_tolerance(settings.tol, dtype == torch.float64)
     solver = dict(tol=tol, maxiter=settings.maxiter, seed=settings.seed)
 
     def solve(label: str, run):
@@ -255,12 +256,12 @@ def analyze_operators(
         if not settings.lr_bound:
             return record
         values = _step_eigenvalues(config, jacobian, preconditioner, settings, solve, solver)
-        record["max_stable_lr_scale"] = max_stable_lr_scale(values)
+        record["simgd_lr_scale_upper_bound"] = simgd_lr_scale_upper_bound(values)
         # the ranges of scales, as dirac analyze reports rates; a null end is unbounded
         record["stable_lr_scale_intervals"] = [
             [lo, hi if math.isfinite(hi) else None] for lo, hi in stable_lr_scale_intervals(values)
         ]
-        record["max_stable_lr_scale_note"] = UPPER_BOUND_NOTE
+        record["simgd_lr_scale_upper_bound_note"] = UPPER_BOUND_NOTE
     return record
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from convergan.analysis.verdict_rules import RULES, WINDOW, assess
+from convergan.analysis.verdict_rules import RULES, assess
+from convergan.analysis.verdict_statistics import WINDOW
 from convergan.wording import count
 
 

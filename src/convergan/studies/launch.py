@@ -15,8 +15,7 @@ the next one then stops the killed sweep's workers that still run
 
 Planning is :mod:`convergan.studies.planning`, the local workers
 :mod:`convergan.studies.workers`, the submitit executors and SLURM
-:mod:`convergan.studies.executors`; their names that the command line uses are re-exported
-here.
+:mod:`convergan.studies.executors`.
 """
 
 from __future__ import annotations
@@ -25,14 +24,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from convergan.config.schema import ConfigError
+from convergan.options import ConfigError
 from convergan.studies.cells import cell_status, lock_holder, read_cell
 from convergan.studies.estimate import SWEEP_OVERRIDES, Overrides, estimate_line
-from convergan.studies.executors import sbatch_script, submit_slurm, wait_for_records
+from convergan.studies.executors import submit_slurm, wait_for_records
 from convergan.studies.planning import (
     MAX_CELLS,
     PlannedCell,
-    SweepChanged,
     check_grid_size,
     plan,
     to_run,
@@ -42,15 +40,7 @@ from convergan.studies.spec import SweepSpec
 from convergan.studies.workers import local_jobs, most_local_jobs, run_local, stop_orphans
 from convergan.training.lock import RunDirectoryError, RunLock, RunLockedError
 
-__all__ = [
-    "SweepBusy",
-    "SweepChanged",
-    "local_jobs",
-    "plan",
-    "run_sweep",
-    "sbatch_script",
-    "to_run",
-]
+__all__ = ["SweepBusy", "run_sweep"]
 
 
 class SweepBusy(ConfigError):

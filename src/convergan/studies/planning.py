@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from convergan.config import load_config
-from convergan.config.schema import Config, ConfigError, config_to_dict
+from convergan.config.schema import Config, config_to_dict
 from convergan.files import write_text
+from convergan.options import ConfigError
 from convergan.studies.cells import (
     FINAL,
     cell_status,

@@ -52,7 +52,7 @@ def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
     if requested == "cpu":
         return torch.device("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        from convergan.config import ConfigError  # one line, exit 2 in the CLI
+        from convergan.options import ConfigError
 
         raise ConfigError(
             "device: cuda requested but this torch build sees no CUDA device; use device=cpu "

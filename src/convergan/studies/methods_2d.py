@@ -16,9 +16,9 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from convergan.config.schema import ConfigError
 from convergan.config.shipped import CONFIGS, shipped_file
 from convergan.files import write_text
+from convergan.options import ConfigError
 from convergan.studies.spec import SweepSpec, load_sweep_spec
 
 SPEC = "toy2d-methods"  # shipped sweep spec (package data)

@@ -93,8 +93,8 @@ def wasserstein1(x: ArrayLike, y: ArrayLike, max_samples: int = 2000, seed: int 
 
     **Sample size.** Each side is subsampled without replacement to at most ``max_samples``
     points (default 2000), reproducibly from ``seed``; :func:`wasserstein1_result` reports
-    the sizes used. The exact solver costs O(n²) memory and roughly O(n³) time: about 0.9 s
-    for 2000 × 2000 on one CPU core here, 0.05 s for 500 × 500.
+    the sizes used. The exact solver costs O(n²) memory and roughly O(n³) time, which bounds
+    the default (benchmarks/bench_small_costs.py).
 
     **Bias.** This is the distance between *samples*: two independent samples of the same
     2D distribution are at distance > 0, shrinking roughly like n^(-1/2) (e.g. ≈ 0.11 for

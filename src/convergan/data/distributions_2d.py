@@ -1,9 +1,9 @@
-"""2D toy problems, generated in code, and a resumable batch stream over them.
+"""The 2D distributions of the toy problems, generated in code, and a resumable batch stream.
 
 Mescheder et al. (2018, §5) test their theory on small 2D problems because there the
 distance between the generator and the data distribution can be *measured* (see
-:mod:`convergan.metrics.toy2d`). The problems fall into two kinds, and the difference is the
-point of the paper:
+:mod:`convergan.metrics.point_clouds`). The distributions fall into two kinds, and the
+difference is the point of the paper:
 
 * **Absolutely continuous** (they have a density on R²): ``gaussian`` and the Gaussian
   mixtures ``ring8`` and ``grid25``.
@@ -15,9 +15,12 @@ point of the paper:
 Every problem has ``sample(n, generator, dtype=torch.float32) -> Tensor (n, 2)``. All
 randomness comes from the ``torch.Generator`` passed in, so a fixed generator state gives a
 fixed batch; samples are created on the generator's device. Mixtures also expose ``modes``
-(a float64 ``(k, 2)`` tensor) and ``mode_std`` for :func:`convergan.metrics.toy2d.mode_coverage`.
+(a float64 ``(k, 2)`` tensor) and ``mode_std`` for
+:func:`convergan.metrics.point_clouds.mode_coverage`.
 
-Build one by name with :func:`make_toy2d`; :data:`TOY2D_PROBLEMS` lists the names.
+Build one by name with :func:`make_distribution_2d`; :data:`~convergan.registry.PROBLEMS_2D`
+lists the names. The 2D *problem* (data, metrics and views of a config) is
+:class:`convergan.problems.toy2d.Toy2DProblem`.
 """
 
 from __future__ import annotations
@@ -33,23 +36,22 @@ from torch import Tensor
 from convergan.registry import PROBLEMS_2D
 
 __all__ = [
-    "TOY2D_PROBLEMS",
     "Circle",
     "FourLines",
     "Gaussian2D",
     "GaussianMixture2D",
     "Line",
-    "Toy2DProblem",
+    "Distribution2D",
     "Toy2DStream",
     "grid_of_gaussians",
-    "make_toy2d",
+    "make_distribution_2d",
     "ring_of_gaussians",
 ]
 
 
 @runtime_checkable
-class Toy2DProblem(Protocol):
-    """What the trainer needs from a 2D problem."""
+class Distribution2D(Protocol):
+    """What the trainer needs from a 2D distribution."""
 
     name: str
     absolutely_continuous: bool
@@ -200,7 +202,7 @@ class GaussianMixture2D:
 
     Absolutely continuous, but with ``mode_std`` small relative to the mode spacing it is
     nearly singular and strongly multimodal: the standard test for mode collapse. Use
-    :func:`convergan.metrics.toy2d.mode_coverage` with ``modes`` and ``mode_std``.
+    :func:`convergan.metrics.point_clouds.mode_coverage` with ``modes`` and ``mode_std``.
     """
 
     absolutely_continuous = True
@@ -253,14 +255,8 @@ def grid_of_gaussians(side: int = 5, spacing: float = 2.0, std: float = 0.05) ->
     return GaussianMixture2D(modes, std, name=f"grid{side * side}")
 
 
-# The problems are declared (name, class, description) in convergan.registry.PROBLEMS_2D, so
-# their names are listed without importing torch. The registry is the list of problems; this
-# name is kept for existing imports.
-TOY2D_PROBLEMS = PROBLEMS_2D
-
-
-def make_toy2d(name: str, **kwargs: Any) -> Toy2DProblem:
-    """Build the 2D problem called ``name``, e.g. ``make_toy2d("ring8", std=0.05)``.
+def make_distribution_2d(name: str, **kwargs: Any) -> Distribution2D:
+    """Build the 2D problem called ``name``, e.g. ``make_distribution_2d("ring8", std=0.05)``.
 
     Raises ``ValueError`` with one line naming the valid choices for an unknown name or an
     option the factory does not take.
@@ -289,12 +285,12 @@ class Toy2DStream(Iterator[Tensor]):
     :meth:`load_state_dict` the stream continues with exactly the batches the original would
     have produced next.
 
-    ``problem`` is a problem object or a name for :func:`make_toy2d`.
+    ``problem`` is a problem object or a name for :func:`make_distribution_2d`.
     """
 
     def __init__(
         self,
-        problem: Toy2DProblem | str,
+        problem: Distribution2D | str,
         batch_size: int,
         seed: int = 0,
         dtype: torch.dtype = torch.float32,
@@ -303,7 +299,7 @@ class Toy2DStream(Iterator[Tensor]):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an int, got {seed!r}")
-        self.problem = make_toy2d(problem) if isinstance(problem, str) else problem
+        self.problem = make_distribution_2d(problem) if isinstance(problem, str) else problem
         self.batch_size = batch_size
         self.seed = seed
         self.dtype = dtype
