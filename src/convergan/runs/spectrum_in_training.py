@@ -70,9 +70,7 @@ class InTrainingSpectrum:
         point = tuple(x_i.detach() for x_i in x)
         scheme = build_analysis_scheme(now, "run")
         gains = sorted({1.0, *scheme.regularization_gains})
-        operators = {
-            g: JacobianOperator(field.with_regularization_gain(g), point) for g in gains
-        }
+        operators = {g: JacobianOperator(field.with_regularization_gain(g), point) for g in gains}
         jacobian = operators[1.0]
         budget = options.products
 
