@@ -33,6 +33,7 @@ import convergan.analysis.spectrum as spectrum_module
 from convergan.config import config_at
 from convergan.runs.at_step import CheckpointAt, optimizer_states
 from convergan.runs.spectrum_in_training import InTrainingSpectrum
+from convergan.training.diagnostics import diagnostics_every
 from convergan.training.directory import RunDirectory
 from convergan.training.loop import train
 
@@ -48,13 +49,18 @@ class CountedOperator(spectrum_module.JacobianOperator):
 
 
 def training_seconds(run: RunDirectory, steps: int) -> float:
-    """Seconds of ``steps`` steps of the run's config, from a fresh start."""
+    """Seconds of ``steps`` steps of the run's config, from a fresh start, with the
+    diagnostics as often as in the run (its ``every`` resolved for its own length)."""
     config = run.config
     with tempfile.TemporaryDirectory() as out:
         train_options = dataclasses.replace(
             config.train, steps=steps, eval_every=0, sample_every=0, checkpoint_every=0
         )
-        fresh = dataclasses.replace(config, out_dir=str(Path(out) / "run"), train=train_options)
+        diagnostics = dataclasses.replace(config.eval.diagnostics, every=diagnostics_every(config))
+        evaluation = dataclasses.replace(config.eval, diagnostics=diagnostics)
+        fresh = dataclasses.replace(
+            config, out_dir=str(Path(out) / "run"), train=train_options, eval=evaluation
+        )
         start = time.perf_counter()
         train(fresh, progress=False)
         return time.perf_counter() - start
