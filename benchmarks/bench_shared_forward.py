@@ -97,7 +97,9 @@ def measure(at: CheckpointAt, samples: int, seed: int, rounds: int, repeats: int
             return lambda v: -torch.as_tensor(operator._matvec(v.numpy()))
 
         builders["berard"] = berard_product
-    rows: dict[str, dict[str, list[float]]] = {k: {"build": [], "product": []} for k in builders}
+    rows: dict[str, dict[str, list[float]]] = {
+        k: {"build": [], "product": [], "product_cpu": []} for k in builders
+    }
     outputs = {}
     for round_ in range(rounds):
         order = list(builders) if round_ % 2 == 0 else list(reversed(builders))
@@ -106,14 +108,16 @@ def measure(at: CheckpointAt, samples: int, seed: int, rounds: int, repeats: int
             product = builders[who]()
             rows[who]["build"].append(time.perf_counter() - start)
             for _ in range(repeats):
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 outputs[who] = product(w)
                 rows[who]["product"].append(time.perf_counter() - start)
+                rows[who]["product_cpu"].append(time.process_time() - cpu_start)
             del product
     result = {
         who: {
             "build_s": float(np.median(r["build"])),
             "product_s": float(np.median(r["product"])),
+            "product_cpu_s": float(np.median(r["product_cpu"])),
             "products_timed": len(r["product"]),
         }
         for who, r in rows.items()
@@ -128,7 +132,9 @@ def measure(at: CheckpointAt, samples: int, seed: int, rounds: int, repeats: int
         )
     for who in ("apart", "berard"):
         if who in result:
-            result[f"{who}_over_shared"] = result[who]["product_s"] / result["shared"]["product_s"]
+            for key in ("product_s", "product_cpu_s"):
+                ratio = result[who][key] / result["shared"][key]
+                result[f"{who}_over_shared{'_cpu' if 'cpu' in key else ''}"] = ratio
     return result
 
 
