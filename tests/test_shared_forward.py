@@ -6,8 +6,9 @@ The reference here is the field as two separate computations: each player's loss
 generator forward (``Method.generator_loss`` / ``Method.discriminator_loss``, each on freshly
 bound players), one ``torch.autograd.grad`` per player, consensus as ``v − γ∇(½‖v‖²)`` written
 out; ``Jᵀw`` is one backward of that reference field and ``J u`` the backward of a backward.
-Every registered loss, with every registered penalty, R1 + R2 together, instance noise and
-consensus, on a small MLP pair (float64) and on the Dirac-GAN."""
+A ``w`` nonzero in one player's block only takes a backward through that player's field
+alone, with the same product. Every registered loss, with every registered penalty, R1 + R2
+together, instance noise and consensus, on a small MLP pair (float64) and on the Dirac-GAN."""
 
 from __future__ import annotations
 
@@ -97,6 +98,14 @@ def check_against_reference(field: GameField, x) -> None:
     torch.testing.assert_close(operator.value, v.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(operator.rmatvec(w), jtw, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(operator.matvec(u), ju, rtol=1e-10, atol=1e-10)
+    # One player's block of w zero (a step of one player in F′ᵀ): the backward skips the
+    # other player's graph, and the product is the same.
+    for i in (0, 1):
+        masked = torch.cat([b if j == i else torch.zeros_like(b) for j, b in enumerate(
+            torch.split(w, field.sizes)
+        )])  # fmt: skip
+        (expected,) = torch.autograd.grad(v, z, masked, retain_graph=True)
+        torch.testing.assert_close(operator.rmatvec(masked), expected, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("penalties", list(PENALTY_SETS))
