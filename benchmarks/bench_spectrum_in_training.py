@@ -3,6 +3,9 @@
 On a trained run's checkpoints (every 500 steps: the looks of ``eval.spectrum.every=500``),
 in one process, interleaved:
 
+Times are process CPU seconds of one thread (wall seconds are recorded too: on a loaded
+machine they measure the other work as much as this one).
+
 * the training time of 500 steps of the run's own config (timed over ``--steps`` steps with
   evaluation, samples and checkpoints off, diagnostics as configured, scaled to 500);
 * the looks, in order over the checkpoints so each starts from the previous one's vectors,
@@ -48,9 +51,10 @@ class CountedOperator(spectrum_module.JacobianOperator):
         OPERATORS.append(self)
 
 
-def training_seconds(run: RunDirectory, steps: int) -> float:
-    """Seconds of ``steps`` steps of the run's config, from a fresh start, with the
-    diagnostics as often as in the run (its ``every`` resolved for its own length)."""
+def training_seconds(run: RunDirectory, steps: int) -> tuple[float, float]:
+    """Wall and process CPU seconds of ``steps`` steps of the run's config, from a fresh
+    start, with the diagnostics as often as in the run (its ``every`` resolved for its own
+    length)."""
     config = run.config
     with tempfile.TemporaryDirectory() as out:
         train_options = dataclasses.replace(
@@ -61,9 +65,9 @@ def training_seconds(run: RunDirectory, steps: int) -> float:
         fresh = dataclasses.replace(
             config, out_dir=str(Path(out) / "run"), train=train_options, eval=evaluation
         )
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         train(fresh, progress=False)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu_start
 
 
 class _State:
@@ -82,13 +86,13 @@ def looks(run: RunDirectory, steps: list[int], products: int) -> list[dict]:
         )
         OPERATORS.clear()
         state = _State(optimizer_states(at.state))
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         scalars = look(config, at.players.generator, at.players.discriminator, at.x, step, state)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         count = sum(op.products for op in OPERATORS)
         rows.append(
-            {"step": step, "seconds": seconds, "products": count, "scalars": scalars}
-            | {"seconds_per_product": seconds / max(count, 1)}
+            {"step": step, "seconds": seconds, "cpu_seconds": cpu, "products": count}
+            | {"cpu_seconds_per_product": cpu / max(count, 1), "scalars": scalars}
         )
         print(products, json.dumps(rows[-1]), flush=True)
     return rows
@@ -123,15 +127,17 @@ def main() -> None:
     ritz = looks(run, steps, products=40)
     arpack = looks(run, steps, products=0)
     second = training_seconds(run, args.steps)
-    per_500 = EVERY * min(first, second) / args.steps
-    result["training_seconds_per_500_steps"] = per_500
-    result["training_seconds_measured"] = [first, second]
+    # CPU seconds (one thread): less moved than wall seconds by other work on the machine
+    per_500 = EVERY * min(first[1], second[1]) / args.steps
+    result["training_cpu_seconds_per_500_steps"] = per_500
+    result["training_seconds_measured"] = {"wall": [first[0], second[0]]}
+    result["training_seconds_measured"]["cpu"] = [first[1], second[1]]
     for name, rows in (("ritz_40", ritz), ("arpack", arpack)):
         warm = rows[1:] or rows  # the first look starts cold
-        mean = sum(r["seconds"] for r in warm) / len(warm)
+        mean = sum(r["cpu_seconds"] for r in warm) / len(warm)
         result[name] = {
             "looks": rows,
-            "warm_look_seconds": mean,
+            "warm_look_cpu_seconds": mean,
             "fraction_of_training": mean / per_500,
         }
     result["ritz_vs_arpack"] = [
@@ -146,7 +152,7 @@ def main() -> None:
     spectrum_module.JacobianOperator = spectrum_module_operator
     print(json.dumps({k: v for k, v in result.items() if k not in ("ritz_40", "arpack")}))
     for name in ("ritz_40", "arpack"):
-        print(name, result[name]["warm_look_seconds"], result[name]["fraction_of_training"])
+        print(name, result[name]["warm_look_cpu_seconds"], result[name]["fraction_of_training"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
 
