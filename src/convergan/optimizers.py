@@ -11,7 +11,9 @@ Each optimizer's options and their defaults live here and nowhere else: a config
 class it names (read from the class, as a scheme's are from its class), each checked by its
 :func:`~convergan.options.option` bounds; a key the chosen optimizer does not take is a
 one-line error. A number may be a schedule (:mod:`convergan.schedules`; R3GAN ramps Adam's
-β2), resolved to its value before an update runs.
+β2): in a run it is a function of the training step, and the trainer's mover
+(:class:`~convergan.field.OptimizerStep`) runs each update with its value at the step, so the
+update rules below only ever see numbers.
 
 The arithmetic is PyTorch's own single-tensor implementation, operation for operation
 (``torch.optim.Adam``, ``RMSprop`` and ``SGD`` with ``foreach=False``), so a trainer step

@@ -15,18 +15,23 @@ decays to ``end`` (cosine or linear) and stays there. The cosine form is R3GAN's
 formula for formula; :meth:`Schedule.value` gives it. Validation lives with every other check
 in :mod:`convergan.options`; this module is pure Python (no torch), at the bottom of the layers.
 
-**The spec at step t.** :func:`resolve` replaces every schedule in a spec (a config, a method
-spec: any tree of dataclasses, tuples, lists and dicts) by its value at a step, so the trainer,
-the spectrum of a checkpoint and the Dirac verdict all read one number per hyperparameter.
-The training step with 0-based index ``t`` uses the values at ``(t, t × global batch)``, as
-R3GAN's loop does before it counts the batch.
+**Numbers in force.** The parts a run is built from (a penalty, the instance noise, a
+scheme's learning rates, an optimizer, the EMA) hold each schedulable number as a constant or
+a function of the 0-based training step, as optax keeps a schedule inside its transform: the
+config's :class:`Schedule` becomes one with :func:`on_steps` (the run's samples per step turn
+steps into samples seen), and a part reads the value it uses with :func:`value_at`, at the step
+it runs. :func:`value_at` is the one answer to "the value of a number at step t":
+:func:`resolve` applies it to a whole spec (a config, a method spec) for whatever needs the
+values of one step as plain numbers (the spectrum of a checkpoint, the Dirac verdict, the
+``schedule/<key>`` scalars). The training step with 0-based index ``t`` uses the values at
+``(t, t × global batch)``, as R3GAN's loop does before it counts the batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,31 +96,96 @@ class Schedule:
         return f"{self.kind} {self.start:g}->{self.end:g} over {self.length} {self.unit}{extra}"
 
 
-def resolve(tree: Any, step: int, samples: int) -> Any:
-    """``tree`` with every :class:`Schedule` replaced by its value at ``step`` / ``samples``.
+@dataclass(frozen=True)
+class StepSchedule:
+    """A :class:`Schedule` on a run's step count: called with the 0-based step, its value
+    there, ``samples_per_step`` (the global batch) turning steps into samples seen."""
+
+    schedule: Schedule
+    samples_per_step: int
+
+    def __call__(self, step: int) -> float:
+        return self.schedule.at(step, step * self.samples_per_step)
+
+    def __str__(self) -> str:
+        return str(self.schedule)
+
+
+StepValue = Any  # a constant (float or tensor), or a function of the 0-based training step
+
+
+def value_at(number: StepValue, step: int) -> Any:
+    """The value of ``number`` at the 0-based training ``step``: a function of the step (a
+    :class:`StepSchedule`, or any callable) called there; a constant is itself."""
+    if callable(number):
+        return number(step)
+    if isinstance(number, Schedule):
+        raise TypeError(f"the schedule {number} needs a run's clock: on_steps(schedule, batch)")
+    return number
+
+
+def numbers_at(part: Any, step: int) -> Any:
+    """A frozen dataclass ``part`` (an optimizer) with every field that is a function of the
+    step, alone or in a tuple (Adam's ``betas``), replaced by its :func:`value_at`; ``part``
+    itself when none is."""
+    changes = {}
+    for f in dataclasses.fields(part):
+        value = getattr(part, f.name)
+        if _follows_the_step(value):
+            changes[f.name] = (
+                tuple(value_at(v, step) for v in value)
+                if isinstance(value, tuple)
+                else value_at(value, step)
+            )
+    return dataclasses.replace(part, **changes) if changes else part
+
+
+def has_step_functions(part: Any) -> bool:
+    """Whether :func:`numbers_at` would change ``part`` at some step."""
+    return any(_follows_the_step(getattr(part, f.name)) for f in dataclasses.fields(part))
+
+
+def _follows_the_step(value: Any) -> bool:
+    return callable(value) or (isinstance(value, tuple) and any(callable(v) for v in value))
+
+
+def on_steps(tree: Any, samples_per_step: int) -> Any:
+    """``tree`` with every :class:`Schedule` made a :class:`StepSchedule` of a run with
+    ``samples_per_step`` samples per step (what the parts are built with)."""
+    return _map_schedules(tree, lambda s: StepSchedule(s, samples_per_step))
+
+
+def resolve(tree: Any, step: int, samples_per_step: int) -> Any:
+    """``tree`` with every :class:`Schedule` replaced by its value at the 0-based ``step`` of
+    a run with ``samples_per_step`` samples per step (:func:`value_at` of it).
 
     ``tree`` is any nesting of frozen dataclasses, tuples, lists and dicts (a config, a method
     spec); parts without schedules are returned as they are (the same objects).
     """
+    return _map_schedules(tree, lambda s: value_at(StepSchedule(s, samples_per_step), step))
+
+
+def _map_schedules(tree: Any, change: Callable[[Schedule], Any]) -> Any:
+    """``tree`` with ``change`` applied to every :class:`Schedule` in it."""
     if isinstance(tree, Schedule):
-        return tree.at(step, samples)
+        return change(tree)
     if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
         changes = {}
         for f in dataclasses.fields(tree):
             if not f.init:
                 continue
             value = getattr(tree, f.name)
-            resolved = resolve(value, step, samples)
-            if resolved is not value:
-                changes[f.name] = resolved
+            mapped = _map_schedules(value, change)
+            if mapped is not value:
+                changes[f.name] = mapped
         return dataclasses.replace(tree, **changes) if changes else tree
     if isinstance(tree, (list, tuple)):
-        items = [resolve(v, step, samples) for v in tree]
+        items = [_map_schedules(v, change) for v in tree]
         if all(a is b for a, b in zip(items, tree)):
             return tree
         return type(tree)(items) if not hasattr(tree, "_fields") else type(tree)(*items)
     if isinstance(tree, dict):
-        items = {k: resolve(v, step, samples) for k, v in tree.items()}
+        items = {k: _map_schedules(v, change) for k, v in tree.items()}
         return tree if all(items[k] is tree[k] for k in tree) else items
     return tree
 

@@ -340,14 +340,11 @@ def verdict(
     the rules check the trend against the local picture, as ``convergan verdict`` does at a
     checkpoint."""
     from convergan.analysis.verdict_rules import RULES, assess
-    from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
+    from convergan.training.directory import RunDirectory
 
     source = getattr(source, "folder", source)  # a Monitor: its folder
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not (path / METRICS_FILE).is_file():
-            raise FileNotFoundError(f"{path} has no {METRICS_FILE}")
-        rows = metrics_by_step(path / METRICS_FILE)
+        rows = RunDirectory(source).logged_metrics()
     else:
         rows = [dict(row) for row in source]
     result = assess(rows, window, radius_per_step)

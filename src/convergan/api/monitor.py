@@ -47,7 +47,7 @@ from convergan.api.game import MethodLike, make_game
 from convergan.api.players import untouched
 from convergan.schemes.spec import DEFAULT_SCHEME
 from convergan.training.diagnostics import game_seed, look
-from convergan.training.metrics_log import METRICS_FILE, MetricsLog
+from convergan.training.directory import RunDirectory
 from convergan.training.monitor_folder import write_monitor_record
 
 
@@ -145,7 +145,8 @@ class Monitor:
         self.game = self.games[0]
         self.fields = [game.field(route="eager") for game in self.games]  # the trainer's route
         self._since = (start_step, torch.cat(self.game.parameters()))
-        if (self.folder / METRICS_FILE).is_file() and not resume:
+        logs = RunDirectory(self.folder)  # a monitor's folder holds a run's logs
+        if logs.has_metrics() and not resume:
             raise FileExistsError(
                 f"{self.folder} already holds a log: pass resume=True (with start_step) to "
                 "continue it, or choose another folder"
@@ -162,9 +163,7 @@ class Monitor:
                 "parameters": sizes,
             },
         )
-        self._log = MetricsLog(
-            self.folder, tensorboard=tensorboard, resumed_at=start_step if resume else None
-        )
+        self._log = logs.open_log(start_step if resume else None, tensorboard=tensorboard)
 
     def after_step(self, step: int) -> dict[str, float] | None:
         """Call after training step ``step`` (1-based: the number of steps done): looks when

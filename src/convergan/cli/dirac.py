@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from convergan.schemes import SchemeSpec
 
 OVERRIDE_SECTIONS = ("method", "scheme", "plugins")
+DEFAULT_LR = 0.1  # both players' rate in `dirac analyze`/`figures` (the schemes have none)
 
 
 def register(commands) -> None:
@@ -123,7 +124,12 @@ def _method_and_scheme_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"update scheme: {', '.join(SCHEMES.names())} (default simgd)",
     )
-    scheme.add_argument("--lr", type=float, help="learning rate of both players (default 0.1)")
+    scheme.add_argument(
+        "--lr",
+        type=float,
+        default=DEFAULT_LR,
+        help=f"learning rate of both players (default {DEFAULT_LR})",
+    )
     scheme.add_argument("--lr-g", type=float, help="generator learning rate (TTUR)")
     scheme.add_argument("--lr-d", type=float, help="discriminator learning rate (TTUR)")
     scheme.add_argument("--g-steps", type=int, help="altgd: generator steps per round")

@@ -171,15 +171,18 @@ def _config_first(args) -> None:
 
 
 def run_resume(args) -> int:
+    from convergan.training.directory import RunDirectory
+
     run_dir = Path(args.run_dir)
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise UsageError(f"{run_dir} is not a run directory (no config.yaml)")
     try:
-        config = _load(config_path, [*args.overrides, f"out_dir={run_dir}"])
+        directory = RunDirectory.open(run_dir)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+    try:
+        config = _load(directory.config_file, [*args.overrides, f"out_dir={run_dir}"])
     except _user_errors() as error:
         raise UsageError(str(error)) from None
-    if not (run_dir / "checkpoints").is_dir():
+    if directory.latest_step() is None:
         raise UsageError(f"{run_dir} has no checkpoints to resume from")
     return _run_training(config, resume=True, quiet=args.quiet)
 

@@ -79,8 +79,9 @@ def run_verdict(args) -> int:
     from convergan.cli.train import _user_errors
     from convergan.runs.verdict import run_verdict as verdict
     from convergan.runs.verdict import verdict_text
+    from convergan.training.directory import RunDirectory
 
-    if not (Path(args.run_dir) / "config.yaml").is_file():
+    if not RunDirectory(args.run_dir).is_run():
         return log_folder_verdict(args)
     if args.html:
         writable_file(args.html, "--html")
@@ -100,8 +101,6 @@ def run_verdict(args) -> int:
         raise UsageError(str(error)) from None
     print(json.dumps(record) if args.json else verdict_text(record))
     if args.html:
-        from convergan.training.directory import RunDirectory
-
         write_page(args, record, RunDirectory.open(args.run_dir).metrics())
     return 0
 
@@ -125,10 +124,10 @@ def log_folder_verdict(args) -> int:
     its logs alone, with a note on what needs a convergan run."""
     from convergan.runs.log_verdict import log_folder_verdict as verdict
     from convergan.runs.verdict import verdict_text
-    from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
-    from convergan.training.monitor_folder import is_log_folder
+    from convergan.training.directory import RunDirectory
 
-    if not is_log_folder(args.run_dir):
+    folder = RunDirectory(args.run_dir)
+    if not folder.has_metrics():
         raise UsageError(
             f"{args.run_dir} is neither a run directory (no config.yaml) nor a monitor's "
             "folder (no metrics.jsonl)"
@@ -138,5 +137,5 @@ def log_folder_verdict(args) -> int:
     record = verdict(args.run_dir, window=args.window)
     print(json.dumps(record) if args.json else verdict_text(record))
     if args.html:
-        write_page(args, record, metrics_by_step(Path(args.run_dir) / METRICS_FILE))
+        write_page(args, record, folder.metrics())
     return 0

@@ -96,7 +96,8 @@ class OptimizerConfig:
         raise AttributeError(f"optimizer {self.__dict__.get('name')!r} has no option {key!r}")
 
     def build(self):
-        """The optimizer (its options resolved at a step when they follow schedules)."""
+        """The optimizer with the options this config holds (schedules as they are:
+        :func:`convergan.training.optim.build_optimizer` puts them on a run's steps)."""
         return self.options
 
     def to_dict(self) -> dict[str, Any]:
@@ -308,8 +309,9 @@ def config_at(cfg: Config, step: int, world_size: int = 1) -> Config:
     """The spec at step ``t``: ``cfg`` with every schedule replaced by its value at the 0-based
     step ``step`` (samples = step x global batch, ``data.batch_size`` x ``world_size``). The
     trainer's step ``t`` runs with these values; a checkpoint at step ``t`` (after ``t``
-    updates) is analysed with them, those of the update that would move it next."""
-    return resolve(cfg, step, step * cfg.data.batch_size * world_size)
+    updates) is analysed with them, those of the update that would move it next. The trainer's
+    parts read the same values (:func:`convergan.schedules.value_at`, which this applies)."""
+    return resolve(cfg, step, cfg.data.batch_size * world_size)
 
 
 def _plain(value: Any) -> Any:

@@ -7,19 +7,21 @@ discriminator_params)`` of flat tensors.
 Each piece does one job, and a scheme step composes them (optax/diffrax style)::
 
     field = Observed(GameField(G, D, method, sampler, route="eager"), reporter, guard, average)
-    mover = Guarded(OptimizerStep(optimizers, clip=method.clip), guard)
-    x, state = scheme.step(field.at_step(t), mover, x, state, t)
+    mover = OptimizerStep(optimizers, clip=method.clip)
+    x, state = scheme.step(field.at_step(t), Guarded(mover.at_step(t), guard), x, state, t)
 
 * :class:`GameField` (:mod:`.game`): the maths, pure. Generator, discriminator, method, a
   fixed batch or a sampler, the differentiation route (``torch.func`` for the analysis,
   eager autograd with optional bf16 autocast for training), the regularization gain and the
   step. It returns the field and, as auxiliary output, each player's named loss terms.
-  :meth:`GameField.at_step` moves it to another step sharing its parameter layouts.
+  :meth:`GameField.at_step` moves it to another step sharing its parameter layouts (the
+  method's parts read their scheduled numbers at the field's step).
 * :class:`LinearField` (:mod:`.linear`): ``z ↦ J z``, the same interface, for update
   operators.
 * movers (:mod:`.movers`): :class:`GradientStep` (projected, optionally with a frozen
-  diagonal preconditioner; the analysis) and :class:`OptimizerStep` (training). Schemes
-  receive the mover separately and hand it their learning rates directly.
+  diagonal preconditioner; the analysis) and :class:`OptimizerStep` (training; its
+  optimizers' scheduled numbers are read at its step, :meth:`OptimizerStep.at_step`). Schemes
+  receive the mover separately and hand it their learning rates (at ``t``) directly.
 * wrappers (:mod:`.observed`): :class:`Observed` averages a field across processes and
   reports and guards what it computes; :class:`Guarded` guards a mover's results. The guard
   itself (:class:`DivergenceGuard`, :mod:`.guard`) checks once per step.

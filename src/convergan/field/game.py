@@ -48,7 +48,8 @@ class GameField:
             analysis does, since the first ``torch.func`` gradient of a process imports
             ``torch._dynamo``, a noticeable start-up cost.
         regularization_gain: 0 or k under lazy regularization, else 1.
-        step: the 0-based training step (instance-noise annealing; logs say ``step + 1``).
+        step: the 0-based training step, where the method's scheduled numbers (γ, σ) are
+            read (logs say ``step + 1``).
         autocast_device: bf16 autocast of the losses on this device type (eager route).
         layouts: the players' parameter layouts (:class:`ParameterLayout`), built once and
             shared by the fields :meth:`at_step` and :meth:`with_regularization_gain` derive.
@@ -80,10 +81,10 @@ class GameField:
     def draw_batch(self) -> Batch:
         return self.batch if isinstance(self.batch, Batch) else self.batch()
 
-    def at_step(self, step: int, method: Method | None = None) -> GameField:
-        """The same field at training step ``step`` (the layouts are shared, not rebuilt),
-        with ``method`` when given (a method whose γ or σ follows a schedule)."""
-        return replace(self, step=step, method=self.method if method is None else method)
+    def at_step(self, step: int) -> GameField:
+        """The same field at training step ``step`` (the layouts are shared, not rebuilt): the
+        method's parts read their scheduled numbers there."""
+        return replace(self, step=step)
 
     def with_regularization_gain(self, gain: float | Tensor) -> GameField:
         return replace(self, regularization_gain=gain)
@@ -242,7 +243,9 @@ class GameField:
             half_squared_norm = 0.5 * sum((v_i * v_i).sum() for v_i in v)
             jacobian_transpose_v = torch.autograd.grad(half_squared_norm, params, create_graph=keep)
             v = v if keep else tuple(v_i.detach() for v_i in v)
-        w = self.method.consensus.transform(v, jacobian_transpose_v, self.regularization_gain)
+        w = self.method.consensus.transform(
+            v, jacobian_transpose_v, self.regularization_gain, self.step
+        )
         return w, terms
 
 

@@ -19,12 +19,13 @@ The projection is the method's constraint (WGAN weight clipping of the discrimin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from torch import Tensor
 
 from convergan.field.layout import DISCRIMINATOR
+from convergan.schedules import has_step_functions, numbers_at
 
 
 class Mover(Protocol):
@@ -80,17 +81,33 @@ class OptimizerStep:
     then the method's constraint ``clip``.
 
     The gradient an optimizer sees is ``−direction``; its state comes in and goes out through
-    the scheme state.
+    the scheme state. An optimizer's numbers may be functions of the training step (schedules,
+    :func:`convergan.schedules.on_steps`): each move runs with their values at ``step``, the
+    training step this mover is at (:meth:`at_step`), as optax's ``inject_hyperparams`` runs its
+    transform with the hyperparameters of the count.
     """
 
     optimizers: tuple[Any, Any]
     clip: Callable[[Tensor], Tensor] | None = None
+    step: int = 0
+
+    def __post_init__(self) -> None:
+        scheduled = any(has_step_functions(o) for o in self.optimizers)
+        object.__setattr__(self, "_scheduled", scheduled)
+
+    def at_step(self, step: int) -> OptimizerStep:
+        """The mover at training step ``step`` (itself when no number follows a schedule)."""
+        return replace(self, step=step) if self._scheduled else self
+
+    def _optimizer(self, i: int):
+        optimizer = self.optimizers[i]
+        return numbers_at(optimizer, self.step) if self._scheduled else optimizer
 
     def init(self, i: int, x_i: Tensor) -> dict:
-        return self.optimizers[i].init(x_i.detach())
+        return self._optimizer(i).init(x_i.detach())
 
     def __call__(self, i: int, x_i: Tensor, direction: Tensor, lr, state) -> tuple[Tensor, dict]:
-        moved, state = self.optimizers[i].update(
+        moved, state = self._optimizer(i).update(
             x_i.detach(), -direction.detach(), float(lr), state
         )
         return project(self.clip, i, moved), state

@@ -53,8 +53,8 @@ class Observed:
         self._report_terms(i, terms)
         return self._finish(i, direction)
 
-    def at_step(self, step: int, method=None) -> Observed:
-        return replace(self, field=self.field.at_step(step, method))
+    def at_step(self, step: int) -> Observed:
+        return replace(self, field=self.field.at_step(step))
 
     def with_regularization_gain(self, gain: float | Tensor) -> Observed:
         return replace(self, field=self.field.with_regularization_gain(gain))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import Tensor
+
+from convergan.schedules import value_at
 
 
 @dataclass(frozen=True)
@@ -15,16 +18,17 @@ class Consensus:
     the field is assembled; a player's loss never sees it.
     """
 
-    gamma: float | Tensor = 1.0
+    gamma: float | Tensor | Callable[[int], float] = 1.0  # or a function of the step
 
     def __post_init__(self) -> None:
         if isinstance(self.gamma, (int, float)) and self.gamma < 0:
             raise ValueError(f"consensus: gamma must be >= 0, got {self.gamma}")
 
-    def transform(self, field, field_jacobian_transpose_times_field, gain=1.0):
+    def transform(self, field, field_jacobian_transpose_times_field, gain=1.0, step: int = 0):
         """``w_i = v_i − gain·γ·(v′ᵀv)_i`` for every player, given ``v`` and ``v′ᵀv``
-        (computed by ``torch.func.vjp`` in the analysis, by autograd in training)."""
-        scale = gain * self.gamma
+        (computed by ``torch.func.vjp`` in the analysis, by autograd in training), with γ at
+        the 0-based training ``step``."""
+        scale = gain * value_at(self.gamma, step)
         return tuple(
             v_i - scale * c_i for v_i, c_i in zip(field, field_jacobian_transpose_times_field)
         )

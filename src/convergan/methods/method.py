@@ -136,6 +136,7 @@ class Method:
                     weights,
                     input_gradients,
                     functional,
+                    step=step,
                 )
                 terms[label] = value  # r1#1 and r1#2 when r1 is given twice
                 total = total + regularization_gain * value

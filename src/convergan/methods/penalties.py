@@ -30,6 +30,7 @@ from torch import Tensor
 
 from convergan.methods.batch import weighted_mean
 from convergan.methods.lean_backward import lean_double_backward
+from convergan.schedules import value_at
 
 Discriminator = Callable[[Tensor], Tensor]
 PenaltyPoints = Literal["real", "fake", "interpolates"]
@@ -89,7 +90,7 @@ def _squared_norms_minus(grad: Tensor, target: float | Tensor) -> Tensor:
 class GradientPenalty:
     """``(γ/2)·E_{x~p_at}(‖∇_x D(x)‖ − target)²`` added to the discriminator's loss."""
 
-    gamma: float | Tensor  # the registered factories below hold the defaults
+    gamma: float | Tensor | Callable[[int], float]  # the factories below hold the defaults
     target: float | Tensor = 0.0
     at: PenaltyPoints = "real"
     name: str = "r1"
@@ -126,15 +127,19 @@ class GradientPenalty:
         weights: tuple[Tensor | None, Tensor | None] = (None, None),
         input_gradients: dict[str, Tensor] | None = None,
         functional: bool = False,
+        step: int = 0,
     ) -> Tensor:
-        """The penalty; ``input_gradients`` may hold ``∇_x D`` already computed at the real or
-        fake points (keyed "real"/"fake") by :meth:`Method.discriminator_loss`."""
+        """The penalty at the 0-based training ``step`` (γ may follow a schedule,
+        :func:`~convergan.schedules.value_at`); ``input_gradients`` may hold ``∇_x D`` already
+        computed at the real or fake points (keyed "real"/"fake") by
+        :meth:`Method.discriminator_loss`."""
         x, weight = self.points(real, fake, interpolation, weights)
         if input_gradients is not None and self.at in input_gradients:
             grad = input_gradients[self.at]
         else:
             grad = input_gradient(discriminator, x, functional)
-        return 0.5 * self.gamma * weighted_mean(_squared_norms_minus(grad, self.target), weight)
+        gamma = value_at(self.gamma, step)
+        return 0.5 * gamma * weighted_mean(_squared_norms_minus(grad, self.target), weight)
 
 
 def r1(gamma: float | Tensor = 1.0) -> GradientPenalty:

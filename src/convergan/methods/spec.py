@@ -22,9 +22,13 @@ back exactly by :meth:`MethodSpec.to_dict`:
 
 **Schedules.** Every number of a method but ``clip`` (a penalty's γ, the noise σ, the consensus
 γ) may be a schedule, ``{schedule: cosine, start: 0.05, end: 0.005, samples: 20000000}``
-(:mod:`convergan.schedules`); the trainer builds the method with the values in force at each
-step (:func:`convergan.config.config_at`): instance noise annealed to 0 over ``n`` steps is
+(:mod:`convergan.schedules`); the trainer builds the method once, each such number a function
+of the training step that the part reads at the step it runs (:meth:`MethodSpec.build` with the
+run's samples per step): instance noise annealed to 0 over ``n`` steps is
 ``noise: {sigma: {schedule: linear, start: s, end: 0, steps: n}}``.
+
+A preset's hyperparameters have one home, ``params``: its parts are composed from them whenever
+the spec is made (by :func:`dataclasses.replace` too), never stored beside them.
 
 A preset named together with composition keys is the preset with those parts replaced
 (``{name: r1, gamma: 10, loss: hinge}`` is hinge + R1 with γ = 10); the result prints as a
@@ -61,7 +65,7 @@ from convergan.options import (
     scheduled,
 )
 from convergan.registry import LOSSES, METHODS, PENALTIES, did_you_mean, show
-from convergan.schedules import Schedule, find_schedules
+from convergan.schedules import Schedule, find_schedules, on_steps
 
 COMPOSITION_KEYS = ("loss", "penalties", "noise", "clip", "consensus")
 DEFAULT_METHOD = "r1"
@@ -119,6 +123,12 @@ class MethodSpec:
     preset: str | None = None  # set when the spec is a preset with its hyperparameters
     params: dict[str, Any] = field(default_factory=dict)  # the preset's hyperparameters
 
+    def __post_init__(self) -> None:
+        if self.preset is not None:  # the parts follow from the hyperparameters, their home
+            parts = METHODS[self.preset].compose(**self.params)
+            for key in COMPOSITION_KEYS:
+                object.__setattr__(self, key, getattr(parts, key))
+
     @property
     def name(self) -> str:
         """A label: the preset's name, or the parts joined by ``+`` (``hinge+r1``)."""
@@ -150,25 +160,31 @@ class MethodSpec:
             values["consensus"] = self.consensus
         return values
 
-    def build(self):
-        """The :class:`~convergan.methods.Method` this spec describes (its numbers resolved:
-        a spec with schedules is built at a step, :func:`convergan.schedules.resolve`)."""
+    def build(self, samples_per_step: int | None = None):
+        """The :class:`~convergan.methods.Method` this spec describes. A number that follows a
+        schedule becomes a function of the training step, read by its part at the step it
+        runs (:func:`convergan.schedules.on_steps`): ``samples_per_step`` is the run's global
+        batch. Without it, a spec with schedules has no single method (resolve the spec at a
+        step first: :func:`convergan.config.config_at`)."""
+        spec = self
         unresolved = find_schedules(self.to_dict(), "method")
         if unresolved:
-            key = next(iter(unresolved))
-            fail(key, "a schedule has no single value; build the method at a step (config_at)")
+            if samples_per_step is None:
+                key = next(iter(unresolved))
+                fail(key, "a schedule has no single value; give the run's samples per step")
+            spec = on_steps(self, samples_per_step)
         from convergan.methods.consensus import Consensus
         from convergan.methods.constraints import WeightClip
         from convergan.methods.method import Method
         from convergan.methods.noise import InstanceNoise
 
         return Method(
-            LOSSES[self.loss](),
-            penalties=tuple(p.build() for p in self.penalties),
-            noise=None if self.noise is None else InstanceNoise(self.noise.sigma),
-            clip=None if self.clip is None else WeightClip(self.clip),
-            consensus=None if self.consensus is None else Consensus(self.consensus),
-            name=self.name,
+            LOSSES[spec.loss](),
+            penalties=tuple(p.build() for p in spec.penalties),
+            noise=None if spec.noise is None else InstanceNoise(spec.noise.sigma),
+            clip=None if spec.clip is None else WeightClip(spec.clip),
+            consensus=None if spec.consensus is None else Consensus(spec.consensus),
+            name=spec.name,
         )
 
     def as_composition(self) -> MethodSpec:
@@ -216,8 +232,7 @@ class Preset:
         return dict(self.read_defaults())
 
     def spec(self, name: str, **params: Any) -> MethodSpec:
-        values = {**self.defaults, **params}
-        return replace(self.compose(**values), preset=name, params=values)
+        return MethodSpec(preset=name, params={**self.defaults, **params})
 
 
 def register_preset(name: str, description: str, defaults: Callable[[], dict[str, float]] = dict):

@@ -33,7 +33,7 @@ class SampleFigures:
             return
         discriminator = BoundModule(run.discriminator, event.state.x[1])
         for suffix, fake in run.fixed_samples(event.state).items():
-            path = run.directory.path / "samples" / f"step-{event.step:08d}{suffix}.png"
+            path = run.directory.sample_image(event.step, suffix)
             write_samples(run.problem, path, fake, discriminator, title=f"step {event.step}")
 
 

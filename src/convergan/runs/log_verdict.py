@@ -30,13 +30,11 @@ def log_folder_verdict(folder: str | Path, *, window: float = WINDOW) -> dict:
     :class:`convergan.api.Monitor`): the trend rules on its logged diagnostics alone, in the
     record :func:`run_verdict` returns (its local, path-angle and Dirac entries empty) with
     ``local_note`` saying what is missing and why (printed by ``verdict_text``)."""
-    from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
+    from convergan.training.directory import RunDirectory
     from convergan.training.monitor_folder import read_monitor_record
 
     path = Path(folder)
-    if not (path / METRICS_FILE).is_file():
-        raise FileNotFoundError(f"{path} has no {METRICS_FILE}")
-    rows = metrics_by_step(path / METRICS_FILE)
+    rows = RunDirectory(path).logged_metrics()
     game = read_monitor_record(path).get("evaluation_game") or {}
     result = assess(rows, window)
     trend, noise, floor = result.trend, result.noise, result.floor

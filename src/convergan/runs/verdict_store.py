@@ -21,12 +21,12 @@ from pathlib import Path
 
 from convergan.files import write_text
 
-FOLDER = "verdict"
 VECTORS = "start-vectors.pt"
 
 
 class VerdictStore:
-    """The saved parts of the verdict of ``run`` at checkpoint ``step``."""
+    """The saved parts of the verdict of ``run`` (a
+    :class:`~convergan.training.directory.RunDirectory`) at checkpoint ``step``."""
 
     def __init__(self, run, step: int, settings: dict) -> None:
         self.run, self.step, self.settings = run, step, settings
@@ -51,7 +51,7 @@ class VerdictStore:
         return [step, stat.st_size, stat.st_mtime_ns]
 
     def _path(self, part: str) -> Path:
-        return self.run.path / FOLDER / f"{part}.json"
+        return self.run.verdict_folder / f"{part}.json"
 
     def read(self, part: str, other_step: int | None = None):
         """The saved ``part`` when its key matches, else ``None``."""
@@ -81,7 +81,7 @@ class VerdictStore:
         neighbouring checkpoints have nearby leading eigenvectors), by solve; ``{}`` if none."""
         from convergan.checkpoint import CheckpointError, load_checkpoint
 
-        path = self.run.path / FOLDER / VECTORS
+        path = self.run.verdict_folder / VECTORS
         try:
             saved = load_checkpoint(path) if path.is_file() else {}
         except CheckpointError:
@@ -102,4 +102,4 @@ class VerdictStore:
             if vector is not None:
                 vectors[key] = torch.as_tensor(vector, dtype=torch.float32)
         with suppress(OSError, CheckpointWriteError):
-            save_checkpoint(self.run.path / FOLDER / VECTORS, vectors)
+            save_checkpoint(self.run.verdict_folder / VECTORS, vectors)

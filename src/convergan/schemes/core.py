@@ -16,9 +16,13 @@ e.g. optimistic GD's previous field value; a tuple of tensors) and ``moves`` (on
 player: what the mover keeps, e.g. Adam's moments; ``None`` for plain gradient steps).
 Nothing is mutated behind a step: all state goes in and comes out.
 
-**Learning rates** are set here, once: ``lr_g`` for the generator, ``lr_d`` for the
-discriminator (TTUR); ``lr`` sets both. The scheme hands them to the mover on every move,
-directly (the trainer scales them by its schedule with :meth:`Scheme.scaled`).
+**Learning rates** are set here, once, by whoever builds the scheme (the trainer from its
+optimizers' ``optim.g.lr`` / ``optim.d.lr``, the Dirac command line from ``--lr``): ``lr_g`` for
+the generator, ``lr_d`` for the discriminator (TTUR); ``lr`` sets both. There is no default: a
+scheme built without rates (a wrapper's default inner scheme, before the wrapper hands it its
+own) cannot step. A rate is a number or a function of the training step (a schedule,
+:func:`convergan.schedules.on_steps`); a step reads the rates in force with :meth:`Scheme.rates`
+and hands them to the mover on every move.
 
 **Period.** The *update operator* F of a scheme is one period: ``period`` calls of ``step``
 from ``t = 0``, after which the scheme's behaviour as a function of ``t`` repeats. A wrapper
@@ -35,6 +39,7 @@ from typing import Any, NamedTuple
 from torch import Tensor
 
 from convergan.field import DISCRIMINATOR, GENERATOR, Field, Mover, State
+from convergan.schedules import value_at
 
 Rate = float | Tensor
 
@@ -48,7 +53,7 @@ class Scheme:
     lr_d: Rate | None = None
 
     def __post_init__(self) -> None:
-        lr = 0.1 if self.lr is None else self.lr
+        lr = self.lr
         object.__setattr__(self, "lr_g", lr if self.lr_g is None else self.lr_g)
         object.__setattr__(self, "lr_d", lr if self.lr_d is None else self.lr_d)
         object.__setattr__(self, "lr", None)
@@ -64,7 +69,17 @@ class Scheme:
 
     @property
     def lrs(self) -> tuple[Rate, Rate]:
+        """The rates as set (constants in an analysis; see :meth:`rates` for a step's)."""
         return (self.lr_g, self.lr_d)
+
+    def rates(self, t: int) -> tuple[Rate, Rate]:
+        """``(lr_g, lr_d)`` in force at the training step ``t`` (a scheduled rate's value
+        there, :func:`~convergan.schedules.value_at`)."""
+        if self.lr_g is None or self.lr_d is None:
+            raise ValueError(
+                f"scheme {self.name!r} has no learning rates: give lr_g and lr_d (or lr)"
+            )
+        return (value_at(self.lr_g, t), value_at(self.lr_d, t))
 
     def scaled(self, factor: Rate) -> Scheme:
         """The same scheme with every learning rate multiplied by ``factor``."""
@@ -131,7 +146,7 @@ class SimGD(Scheme):
     name = "simgd"
 
     def step(self, field, mover, x, state, t):
-        x, moves = move_all(mover, x, self.lrs, field(x), state.moves)
+        x, moves = move_all(mover, x, self.rates(t), field(x), state.moves)
         return x, state._replace(moves=moves)
 
 
@@ -153,7 +168,8 @@ class AltGD(Scheme):
             )
 
     def step(self, field, mover, x, state, t):
-        phases = [(GENERATOR, self.g_steps, self.lr_g), (DISCRIMINATOR, self.d_steps, self.lr_d)]
+        lr_g, lr_d = self.rates(t)
+        phases = [(GENERATOR, self.g_steps, lr_g), (DISCRIMINATOR, self.d_steps, lr_d)]
         if self.discriminator_first:
             phases.reverse()
         moves = state.moves
@@ -174,8 +190,9 @@ class Extragradient(Scheme):
     name = "extragradient"
 
     def step(self, field, mover, x, state, t):
-        lookahead, moves = move_all(mover, x, self.lrs, field(x), state.moves)
-        x, moves = move_all(mover, x, self.lrs, field(lookahead), moves)
+        lrs = self.rates(t)
+        lookahead, moves = move_all(mover, x, lrs, field(x), state.moves)
+        x, moves = move_all(mover, x, lrs, field(lookahead), moves)
         return x, state._replace(moves=moves)
 
 
@@ -197,7 +214,7 @@ class Optimistic(Scheme):
     def step(self, field, mover, x, state, t):
         v = field(x)
         extrapolated = tuple(2 * v_i - p_i for v_i, p_i in zip(v, state.own))
-        x, moves = move_all(mover, x, self.lrs, extrapolated, state.moves)
+        x, moves = move_all(mover, x, self.rates(t), extrapolated, state.moves)
         return x, SchemeState(v, moves)
 
 

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from convergan.files import write_text
+from convergan.training.directory import RunDirectory
 
-CELL_FILE = "cell.json"
 FINAL = ("done", "diverged", "failed")
 IGNORED_KEYS = (("out_dir",), ("train", "progress"))
 
@@ -43,7 +43,7 @@ def read_cell(run_dir: Path) -> dict[str, Any] | None:
     written atomically, so a failing disk or a hand edit) is not taken for "pending": a
     warning names it, and the status is read from the run directory instead
     (:func:`recovered_record`)."""
-    path = Path(run_dir) / CELL_FILE
+    path = RunDirectory(run_dir).cell_file
     if not path.is_file():
         return None
     try:
@@ -64,8 +64,6 @@ def recovered_record(run_dir: Path, problem: str) -> dict[str, Any] | None:
     outcome (done, diverged) when training ended, ``done`` when its last checkpoint reached
     ``train.steps``, ``interrupted`` (resumed by the next sweep) when it has checkpoints,
     else ``None`` (pending). Warns once per cell on stderr."""
-    from convergan.training.directory import RunDirectory
-
     run = RunDirectory(run_dir)
     outcome, step = run.outcome(), run.latest_step()
     if outcome is not None:
@@ -89,7 +87,7 @@ def write_cell(run_dir: Path, record: dict[str, Any]) -> None:
     """Write atomically (temp file + rename): a killed writer never leaves half a record."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / CELL_FILE, json.dumps(record, indent=1, default=str))
+    write_text(RunDirectory(run_dir).cell_file, json.dumps(record, indent=1, default=str))
 
 
 def cell_status(record: dict[str, Any] | None) -> str:
@@ -216,7 +214,7 @@ def run_cell(
         record.update(status="diverged", error=str(error))
     except Exception as error:  # noqa: BLE001 - isolate the cell, keep the traceback
         record.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
-        write_text(run_dir_path / "error.txt", traceback.format_exc())
+        write_text(RunDirectory(run_dir_path).cell_error_file, traceback.format_exc())
     record.update(finished=time.time(), train_seconds=time.perf_counter() - started)
     record["train_seconds_total"] = (
         previous.get("train_seconds_total", 0.0) + record["train_seconds"]
@@ -251,14 +249,9 @@ def held_by(run_dir: Path) -> str | None:
 
 def lock_holder(directory: Path) -> str:
     """The process that holds ``directory``'s lock, as its holder wrote itself down."""
-    from convergan.training.lock import LOCK_NAME, holder_description
+    from convergan.training.lock import RunLock
 
-    try:
-        holder = json.loads((Path(directory) / LOCK_NAME).read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        holder = {}
-    # Empty while the holder is between taking the lock and writing its record.
-    return holder_description(holder) if holder else "another process (starting)"
+    return RunLock(directory).holder()
 
 
 def _is_first_task() -> bool:
@@ -291,6 +284,4 @@ def _limit_threads(threads: int) -> None:
 
 def last_checkpoint_step(run_dir: Path) -> int | None:
     """The step of the newest checkpoint file of ``run_dir``, if any."""
-    from convergan.training.directory import RunDirectory
-
     return RunDirectory(run_dir).latest_step()

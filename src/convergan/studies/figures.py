@@ -117,7 +117,9 @@ def final_vs_axis(
 
 def final_sample_image(run: RunResult) -> Path | None:
     """The run's last EMA sample image (``samples/step-N.png``)."""
-    images = sorted(p for p in (run.run_dir / "samples").glob("step-*.png") if "raw" not in p.name)
+    from convergan.training.directory import RunDirectory
+
+    images = RunDirectory(run.run_dir).sample_images()
     return images[-1] if images else None
 
 

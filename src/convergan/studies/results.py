@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from convergan.studies.cells import cell_status, read_cell
-from convergan.training.metrics_log import METRICS_FILE, metrics_by_step
 from convergan.training.monitor_folder import is_monitor_folder
 
 SWEEP_FILE = "sweep.json"
@@ -106,6 +105,8 @@ def read_sweep_file(path: Path) -> dict[str, Any]:
 def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
     """The sweep (or the single run) in ``directory``; raises ``ValueError`` (one line) when
     it is neither. ``progress``: a bar of the runs read on stderr."""
+    from convergan.training.directory import RunDirectory  # torch: not on --help's path
+
     directory = Path(directory)
     sweep_file = directory / SWEEP_FILE
     if sweep_file.is_file():
@@ -125,7 +126,7 @@ def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
                     run_dir,
                     cell_status(cell_record),
                     cell_record or {},
-                    metrics_by_step(run_dir / METRICS_FILE),
+                    RunDirectory(run_dir).metrics(),
                     {k: cell[k] for k in ("base", "overrides") if k in cell},
                 )
             )
@@ -140,13 +141,12 @@ def read_sweep(directory: str | Path, progress: bool = False) -> Sweep:
             record.get("description") or "",
             effective_spec=record.get("effective_spec"),
         )
-    if (directory / "config.yaml").is_file() or is_monitor_folder(directory):
-        from convergan.training.directory import RunDirectory
-
-        rows = metrics_by_step(directory / METRICS_FILE)
+    single = RunDirectory(directory)
+    if single.is_run() or is_monitor_folder(directory):
+        rows = single.metrics()
         # A run that diverged says so (``outcome.json``); otherwise it is "single": done, or
         # still training, as its rows show.
-        outcome = RunDirectory(directory).outcome() or {}
+        outcome = single.outcome() or {}
         status = "diverged" if outcome.get("status") == "diverged" else "single"
         run = RunResult(directory.name, {}, directory, status, outcome, rows)
         return Sweep(directory, directory.name, [], [run], is_single_run=True)
@@ -161,14 +161,11 @@ def run_config(run: RunResult) -> dict[str, Any]:
     that has not started) the config its sweep planned for it."""
     if run.record.get("config"):
         return run.record["config"]
-    path = run.run_dir / "config.yaml"
-    if path.is_file():
-        import yaml
+    from convergan.training.directory import RunDirectory
 
-        try:
-            return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            pass
+    saved = RunDirectory(run.run_dir).config_record()
+    if saved is not None:
+        return saved
     if run.planned.get("base"):
         from convergan.config import ConfigError, load_config
         from convergan.config.schema import config_to_dict

@@ -36,7 +36,6 @@ from convergan.studies.cells import (
 from convergan.studies.executors import make_executor
 from convergan.studies.planning import PlannedCell
 from convergan.studies.spec import SweepSpec
-from convergan.training.metrics_log import METRICS_FILE, last_step
 
 CLAIMS = "claims"  # OUT/claims/<sweep invocation>/: claimed cells and worker pids
 BUSY = "busy"  # OUT/claims/<invocation>/<cell>/busy: the cell's holder, when not run
@@ -163,10 +162,12 @@ def running_share(todo: list[PlannedCell], finished: set[str], claims: Path) -> 
     """The cells claimed by a worker and not yet finished, each counted by the share of its
     planned steps that its metrics.jsonl has logged (its tail only: the files grow long);
     below 1 each, so a cell counts fully only when its record says it finished."""
+    from convergan.training.directory import RunDirectory
+
     share = 0.0
     for p in todo:
         if p.cell.name not in finished and (claims / p.cell.name).is_dir():
-            step = last_step(p.run_dir / METRICS_FILE) or 0
+            step = RunDirectory(p.run_dir).last_logged_step() or 0
             share += min(step / max(1, p.config.train.steps), 0.99)
     return share
 

@@ -30,8 +30,8 @@ For a game without sampling noise (the Dirac-GAN's exact expectations, a fixed f
 all K fields are equal and ``η = 0``. The verdict's rules (:mod:`convergan.analysis.verdict_rules`)
 compare the two.
 
-The field is the method in force at the step (:func:`~convergan.config.config_at`: a
-scheduled γ or σ at its value there) at regularization gain 1 (under lazy regularization,
+The field is the run's method at the step (a scheduled γ or σ at its value there, the value
+:func:`~convergan.config.config_at` gives) at regularization gain 1 (under lazy regularization,
 the average field the lazy steps follow), as plain gradients: the optimizer's preconditioner
 is not applied.
 """
@@ -43,7 +43,6 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from convergan.config.schema import config_at
 from convergan.field import DISCRIMINATOR, GENERATOR, GameField, State
 from convergan.training.batches import evaluation_batch
 from convergan.training.callbacks import StepEvent
@@ -111,12 +110,12 @@ class FieldDiagnostics:
         return scalars
 
     def _fields(self, run, step: int) -> list[GameField]:
-        """The fields at the state after ``step`` steps: the method in force there (the spec
-        at step t, as the spectrum takes it) on each evaluation game, drawn once."""
-        config = config_at(run.config, step, run.dist.world_size)
-        method = config.method.build()
+        """The fields at the state after ``step`` steps: the run's method (its scheduled
+        numbers as in force there, as the spectrum takes them) on each evaluation game, the
+        method built and the games drawn once."""
         if self.fields is None:
-            device = run.dist.device
+            config, device = run.config, run.dist.device
+            method = config.method.build(config.data.batch_size * run.dist.world_size)
             games = evaluation_games(config, method, run.players.latent_dim, run.problem)
             self.fields = [
                 GameField(
@@ -128,7 +127,7 @@ class FieldDiagnostics:
                 )
                 for game in games
             ]
-        return [field.at_step(step, method) for field in self.fields]
+        return [field.at_step(step) for field in self.fields]
 
 
 def look(

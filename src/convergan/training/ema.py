@@ -3,7 +3,8 @@
 As in StyleGAN2-ADA: ``β = 0.5 ** (batch / half_life)``, so the averaging horizon does not
 depend on the batch size; with ramp-up the half-life is at most ``rampup × samples seen`` so
 early, bad generators are forgotten quickly. The half-life may follow a schedule
-(``ema.half_life_samples``, R3GAN ramps it from 0): the trainer passes the value in force to
+(``ema.half_life_samples``, R3GAN ramps it from 0): the EMA then holds it as a function of the
+training step (:func:`convergan.schedules.on_steps`) and reads it at the step of each
 :meth:`GeneratorEMA.update`; a half-life of 0 makes the average the generator itself (β = 0).
 
 **Buffers.** Given ``buffers_of`` (the generator module), the EMA also keeps the module's
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from convergan.schedules import StepValue, value_at
+
 
 def generator_weights(config, raw: Tensor, ema_average: Tensor, use_ema: bool = True) -> Tensor:
     """The one rule for "EMA or raw generator": the EMA when the run keeps one and it is asked
@@ -32,12 +35,12 @@ class GeneratorEMA:
     def __init__(
         self,
         initial: Tensor,
-        half_life_samples: float,
+        half_life_samples: StepValue,
         rampup: float | None = None,
         *,
         buffers_of: nn.Module | None = None,
     ):
-        if half_life_samples < 0:
+        if isinstance(half_life_samples, (int, float)) and half_life_samples < 0:
             raise ValueError(f"EMA half-life must be >= 0, got {half_life_samples}")
         self.average = initial.detach().clone()
         self.half_life_samples = half_life_samples
@@ -47,10 +50,10 @@ class GeneratorEMA:
         if buffers_of is not None:
             self.buffers = {n: b.detach().clone() for n, b in buffers_of.named_buffers()}
 
-    def beta(self, batch_size: int, samples_seen: int, half_life: float | None = None) -> float:
-        """``0.5 ** (batch / half-life)``; ``half_life``: the value in force (default: the
-        constant one given at construction)."""
-        half_life = self.half_life_samples if half_life is None else half_life
+    def beta(self, batch_size: int, samples_seen: int, step: int = 0) -> float:
+        """``0.5 ** (batch / half-life)``, the half-life as in force at the 0-based training
+        ``step``."""
+        half_life = value_at(self.half_life_samples, step)
         if self.rampup is not None:
             half_life = min(half_life, samples_seen * self.rampup)
         if half_life <= 0:
@@ -62,10 +65,11 @@ class GeneratorEMA:
         parameters: Tensor,
         batch_size: int,
         samples_seen: int,
-        half_life: float | None = None,
+        step: int = 0,
     ) -> None:
-        """``average ← β·average + (1 − β)·parameters``, and the same for float buffers."""
-        beta = self.beta(batch_size, samples_seen, half_life)
+        """``average ← β·average + (1 − β)·parameters``, and the same for float buffers, after
+        the update of the 0-based training ``step``."""
+        beta = self.beta(batch_size, samples_seen, step)
         self.average.mul_(beta).add_(parameters.detach(), alpha=1.0 - beta)
         if self.module is not None:
             for name, live in self.module.named_buffers():

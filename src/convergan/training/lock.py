@@ -41,6 +41,16 @@ def holder_description(record: dict) -> str:
     return f"pid {record.get('pid', '?')} on {record.get('host', '?')} ({command})"
 
 
+def _described(text: str) -> str:
+    """The holder that the lock file's ``text`` names."""
+    try:
+        record = json.loads(text or "{}")
+    except ValueError:
+        record = {}
+    # Empty while the holder is between taking the lock and writing its record.
+    return holder_description(record) if record else "another process (starting)"
+
+
 class RunLock:
     """An exclusive lock on ``directory``; use as a context manager or acquire/release."""
 
@@ -72,12 +82,7 @@ class RunLock:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             file.seek(0)
-            try:
-                record = json.loads(file.read() or "{}")
-            except ValueError:
-                record = {}
-            # Empty while the holder is between taking the lock and writing its record.
-            holder = holder_description(record) if record else "another process (starting)"
+            holder = _described(file.read())
             file.close()
             raise RunLockedError(
                 f"{self.directory} is in use by {holder}; wait for it to finish "
@@ -104,6 +109,14 @@ class RunLock:
                 "free space or choose another out_dir, then run again"
             ) from None
         self._file = file
+
+    def holder(self) -> str:
+        """The process that holds the lock, as its holder wrote itself down."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        return _described(text)
 
     def release(self) -> None:
         """Drop the lock. The file stays: deleting it would race with a process opening it."""

@@ -2,9 +2,13 @@
 
 The loop is the analysis's scheme, run on the analysis's :class:`~convergan.field.GameField`
 with a fresh minibatch per evaluation and the eager differentiation route, observed (reports,
-divergence flags, the all-reduce), and moved by the players' optimizers.
-Data comes from the problem (:mod:`convergan.problems`); checkpoints, logging, evaluation and
-the callbacks sit in :mod:`convergan.training.run` and never inside the step.
+divergence flags, the all-reduce), and moved by the players' optimizers. :func:`assemble`
+builds what it runs on, in the run's seed order (the same config builds the same players,
+stream and sampler on every process and in every attempt). The directory, checkpoints,
+logging, evaluation and the callbacks sit in :class:`~convergan.training.run.Run` and never
+inside the step. The run's parts (:class:`~convergan.training.in_force.RunParts`: method,
+scheme, optimizers, EMA half-life, each with its schedules inside) are built and used in this
+module only.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from convergan.config.schema import Config
 from convergan.field import (
@@ -26,18 +31,19 @@ from convergan.field import (
     Observed,
     ParameterLayout,
 )
-from convergan.models.players import make_players
-from convergan.problems import make_problem
+from convergan.models.players import Players, make_players
+from convergan.problems import Problem, make_problem
 from convergan.training import distributed
 from convergan.training.batches import BatchSampler
 from convergan.training.callbacks import Callback, Checkpointing, Evaluation
 from convergan.training.diagnostics import FieldDiagnostics
 from convergan.training.ema import GeneratorEMA
-from convergan.training.in_force import PartsInForce, build_scheme
+from convergan.training.in_force import RunParts, build_scheme
 from convergan.training.memory import check_metric_memory, check_model_memory
 from convergan.training.progress import WallTimeEstimate
 from convergan.training.report import Reporter
-from convergan.training.run import Run, TrainingState
+from convergan.training.run import Run
+from convergan.training.state import TrainingState
 
 __all__ = ["TrainResult", "build_scheme", "train", "training_field"]
 
@@ -80,6 +86,83 @@ def train(
 
 
 def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -> TrainResult:
+    built = assemble(config, dist)
+    state = built.state
+    diagnostics = FieldDiagnostics()
+    callbacks = [Evaluation(), diagnostics, *callbacks, Checkpointing()]
+    run = Run(config, dist, built.problem, built.players, show_progress, callbacks)
+    if resume:
+        run.restore(state)
+    else:
+        run.start()
+    diagnostics.begin(state)  # where the first look's displacement is measured from
+    try:  # from here the run holds its directory's lock: release it whatever happens
+        if state.scheme_state is None:
+            step, parts = state.step, built.parts
+            state.scheme_state = parts.scheme.init(
+                built.field.at_step(step), Guarded(parts.mover.at_step(step), built.guard), state.x
+            )
+        _run_steps(config, dist, run, built)
+    finally:
+        run.close()
+    return TrainResult(run.directory.path, state.step, run.last_metrics, dist.is_main)
+
+
+def _run_steps(config: Config, dist, run: Run, built: Assembly) -> None:
+    """The loop itself: one scheme step, one divergence check, the EMA, then the hooks."""
+    parts, field, guard = built.parts, built.field, built.guard
+    reporter, state = built.reporter, built.state
+    total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
+    samples_per_step = config.data.batch_size * dist.world_size
+    scheme, mover = parts.scheme, parts.mover
+    with run.progress(state.step, total) as bar:
+        estimate = WallTimeEstimate(
+            state.step,
+            total,
+            on_gpu=torch.device(dist.device).type == "cuda",
+            say=lambda line: bar.write(line, file=sys.stderr) if dist.is_main else None,
+            loud=run.show_progress,
+            budget_minutes=config.train.time_budget_minutes,
+        )
+        for step in range(state.step, total):
+            # Every part reads its scheduled numbers at ``step``.
+            state.x, state.scheme_state = scheme.step(
+                field.at_step(step),
+                Guarded(mover.at_step(step), guard),
+                state.x,
+                state.scheme_state,
+                step,
+            )
+            guard.check(step + 1)  # one host synchronisation per step
+            state.step, state.samples_seen = step + 1, state.samples_seen + samples_per_step
+            if config.ema.enabled:
+                state.ema.update(state.x[GENERATOR], samples_per_step, state.samples_seen, step)
+            out_of_time = dist.any(deadline is not None and time.monotonic() > deadline)
+            final = out_of_time or step + 1 == total
+            run.after_step(state, reporter, scheduled=parts.logged(step), bar=bar, final=final)
+            estimate.after_step(state.step)
+            if out_of_time:
+                break
+
+
+@dataclass
+class Assembly:
+    """Everything the training loop runs on."""
+
+    problem: Problem
+    players: Players
+    generator: nn.Module  # the players', on the device
+    discriminator: nn.Module
+    parts: RunParts  # the method, scheme, optimizers and EMA half-life, schedules inside
+    state: TrainingState  # at step 0 (a resume loads its checkpoint into it)
+    reporter: Reporter
+    guard: DivergenceGuard
+    field: Observed  # the training field, observed by the reporter and the guard
+
+
+def assemble(config: Config, dist) -> Assembly:
+    """The run's parts on ``dist``'s device; one-line errors when the model or the metrics'
+    samples do not fit in memory, before anything large is allocated."""
     torch.manual_seed(config.seed)
     problem = make_problem(config)
     # Every process draws the same global batch and keeps its own slice (see BatchSampler), so
@@ -94,14 +177,15 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
     players = make_players(config, info.shape, info.num_classes, info.float64)
     generator = players.generator.to(dist.device)
     discriminator = players.discriminator.to(dist.device)
-    # The method, rates, optimizers and EMA half-life in force at each step (schedules).
-    parts = PartsInForce(config, dist.world_size)
+    # The method, scheme, optimizers and EMA half-life, built once; each scheduled number is
+    # read by its part at the step it runs.
+    parts = RunParts.of(config, dist.world_size)
     x = (ParameterLayout(generator).flat(), ParameterLayout(discriminator).flat())
     sampler = BatchSampler(
         stream,
         players.latent_dim,
         config.data.batch_size,
-        parts.first.method,  # which draws a batch needs (noise, interpolates): every step's
+        parts.method,  # which draws a batch needs (noise, interpolates)
         seed=config.seed * 1000 + 500,  # the same on every process: see BatchSampler
         device=dist.device,
         conditional=config.model.conditional,
@@ -112,75 +196,22 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         step=0,
         x=x,
         scheme_state=None,
-        ema=GeneratorEMA(x[0], parts.first.ema_half_life, config.ema.rampup, buffers_of=generator),
+        ema=GeneratorEMA(x[0], parts.ema_half_life, config.ema.rampup, buffers_of=generator),
         sampler=sampler,
     )
     reporter, guard = Reporter(), DivergenceGuard()
-    first = parts.first
     autocast_device = dist.device.type if config.distributed.amp else None
     field = Observed(
         training_field(
-            generator, discriminator, first.method, sampler, autocast_device=autocast_device
+            generator, discriminator, parts.method, sampler, autocast_device=autocast_device
         ),
         reporter=reporter,
         guard=guard,
         average=dist.average,
     )
-
-    diagnostics = FieldDiagnostics()
-    callbacks = [Evaluation(), diagnostics, *callbacks, Checkpointing()]
-    run = Run(config, dist, problem, players, show_progress, callbacks)
-    if resume:
-        run.restore(state)
-    else:
-        run.start()
-    diagnostics.begin(state)  # where the first look's displacement is measured from
-    try:  # from here the run holds its directory's lock: release it whatever happens
-        if state.scheme_state is None:
-            now = parts.at(state.step)
-            state.scheme_state = now.scheme.init(
-                field.at_step(state.step, now.method), Guarded(now.mover, guard), state.x
-            )
-        _run_steps(config, dist, run, parts, field, guard, reporter, state)
-    finally:
-        run.close()
-    return TrainResult(run.directory.path, state.step, run.last_metrics, dist.is_main)
-
-
-def _run_steps(config, dist, run, parts, field, guard, reporter, state) -> None:
-    """The loop itself: one scheme step, one divergence check, the EMA, then the hooks."""
-    total, deadline = config.train.steps, _deadline(config.train.time_budget_minutes)
-    samples_per_step = config.data.batch_size * dist.world_size
-    with run.progress(state.step, total) as bar:
-        estimate = WallTimeEstimate(
-            state.step,
-            total,
-            on_gpu=torch.device(dist.device).type == "cuda",
-            say=lambda line: bar.write(line, file=sys.stderr) if dist.is_main else None,
-            loud=run.show_progress,
-            budget_minutes=config.train.time_budget_minutes,
-        )
-        for step in range(state.step, total):
-            now = parts.at(step)  # the method, rates and optimizers in force (schedules)
-            state.x, state.scheme_state = now.scheme.step(
-                field.at_step(step, now.method),
-                Guarded(now.mover, guard),
-                state.x,
-                state.scheme_state,
-                step,
-            )
-            guard.check(step + 1)  # one host synchronisation per step
-            state.step, state.samples_seen = step + 1, state.samples_seen + samples_per_step
-            if config.ema.enabled:
-                state.ema.update(
-                    state.x[GENERATOR], samples_per_step, state.samples_seen, now.ema_half_life
-                )
-            out_of_time = dist.any(deadline is not None and time.monotonic() > deadline)
-            final = out_of_time or step + 1 == total
-            run.after_step(state, reporter, scheduled=parts.logged(step), bar=bar, final=final)
-            estimate.after_step(state.step)
-            if out_of_time:
-                break
+    return Assembly(
+        problem, players, generator, discriminator, parts, state, reporter, guard, field
+    )
 
 
 def _deadline(minutes: float | None) -> float | None:

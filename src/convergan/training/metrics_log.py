@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
-METRICS_FILE = "metrics.jsonl"
+from convergan.files import write_text
 
 
 def _records(path: Path) -> list[tuple[str, dict | None]]:
@@ -67,7 +66,7 @@ def metrics_by_step(path: str | Path) -> list[dict]:
 
 
 def trim_metrics(path: str | Path, last_step: int) -> int:
-    """Keep the valid records with ``step <= last_step`` (atomically: temp file, rename);
+    """Keep the valid records with ``step <= last_step`` (atomically: temp file, fsync, rename);
     returns how many lines were dropped. Called by the writer of a resumed run, under the
     run's lock, so no live writer can be appending to the file being replaced."""
     path = Path(path)
@@ -75,15 +74,14 @@ def trim_metrics(path: str | Path, last_step: int) -> int:
     kept = [line for line, record in lines if record is not None and record["step"] <= last_step]
     dropped = len(lines) - len(kept)
     if dropped:
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        os.replace(temp, path)
+        write_text(path, "".join(line + "\n" for line in kept))
     return dropped
 
 
 class MetricsLog:
-    """Appends ``{"step": ..., **scalars}`` lines to ``metrics.jsonl`` and mirrors them to
-    TensorBoard event files in the same directory.
+    """Appends ``{"step": ..., **scalars}`` lines to the file ``path`` and mirrors them to
+    TensorBoard event files in the folder ``tensorboard`` (none when ``None``). The paths are
+    a run's (:meth:`~convergan.training.directory.RunDirectory.open_log`).
 
     ``resumed_at``: the checkpoint's step when a run resumes. Records of later steps were
     written by the attempt that crashed and will be written again, so they are trimmed (see
@@ -91,18 +89,18 @@ class MetricsLog:
     """
 
     def __init__(
-        self, directory: Path, tensorboard: bool = True, resumed_at: int | None = None
+        self, path: Path, tensorboard: Path | None = None, resumed_at: int | None = None
     ) -> None:
-        self.path = Path(directory) / METRICS_FILE
+        self.path = Path(path)
         if resumed_at is not None:
             trim_metrics(self.path, resumed_at)
         self._file = self.path.open("a", encoding="utf-8")
         self._writer = None
-        if tensorboard:
+        if tensorboard is not None:
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(
-                log_dir=str(Path(directory) / "tensorboard"),
+                log_dir=str(tensorboard),
                 purge_step=None if resumed_at is None else resumed_at + 1,
             )
 

@@ -9,18 +9,17 @@ It has a convergan run's logs and nothing else::
     tensorboard/     the same scalars as TensorBoard event files
 
 so the readers of a run's logs (``convergan verdict --no-spectrum``, ``convergan report``)
-read it as they read a run's. It has no ``config.yaml`` and no checkpoints: the local picture
-at a checkpoint needs a convergan run, or the API on the user's own players.
+read it as they read a run's, through :class:`~convergan.training.directory.RunDirectory`
+(``has_metrics``, ``metrics``, ``open_log``). It has no ``config.yaml`` and no checkpoints:
+the local picture at a checkpoint needs a convergan run, or the API on the user's own players.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from convergan.training.metrics_log import METRICS_FILE
+from convergan.files import write_text
 
 MONITOR_FILE = "monitor.json"
 FORMAT = "convergan-monitor"
@@ -29,11 +28,6 @@ FORMAT = "convergan-monitor"
 def is_monitor_folder(path: str | Path) -> bool:
     """Whether ``path`` holds a monitor's record."""
     return (Path(path) / MONITOR_FILE).is_file()
-
-
-def is_log_folder(path: str | Path) -> bool:
-    """Whether ``path`` holds a metrics log (a monitor's folder, or a run's)."""
-    return (Path(path) / METRICS_FILE).is_file()
 
 
 def read_monitor_record(path: str | Path) -> dict:
@@ -49,16 +43,6 @@ def write_monitor_record(path: str | Path, record: dict) -> Path:
     """Write ``monitor.json`` into ``path`` atomically (temp file, fsync, rename)."""
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / MONITOR_FILE
-    descriptor, temp = tempfile.mkstemp(prefix=f".{MONITOR_FILE}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump({"format": FORMAT, **record}, file, indent=1)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text(
+        folder / MONITOR_FILE, json.dumps({"format": FORMAT, **record}, indent=1) + "\n"
+    )
