@@ -164,11 +164,15 @@ def test_run_without_checkpoints(capsys, tiny_run, tmp_path):
     assert code == 2 and "no checkpoint for step 7" in err
 
 
-def test_in_training_spectrum_matches_the_command(capsys, tmp_path):
+@pytest.mark.parametrize("products", [0, 400])
+def test_in_training_spectrum_matches_the_command(capsys, tmp_path, products):
     """eval.spectrum logs what `convergan spectrum` computes at the same checkpoint (the
-    evaluation game's seed is the run's seed, 0 here)."""
+    evaluation game's seed is the run's seed, 0 here): with ARPACK (products 0), and with
+    Ritz values from a budget of products that spans the whole space (187 parameters here;
+    the update operator's Ritz values are then its exact eigenvalues too)."""
     run_dir = tmp_path / "run"
     spectrum = ["eval.spectrum.every=2", "eval.spectrum.k=2", "eval.spectrum.samples=32"]
+    spectrum.append(f"eval.spectrum.products={products}")
     argv = ["train", "configs/toy2d/circle.yaml", "train.steps=2", *TINY, *spectrum]
     code, _, err = run(capsys, *argv, f"out_dir={run_dir}", "--quiet")
     assert code == 0, err
@@ -182,6 +186,7 @@ def test_in_training_spectrum_matches_the_command(capsys, tmp_path):
     for key in ("max_real", "max_abs_imag", "max_abs"):
         assert logged[f"spectrum/{key}"] == pytest.approx(record[key], rel=1e-5, abs=1e-6)
     assert logged["spectrum/update_radius"] == pytest.approx(record["spectral_radius"], rel=1e-6)
+    assert logged["spectrum/max_residual"] < 1e-4 and logged["spectrum/converged"] == 1.0
 
 
 def test_an_evaluation_game_too_large_for_memory_is_refused_in_one_line(

@@ -99,7 +99,8 @@ class JacobianOperator:
             return
         with torch.enable_grad():
             self._z = self.point.clone().requires_grad_(True)
-            self._v = flatten(field.differentiable(unflatten(self._z, self.sizes)))
+            self._v_parts = field.differentiable(unflatten(self._z, self.sizes))
+            self._v = flatten(self._v_parts)
         self.value = self._v.detach()
         if route == "double-backward":
             self._transpose_graph()
@@ -140,10 +141,30 @@ class JacobianOperator:
             return out.reshape(w.shape).detach().to(w.device, w.dtype)
         with torch.enable_grad():
             if w.dim() == 1:
-                (out,) = torch.autograd.grad(self._v, self._z, w_model, retain_graph=True)
+                out = self._backward(w_model)
             else:
                 out = self._batched_backward(w_model)
         return out.detach().to(w.device, w.dtype)
+
+    def _backward(self, w: Tensor) -> Tensor:
+        """``Jᵀw`` by one backward, through the graph of the players whose block of ``w`` is
+        not all zero only: a step of one player (AltGD's, in the update operators on ``F′ᵀ``)
+        hands ``Jᵀ`` a ``w`` with the other player's block zero, and the backward then skips
+        that player's part of the graph."""
+        blocks = torch.split(w, self.sizes)
+        used = [i for i, block in enumerate(blocks) if bool(torch.any(block != 0))]
+        if len(used) == len(blocks):
+            return torch.autograd.grad(self._v, self._z, w, retain_graph=True)[0]
+        if not used:
+            return torch.zeros_like(w)
+        (out,) = torch.autograd.grad(
+            [self._v_parts[i] for i in used],
+            self._z,
+            [blocks[i] for i in used],
+            retain_graph=True,
+            allow_unused=True,
+        )
+        return torch.zeros_like(w) if out is None else out
 
     def _batched_backward(self, rows: Tensor) -> Tensor:
         try:

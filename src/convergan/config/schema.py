@@ -157,6 +157,10 @@ class SpectrumConfig:
     k: int = option(10, ge=1)  # eigenvalues per kind
     which: list[str] = option(["LR", "LM"], choices=("LR", "LM", "LI"))  # kinds of eigenvalues
     samples: int = option(512, gt=0)  # evaluation game size (drawn from the run's seed)
+    # Products per look on each of J and the update operator: leading Ritz values from that
+    # many, started from the previous look's vectors, their residuals logged; 0 = ARPACK to
+    # the float32 tolerance (what `convergan spectrum` computes, several times the cost).
+    products: int = option(40, ge=0)
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,50 @@ class GameField:
             )
         return loss.total, loss.terms
 
+    def player_losses(
+        self, theta: Tensor, psi: Tensor, batch: Batch
+    ) -> tuple[tuple[Tensor, Terms], tuple[Tensor, Terms]]:
+        """Both players' losses and terms at ``(theta, psi)`` from one generator forward and
+        one D pass on the generated samples (:meth:`Method.losses
+        <convergan.methods.Method.losses>`): :meth:`player_loss`'s values, one shared graph."""
+        generator_layout, discriminator_layout = self.layouts
+        generator = generator_layout.bind(theta, batch.labels)
+        discriminator = discriminator_layout.bind(psi, batch.labels)
+        losses = self.method.losses(
+            generator,
+            discriminator,
+            batch,
+            regularization_gain=self.regularization_gain,
+            step=self.step,
+            functional=self.route == "functional",
+        )
+        return tuple((loss.total, loss.terms) for loss in losses)
+
+    def _directions_and_terms(
+        self, x: State, batch: Batch, create_graph: bool = False
+    ) -> tuple[State, tuple[Terms, Terms]]:
+        """Both players' ``−∇_{x_i} L_i`` and terms on the eager route, the two losses sharing
+        one generator forward and D's pass on the generated samples (:meth:`player_losses`):
+        two backwards of one graph, and for a caller that differentiates through the field
+        (the analysis' kept graph) one G subgraph instead of two under every product."""
+        if differentiated(x):
+            create_graph = True
+            params = tuple(partial_input(x_j) for x_j in x)
+        else:
+            params = tuple(x_j.detach().requires_grad_(True) for x_j in x)
+        device = self.autocast_device
+        with torch.autocast(device or "cpu", dtype=torch.bfloat16, enabled=device is not None):
+            losses = self.player_losses(*params, batch)
+        directions = []
+        for i, (loss, _) in enumerate(losses):
+            last = i == len(losses) - 1
+            (grad,) = torch.autograd.grad(
+                loss.float(), params[i], retain_graph=create_graph or not last,
+                create_graph=create_graph,
+            )  # fmt: skip
+            directions.append(-grad)
+        return tuple(directions), tuple(terms for _, terms in losses)
+
     def _direction_and_terms(
         self, i: int, x: State, batch: Batch, create_graph: bool = False
     ) -> tuple[Tensor, Terms]:
@@ -149,6 +193,8 @@ class GameField:
         batch = self.draw_batch()
         if self.coupled:
             return self._consensus_field(x, batch)
+        if self.route == "eager":
+            return self._directions_and_terms(x, batch)
         pairs = [self._direction_and_terms(i, x, batch) for i in (GENERATOR, DISCRIMINATOR)]
         return tuple(d for d, _ in pairs), tuple(t for _, t in pairs)
 
@@ -195,10 +241,7 @@ class GameField:
             params = tuple(
                 partial_input(x_j) if keep else x_j.detach().requires_grad_(True) for x_j in x
             )
-            pairs = [
-                self._direction_and_terms(i, params, batch, create_graph=True) for i in players
-            ]
-            v, terms = tuple(d for d, _ in pairs), tuple(t for _, t in pairs)
+            v, terms = self._directions_and_terms(params, batch, create_graph=True)
             half_squared_norm = 0.5 * sum((v_i * v_i).sum() for v_i in v)
             jacobian_transpose_v = torch.autograd.grad(half_squared_norm, params, create_graph=keep)
             v = v if keep else tuple(v_i.detach() for v_i in v)

@@ -89,7 +89,24 @@ class Method:
         whether the caller differentiates with ``torch.func`` (the penalties' input gradients
         then use ``torch.func.vjp``) or eager autograd.
         """
-        real, fake = self._real(batch, step), self._generated(generator, batch, step)
+        fake = self._generated(generator, batch, step)
+        loss, _ = self._discriminator_loss_on(
+            discriminator, fake, batch, regularization_gain, step, functional
+        )
+        return loss
+
+    def _discriminator_loss_on(
+        self,
+        discriminator: Module,
+        fake: Tensor,
+        batch: Batch,
+        regularization_gain: float | Tensor,
+        step: int,
+        functional: bool,
+    ) -> tuple[PlayerLoss, dict[str, Tensor]]:
+        """The discriminator's loss on the generated samples ``fake`` (as D sees them), and
+        D's outputs on the real and the generated samples (keyed "real"/"fake")."""
+        real = self._real(batch, step)
         regularized = bool(self.penalties) and not is_zero_gain(regularization_gain)
         # Penalties at the real or fake points reuse the forward pass of the loss term.
         needed = {p.at for p in self.penalties} if regularized else set()
@@ -127,7 +144,7 @@ class Method:
                 )
                 terms[penalty.name] = value  # each penalty once: MethodSpec refuses repeats
                 total = total + regularization_gain * value
-        return PlayerLoss(total, terms)
+        return PlayerLoss(total, terms), outputs
 
     def generator_loss(
         self, generator: Module, discriminator: Module, batch: Batch, *, step: int = 0
@@ -137,8 +154,35 @@ class Method:
         whose generator objective reads them (``generator_sees_real``: RpGAN, RaGAN)."""
         fake = self._generated(generator, batch, step)
         d_real = discriminator(self._real(batch, step)) if self.loss.generator_sees_real else None
-        adversarial = self.loss.generator_objective(d_real, discriminator(fake), batch)
+        return self._generator_loss_of(d_real, discriminator(fake), batch)
+
+    def _generator_loss_of(self, d_real: Tensor | None, d_fake: Tensor, batch: Batch) -> PlayerLoss:
+        adversarial = self.loss.generator_objective(d_real, d_fake, batch)
         return PlayerLoss(adversarial, {"adversarial": adversarial})
+
+    def losses(
+        self,
+        generator: Module,
+        discriminator: Module,
+        batch: Batch,
+        *,
+        regularization_gain: float | Tensor = 1.0,
+        step: int = 0,
+        functional: bool = False,
+    ) -> tuple[PlayerLoss, PlayerLoss]:
+        """``(generator's loss, discriminator's loss)`` at one point on one batch, from *one*
+        generator forward and one pass of D on each side: the generator's loss reads D's
+        outputs on the generated (and, for ``generator_sees_real``, the real) samples of the
+        discriminator's loss. The values are :meth:`generator_loss`'s and
+        :meth:`discriminator_loss`'s; what differs is the graph (one G and one D-on-fakes
+        subgraph shared by both losses), which halves those passes in the field and in every
+        product through its kept graph (``convergan.field.GameField``)."""
+        fake = self._generated(generator, batch, step)
+        d_loss, outputs = self._discriminator_loss_on(
+            discriminator, fake, batch, regularization_gain, step, functional
+        )
+        d_real = outputs["real"] if self.loss.generator_sees_real else None
+        return self._generator_loss_of(d_real, outputs["fake"], batch), d_loss
 
 
 def _stack_pays(real: Tensor, fake: Tensor, batch: Batch) -> bool:

@@ -39,15 +39,23 @@ class SampleFigures:
 
 class SpectrumLogging:
     """``eval.spectrum``: leading Jacobian eigenvalues and the trained scheme's update radius
-    every ``eval.spectrum.every`` steps (off at 0)."""
+    every ``eval.spectrum.every`` steps (off at 0), each look started from the previous one's
+    vectors (:class:`~convergan.runs.spectrum_in_training.InTrainingSpectrum`)."""
+
+    def __init__(self) -> None:
+        self.look = None
 
     def __call__(self, event: StepEvent) -> dict[str, float] | None:
         run = event.run
         every = run.config.eval.spectrum.every
         if not (every and event.step % every == 0 and run.dist.is_main):
             return None
+        if self.look is None:
+            from convergan.runs.spectrum_in_training import InTrainingSpectrum
+
+            self.look = InTrainingSpectrum()
         state = event.state
-        return spectrum_scalars(
+        return self.look(
             run.config,
             run.generator,
             run.discriminator,
@@ -57,55 +65,3 @@ class SpectrumLogging:
             problem=run.problem,
             world_size=run.dist.world_size,
         )
-
-
-def spectrum_scalars(
-    config,
-    generator,
-    discriminator,
-    x,
-    step: int,
-    scheme_state,
-    problem=None,
-    world_size: int = 1,
-) -> dict:
-    """The in-training record of ``eval.spectrum``: the field's largest real part, largest
-    |Im| and largest |λ| among the leading eigenvalues, and the spectral radius of the run's
-    scheme at its learning rates (preconditioned by the live optimizer state when adaptive),
-    all as in force at ``step``."""
-    from convergan.config import config_at
-    from convergan.runs.at_step import preconditioner_from_states
-    from convergan.runs.spectrum import SpectrumSettings, analyze_players
-
-    options = config.eval.spectrum
-    settings = SpectrumSettings(
-        k=options.k,
-        which=tuple(options.which),
-        samples=options.samples,
-        seed=config.seed,
-        schemes=("run",),
-        preconditioned=True,
-        lr_bound=False,  # not logged: two ARPACK runs on H*P*J fewer
-    )
-    moves = getattr(scheme_state, "moves", None) or (None, None)
-    sizes = (x[0].numel(), x[1].numel())
-    now = config_at(config, step, world_size)
-    preconditioner = preconditioner_from_states(now, moves, sizes)
-    record = analyze_players(
-        config,
-        generator,
-        discriminator,
-        x,
-        step,
-        settings,
-        preconditioner,
-        problem=problem,
-        world_size=world_size,
-    )
-    return {
-        "spectrum/max_real": record["max_real"],
-        "spectrum/max_abs_imag": record["max_abs_imag"],
-        "spectrum/max_abs": record["max_abs"],
-        "spectrum/update_radius": record["spectral_radius"],
-        "spectrum/converged": float(record["converged"] and record["schemes"][0]["converged"]),
-    }
