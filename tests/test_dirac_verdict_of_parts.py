@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from convergan import AltGD, SimGD, analyze, dirac_gan
 from convergan.analysis.dirac_verdict import dirac_verdict
-from convergan.methods.spec import parse_method
+from convergan.methods.parse import parse_method
 from convergan.studies.theory import dirac_verdict as stored_config_verdict
 
 

@@ -26,7 +26,7 @@ from convergan.analysis.local import field_jacobians_by_gain
 from convergan.cli.main import main
 from convergan.field import game_field
 from convergan.games import dirac_gan
-from convergan.methods.spec import parse_method
+from convergan.methods.parse import parse_method
 from convergan.schemes.spec import parse_scheme
 
 GAME = dirac_gan()

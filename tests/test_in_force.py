@@ -15,8 +15,9 @@ import torch
 from convergan.field import OptimizerStep
 from convergan.methods.consensus import Consensus
 from convergan.methods.noise import InstanceNoise
+from convergan.methods.parse import parse_method
 from convergan.methods.penalties import r1
-from convergan.methods.spec import MethodSpec, parse_method
+from convergan.methods.spec import MethodSpec
 from convergan.optimizers import Adam
 from convergan.schedules import Schedule, StepSchedule, on_steps, value_at
 from convergan.schemes import AltGD, SimGD

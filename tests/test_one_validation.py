@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convergan.config import ConfigError, load_config, save_config
-from convergan.methods.spec import parse_method
+from convergan.methods.parse import parse_method
 from convergan.options import integer, number
 from convergan.schemes.spec import parse_scheme
 from convergan.studies.spec import sweep_spec_from_dict

@@ -13,8 +13,9 @@ from convergan import theory
 from convergan.analysis.local import LocalAnalysis, analyze
 from convergan.games import dirac_gan
 from convergan.games.two_points import two_point_game
+from convergan.methods.parse import parse_method
 from convergan.methods.presets import preset_spec
-from convergan.methods.spec import MethodSpec, parse_method
+from convergan.methods.spec import MethodSpec
 from convergan.registry import METHODS, SCHEMES
 
 

@@ -26,7 +26,8 @@ from convergan.field import GameField, ParameterLayout, State
 from convergan.methods.batch import Batch
 from convergan.methods.losses import AdversarialLoss
 from convergan.methods.method import Method
-from convergan.methods.spec import MethodSpec, parse_method
+from convergan.methods.parse import parse_method
+from convergan.methods.spec import MethodSpec
 
 MethodLike = Method | MethodSpec | str | Mapping | tuple
 

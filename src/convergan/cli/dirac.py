@@ -184,7 +184,7 @@ def _spec_settings(args) -> dict:
 
 def build_specs(args) -> tuple[MethodSpec, SchemeSpec]:
     """The method and scheme specs from ``--method``/``--scheme`` flags and overrides."""
-    from convergan.methods.spec import parse_method
+    from convergan.methods.parse import parse_method
     from convergan.options import ConfigError
     from convergan.plugin_loading import PluginError, load_plugins
     from convergan.schemes.spec import parse_scheme

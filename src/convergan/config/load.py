@@ -31,7 +31,8 @@ import yaml
 from convergan.config.schema import DEFAULT_OPTIMIZER, Config, config_from_dict, config_to_dict
 from convergan.config.shipped import CONFIGS, find_config, shipped_file
 from convergan.files import write_text
-from convergan.methods.spec import COMPOSITION_KEYS, DEFAULT_METHOD, is_composition, parse_method
+from convergan.methods.parse import is_composition, parse_method
+from convergan.methods.spec import COMPOSITION_KEYS, DEFAULT_METHOD
 from convergan.options import ConfigError, fail
 from convergan.registry import METHODS
 from convergan.schemes.spec import DEFAULT_SCHEME

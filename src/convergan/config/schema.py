@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, get_type_hints
 
-from convergan.methods.spec import MethodSpec, parse_method
+from convergan.methods.parse import parse_method
+from convergan.methods.spec import MethodSpec
 from convergan.options import (
     ConfigError,
     build,

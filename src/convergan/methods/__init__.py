@@ -28,7 +28,7 @@ _EXPORTS = {
     "input_gradient": "convergan.methods.penalties",
     "make_method": "convergan.methods.presets",
     "pairs": "convergan.methods.batch",
-    "parse_method": "convergan.methods.spec",
+    "parse_method": "convergan.methods.parse",
     "penalty": "convergan.methods.spec",
     "preset_spec": "convergan.methods.presets",
     "r1": "convergan.methods.penalties",

@@ -120,7 +120,7 @@ def preset_spec(name: str, **params: Any) -> MethodSpec:
     """The spec of preset ``name``; ``params`` it does not take must be ``None``.
 
     Values are not range-checked here, so they may be tensors (batched analysis); configs and
-    the command line validate through :func:`~convergan.methods.spec.parse_method`.
+    the command line validate through :func:`~convergan.methods.parse.parse_method`.
     """
     if name not in METHODS:
         raise UnknownMethodError(METHODS.unknown(name))
