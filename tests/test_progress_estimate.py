@@ -72,3 +72,35 @@ def test_the_progress_postfix_is_short_whatever_is_logged():
     metrics = {"discriminator/adversarial": 1e300, "generator/adversarial": -1e300}
     metrics.update({"diagnostics/field_norm": -1.5e-300, "eval/" + "x" * 100: 1.0})
     assert len(progress_postfix(metrics)) <= PROGRESS_WIDTH
+
+
+def run_with_periodic_work(step_seconds, every, work_seconds, total=10_000):
+    """WallTimeEstimate over a fake clock: steps of ``step_seconds``, and every ``every``
+    steps ``work_seconds`` more (an evaluation, a checkpoint)."""
+    said, now = [], [0.0]
+    estimate = WallTimeEstimate(0, total, False, said.append, True, None, lambda: now[0])
+    for step in range(1, total + 1):
+        now[0] += step_seconds + (work_seconds if step % every == 0 else 0.0)
+        estimate.after_step(step)
+    return said
+
+
+def test_periodic_work_the_first_steps_missed_revises_the_estimate_once():
+    # 10,000 steps at 0.1 s (about 17 min said first) and a 30 s evaluation every 500 steps:
+    # 20 evaluations add 10 min. Rechecked after a tenth of the rest (steps 5 to 1004, which
+    # hold the evaluations at 500 and 1000), the revised estimate is said once, and it is
+    # what the rest really takes: 8,996 steps at 0.1 s and 18 evaluations (1500 ... 10,000).
+    said = run_with_periodic_work(0.1, 500, 30.0)
+    assert len(said) == 2
+    assert said[0] == "train: about 17 min for 9,995 steps (0.1 s a step on the CPU)"
+    revised = said[1]
+    assert revised.startswith("train: revised for the evaluations, diagnostics and checkpoints")
+    really = 8_996 * 0.1 + 18 * 30.0  # 1,440 s
+    minutes = int(revised.split("about ")[1].split(" min")[0])
+    assert abs(minutes * 60 - really) <= 30, (revised, really)
+    assert f"for {10_000 - 1004:,} steps" in revised
+
+
+def test_a_steady_run_or_small_periodic_work_is_not_revised():
+    assert len(run_with_periodic_work(0.1, 500, 0.0)) == 1
+    assert len(run_with_periodic_work(0.1, 500, 1.0)) == 1  # 20 s in all: within 25% and 60 s

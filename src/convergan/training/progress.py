@@ -1,5 +1,7 @@
 """What a training run says about itself while it runs: a short progress postfix, and the
-wall time it will take, estimated from its first few steps and printed before the long part.
+wall time it will take, estimated from its first few steps and printed before the long part,
+and revised once when the periodic work (evaluations, diagnostics, checkpoints) turns out to
+change it much.
 
 A shipped config can run for hours on a CPU (``toy2d/circle``: 10,000 steps, about an hour;
 ``fashion-mnist/r3gan``: weeks): the run says so after a few timed steps, names the override
@@ -25,6 +27,12 @@ TIMED_STEPS = 4  # steps timed for the estimate...
 TIMED_SECONDS = 20.0  # ...or fewer when they already took this long
 LONG_SECONDS = 3600.0  # above this, the estimate says so plainly with how to shorten it
 SHORT_TARGET_SECONDS = 600.0  # the train.steps suggested: about ten minutes' worth
+# The first steps miss the periodic work (evaluations, diagnostics, checkpoints, samples): the
+# pace is checked again once this share of the run is done, and a revised estimate said when it
+# differs by more than REVISE_SHARE and REVISE_SECONDS from the first.
+RECHECK_SHARE = 0.1
+REVISE_SHARE = 0.25
+REVISE_SECONDS = 60.0
 
 
 def progress_postfix(metrics: dict[str, float]) -> str:
@@ -124,16 +132,42 @@ class WallTimeEstimate:
         self.budget_minutes = budget_minutes
         self.timer = StepTimer(start, clock)
         self.done = total - start <= WARMUP_STEPS + 1  # nothing worth estimating
+        self.recheck_at: int | None = None  # the step the pace is checked again at
+        self.announced = 0.0  # the seconds said for the rest of the run
+        self.since = (start, 0.0)  # (step, clock) of the first estimate
 
     def after_step(self, step: int) -> None:
+        if self.recheck_at is not None and step >= self.recheck_at:
+            self._recheck(step)
         if self.done:
             return
         seconds_per_step = self.timer.tick(step)
         if seconds_per_step is None:
             return
         self.done = True
+        remaining = self.total - step
         line, long = estimate_message(
-            seconds_per_step, self.total - step, self.total, self.on_gpu, self.budget_minutes
+            seconds_per_step, remaining, self.total, self.on_gpu, self.budget_minutes
         )
         if self.loud or long:
             self.say(line)
+            # Checked again once a tenth of the rest is done (at least one more timed stretch).
+            self.announced = seconds_per_step * remaining
+            self.since = (step, self.timer.clock())
+            self.recheck_at = step + max(self.timer.timed, int(RECHECK_SHARE * remaining))
+
+    def _recheck(self, step: int) -> None:
+        """Say a revised estimate once when the pace since the first one, periodic work
+        included, puts the end far from what was said."""
+        self.recheck_at = None
+        first, began = self.since
+        seconds_per_step = (self.timer.clock() - began) / (step - first)
+        remaining = self.total - step
+        projected = seconds_per_step * remaining + (self.timer.clock() - began)
+        if abs(projected - self.announced) <= max(REVISE_SHARE * self.announced, REVISE_SECONDS):
+            return
+        line, _ = estimate_message(
+            seconds_per_step, remaining, self.total, self.on_gpu, self.budget_minutes
+        )
+        periodic = "train: revised for the evaluations, diagnostics and checkpoints: about"
+        self.say(line.replace("train: about", periodic, 1))
