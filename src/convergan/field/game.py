@@ -97,9 +97,7 @@ class GameField:
     ) -> tuple[Tensor, Terms]:
         """Player ``i``'s loss and its named terms at flat parameters ``(theta, psi)``."""
         batch = self.draw_batch() if batch is None else batch
-        generator_layout, discriminator_layout = self.layouts
-        generator = generator_layout.bind(theta, batch.labels)
-        discriminator = discriminator_layout.bind(psi, batch.labels)
+        generator, discriminator = self._bound(theta, psi, batch)
         if i == GENERATOR:
             loss = self.method.generator_loss(generator, discriminator, batch, step=self.step)
         else:
@@ -119,9 +117,7 @@ class GameField:
         """Both players' losses and terms at ``(theta, psi)`` from one generator forward and
         one D pass on the generated samples (:meth:`Method.losses
         <convergan.methods.Method.losses>`): :meth:`player_loss`'s values, one shared graph."""
-        generator_layout, discriminator_layout = self.layouts
-        generator = generator_layout.bind(theta, batch.labels)
-        discriminator = discriminator_layout.bind(psi, batch.labels)
+        generator, discriminator = self._bound(theta, psi, batch)
         losses = self.method.losses(
             generator,
             discriminator,
@@ -131,6 +127,14 @@ class GameField:
             functional=self.route == "functional",
         )
         return tuple((loss.total, loss.terms) for loss in losses)
+
+    def _bound(self, theta: Tensor, psi: Tensor, batch: Batch) -> tuple:
+        """The two players as modules on the flat parameters ``theta`` and ``psi``."""
+        generator_layout, discriminator_layout = self.layouts
+        return (
+            generator_layout.bind(theta, batch.labels),
+            discriminator_layout.bind(psi, batch.labels),
+        )
 
     def _directions_and_terms(
         self, x: State, batch: Batch, create_graph: bool = False
