@@ -148,7 +148,7 @@ def test_spectrum_progress_plans_the_krylov_basis_and_counts_restarts():
     matrix = torch.from_numpy(np.random.default_rng(1).standard_normal((300, 300)))
     calls = []
     k = 4
-    spectrum = leading_eigenvalues(lambda u: matrix @ u, 300, k, "LR",
+    spectrum = leading_eigenvalues(lambda u: matrix @ u, 300, k, "LR", solver="arpack",
                                    progress=lambda *args: calls.append(args))  # fmt: skip
     ncv = 40  # convergan's Krylov dimension: max(40, 5k), at most n
     counts = [c[0] for c in calls]
@@ -158,6 +158,26 @@ def test_spectrum_progress_plans_the_krylov_basis_and_counts_restarts():
         expected = 0 if count <= ncv else -(-(count - ncv) // (ncv - k))
         assert (planned, restarts) == (ncv + expected * (ncv - k), expected)
     assert calls[spectrum.matvecs - 1][2] >= 1  # this matrix needs restarts
+
+
+def test_krylov_schur_progress_plans_to_the_end_of_its_basis_and_counts_restarts():
+    import numpy as np
+
+    from convergan.analysis.eigensolver import leading_eigenvalues
+
+    matrix = torch.from_numpy(np.random.default_rng(1).standard_normal((300, 300)))
+    calls = []
+    basis, k = 30, 4
+    spectrum = leading_eigenvalues(lambda u: matrix @ u, 300, k, "LR", ncv=basis,
+                                   progress=lambda *args: calls.append(args))  # fmt: skip
+    assert [c[0] for c in calls] == list(range(1, spectrum.matvecs + 1))
+    assert calls[0][1] == basis  # the first basis takes `basis` products
+    for (count, planned, restarts), (_, before, restarted) in zip(calls[1:], calls):
+        # the plan runs to the end of the current basis; a restart keeps half of it (a
+        # conjugate pair may keep one more), so it comes only when the plan was reached
+        assert count <= planned <= max(basis, count + basis - basis // 2)
+        assert restarts == restarted + (before == count - 1)
+    assert calls[-1][2] >= 1  # this matrix needs restarts
 
 
 def test_the_sweep_bar_counts_running_cells_by_their_logged_steps(tmp_path):

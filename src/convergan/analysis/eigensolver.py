@@ -1,10 +1,11 @@
-"""The leading eigenvalues of a real operator given only by its products: ARPACK.
+"""The leading eigenvalues of a real operator given only by its products.
 
-``leading_eigenvalues`` wraps ``scipy.sparse.linalg.eigs`` (implicitly restarted Arnoldi) on
-a ``LinearOperator`` from a seeded start vector, with the Krylov dimension chosen for fewer
-products, progress reporting, a dense fallback for tiny operators and every eigenpair's
-residual (one block of products). :mod:`convergan.analysis.spectrum` builds the operators
-(the field Jacobian, the update operators) and calls it.
+``leading_eigenvalues`` runs Krylov–Schur (:mod:`convergan.analysis.krylov_schur`: residuals
+from kept images, no extra products) or ARPACK (``scipy.sparse.linalg.eigs``, implicitly
+restarted Arnoldi, then one block of products for the residuals) from a seeded start vector,
+with the basis chosen for fewer products, progress reporting, and a dense solve for tiny
+operators. :mod:`convergan.analysis.spectrum` builds the operators (the field Jacobian, the
+update operators) and calls it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 from torch import Tensor
 
+from convergan.analysis.krylov_schur import krylov_schur
 from convergan.analysis.which import WHICH
 
 FLOAT64_TOLERANCE = 1e-10
 FLOAT32_TOLERANCE = 1e-5
+SOLVERS = ("krylov-schur", "arpack")
+# Krylov–Schur keeps each basis vector and its image: 16·n bytes a vector, this much at most
+BASIS_MEMORY_BYTES = 2 * 2**30
 
 
 def arpack_tolerance(tol: float | None, float64: bool) -> float:
@@ -49,7 +54,7 @@ class Spectrum:
     converged: bool
     matvecs: int
     seconds: float
-    solver: str  # "arpack" or "dense"
+    solver: str  # "krylov-schur", "arpack" or "dense"
     eigenvectors: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
@@ -105,16 +110,19 @@ def leading_eigenvalues(
     progress: Callable[[int, int, int], None] | None = None,
     initial: np.ndarray | None = None,
     block: Callable[[Tensor], Tensor] | None = None,
+    solver: str = "krylov-schur",
 ) -> Spectrum:
     """The ``k`` leading eigenvalues of the real operator ``u ↦ matvec(u)`` (float64 tensors).
 
     ARPACK (implicitly restarted Arnoldi) from a seeded start vector, so the result is
-    reproducible. ARPACK needs ``k < n − 1``; for smaller ``n`` (e.g. the 2-parameter
-    Dirac-GAN), or when ``dense=True``, the matrix is assembled from ``n`` products with the
-    unit vectors and solved densely instead (``solver = "dense"``). ``progress`` is called
-    with the running product count, the products planned so far and ARPACK's restarts so far:
-    ARPACK first builds a Krylov basis of ``ncv`` products, then each implicit restart adds
-    about ``ncv - k``, so the plan (and a bar's estimate) covers the current basis or restart.
+    reproducible. ``solver``: ``"krylov-schur"`` (default; ``ncv`` is its basis, default
+    :func:`schur_basis`; ``maxiter`` its restarts) or ``"arpack"`` (``ncv`` default
+    :func:`krylov_dimension`; its residuals cost ``k`` or more products afterwards). Both need
+    ``k < n − 1``; for smaller ``n`` (e.g. the 2-parameter Dirac-GAN), or when
+    ``dense=True``, the matrix is assembled from ``n`` products with the unit vectors and
+    solved densely instead (``solver = "dense"``). ``progress`` is called with the running
+    product count, the products planned so far and the restarts so far: the plan (and a
+    bar's estimate) covers the current basis or restart.
 
     ``initial``: ARPACK's start vector (default: seeded normal). A combination of a nearby
     operator's leading eigenvectors (:func:`start_vector`) saves products when several
@@ -124,18 +132,23 @@ def leading_eigenvalues(
     """
     criterion(np.zeros(1), which)  # validates which
     check_k(k, n)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, not {solver!r}")
     count, basis, per_restart = 0, n, 1  # dense: n products, no restarts
     restarts, solved = 0, False  # after solving, the residual checks: no new basis
 
-    def apply(u: np.ndarray) -> np.ndarray:
+    def product(u: np.ndarray) -> np.ndarray:
+        out = matvec(torch.from_numpy(np.ascontiguousarray(u, dtype=np.float64)))
+        return out.detach().cpu().numpy().astype(np.float64)
+
+    def apply(u: np.ndarray) -> np.ndarray:  # ARPACK's and the dense solve's: counted here
         nonlocal count, restarts
         count += 1
         if progress is not None:
             if not solved:
                 restarts = max(0, -(-(count - basis) // per_restart))
             progress(count, basis + restarts * per_restart, restarts)
-        out = matvec(torch.from_numpy(np.ascontiguousarray(u, dtype=np.float64)))
-        return out.detach().cpu().numpy().astype(np.float64)
+        return product(u)
 
     def apply_block(rows: np.ndarray) -> np.ndarray:
         nonlocal count
@@ -149,13 +162,24 @@ def leading_eigenvalues(
 
     start = time.perf_counter()
     use_dense = dense if dense is not None else k >= n - 1
+    fits = initial is not None and np.shape(initial) == (n,)
+    v0 = initial if fits else np.random.default_rng(seed).standard_normal(n)
     if use_dense:
         matrix = np.stack([apply(e) for e in np.eye(n)], axis=1)
         values, vectors = np.linalg.eig(matrix)
         converged = True
+    elif solver == "krylov-schur":
+        basis = ncv or schur_basis(n, k, which)
+        found = krylov_schur(
+            product, n, k, which, tol, basis_size=basis, initial=v0, max_restarts=maxiter,
+            seed=seed, progress=progress,
+        )  # fmt: skip
+        order = np.argsort(-criterion(found.values, which), kind="stable")
+        return Spectrum(
+            found.values[order], found.residuals[order], which, k, n, found.converged,
+            found.products, time.perf_counter() - start, solver, found.vectors[:, order],
+        )  # fmt: skip
     else:
-        fits = initial is not None and np.shape(initial) == (n,)
-        v0 = initial if fits else np.random.default_rng(seed).standard_normal(n)
         operator = LinearOperator((n, n), matvec=apply, dtype=np.float64)
         ncv = ncv or krylov_dimension(n, k, which)
         basis, per_restart = ncv, max(1, ncv - k)
@@ -185,6 +209,14 @@ def krylov_dimension(n: int, k: int, which: str) -> int:
     other, genuine eigenpairs instead: LI gets twice the dimension. Its residuals certify
     eigenpairs, not that they are the top-k by |Im|."""
     return min(n, max(40, 5 * k) * (2 if which == "LI" else 1))
+
+
+def schur_basis(n: int, k: int, which: str) -> int:
+    """Krylov–Schur's basis: twice ARPACK's :func:`krylov_dimension` (a larger basis restarts
+    less, and its cost is orthogonalisation, not products), within
+    :data:`BASIS_MEMORY_BYTES` for the vectors and their images, at most ``n``."""
+    affordable = max(2 * k + 2, BASIS_MEMORY_BYTES // (16 * n))
+    return min(n, 2 * krylov_dimension(n, k, which), affordable)
 
 
 def _arpack(operator, k, which, tol, maxiter, ncv, v0):
