@@ -139,7 +139,7 @@ def test_reporter_means_are_averaged_across_processes(tmp_path):
 
 
 def test_module_buffers_round_trip_through_a_checkpoint_state():
-    from convergan.training.directory import load_module_buffers, module_buffers
+    from convergan.training.state_checkpoints import load_module_buffers, module_buffers
 
     trained = bn_generator()
     trained(torch.randn(8, 2) * 5)  # moves the running statistics away from their init

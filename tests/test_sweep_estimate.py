@@ -118,6 +118,9 @@ def test_a_sweep_prints_its_estimate_before_the_first_cell_and_dry_runs_reuse_fi
     assert "for 2 cells, one at a time (24 steps at" in lines[estimate]
     assert "timed on 4 steps of seed=0)" in lines[estimate]
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["seed=0", "seed=1"]  # no probe
+    for name in ("seed=0", "seed=1"):  # where each trained; no worker process of their own
+        record = json.loads((out / "runs" / name / "cell.json").read_text())
+        assert record["device"] == "cpu" and record["startup_seconds"] is None
     # A third seed: the dry run estimates it from the two finished cells, training nothing.
     code, text, _ = run(capsys, "sweep", spec, "--out", out, "--dry-run", "--axis", "seed=[0,1,2]")
     assert code == 0

@@ -23,9 +23,10 @@ from convergan.config.schema import config_at
 from convergan.field import GameField, State
 from convergan.methods.batch import Batch
 from convergan.problems import Problem, make_problem
-from convergan.training.directory import RunDirectory, check_fits
+from convergan.training.directory import RunDirectory
 from convergan.training.distributed import resolve_device
 from convergan.training.optim import build_optimizer
+from convergan.training.state_checkpoints import check_fits
 
 
 class CheckpointAt:

@@ -6,7 +6,14 @@ file of the sweep's own, ``cell.json``::
     {"status": "running" | "done" | "diverged" | "failed", "error": "...",
      "config": {...resolved config...}, "overrides": {...}, "host": ..., "pid": ...,
      "pid_start": ..., "sweep": {"pid": ..., "pid_start": ...}, "attempts": n,
-     "started": t, "finished": t, "train_seconds": s, "job_id": ...}
+     "started": t, "finished": t, "train_seconds": s, "job_id": ...,
+     "startup_seconds": s, "device": "cuda:0" | "cpu"}
+
+``startup_seconds`` is how long the worker process took from its start to the cell's training
+(Python, torch and convergan starting), kept for the first cell a fresh worker process runs
+(later cells of the same worker start at once; ``null`` for them and in-process runs);
+``device`` is the device a ``done`` cell trained on, ``device: auto`` resolved. The sweep's
+wall-time estimate (:mod:`convergan.studies.estimate`) reads both.
 
 ``done``, ``diverged`` (a NaN/Inf stopped the run: an outcome, not a bug) and ``failed`` (any
 other exception; the traceback is in ``error.txt``) are final. A ``running`` record whose
@@ -117,6 +124,17 @@ def process_start(pid: int) -> int | None:
         return None
 
 
+def process_age(pid: int | None = None) -> float | None:
+    """Seconds since process ``pid`` (this one by default) started: the system's uptime less
+    the process's start, both from ``/proc``; ``None`` where there is no ``/proc``."""
+    start = process_start(os.getpid() if pid is None else pid)
+    try:
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    return None if start is None else max(0.0, uptime - start / os.sysconf("SC_CLK_TCK"))
+
+
 def process_alive(pid: int, start: int | None = None) -> bool:
     """Whether process ``pid`` runs (and, given ``start``, is still the one that started
     then rather than a later process with a reused pid)."""
@@ -165,15 +183,20 @@ def config_difference(old: dict[str, Any], new: dict[str, Any], prefix: str = ""
 
 
 def run_cell(
-    run_dir: str, config_dict: dict[str, Any], threads: int = 1, sweep: dict | None = None
+    run_dir: str,
+    config_dict: dict[str, Any],
+    threads: int = 1,
+    sweep: dict | None = None,
+    fresh_process: bool = False,
 ) -> dict[str, Any]:
     """Train one cell (resuming from its last checkpoint when it has one) and record the
     outcome in ``cell.json``. This is the job submitit runs: it never raises for a failed
     run, so one cell's error does not look like the launcher's. A cell that a live process
     holds is left to it, record untouched: the result's status is then ``busy``, its error
     names the holder. ``sweep``: the pid (and start time) of the sweep that runs the cell,
-    kept in the record."""
-    _limit_threads(threads)
+    kept in the record. ``fresh_process``: the cell is the first of a worker process of its
+    own, whose start-up the record keeps (``startup_seconds``)."""
+    start_worker(threads)
     if not _is_first_task():
         return _train_quietly(config_dict)
     from convergan.config.schema import config_from_dict
@@ -199,6 +222,8 @@ def run_cell(
         "attempts": previous.get("attempts", 0) + 1,
         "started": time.time(),
         "threads": threads,
+        "startup_seconds": process_age() if fresh_process else None,
+        "device": None,  # known once the cell is done
     }
     write_cell(run_dir_path, record)
     started = time.perf_counter()
@@ -209,7 +234,7 @@ def run_cell(
         # writer (an orphaned worker of a killed sweep) and lose its rows.
         resume = last_checkpoint_step(run_dir_path) is not None
         result = train(config, resume=resume, progress=False)
-        record.update(status="done", steps=result.steps)
+        record.update(status="done", steps=result.steps, device=result.device)
     except DivergenceError as error:
         record.update(status="diverged", error=str(error))
     except Exception as error:  # noqa: BLE001 - isolate the cell, keep the traceback
@@ -274,10 +299,14 @@ def _train_quietly(config_dict: dict[str, Any]) -> dict[str, Any]:
     return {"status": "done", "error": None, "train_seconds": 0.0}
 
 
-def _limit_threads(threads: int) -> None:
+def start_worker(threads: int) -> None:
+    """What a worker does before its first cell: limit torch to ``threads`` threads and import
+    torch and the training (the sweep's estimate times it in a fresh process)."""
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = str(threads)
     import torch
+
+    import convergan.runs  # noqa: F401 - imported here, so a worker's start-up is timed whole
 
     torch.set_num_threads(threads)
 

@@ -1,19 +1,26 @@
 """How long a sweep will take, said before its first cell trains.
 
-The seconds a step takes come from the sweep's own finished cells when it has some (their
-``cell.json`` records the training time of each), else from a short probe: the first cell to
-run is trained for a few steps in a scratch folder and timed with the training run's own
-:class:`~convergan.training.progress.StepTimer` (one warm-up step, then up to four timed steps
-or 20 s) and one evaluation of its metrics is timed. The wall time is then every cell's setup,
+The seconds a step takes come from the sweep's own finished cells when it has some that
+trained on the device the cells to run will use (their ``cell.json`` records the training
+time of each and the device it ran on, ``device: auto`` resolved), else from a short probe:
+the first cell to run is trained for a few steps in a scratch folder and timed with the
+training run's own :class:`~convergan.training.progress.StepTimer` (one warm-up step, then up
+to four timed steps or 20 s) and one evaluation of its metrics is timed. A local sweep's
+workers are processes of their own, each starting Python, torch and convergan once before its
+first cell: that start-up is read from the finished cells' records (kept for each worker's
+first cell), else timed once in a fresh process. The wall time is then every cell's setup,
 remaining steps and evaluations (every ``train.eval_every`` steps) at those rates, each cell
-capped by ``train.time_budget_minutes``, shared among the cells that run at once, and never
-less than the longest cell. Above an hour the line says so plainly with the overrides that
-shorten it: fewer cells (``--axis``), fewer steps (``train.steps=``), more cells at once
-(``--jobs``) and, when the probe ran on a CPU, a GPU.
+capped by ``train.time_budget_minutes``, shared among the cells that run at once, never less
+than the longest cell, plus one worker's start-up (the workers start together). Above an hour
+the line says so plainly with the overrides that shorten it: fewer cells (``--axis``), fewer
+steps (``train.steps=``), more cells at once (``--jobs``) and, when the cells train on a CPU,
+a GPU.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -34,6 +41,7 @@ class StepRate:
     on_gpu: bool
     setup_seconds: float = 0.0  # per cell: building its problem and players, the first step
     eval_seconds: float = 0.0  # one evaluation of the metrics (every train.eval_every steps)
+    startup_seconds: float = 0.0  # per worker process: starting Python, torch and convergan
 
 
 @dataclass(frozen=True)
@@ -84,12 +92,13 @@ def remaining_work(
 
 def wall_seconds(work: SweepWork, rate: StepRate) -> float:
     """The cells' total time (each its setup, steps and evaluations, capped by its time
-    budget) shared among ``jobs`` workers, and at least the longest cell's."""
+    budget) shared among ``jobs`` workers, and at least the longest cell's, after the workers'
+    start-up (they start together, each once)."""
     cells = []
     for steps, budget, evaluations in zip(work.steps, work.budgets, work.evaluations):
         training = steps * rate.seconds_per_step + evaluations * rate.eval_seconds
         cells.append(rate.setup_seconds + (training if budget is None else min(training, budget)))
-    return max(sum(cells) / work.jobs, max(cells, default=0.0))
+    return rate.startup_seconds + max(sum(cells) / work.jobs, max(cells, default=0.0))
 
 
 def sweep_estimate_message(
@@ -104,6 +113,11 @@ def sweep_estimate_message(
         f"wall time: about {duration(seconds)} of training for {cells:,} "
         f"cell{'s' * (cells != 1)}, {at_once} ({steps:,} steps at "
         f"{rate.seconds_per_step:.3g} s a step on the {where}"
+        + (
+            f", {rate.startup_seconds:.2g} s start-up a worker"
+            if rate.startup_seconds >= 0.05
+            else ""
+        )
         + (f", {rate.setup_seconds:.2g} s setup a cell" if rate.setup_seconds >= 0.05 else "")
         + (f", {rate.eval_seconds:.2g} s an evaluation" if rate.eval_seconds >= 0.05 else "")
         + f"; {rate.source})"
@@ -127,21 +141,61 @@ def sweep_estimate_message(
     return f"{line}. That is over an hour; shorter: {'; '.join(advice)}", True
 
 
-def recorded_rate(planned: list[PlannedCell]) -> StepRate | None:
-    """Seconds per step from the sweep's cells that finished in one attempt (their record
-    holds the training time, setup and evaluations included), or ``None`` when none did."""
-    rates, on_gpu = [], False
+def device_type(cell: PlannedCell) -> str:
+    """``cpu`` or ``cuda``: where ``cell`` will train, its config's ``device: auto`` resolved on
+    this machine as the run resolves it."""
+    if cell.config.device != "auto":
+        return cell.config.device
+    from convergan.training.distributed import resolve_device
+
+    return resolve_device("auto").type
+
+
+def recorded_device(record: dict, cell: PlannedCell) -> str | None:
+    """``cpu`` or ``cuda``: where a finished cell trained, from its record; for records older
+    than that, its config's device when it names one (``None`` for ``auto``: unknown)."""
+    device = record.get("device")
+    if isinstance(device, str):
+        return device.split(":")[0]
+    return cell.config.device if cell.config.device != "auto" else None
+
+
+def recorded_rate(planned: list[PlannedCell], device: str) -> StepRate | None:
+    """Seconds per step from the sweep's cells that finished in one attempt on ``device``
+    (``cpu`` or ``cuda``; their record holds the training time, setup and evaluations
+    included), or ``None`` when none did; with the workers' start-up that the records hold
+    (0 when none does)."""
+    rates, startups = [], []
     for p in planned:
         record = read_cell(p.run_dir) or {}
+        if isinstance(record.get("startup_seconds"), float):
+            startups.append(record["startup_seconds"])
         steps, seconds = record.get("steps"), record.get("train_seconds")
         one_attempt = record.get("attempts") == 1 and record.get("status") == "done"
         if one_attempt and isinstance(steps, int) and steps > 0 and isinstance(seconds, float):
-            rates.append(seconds / steps)
-            on_gpu = on_gpu or p.config.device == "cuda"
+            if recorded_device(record, p) == device:
+                rates.append(seconds / steps)
     if not rates:
         return None
-    count = len(rates)
-    return StepRate(sum(rates) / count, f"from {count} finished cell{'s' * (count != 1)}", on_gpu)
+    count, startup = len(rates), sum(startups) / len(startups) if startups else 0.0
+    source = f"from {count} finished cell{'s' * (count != 1)}"
+    return StepRate(sum(rates) / count, source, device == "cuda", startup_seconds=startup)
+
+
+def worker_startup_seconds(threads: int) -> float:
+    """Seconds a fresh worker process takes to be ready for its first cell (Python, submitit,
+    torch and convergan starting, :func:`~convergan.studies.cells.start_worker`), timed once
+    in a subprocess; 0 when it cannot be (the workers will say why themselves)."""
+    code = (
+        "import submitit.core._submit\n"
+        f"from convergan.studies.cells import start_worker\nstart_worker({threads})"
+    )
+    began = time.perf_counter()
+    try:
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    except (OSError, subprocess.SubprocessError):
+        return 0.0
+    return time.perf_counter() - began
 
 
 class _ProbeDone(Exception):
@@ -209,9 +263,10 @@ def estimate_line(
     overrides: Overrides = SWEEP_OVERRIDES,
 ) -> str:
     """The line a sweep prints before its first cell: the wall time, from finished cells or
-    (``probe``) a few timed steps of the first cell to run, or why it has none."""
+    (``probe``) a few timed steps of the first cell to run, or why it has none. A local
+    sweep's worker start-up is timed (``probe``) when no finished cell recorded it."""
     work = remaining_work(spec, todo, jobs, most_jobs)
-    rate = recorded_rate(planned)
+    rate = recorded_rate(planned, device_type(todo[0]))
     if rate is None and not probe:
         return (
             "wall time: not estimated in a dry run (it times a few training steps; "
@@ -228,4 +283,8 @@ def estimate_line(
         except Exception as error:  # noqa: BLE001 - the cell itself will fail and say why
             reason = " ".join(str(error).split())[:120] or type(error).__name__
             return f"wall time: not estimated (timing {todo[0].cell.name} failed: {reason})"
+    if spec.launcher.name != "local":
+        rate = replace(rate, startup_seconds=0.0)  # debug: in this process; slurm: per job
+    elif probe and not rate.startup_seconds:
+        rate = replace(rate, startup_seconds=worker_startup_seconds(spec.launcher.threads))
     return sweep_estimate_message(work, rate, overrides)[0]

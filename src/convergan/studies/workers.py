@@ -208,12 +208,14 @@ def run_worker(
         str(process_start(os.getpid()) or ""), encoding="utf-8"
     )
     ran = 0
+    fresh = sweep is not None and sweep["pid"] != os.getpid()  # a process of its own, new
     for name, run_dir, config_dict in cells:
         try:
             os.mkdir(Path(claims) / name)
         except FileExistsError:
             continue
-        result = run_cell(run_dir, config_dict, threads, sweep)
+        result = run_cell(run_dir, config_dict, threads, sweep, fresh_process=fresh)
+        fresh = False  # the next cell finds Python and torch started
         if result["status"] == "busy":
             (Path(claims) / name / BUSY).write_text(result["error"], encoding="utf-8")
         else:

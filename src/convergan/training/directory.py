@@ -47,7 +47,7 @@ from convergan.training.lock import RunLock
 from convergan.training.metrics_log import MetricsLog, last_step, metrics_by_step
 
 if TYPE_CHECKING:  # torch only where tensors are loaded (see the module's docstring)
-    from torch import Tensor, nn
+    from torch import Tensor
 
     from convergan.checkpoint import CheckpointManager
     from convergan.models.players import Players
@@ -172,6 +172,7 @@ class RunDirectory:
     def players(self, state: dict | None = None) -> Players:
         """The config's players; with a checkpoint ``state``, holding its weights and buffers."""
         from convergan.models.players import make_players
+        from convergan.training.state_checkpoints import assign_players
 
         info = self.info
         players = make_players(self.config, info.shape, info.num_classes, info.float64)
@@ -314,47 +315,3 @@ class RunDirectory:
     def verdict_folder(self) -> Path:
         """The verdict's saved parts (:mod:`convergan.runs.verdict_store`)."""
         return self.path / VERDICT_FOLDER
-
-
-def module_buffers(module: nn.Module) -> dict[str, Tensor]:
-    """The module's buffers (BatchNorm statistics, ...) for a checkpoint."""
-    return {name: b.detach().cpu().clone() for name, b in module.named_buffers()}
-
-
-def load_module_buffers(module: nn.Module, saved: dict | None) -> None:
-    if not saved:
-        return
-    import torch
-
-    with torch.no_grad():
-        for name, b in module.named_buffers():
-            if name in saved:
-                b.copy_(saved[name])
-
-
-def check_fits(players: Players, state: dict) -> None:
-    """One line when a checkpoint's flat parameters do not fit the players."""
-    from convergan.checkpoint import CheckpointError
-    from convergan.field import ParameterLayout
-
-    for name, module, key in (
-        ("generator", players.generator, "theta"),
-        ("discriminator", players.discriminator, "psi"),
-    ):
-        expected, saved = ParameterLayout(module).size, state[key].numel()
-        if expected != saved:
-            raise CheckpointError(
-                f"the checkpoint's {name} has {saved} parameters but the config's model has "
-                f"{expected}: it was written by another architecture or model size"
-            )
-
-
-def assign_players(players: Players, state: dict) -> None:
-    """Copy a checkpoint's weights and buffers into ``players`` (checked to fit)."""
-    from convergan.field import ParameterLayout
-
-    check_fits(players, state)
-    ParameterLayout(players.generator).assign(state["theta"])
-    ParameterLayout(players.discriminator).assign(state["psi"])
-    load_module_buffers(players.generator, state.get("generator_buffers"))
-    load_module_buffers(players.discriminator, state.get("discriminator_buffers"))

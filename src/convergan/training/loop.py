@@ -65,6 +65,7 @@ class TrainResult:
     steps: int
     last_metrics: dict[str, float]
     is_main_process: bool = True
+    device: str = "cpu"  # the device it trained on ("cpu", "cuda:0"), device=auto resolved
 
 
 def train(
@@ -109,7 +110,9 @@ def _train(config: Config, dist, resume: bool, show_progress: bool, callbacks) -
         _run_steps(config, dist, run, built)
     finally:
         run.close()
-    return TrainResult(run.directory.path, state.step, run.last_metrics, dist.is_main)
+    return TrainResult(
+        run.directory.path, state.step, run.last_metrics, dist.is_main, str(dist.device)
+    )
 
 
 def _run_steps(config: Config, dist, run: Run, built: Assembly) -> None:
