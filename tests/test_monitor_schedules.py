@@ -170,6 +170,7 @@ def test_the_local_picture_is_taken_at_the_look_s_gamma(tmp_path):
         ({"schedule": "step", "start": 10, "end": 1, "steps": 5}, {}, "^method.gamma.schedule: "),
         ({"schedule": "linear", "start": -1, "end": 1, "steps": 5}, {}, "^method.gamma.start: "),
         ({"schedule": "linear", "start": 10, "end": 1, "samples": 64}, {}, "pass samples_per_step"),
+        (lambda step: 10.0, {}, "^method.gamma: a function of the step goes in a Method"),
         (
             {"schedule": "linear", "start": 10, "end": 1, "samples": 64},
             {"samples_per_step": 0},

@@ -120,6 +120,14 @@ def _method_and_schedules(
         if len(method) != 2:
             raise TypeError("plain losses are a pair (d_loss, g_loss)")
         return Method(plain_losses(*method), name="plain"), {}
+    for name, value in params.items():
+        if callable(value) and not isinstance(value, type):
+            fail(
+                f"method.{name}",
+                "a function of the step goes in a Method's part (Method(NonSaturatingLoss(), "
+                "penalties=(r1(gamma=f),))); a keyword takes a number or a schedule "
+                '({"schedule": "linear", "start": 10, "end": 1, "steps": 1000})',
+            )
     if isinstance(method, str):
         method = {"name": method, **params}
     elif isinstance(method, Mapping):
@@ -190,7 +198,8 @@ def evaluation_batch(
 
 @dataclass(frozen=True)
 class Game:
-    """A generator, a discriminator, a method and the fixed evaluation batch.
+    """A generator, a discriminator, a method and the fixed evaluation batch, at a training
+    step (where the method's scheduled numbers are read; :meth:`at_step`).
 
     ``field()`` is convergan's :class:`~convergan.field.GameField` of it: the one definition
     of the field the trainer, the diagnostics and the spectra use. Parameters are read from

@@ -31,8 +31,9 @@ functions of the step. The look at ``step`` (``step`` updates done) evaluates th
 the local picture, with the values at the 0-based step ``step``, those of the update that
 would move the players next, as the trainer's diagnostics do; it logs each scheduled value it
 used as ``schedule/<dotted key>``, the trainer's name (``schedule/method.gamma`` for a preset's
-γ, ``schedule/method.penalties[0].gamma``, ``schedule/method.noise.sigma``). Anneal γ in your
-loop with the schedule you give the monitor, read at your 0-based step index.
+γ, ``schedule/method.penalties[0].gamma``, ``schedule/method.noise.sigma``). Read the same
+schedule in your loop (``schedule.value(t)`` for the update at the 0-based step ``t``), so the
+loop and the monitor use one set of numbers.
 
 **What it leaves alone**: the field is evaluated on flat copies of the parameters (the modules'
 ``.grad`` and parameters are not touched), buffers (BatchNorm statistics) are restored after a
