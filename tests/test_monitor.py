@@ -146,6 +146,9 @@ def test_verdict_and_report_read_a_monitor_folder(tmp_path, capsys):
     assert code == 0, err
     results = (tmp_path / "report" / "results.csv").read_text(encoding="utf-8").splitlines()
     assert len(results) == 2 and "diagnostics/field_norm" in results[0]
+    # no config, so no Dirac-GAN verdict (not the default config's)
+    row = dict(zip(results[0].split(","), results[1].split(",")))
+    assert row["dirac_verdict"] == "" and row["dirac_spectral_radius"] == ""
 
     code, _, err = cli(capsys, "verdict", tmp_path / "nothing-here")
     assert code != 0 and "neither a run directory" in err and "Traceback" not in err

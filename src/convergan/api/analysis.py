@@ -16,6 +16,9 @@ Nothing here changes the players: parameters are read as copies, and their buffe
 statistics) and the global torch RNGs are restored after each call
 (:func:`~convergan.api.players.untouched`).
 
+A method whose numbers follow a schedule is read at the game's step
+(:meth:`Game.at_step <convergan.api.Game.at_step>`; 0 unless asked).
+
 Points (``at``, ``start``, ``end``) are states of the game: ``None`` for the players' current
 parameters, or anything :meth:`Game.state <convergan.api.Game.state>` takes (a pair of flat
 tensors, of modules, or of ``state_dict()``s).
@@ -273,10 +276,16 @@ def _analysis_field(
     game: Game, at: Any, float64: bool, field: GameField | None = None
 ) -> tuple[GameField, State]:
     """The field the spectra and the path-angle differentiate (``torch.func`` route, as
-    ``convergan spectrum``'s), float64 copies of the players when asked, and the point."""
+    ``convergan spectrum``'s) at the game's step, float64 copies of the players when asked,
+    and the point."""
     if field is None:
         field = evaluation_field(
-            game.generator, game.discriminator, game.method, game.batch, float64=float64
+            game.generator,
+            game.discriminator,
+            game.method,
+            game.batch,
+            step=game.step,
+            float64=float64,
         )
     dtype = torch.float64 if float64 else game.batch.real.dtype
     device = game.batch.real.device

@@ -7,6 +7,12 @@ parameters. :func:`make_game` builds that object; :mod:`convergan.api.analysis` 
 questions. The method is convergan's own definition (:class:`~convergan.methods.Method`), so
 ``"r1"`` here is the R1 the trainer and the Dirac-GAN analysis use.
 
+A method's hyperparameters may follow a schedule, as a config's do (:mod:`convergan.schedules`:
+``gamma={"schedule": "linear", "start": 10, "end": 1, "steps": 5000}``, a
+:class:`~convergan.schedules.Schedule`, or a ``Method`` holding functions of the step): the
+game is then the field at one training step, :meth:`Game.at_step`, and
+:attr:`Game.schedules` says which numbers follow the step.
+
 Sign convention: D is high on real data, D's loss ``softplus(−D(x)) + softplus(D(G(z)))`` for
 the standard GAN; R1 is ``(γ/2)·E‖∇_x D(x)‖²`` (StyleGAN2-ADA's ``r1_gamma`` is this γ).
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import torch
@@ -28,6 +34,8 @@ from convergan.methods.losses import AdversarialLoss
 from convergan.methods.method import Method
 from convergan.methods.parse import parse_method
 from convergan.methods.spec import MethodSpec
+from convergan.options import fail, integer
+from convergan.schedules import StepValue, find_schedules, on_steps
 
 MethodLike = Method | MethodSpec | str | Mapping | tuple
 
@@ -77,31 +85,74 @@ def plain_losses(d_loss: Callable[..., Tensor], g_loss: Callable[..., Tensor]) -
     return kind(d_loss=d_loss, g_loss=g_loss)
 
 
-def resolve_method(method: MethodLike, **params: Any) -> Method:
+def resolve_method(
+    method: MethodLike, *, samples_per_step: int | None = None, **params: Any
+) -> Method:
     """The :class:`~convergan.methods.Method` meant by ``method``:
 
     * a ``Method`` (used as is) or a :class:`~convergan.methods.MethodSpec`;
     * a preset name with its hyperparameters as keywords (``"r1", gamma=10``) or a spec
       mapping (``{"loss": "hinge", "penalties": [{"name": "r1", "gamma": 10}]}``), validated
-      as a config's ``method:`` section is;
+      as a config's ``method:`` section is, so a hyperparameter may be a schedule
+      (``gamma={"schedule": "linear", "start": 10, "end": 1, "steps": 5000}``): the method
+      then holds it as a function of the 0-based training step, as the trainer's does;
+      ``samples_per_step`` (the global batch of the loop) turns steps into samples seen, for
+      a schedule measured in ``samples``;
     * a pair of plain callables ``(d_loss, g_loss)`` (:class:`PlainLosses`), for a method
       convergan does not know.
     """
+    return _method_and_schedules(method, samples_per_step, params)[0]
+
+
+def _method_and_schedules(
+    method: MethodLike, samples_per_step: int | None, params: dict[str, Any]
+) -> tuple[Method, dict[str, StepValue]]:
+    """:func:`resolve_method`'s method and its numbers that follow the training step, by the
+    dotted key a run's log names them (``method.gamma``, ``method.penalties[0].gamma``):
+    a spec's schedules as the trainer finds them in its config, a ``Method``'s functions of
+    the step by their composition keys."""
     if isinstance(method, Method):
         _no_params(params, "a Method")
-        return method
+        schedules = {f"method.{key}": f for key, f in method.step_functions().items()}
+        return method, schedules
     if isinstance(method, tuple):
         _no_params(params, "plain loss callables")
         if len(method) != 2:
             raise TypeError("plain losses are a pair (d_loss, g_loss)")
-        return Method(plain_losses(*method), name="plain")
+        return Method(plain_losses(*method), name="plain"), {}
+    for name, value in params.items():
+        if callable(value) and not isinstance(value, type):
+            fail(
+                f"method.{name}",
+                "a function of the step goes in a Method's part (Method(NonSaturatingLoss(), "
+                "penalties=(r1(gamma=f),))); a keyword takes a number or a schedule "
+                '({"schedule": "linear", "start": 10, "end": 1, "steps": 1000})',
+            )
     if isinstance(method, str):
         method = {"name": method, **params}
     elif isinstance(method, Mapping):
         method = {**method, **params}
     elif params:
         _no_params(params, "a MethodSpec")
-    return parse_method(method).build()
+    spec = parse_method(method)
+    schedules = find_schedules(spec.to_dict(), "method")
+    clock = _clock(schedules, samples_per_step)
+    return spec.build(clock), on_steps(schedules, clock)
+
+
+def _clock(schedules: Mapping[str, Any], samples_per_step: int | None) -> int:
+    """The samples per step the schedules are read with: ``samples_per_step``; without it a
+    schedule in samples is refused, one in steps never reads the count (1 stands in)."""
+    if samples_per_step is not None:
+        return integer(samples_per_step, "samples_per_step", gt=0)
+    for key, schedule in schedules.items():
+        if schedule.unit == "samples":
+            fail(
+                key,
+                "a schedule in samples needs the samples each step of your loop takes: "
+                "pass samples_per_step=N (the global batch), or give the schedule in steps",
+            )
+    return 1
 
 
 def _no_params(params: dict, what: str) -> None:
@@ -147,7 +198,8 @@ def evaluation_batch(
 
 @dataclass(frozen=True)
 class Game:
-    """A generator, a discriminator, a method and the fixed evaluation batch.
+    """A generator, a discriminator, a method and the fixed evaluation batch, at a training
+    step (where the method's scheduled numbers are read; :meth:`at_step`).
 
     ``field()`` is convergan's :class:`~convergan.field.GameField` of it: the one definition
     of the field the trainer, the diagnostics and the spectra use. Parameters are read from
@@ -160,11 +212,24 @@ class Game:
     method: Method
     batch: Batch
     seed: int = 0
-    layouts: tuple[ParameterLayout, ParameterLayout] = field(init=False, repr=False, compare=False)
+    step: int = 0  # the 0-based training step where the method's scheduled numbers are read
+    # The method's numbers that follow the step, by dotted key (``method.gamma``).
+    schedules: Mapping[str, StepValue] = field(default_factory=dict, repr=False, compare=False)
+    layouts: tuple[ParameterLayout, ParameterLayout] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        layouts = (ParameterLayout(self.generator), ParameterLayout(self.discriminator))
-        object.__setattr__(self, "layouts", layouts)
+        if self.layouts is None:
+            layouts = (ParameterLayout(self.generator), ParameterLayout(self.discriminator))
+            object.__setattr__(self, "layouts", layouts)
+
+    def at_step(self, step: int) -> Game:
+        """The same game at the 0-based training ``step``: its field, spectra and path-angle
+        read the method's scheduled numbers (γ, σ) there. A state after ``t`` steps is
+        analysed at ``step=t``, the step of the update that would move it next (as the
+        trainer's diagnostics and ``convergan spectrum`` take a checkpoint's)."""
+        return replace(self, step=step)
 
     @property
     def samples(self) -> int:
@@ -174,16 +239,17 @@ class Game:
     def sizes(self) -> tuple[int, int]:
         return (self.layouts[0].size, self.layouts[1].size)
 
-    def field(self, route: str = "eager", step: int = 0) -> GameField:
+    def field(self, route: str = "eager", step: int | None = None) -> GameField:
         """The field of the method on the evaluation batch (``route``: ``"eager"`` autograd, as
-        the trainer's diagnostics, or ``"functional"``, ``torch.func``)."""
+        the trainer's diagnostics, or ``"functional"``, ``torch.func``) at the 0-based training
+        ``step`` (default: the game's)."""
         return GameField(
             self.generator,
             self.discriminator,
             self.method,
             self.batch,
             route=route,
-            step=step,
+            step=self.step if step is None else step,
             layouts=self.layouts,
         )
 
@@ -237,12 +303,15 @@ def make_game(
     latent: Tensor,
     labels: Tensor | None = None,
     seed: int = 0,
+    samples_per_step: int | None = None,
     **method_params: Any,
 ) -> Game:
     """A :class:`Game` of ``generator`` and ``discriminator`` under ``method`` (see
-    :func:`resolve_method`; preset hyperparameters as keywords: ``method="r1", gamma=10``) on
-    the evaluation batch ``real``, ``latent``, ``labels`` (:func:`evaluation_batch`, its
-    draws seeded by ``seed``).
+    :func:`resolve_method`; preset hyperparameters as keywords: ``method="r1", gamma=10``,
+    each a number or a schedule, ``samples_per_step`` the loop's global batch for schedules in
+    samples) on the evaluation batch ``real``, ``latent``, ``labels``
+    (:func:`evaluation_batch`, its draws seeded by ``seed``), at training step 0
+    (:meth:`Game.at_step` for another).
 
     The players are called ``G(z)`` and ``D(x)`` (``G(z, labels=c)``, ``D(x, labels=c)`` when
     ``labels`` are given), D returning one logit per sample; wrap other signatures with
@@ -254,6 +323,6 @@ def make_game(
         game = make_game(G, D, "r1", gamma=10, real=x[:512], latent=torch.randn(512, 128))
         field(game).norm
     """
-    built = resolve_method(method, **method_params)
+    built, schedules = _method_and_schedules(method, samples_per_step, method_params)
     batch = evaluation_batch(real, latent, labels, method=built, seed=seed)
-    return Game(unwrap(generator), unwrap(discriminator), built, batch, seed)
+    return Game(unwrap(generator), unwrap(discriminator), built, batch, seed, schedules=schedules)

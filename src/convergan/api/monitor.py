@@ -22,6 +22,19 @@ the sampling noise ``diagnostics/field_noise`` and ``diagnostics/field_signal_sq
 ``metrics.jsonl`` and TensorBoard files (:mod:`convergan.training.monitor_folder`), so
 ``convergan verdict FOLDER --no-spectrum`` and ``convergan report FOLDER`` read it.
 
+**Scheduled hyperparameters.** A method's numbers (a penalty's γ, the instance-noise σ, the
+consensus weight) may follow a schedule, in the forms a config takes
+(:mod:`convergan.schedules`: ``gamma={"schedule": "linear", "start": 10, "end": 1, "steps":
+5000}`` or a :class:`~convergan.schedules.Schedule`; in a spec mapping or a
+:class:`~convergan.methods.MethodSpec` too) or as a :class:`~convergan.methods.Method` holding
+functions of the step. The look at ``step`` (``step`` updates done) evaluates the field, and
+the local picture, with the values at the 0-based step ``step``, those of the update that
+would move the players next, as the trainer's diagnostics do; it logs each scheduled value it
+used as ``schedule/<dotted key>``, the trainer's name (``schedule/method.gamma`` for a preset's
+γ, ``schedule/method.penalties[0].gamma``, ``schedule/method.noise.sigma``). Read the same
+schedule in your loop (``schedule.value(t)`` for the update at the 0-based step ``t``), so the
+loop and the monitor use one set of numbers.
+
 **What it leaves alone**: the field is evaluated on flat copies of the parameters (the modules'
 ``.grad`` and parameters are not touched), buffers (BatchNorm statistics) are restored after a
 look, the global torch RNGs (CPU and every initialised CUDA device) are restored, so dropout
@@ -45,9 +58,11 @@ from torch import nn
 
 from convergan.api.game import MethodLike, make_game
 from convergan.api.players import untouched
+from convergan.schedules import StepSchedule
 from convergan.schemes.spec import DEFAULT_SCHEME
 from convergan.training.diagnostics import game_seed, look
 from convergan.training.directory import RunDirectory
+from convergan.training.in_force import scheduled_scalars
 from convergan.training.monitor_folder import write_monitor_record
 
 
@@ -61,7 +76,7 @@ class Monitor:
             differently; ``DistributedDataParallel`` is looked through).
         method: what the players minimise, as :func:`~convergan.api.make_game` takes it (a
             preset name with keywords, a spec, a ``Method`` or ``(d_loss, g_loss)``): the
-            method your loop trains with.
+            method your loop trains with. Its numbers may follow a schedule (see above).
         real, latent, labels: the fixed evaluation game, e.g. 512 held-out real samples and
             512 latents drawn once (the same at every look, so a change of ``‖v‖`` is the
             players' alone); on the players' device.
@@ -86,7 +101,10 @@ class Monitor:
             records after ``start_step`` are dropped); without it a folder holding a log is
             refused.
         tensorboard: also write TensorBoard event files.
-        method_params: the preset's hyperparameters (``gamma=10``).
+        samples_per_step: the samples one step of your loop trains on (the global batch), for
+            a schedule measured in ``samples``; not needed for schedules in ``steps``.
+        method_params: the preset's hyperparameters (``gamma=10``, or a schedule:
+            ``gamma={"schedule": "linear", "start": 10, "end": 1, "steps": 5000}``).
     """
 
     def __init__(
@@ -111,6 +129,7 @@ class Monitor:
         start_step: int = 0,
         resume: bool = False,
         tensorboard: bool = True,
+        samples_per_step: int | None = None,
         **method_params: Any,
     ) -> None:
         if not (isinstance(every, int) and every >= 1):
@@ -138,6 +157,7 @@ class Monitor:
                 latent=part[1],
                 labels=part[2],
                 seed=game_seed(seed, k),
+                samples_per_step=samples_per_step,
                 **method_params,
             )
             for k, part in enumerate(split_games(real, latent, labels, games))
@@ -156,6 +176,7 @@ class Monitor:
             self.folder,
             {
                 "method": self.game.method.name,
+                "schedules": {key: _described(f) for key, f in self.game.schedules.items()},
                 "evaluation_game": {"samples": self.game.samples, "seed": seed, "games": games},
                 "every": every,
                 "spectrum_every": spectrum_every,
@@ -176,28 +197,33 @@ class Monitor:
         return self.look(step)
 
     def look(self, step: int) -> dict[str, float]:
-        """Look now (whatever ``every`` says), log the scalars at ``step`` and return them."""
+        """Look now (whatever ``every`` says) at the players after ``step`` steps, with the
+        method's scheduled numbers as in force at the 0-based step ``step``; log the scalars
+        at ``step`` and return them."""
         if self._log is None:
             raise RuntimeError("this monitor is closed or not on rank 0")
         started = time.perf_counter()
-        game = self.game
+        game = self.game.at_step(step)
+        fields = [field.at_step(step) for field in self.fields]
         with untouched(game.generator, game.discriminator):
-            scalars, self._since = look(self.fields, game.parameters(), step, self._since)
+            scalars, self._since = look(fields, game.parameters(), step, self._since)
+            scalars.update(scheduled_scalars(game.schedules, step))
             if self.spectrum_every and step % self.spectrum_every == 0:
-                scalars.update(self._spectrum())
+                scalars.update(self._spectrum(game))
         self._log.write(step, scalars)
         self.looks += 1
         self.look_seconds += time.perf_counter() - started
         return scalars
 
-    def _spectrum(self) -> dict[str, float]:
-        """The local picture as the trainer's ``eval.spectrum`` logs it."""
+    def _spectrum(self, game) -> dict[str, float]:
+        """The local picture of ``game`` (at the look's step) as the trainer's
+        ``eval.spectrum`` logs it."""
         from convergan.api.analysis import eigenvalues, spectral_radius
 
         local = self.local
-        spectra = [eigenvalues(self.game, local["k"], which) for which in ("LR", "LM")]
+        spectra = [eigenvalues(game, local["k"], which) for which in ("LR", "LM")]
         update = spectral_radius(
-            self.game,
+            game,
             local["lr_g"],
             local["lr_d"],
             scheme=local["scheme"],
@@ -230,6 +256,14 @@ class Monitor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _described(number: Any) -> str:
+    """A scheduled number as ``monitor.json`` records it: the schedule's own words, or the
+    function's name."""
+    if isinstance(number, StepSchedule):
+        return str(number)
+    return f"a function of the step ({getattr(number, '__qualname__', type(number).__name__)})"
 
 
 def split_games(real, latent, labels, games: int) -> list[tuple]:

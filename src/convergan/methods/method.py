@@ -58,6 +58,21 @@ class Method:
     def with_name(self, name: str) -> Method:
         return replace(self, name=name)
 
+    def step_functions(self) -> dict[str, Callable[[int], object]]:
+        """The numbers of this method that follow the training step (a schedule, or any
+        function of the step), by the key a composition spec gives them:
+        ``penalties[0].gamma``, ``penalties[0].target``, ``noise.sigma``, ``consensus``."""
+        numbers = {
+            f"penalties[{i}].{name}": getattr(penalty, name)
+            for i, penalty in enumerate(self.penalties)
+            for name in ("gamma", "target")
+        }
+        if self.noise is not None:
+            numbers["noise.sigma"] = self.noise.sigma
+        if self.consensus is not None:
+            numbers["consensus"] = self.consensus.gamma
+        return {key: number for key, number in numbers.items() if callable(number)}
+
     def _generated(self, generator: Module, batch: Batch, step: int) -> Tensor:
         """Generated samples as D sees them (with instance noise, if any)."""
         fake = generator(batch.latent)

@@ -91,7 +91,7 @@ class GradientPenalty:
     """``(γ/2)·E_{x~p_at}(‖∇_x D(x)‖ − target)²`` added to the discriminator's loss."""
 
     gamma: float | Tensor | Callable[[int], float]  # the factories below hold the defaults
-    target: float | Tensor = 0.0
+    target: float | Tensor | Callable[[int], float] = 0.0  # or a function of the step
     at: PenaltyPoints = "real"
     name: str = "r1"
 
@@ -129,17 +129,17 @@ class GradientPenalty:
         functional: bool = False,
         step: int = 0,
     ) -> Tensor:
-        """The penalty at the 0-based training ``step`` (γ may follow a schedule,
-        :func:`~convergan.schedules.value_at`); ``input_gradients`` may hold ``∇_x D`` already
-        computed at the real or fake points (keyed "real"/"fake") by
+        """The penalty at the 0-based training ``step`` (γ and the target may follow a
+        schedule, :func:`~convergan.schedules.value_at`); ``input_gradients`` may hold
+        ``∇_x D`` already computed at the real or fake points (keyed "real"/"fake") by
         :meth:`Method.discriminator_loss`."""
         x, weight = self.points(real, fake, interpolation, weights)
         if input_gradients is not None and self.at in input_gradients:
             grad = input_gradients[self.at]
         else:
             grad = input_gradient(discriminator, x, functional)
-        gamma = value_at(self.gamma, step)
-        return 0.5 * gamma * weighted_mean(_squared_norms_minus(grad, self.target), weight)
+        gamma, target = value_at(self.gamma, step), value_at(self.target, step)
+        return 0.5 * gamma * weighted_mean(_squared_norms_minus(grad, target), weight)
 
 
 def r1(gamma: float | Tensor = 1.0) -> GradientPenalty:

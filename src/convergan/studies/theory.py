@@ -15,10 +15,13 @@ __all__ = ["DiracVerdict", "dirac_verdict"]
 def dirac_verdict(config: dict[str, Any]) -> DiracVerdict | None:
     """The verdict for a run's stored config; ``None`` when this version cannot read it (a
     plugin that is not loaded, a key renamed since: a ``ValueError``) or the analysis refuses
-    its method or scheme."""
+    its method or scheme, or when there is no config (a training-loop monitor's folder: the
+    default config is not its method)."""
     from convergan.config.schema import config_at, config_from_dict
     from convergan.training.in_force import build_scheme
 
+    if not config:
+        return None
     try:
         typed = config_from_dict({**config, "plugins": config.get("plugins") or []})
     except ValueError:

@@ -12,6 +12,7 @@ depend on the step alone, so a resumed run uses exactly those of an uninterrupte
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from convergan.config.schema import Config, scheduled_values
@@ -67,4 +68,11 @@ class RunParts:
 
     def logged(self, step: int) -> dict[str, float]:
         """The scheduled values of the 0-based ``step`` as ``schedule/<dotted key>`` scalars."""
-        return {f"schedule/{k}": value_at(s, step) for k, s in self.schedules.items()}
+        return scheduled_scalars(self.schedules, step)
+
+
+def scheduled_scalars(schedules: Mapping[str, StepValue], step: int) -> dict[str, float]:
+    """The values at the 0-based ``step`` of numbers that follow the step, by dotted key, as
+    the logged ``schedule/<dotted key>`` scalars (``schedule/method.gamma``): the trainer's
+    log and the training-loop monitor's (:class:`convergan.api.Monitor`) name them so."""
+    return {f"schedule/{k}": float(value_at(s, step)) for k, s in schedules.items()}
