@@ -224,9 +224,7 @@ def test_dense_path_on_request_agrees_with_arpack():
 def test_no_convergence_is_reported_not_hidden(solver):
     field, x = mlp_game("gan")
     operator = JacobianOperator(field, x)
-    spectrum = field_spectrum(
-        operator, k=6, which="LR", maxiter=1, ncv=8, tol=1e-14, solver=solver
-    )
+    spectrum = field_spectrum(operator, k=6, which="LR", maxiter=1, ncv=8, tol=1e-14, solver=solver)
     assert not spectrum.converged
     assert len(spectrum.eigenvalues) < 6
     dense = dense_eigenvalues("gan")
