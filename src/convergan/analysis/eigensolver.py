@@ -20,11 +20,10 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 from torch import Tensor
 
 from convergan.analysis.krylov_schur import krylov_schur
-from convergan.analysis.which import WHICH
+from convergan.analysis.which import SOLVERS, WHICH
 
 FLOAT64_TOLERANCE = 1e-10
 FLOAT32_TOLERANCE = 1e-5
-SOLVERS = ("krylov-schur", "arpack")
 # Krylov–Schur keeps each basis vector and its image: 16·n bytes a vector, this much at most
 BASIS_MEMORY_BYTES = 2 * 2**30
 

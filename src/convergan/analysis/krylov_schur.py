@@ -149,13 +149,22 @@ def _restart(V, W, H, b, m: int, keep: int, which: str) -> int:
     values = np.linalg.eigvals(H[:m, :m])
     ranks = np.sort(_rank(values, which))[::-1]
     # a hair below the keep-th rank: LAPACK's Schur eigenvalues differ from eigvals' by rounding
-    threshold = ranks[keep - 1] - 1e-12 * max(1.0, float(np.abs(values).max()))
+    hair = 1e-12 * max(1.0, float(np.abs(values).max()))
+    if np.sum(ranks >= ranks[keep - 1] - hair) > m - 1:
+        # a tie (a conjugate pair) at the keep-th place would fill the basis: keep those above
+        keep = max(1, int(np.sum(ranks > ranks[keep - 1] + hair)))
+    threshold = ranks[keep - 1] - hair
     # the wanted eigenvalues first; a conjugate pair has one rank, so both stay or go
-    _, Z, kept = scipy.linalg.schur(
+    T, Z, kept = scipy.linalg.schur(
         H[:m, :m],
         output="real",
         sort=lambda re, im: _rank(np.array([re + 1j * im]), which)[0] >= threshold,
     )
+    # a safety net (Schur's eigenvalues ranked apart from eigvals'): never a full basis,
+    # never half a 2×2 block
+    kept = min(kept, m - 1)
+    if T[kept, kept - 1] != 0.0:
+        kept -= 1
     Q = Z[:, :kept]
     V[:kept] = Q.T @ V[:m]
     W[:kept] = Q.T @ W[:m]

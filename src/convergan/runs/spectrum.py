@@ -75,7 +75,8 @@ class SpectrumSettings:
     # double backward): no consistent gain (benchmarks/bench_spectrum_products.py), so off.
     update_transposed: bool = False
     tol: float | None = None  # None: by the dtype (analysis.eigensolver.arpack_tolerance)
-    maxiter: int | None = None
+    maxiter: int | None = None  # restarts at most (None: the solver's default)
+    solver: str = "krylov-schur"  # or "arpack" (analysis.eigensolver.SOLVERS)
     lr_bound: bool = True  # with schemes: simgd_lr_scale_upper_bound (2 more ARPACK runs, H*P*J)
     field_rate: bool = False  # with schemes: their spectral radius on the field (field_rate.py)
     device: str = "auto"  # where the products run: cpu, cuda or auto (ARPACK stays on the CPU)
@@ -199,7 +200,7 @@ def analyze_operators(
     check_k(settings.k, jacobian.n)
     dtype = jacobian.dtype
     tol = arpack_tolerance(settings.tol, dtype == torch.float64)
-    solver = dict(tol=tol, maxiter=settings.maxiter, seed=settings.seed)
+    solver = dict(tol=tol, maxiter=settings.maxiter, seed=settings.seed, solver=settings.solver)
 
     def solve(label: str, run):
         with _Progress(f"step {step} {label}", show_progress) as progress:
@@ -312,6 +313,8 @@ def _field_record(step, samples, settings, spectra: dict[str, Spectrum], n: int)
         "n_parameters": n,
         "dtype": "float64" if settings.float64 else "float32",
         "route": settings.route,
+        "solver": settings.solver,
+        "tol": arpack_tolerance(settings.tol, settings.float64),
         "eigenvalues": [[float(v.real), float(v.imag)] for v in values],
         "residuals": [float(r) for r in residuals],
         "eigenvalue_which": [w for w, s in spectra.items() for _ in s.eigenvalues],
