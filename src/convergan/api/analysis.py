@@ -5,7 +5,7 @@ verdict of a logged run. Each answer is a typed record with ``to_dict()``.
 Every function is a thin layer over the library's own machinery, which the trainer and
 ``convergan spectrum``/``path-angle``/``verdict`` use too: the field is
 :class:`~convergan.field.GameField`, the Jacobian products are
-:class:`~convergan.analysis.spectrum.JacobianOperator`'s, the eigenvalues come from ARPACK
+:class:`~convergan.analysis.spectrum.JacobianOperator`'s, the eigenvalues come from Krylov–Schur
 through :func:`~convergan.analysis.eigensolver.leading_eigenvalues` (each with its residual),
 the update operator is the scheme run on the linearised field
 (:func:`~convergan.analysis.spectrum.update_spectrum`), the path-angle is
@@ -107,7 +107,7 @@ def eigenvalues(
     ``which``: ``"LR"`` (largest real part: the most unstable direction), ``"LM"`` (largest
     magnitude: what limits the learning rate) or ``"LI"`` (largest |imaginary part|: the most
     rotational). Matrix-free (one backward per product, ``J`` never formed), each eigenvalue
-    with its residual ``‖Ju − λu‖/‖u‖``; ``converged`` is ARPACK's flag.
+    with its residual ``‖Ju − λu‖/‖u‖``; ``converged``: every pair met the tolerance.
 
     ``float64``: on float64 copies of the players and the batch (tighter residuals; the
     default tolerance is then tighter: :func:`~convergan.analysis.eigensolver.arpack_tolerance`).
@@ -147,8 +147,8 @@ def spectral_radius(
     optimizer takes now, without momentum. Learning rates not given are read from them.
 
     The radius is the largest |μ| among the ``k`` largest-magnitude eigenvalues found
-    (ARPACK on the update operator, matrix-free): when ARPACK does not converge it is a
-    lower bound.
+    (Krylov–Schur on the update operator, matrix-free): when the solve does not converge
+    it is a lower bound.
     """
     lr_g, lr_d = _learning_rates(game, lr_g, lr_d, optimizers)
     built = _scheme(scheme, lr_g, lr_d)

@@ -1,7 +1,7 @@
 """``convergan spectrum`` and ``convergan path-angle``: local stability of a run's checkpoints.
 
 ``spectrum`` computes the leading eigenvalues of the field Jacobian on a fixed evaluation
-game (ARPACK, matrix-free) and, with ``--scheme``, those of the schemes' update operators;
+game (Krylov–Schur, matrix-free) and, with ``--scheme``, those of the schemes' update operators;
 ``path-angle`` records the cosine between the field and the straight path between two
 checkpoints (Berard et al., ICLR 2020). Progress goes to stderr, results to stdout.
 """
@@ -28,7 +28,8 @@ def register(commands) -> None:
         "spectrum",
         help="leading Jacobian and update-operator eigenvalues of a run's checkpoints",
         description="Leading eigenvalues of the Jacobian of the run's gradient field at a "
-        "checkpoint, on a fixed seeded evaluation game, by ARPACK on Jacobian-vector products "
+        "checkpoint, on a fixed seeded evaluation game, by Krylov-Schur on Jacobian-vector "
+        "products "
         "(never forming J). Each eigenvalue comes with its residual |Ju - λu|/|u|. With "
         "--scheme, also the update operator's leading eigenvalues, spectral radius and verdict "
         "at the run's learning rates, and an upper bound (from the top-k eigenvalues, not a "
@@ -59,7 +60,7 @@ def register(commands) -> None:
         "--no-lr-bound",
         action="store_true",
         help="with --scheme, skip SimGD's upper bound on the stable learning-rate scale "
-        "(two ARPACK runs fewer)",
+        "(two eigen-solves fewer)",
     )
     parser.add_argument(
         "--field-rate",
@@ -160,7 +161,7 @@ def device_options(parser) -> None:
         choices=("cpu", "cuda", "auto"),
         default="auto",
         help="where the players, the evaluation game and the Jacobian products live (default "
-        "auto: a GPU when torch sees one, else the CPU); ARPACK itself runs on the CPU",
+        "auto: a GPU when torch sees one, else the CPU); the solver's basis stays on the CPU",
     )
     parser.add_argument(
         "--threads",
@@ -269,7 +270,7 @@ def run_spectrum(args) -> int:
     if args.save_batch:
         path = save_evaluation_batch(run, steps[0], settings, args.save_batch)
         print(f"wrote the evaluation game of step {steps[0]} to {path}", file=sys.stderr)
-    records, warm = [], {}  # each checkpoint's ARPACK runs start from the previous one's
+    records, warm = [], {}  # each checkpoint's solves start from the previous one's
     for step in steps:
         try:
             record = analyze_checkpoint(run, step, settings, not args.quiet, warm)
@@ -321,7 +322,7 @@ def format_record(record: dict) -> str:
     )
     for scheme in record.get("schemes", []):
         pre = ", preconditioned" if scheme["preconditioned"] else ""
-        state = "" if scheme["converged"] else "  (ARPACK not converged: lower bound)"
+        state = "" if scheme["converged"] else "  (not converged: lower bound)"
         lines.append(
             f"  {scheme['scheme']} (lr_g={scheme['lr_g']:g}, lr_d={scheme['lr_d']:g}{pre}): "
             f"spectral radius {scheme['spectral_radius']:.6f}  {scheme['verdict']}{state}"

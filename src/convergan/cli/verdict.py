@@ -50,7 +50,7 @@ def register(commands) -> None:
         "--spectrum",
         choices=("auto", "always", "never"),
         default="auto",
-        help="the local picture (the ARPACK runs at the last checkpoint): auto computes it only "
+        help="the local picture (the eigen-solves at the last checkpoint): auto computes it only "
         "where it can change the verdict (default), always, or never",
     )
     local.add_argument(

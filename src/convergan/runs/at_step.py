@@ -33,7 +33,7 @@ class CheckpointAt:
     """Checkpoint ``step`` of ``run`` with everything derived from it cached.
 
     ``device``: where the players, the point, the game and the graph live (``cpu``, ``cuda``
-    or ``auto``); ARPACK itself stays on the CPU. The raw generator is analysed, not the EMA:
+    or ``auto``); the solver's basis stays on the CPU. The raw generator is analysed, not the EMA:
     the EMA is not a point the scheme visits."""
 
     def __init__(

@@ -77,9 +77,9 @@ class SpectrumSettings:
     tol: float | None = None  # None: by the dtype (analysis.eigensolver.arpack_tolerance)
     maxiter: int | None = None  # restarts at most (None: the solver's default)
     solver: str = "krylov-schur"  # or "arpack" (analysis.eigensolver.SOLVERS)
-    lr_bound: bool = True  # with schemes: simgd_lr_scale_upper_bound (2 more ARPACK runs, H*P*J)
+    lr_bound: bool = True  # with schemes: simgd_lr_scale_upper_bound (2 more solves, H*P*J)
     field_rate: bool = False  # with schemes: their spectral radius on the field (field_rate.py)
-    device: str = "auto"  # where the products run: cpu, cuda or auto (ARPACK stays on the CPU)
+    device: str = "auto"  # where the products run: cpu, cuda or auto (the basis stays on the CPU)
 
 
 def open_run(run_dir: str | Path) -> RunDirectory:
@@ -156,7 +156,7 @@ def analyze_players(
     samples) and the learning rates used under ``"lr"``.
 
     ``warm``: the spectra of a previous checkpoint of the same run (or their start vectors),
-    by ``which`` and ``"<scheme> update[ transposed]"``; each ARPACK run starts from their
+    by ``which`` and ``"<scheme> update[ transposed]"``; each solve starts from their
     eigenvectors (fewer products: neighbouring checkpoints have nearby leading
     eigenvectors), and ``warm`` is updated with this checkpoint's."""
     config = config_at(config, step, world_size)
@@ -267,7 +267,7 @@ def analyze_operators(
 
 
 def _start(previous, n: int | None) -> np.ndarray | None:
-    """ARPACK's start vector from a previous solve of the same kind: its :class:`Spectrum`
+    """The start vector from a previous solve of the same kind: its :class:`Spectrum`
     (:func:`start_vector`) or the vector itself (saved by an earlier verdict); ``None`` when
     there is none, or it is not finite or not of length ``n`` (``None``: the solver checks)."""
     vector = start_vector(previous) if isinstance(previous, Spectrum) else previous
@@ -378,7 +378,7 @@ def save_evaluation_batch(run: RunDirectory, step: int, settings: SpectrumSettin
 
 
 class _Progress:
-    """A tqdm bar on stderr counting the operator products as ARPACK asks for them, out of
+    """A tqdm bar on stderr counting the operator products as the solver asks for them, out of
     those planned for its current Krylov basis (so tqdm's estimate is that basis's), with the
     implicit restarts so far."""
 

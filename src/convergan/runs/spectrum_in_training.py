@@ -11,7 +11,7 @@ states their accuracy: ``spectrum/max_residual``, the largest ``‖A u − θ u�
 Ritz pairs whose values are logged, and ``spectrum/converged`` (that residual within 1e-3 of
 the largest |θ|).
 
-``products: 0`` solves with ARPACK to the float32 tolerance instead: the numbers of
+``products: 0`` solves to the float32 tolerance instead: the numbers of
 ``convergan spectrum --scheme run --preconditioned`` at the same checkpoint, at several times
 the cost (``benchmarks/bench_spectrum_in_training.py``).
 """
@@ -118,7 +118,7 @@ class InTrainingSpectrum:
             seed=config.seed,
             schemes=("run",),
             preconditioned=True,
-            lr_bound=False,  # not logged: two ARPACK runs on H*P*J fewer
+            lr_bound=False,  # not logged: two solves on H*P*J fewer
         )
         record = analyze_players(
             config, generator, discriminator, x, step, settings, preconditioner,

@@ -54,7 +54,7 @@ def verdict_of_run(
     device: str = "auto",
 ) -> dict:
     """The verdict of the run in ``run_dir`` and all its evidence, as one JSON-ready record
-    (``show_progress``: bars on stderr for the ARPACK runs and the path points).
+    (``show_progress``: bars on stderr for the eigen-solves and the path points).
 
     ``spectrum``: ``"auto"`` computes the local picture only where it can change the verdict
     (:func:`~convergan.runs.verdict_local.local_can_change`), ``True`` always, ``False``
