@@ -170,7 +170,8 @@ def test_krylov_schur_progress_plans_to_the_end_of_its_basis_and_counts_restarts
     basis, k = 30, 4
     spectrum = leading_eigenvalues(lambda u: matrix @ u, 300, k, "LR", ncv=basis,
                                    progress=lambda *args: calls.append(args))  # fmt: skip
-    assert [c[0] for c in calls] == list(range(1, spectrum.matvecs + 1))
+    assert [c[0] for c in calls] == list(range(1, len(calls) + 1))
+    calls = calls[: spectrum.matvecs]  # then the residuals' products
     assert calls[0][1] == basis  # the first basis takes `basis` products
     for (count, planned, restarts), (_, before, restarted) in zip(calls[1:], calls):
         # the plan runs to the end of the current basis; a restart keeps half of it (a

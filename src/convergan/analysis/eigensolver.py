@@ -1,11 +1,14 @@
 """The leading eigenvalues of a real operator given only by its products.
 
-``leading_eigenvalues`` runs Krylov–Schur (:mod:`convergan.analysis.krylov_schur`: residuals
-from kept images, no extra products) or ARPACK (``scipy.sparse.linalg.eigs``, implicitly
-restarted Arnoldi, then one block of products for the residuals) from a seeded start vector,
-with the basis chosen for fewer products, progress reporting, and a dense solve for tiny
-operators. :mod:`convergan.analysis.spectrum` builds the operators (the field Jacobian, the
-update operators) and calls it.
+``leading_eigenvalues`` runs Krylov–Schur (:mod:`convergan.analysis.krylov_schur`) or ARPACK
+(``scipy.sparse.linalg.eigs``, implicitly restarted Arnoldi) from a seeded start vector, with
+the basis chosen for fewer products, progress reporting, and a dense solve for tiny
+operators; then one block of fresh products gives every eigenpair's residual. (Krylov–Schur's
+own residuals, from its kept images, are exact for the images but blind to the products'
+rounding: a float32 operator is linear only to about 1e-7, and a residual of 1e-13 would
+claim more than the operator holds. ``benchmarks/bench_spectrum_accuracy.py`` shows both.)
+:mod:`convergan.analysis.spectrum` builds the operators (the field Jacobian, the update
+operators) and calls it.
 """
 
 from __future__ import annotations
@@ -173,11 +176,8 @@ def leading_eigenvalues(
             product, n, k, which, tol, basis_size=basis, initial=v0, max_restarts=maxiter,
             seed=seed, progress=progress,
         )  # fmt: skip
-        order = np.argsort(-criterion(found.values, which), kind="stable")
-        return Spectrum(
-            found.values[order], found.residuals[order], which, k, n, found.converged,
-            found.products, time.perf_counter() - start, solver, found.vectors[:, order],
-        )  # fmt: skip
+        values, vectors, converged = found.values, found.vectors, found.converged
+        count, basis = found.products, found.products  # the residuals' bar runs past the plan
     else:
         operator = LinearOperator((n, n), matvec=apply, dtype=np.float64)
         ncv = ncv or krylov_dimension(n, k, which)
@@ -190,7 +190,7 @@ def leading_eigenvalues(
     residuals = _residuals(apply_block, values, vectors)
     return Spectrum(
         values, residuals, which, k, n, converged, solver_matvecs, seconds,
-        "dense" if use_dense else "arpack", vectors,
+        "dense" if use_dense else solver, vectors,
     )  # fmt: skip
 
 

@@ -93,8 +93,7 @@ def register(commands) -> None:
         "--solver",
         choices=SOLVERS,
         default=SOLVERS[0],
-        help="Krylov-Schur (default: fewer products, residuals without extra products) or "
-        "ARPACK (scipy's eigs)",
+        help="Krylov-Schur (default: fewer products) or ARPACK (scipy's eigs)",
     )
     parser.add_argument("--plot", metavar="DIR", help="write eigenvalue figures into DIR")
     parser.add_argument(
