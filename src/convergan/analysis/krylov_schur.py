@@ -16,7 +16,8 @@ eigenvalues sit close together at the edge of a wide spectrum:
 
 The relation kept throughout is ``A Vᵀ = Vᵀ H + f bᵀ`` (rows of ``V`` orthonormal, ``f ⟂ V``):
 after an Arnoldi step ``b = e_last``; after a restart ``b`` is the last row of the Schur
-vectors kept. ``benchmarks/bench_krylov_schur.py`` measures it against ARPACK.
+vectors kept. ``benchmarks/bench_spectrum_vs_berard.py`` measures it against ARPACK and Berard
+et al.'s pattern, ``benchmarks/bench_krylov_profile.py`` against an unrestarted Krylov space.
 """
 
 from __future__ import annotations
