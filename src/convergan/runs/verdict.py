@@ -57,19 +57,22 @@ def verdict_of_run(
     (``show_progress``: bars on stderr for the eigen-solves and the path points).
 
     ``spectrum``: ``"auto"`` computes the local picture only where it can change the verdict
-    (:func:`~convergan.runs.verdict_local.local_can_change`), ``True`` always, ``False``
-    never; the record says which and why under ``"local_note"``. The last loadable checkpoint
-    is opened once (:class:`~convergan.runs.at_step.CheckpointAt`): its evaluation game (the
+    (:func:`~convergan.runs.verdict_local.local_can_change`), and reads it from the log where an
+    in-training look (``eval.spectrum``) at the checkpoint converged
+    (:func:`~convergan.runs.verdict_local.logged_local`); ``True`` always computes it, ``False``
+    never; the record says which and why under ``"local_note"``. The last loadable checkpoint is
+    opened once (:class:`~convergan.runs.at_step.CheckpointAt`): its evaluation game (the
     diagnostics', drawn from the run's seed) and its field serve the local picture and the
-    path-angle. ``reuse``: the local picture and the path-angle are saved in the run
-    directory (:mod:`convergan.runs.verdict_store`) and read back while the checkpoints, the
-    settings and convergan's version are unchanged. ``device``: where the players and the
-    products live (``auto``: a GPU when torch sees one)."""
+    path-angle. ``reuse``: the local picture and the path-angle are saved in the run directory
+    (:mod:`convergan.runs.verdict_store`) and read back while the checkpoints, the settings and
+    convergan's version are unchanged. ``device``: where the players and the products live
+    (``auto``: a GPU when torch sees one)."""
     from convergan.runs.at_step import CheckpointAt
     from convergan.runs.verdict_local import (
         dirac_beside,
         local_picture,
         local_wanted,
+        logged_local,
         no_local,
         path_angle_summary,
     )
@@ -97,7 +100,10 @@ def verdict_of_run(
     store = VerdictStore(run, step, dict(k=k, samples=samples, seed=config.seed, points=points))
     wanted, note = local_wanted(spectrum, logged, bool(steps))
     local = no_local()
-    if wanted:
+    read = logged_local(rows, at()) if wanted and spectrum == "auto" else None
+    if read is not None:  # training already computed it at this checkpoint
+        local, note = read
+    elif wanted:
         local = store.read("local") if reuse else None
         if local is None:
             warm = store.start_vectors() if reuse else {}

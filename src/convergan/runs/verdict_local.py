@@ -100,6 +100,44 @@ def local_picture(at, k: int, samples: int, show_progress: bool = False, warm=No
     }
 
 
+def logged_local(rows: list[dict], at) -> tuple[dict, str] | None:
+    """The local picture training already computed: the in-training look (``eval.spectrum``)
+    logged at the checkpoint ``at``'s step, if its values converged, with the note that says
+    so; ``None`` otherwise. ρ is the look's ``spectrum/update_radius`` (the run's scheme at its
+    learning rates, preconditioned by the live optimizer state: what :func:`local_picture`
+    computes) and its accuracy the look's ``spectrum/max_residual``; the look's evaluation
+    game is ``eval.spectrum.samples`` from the run's seed, not the diagnostics'. No field
+    eigenvalues: the log holds only their extremes."""
+    from convergan.runs.spectrum import build_analysis_scheme
+
+    look = next(
+        (r for r in reversed(rows) if r.get("step") == at.step and "spectrum/update_radius" in r),
+        None,
+    )
+    if look is None or look.get("spectrum/converged") != 1.0:
+        return None
+    now = at.config  # as in force at the checkpoint's step
+    period = build_analysis_scheme(now, "run").period
+    radius = float(look["spectrum/update_radius"])
+    local = no_local() | {
+        "spectral_radius": radius,
+        "spectral_radius_per_step": radius ** (1.0 / period),
+        "period": period,
+        "lr": {"g": float(now.optim.g.lr), "d": float(now.optim.d.lr)},
+        "preconditioned": at.preconditioner is not None,
+        "leading_eigenvalues": {},
+        "spectrum_converged": True,
+        "spectral_radius_residual": look.get("spectrum/max_residual"),
+        "spectrum_products": 0,
+        "spectrum_seconds": 0.0,
+    }
+    note = (
+        f"read from the in-training look at step {at.step} (eval.spectrum, N = "
+        f"{now.eval.spectrum.samples}): no solve (--spectrum always computes it here)"
+    )
+    return local, note
+
+
 def radius_residual(scheme: dict) -> float | None:
     values, residuals = scheme["update_eigenvalues"], scheme["update_residuals"]
     if not values:
