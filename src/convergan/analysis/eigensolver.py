@@ -27,7 +27,7 @@ from convergan.analysis.which import SOLVERS, WHICH
 
 FLOAT64_TOLERANCE = 1e-10
 FLOAT32_TOLERANCE = 1e-5
-# Krylov–Schur keeps each basis vector and its image: 16·n bytes a vector, this much at most
+# Krylov–Schur's basis: 8·n bytes a vector, this much at most
 BASIS_MEMORY_BYTES = 4 * 2**30
 
 
@@ -211,16 +211,16 @@ def krylov_dimension(n: int, k: int, which: str) -> int:
 
 
 def schur_basis(n: int, k: int, which: str) -> int:
-    """Krylov–Schur's basis: four times ARPACK's :func:`krylov_dimension` (a larger basis
+    """Krylov–Schur's basis: six times ARPACK's :func:`krylov_dimension` (a larger basis
     restarts less, and its cost is orthogonalisation, not products), within
-    :data:`BASIS_MEMORY_BYTES` for the vectors and their images, at most ``n``.
+    :data:`BASIS_MEMORY_BYTES`, at most ``n``.
 
     Measured on the shipped runs (tolerance 1e-5, N = 2000 and 512): the circle's k = 6 LR
     converges in 67 products with any basis from 80 up (ARPACK: 102 and 6 for the residuals);
     the Fashion-MNIST DCGAN's k = 10 LR, ten eigenvalues 0.02 apart at the edge, needs about
     305 in an unrestarted basis (``benchmarks/bench_krylov_profile.py``)."""
-    affordable = max(2 * k + 2, BASIS_MEMORY_BYTES // (16 * n))
-    return min(n, 4 * krylov_dimension(n, k, which), affordable)
+    affordable = max(2 * k + 2, BASIS_MEMORY_BYTES // (8 * n))
+    return min(n, 6 * krylov_dimension(n, k, which), affordable)
 
 
 def _arpack(operator, k, which, tol, maxiter, ncv, v0):

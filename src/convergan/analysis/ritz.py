@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from convergan.analysis.eigensolver import Spectrum, criterion
+from convergan.analysis.krylov_schur import combine
 
 REORTHOGONALIZE = 2  # classical Gram–Schmidt twice: orthogonal to rounding
 
@@ -96,14 +97,9 @@ def ritz_spectrum(subspace: Subspace, k: int, which: str, tol: float) -> Spectru
     values, coefficients = np.linalg.eig(projected)  # A V y ≈ θ V y
     order = np.argsort(-criterion(values, which), kind="stable")[:k]
     values, coefficients = values[order], coefficients[:, order]
-    vectors = basis.T @ coefficients  # (n, k) Ritz vectors
-    residuals = np.array(
-        [
-            np.linalg.norm(images.T @ coefficients[:, j] - values[j] * vectors[:, j])
-            / np.linalg.norm(vectors[:, j])
-            for j in range(len(values))
-        ]
-    )
+    vectors = combine(basis, coefficients)  # (n, k) Ritz vectors
+    residuals = np.linalg.norm(combine(images, coefficients) - vectors * values, axis=0)
+    residuals = residuals / np.linalg.norm(vectors, axis=0)
     scale = float(np.abs(values).max()) if len(values) else 0.0
     converged = bool(len(values)) and bool(np.all(residuals <= tol * max(scale, 1e-300)))
     n = basis.shape[1]
