@@ -67,15 +67,25 @@ def combine(rows: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
     return real + 1j * (rows.T @ np.ascontiguousarray(coefficients.imag))
 
 
+DGKS = 1 / np.sqrt(2)  # a second Gram–Schmidt pass when a pass kept less of the norm
+
+
 def _orthogonalize(vector: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``vector`` minus its projection on the rows of ``basis`` (classical Gram–Schmidt twice:
-    orthogonal to rounding), and the coefficients removed."""
+    """``vector`` minus its projection on the rows of ``basis``, and the coefficients removed:
+    classical Gram–Schmidt, repeated while a pass cancels more than ``1 − 1/√2`` of the norm
+    (the Daniel–Gragg–Kaufman–Stewart test ARPACK uses; at most three passes)."""
     coefficients = np.zeros(len(basis))
-    for _ in range(2):
-        if len(basis):
-            step = basis @ vector
-            vector = vector - basis.T @ step
-            coefficients += step
+    if not len(basis):
+        return vector, coefficients
+    norm = np.linalg.norm(vector)
+    for _ in range(3):
+        step = basis @ vector
+        vector = vector - basis.T @ step
+        coefficients += step
+        kept = np.linalg.norm(vector)
+        if kept > DGKS * norm:
+            break
+        norm = kept
     return vector, coefficients
 
 

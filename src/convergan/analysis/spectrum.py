@@ -186,7 +186,10 @@ def field_spectrum(
     :attr:`~JacobianOperator.spectrum_product` (``Jᵀ`` on the default route: the same
     eigenvalues, each product one backward; the eigenvectors are then ``J``'s left ones)."""
     product = operator.spectrum_product
-    block = operator.rmatvec if operator.route == "transpose" else None
+    # a batched block of residual products on a GPU; on the CPU one at a time is faster
+    # (8 products: 0.73 s batched against 0.53 s singly on the circle run)
+    batched = operator.route == "transpose" and operator.point.device.type != "cpu"
+    block = operator.rmatvec if batched else None
     return leading_eigenvalues(product, operator.n, k, which, block=block, **solver)
 
 
