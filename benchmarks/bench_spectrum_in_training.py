@@ -10,9 +10,9 @@ machine they measure the other work as much as this one).
   evaluation, samples and checkpoints off, diagnostics as configured, scaled to 500);
 * the looks, in order over the checkpoints so each starts from the previous one's vectors,
   as the trainer runs them: ``eval.spectrum.products`` = 40 (Ritz values from 40 products per
-  operator, the default) and 0 (ARPACK to the float32 tolerance, what ``convergan spectrum``
+  operator, the default) and 0 (solved to the float32 tolerance, what ``convergan spectrum``
   computes), with the products through the field's kept graph and the seconds per product;
-* the Ritz look's logged values against ARPACK's at the same checkpoint, and the residual
+* the Ritz look's logged values against the solved ones at the same checkpoint, and the residual
   it logged.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_spectrum_in_training.py RUN_DIR [--steps 100]
@@ -125,14 +125,14 @@ def main() -> None:
     }
     first = training_seconds(run, args.steps)
     ritz = looks(run, steps, products=40)
-    arpack = looks(run, steps, products=0)
+    solved = looks(run, steps, products=0)
     second = training_seconds(run, args.steps)
     # CPU seconds (one thread): less moved than wall seconds by other work on the machine
     per_500 = EVERY * min(first[1], second[1]) / args.steps
     result["training_cpu_seconds_per_500_steps"] = per_500
     result["training_seconds_measured"] = {"wall": [first[0], second[0]]}
     result["training_seconds_measured"]["cpu"] = [first[1], second[1]]
-    for name, rows in (("ritz_40", ritz), ("arpack", arpack)):
+    for name, rows in (("ritz_40", ritz), ("solved", solved)):
         warm = rows[1:] or rows  # the first look starts cold
         mean = sum(r["cpu_seconds"] for r in warm) / len(warm)
         result[name] = {
@@ -140,18 +140,18 @@ def main() -> None:
             "warm_look_cpu_seconds": mean,
             "fraction_of_training": mean / per_500,
         }
-    result["ritz_vs_arpack"] = [
+    result["ritz_vs_solved"] = [
         {
             key: [r["scalars"][key], a["scalars"][key]]
             for key in ("spectrum/max_real", "spectrum/max_abs", "spectrum/update_radius")
         }
         | {"ritz_max_residual": r["scalars"]["spectrum/max_residual"]}
-        for r, a in zip(ritz, arpack)
+        for r, a in zip(ritz, solved)
     ]
     result["load_average_at_end"] = os.getloadavg()
     spectrum_module.JacobianOperator = spectrum_module_operator
-    print(json.dumps({k: v for k, v in result.items() if k not in ("ritz_40", "arpack")}))
-    for name in ("ritz_40", "arpack"):
+    print(json.dumps({k: v for k, v in result.items() if k not in ("ritz_40", "solved")}))
+    for name in ("ritz_40", "solved"):
         print(name, result[name]["warm_look_cpu_seconds"], result[name]["fraction_of_training"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
