@@ -9,7 +9,8 @@ the residual is possible for a non-normal operator (the residual bounds the back
 not the forward error) and for the float32 operator's own rounding; both show here.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_spectrum_accuracy.py RUN_DIR --name circle \\
-        [--k 6] [--which LR] [--samples 2000]
+        [--k 6] [--which LR] [--samples 2000] [--solvers krylov-schur arpack] \\
+        [--shipped-json OUT.json]
 
 Writes ``benchmarks/results/spectrum/accuracy.json`` (one entry per ``--name``).
 """
@@ -66,6 +67,14 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=6)
     parser.add_argument("--which", default="LR")
     parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument(
+        "--solvers", nargs="*", default=["krylov-schur", "arpack"], help="shipped solves to run"
+    )
+    parser.add_argument(
+        "--shipped-json",
+        type=Path,
+        help="also compare the output of `convergan spectrum RUN --json` (same k, which, N)",
+    )
     args = parser.parse_args()
     run = open_run(args.run_dir)
     step = run.latest_step()
@@ -73,15 +82,22 @@ def main() -> None:
     print("reference", reference["products"], reference["cpu_seconds"], flush=True)
     entry = {"step": step, "k": args.k, "which": args.which, "samples": args.samples}
     entry["reference"] = reference
-    for solver in ("krylov-schur", "arpack"):
+    for solver in args.solvers:
         shipped = solve(run, step, args, solver=solver)
         print(solver, shipped["products"], shipped["cpu_seconds"], flush=True)
         entry[solver] = {**shipped, **compare(shipped, reference)}
+    if args.shipped_json:
+        record = json.loads(args.shipped_json.read_text().splitlines()[-1])
+        spectrum = record["spectra"][args.which]
+        shipped = {"settings": {"from": "convergan spectrum --json", "solver": record["solver"]}}
+        shipped |= {key: spectrum[key] for key in ("eigenvalues", "residuals", "converged")}
+        shipped |= {"products": spectrum["matvecs"], "seconds": spectrum["seconds"]}
+        entry["cli"] = {**shipped, **compare(shipped, reference)}
     entry["load_average_at_end"] = os.getloadavg()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     results[args.name] = entry
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    for solver in ("krylov-schur", "arpack"):
+    for solver in [*args.solvers, *(["cli"] if args.shipped_json else [])]:
         e = entry[solver]
         print(solver, "within stated:", e["within_stated"], "largest distance / residual:",
               f"{e['largest_distance_over_residual']:.3g}", "largest distance:",
