@@ -107,9 +107,9 @@ def krylov_schur(
     Converged when every one of the ``k`` leading Ritz pairs has ``‖A u − θ u‖ ≤ tol ·
     max(|θ|, ε^⅔)`` by the Arnoldi estimate (ARPACK's test); the residuals returned are those
     estimates. ``basis_size`` (at least ``k + 2``, at most ``n``) vectors are kept
-    (``8 · n · basis_size`` bytes); at a full basis the
-    ``basis_size // 2`` (at least ``k + 1``) leading Ritz vectors are kept. ``max_restarts``:
-    stop unconverged after this many restarts (``None``: ``10 n``, as ARPACK).
+    (``8 · n · basis_size`` bytes); at a full basis the ``basis_size // 2`` (at least
+    ``k + 1``) leading Ritz vectors are kept. ``max_restarts``: stop unconverged after this
+    many restarts (``None``: ``10 n``, as ARPACK).
     """
     basis_size = min(n, max(basis_size, k + 2))
     keep = min(basis_size - 1, max(k + 1, basis_size // 2))
