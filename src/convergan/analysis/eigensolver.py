@@ -126,7 +126,7 @@ def leading_eigenvalues(
     product count, the products planned so far and the restarts so far: the plan (and a
     bar's estimate) covers the current basis or restart.
 
-    ``initial``: ARPACK's start vector (default: seeded normal). A combination of a nearby
+    ``initial``: the solver's start vector (default: seeded normal). A combination of a nearby
     operator's leading eigenvectors (:func:`start_vector`) saves products when several
     checkpoints of one run are analysed; one of another length is ignored. ``block``: the
     product on a block of vectors (one per row), used for the residual checks, which need all
