@@ -35,7 +35,7 @@ def solve(run, step, args, **settings) -> dict:
     chosen = SpectrumSettings(k=args.k, which=(args.which,), samples=args.samples, **settings)
     spectrum = analyze_checkpoint(run, step, chosen)["spectra"][args.which]
     return {
-        "settings": {k: v for k, v in settings.items()},
+        "settings": dict(settings),
         "seconds": time.perf_counter() - start,
         "cpu_seconds": time.process_time() - cpu,
         "products": spectrum["matvecs"],

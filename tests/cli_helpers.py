@@ -11,6 +11,17 @@ from convergan.cli.main import main
 # A run small enough for error-path tests: they check what the command says, not what it trains.
 TINY = ["model.width=8", "model.depth=1", "train.sample_every=0", "eval.metrics=[]"]
 
+# The circle problem on players small enough to train a few dozen steps in a second.
+TINY_CIRCLE = [
+    "model.width=8",
+    "model.depth=1",
+    "model.latent_dim=2",
+    "data.batch_size=16",
+    "eval.w1_samples=64",
+    "train.progress=false",
+    "train.sample_every=0",
+]
+
 
 def run(capsys, *argv) -> tuple[int, str, str]:
     """``(exit code, stdout, stderr)`` of ``convergan ARGV``."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import TINY_CIRCLE
 
 from convergan.analysis.verdict_rules import Assessment
 from convergan.analysis.verdict_statistics import Trend
@@ -28,13 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DIRAC = ROOT / "configs" / "dirac.yaml"
 CIRCLE = ROOT / "configs" / "toy2d" / "circle.yaml"
 TINY_2D = [
-    "model.width=8",
-    "model.depth=1",
-    "model.latent_dim=2",
-    "data.batch_size=16",
-    "eval.w1_samples=64",
-    "train.progress=false",
-    "train.sample_every=0",
+    *TINY_CIRCLE,
     "method=nsgan-r1",
     "eval.diagnostics.samples=48",
     "eval.diagnostics.every=3",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import TINY_CIRCLE
 
 from convergan.config import load_config
 from convergan.field import (
@@ -247,14 +248,8 @@ def tiny_config(out_dir: Path, *overrides: str):
         CONFIGS / "circle.yaml",
         [
             f"out_dir={out_dir}",
-            "model.width=8",
-            "model.depth=1",
-            "model.latent_dim=2",
-            "data.batch_size=16",
-            "eval.w1_samples=64",
-            "train.progress=false",
+            *TINY_CIRCLE,
             "train.eval_every=0",
-            "train.sample_every=0",
             "train.checkpoint_every=0",
             *overrides,
         ],

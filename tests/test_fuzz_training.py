@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import TINY_CIRCLE
 
 from convergan.checkpoint import (
     CheckpointError,
@@ -37,17 +38,7 @@ from convergan.training.run import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 CIRCLE = ROOT / "configs" / "toy2d" / "circle.yaml"
-TINY = [
-    "model.width=8",
-    "model.depth=1",
-    "model.latent_dim=2",
-    "data.batch_size=16",
-    "eval.w1_samples=64",
-    "train.progress=false",
-    "train.log_every=1",
-    "train.eval_every=0",
-    "train.sample_every=0",
-]
+TINY = [*TINY_CIRCLE, "train.log_every=1", "train.eval_every=0"]
 
 
 def tiny_config(out_dir: Path, *overrides: str):

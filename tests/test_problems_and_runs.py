@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import TINY_CIRCLE
 
 from convergan.checkpoint import CheckpointError
 from convergan.cli.main import main
@@ -23,15 +24,7 @@ from convergan.training.metrics_log import metrics_by_step, read_metrics, trim_m
 
 ROOT = Path(__file__).resolve().parents[1]
 CIRCLE = ROOT / "configs" / "toy2d" / "circle.yaml"
-TINY = [
-    "model.width=8",
-    "model.depth=1",
-    "model.latent_dim=2",
-    "data.batch_size=16",
-    "eval.w1_samples=64",
-    "train.progress=false",
-    "train.sample_every=0",
-]
+TINY = TINY_CIRCLE
 
 PLUGIN = '''
 from convergan.metrics.catalog import Metric

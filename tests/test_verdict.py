@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from cli_helpers import TINY_CIRCLE
 
 from convergan.cli.main import main
 from convergan.config import load_config
@@ -161,13 +162,7 @@ def test_the_local_picture_is_at_the_scheduled_learning_rate(tmp_path, capsys):
 
 
 TINY_2D = [
-    "model.width=8",
-    "model.depth=1",
-    "model.latent_dim=2",
-    "data.batch_size=16",
-    "eval.w1_samples=64",
-    "train.progress=false",
-    "train.sample_every=0",
+    *TINY_CIRCLE,
     "method=nsgan-r1",
     "method.gamma=1.0",
     "eval.diagnostics.samples=48",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import TINY_CIRCLE
 
 import convergan.runs.verdict_local as verdict_local
 from convergan.config import load_config
@@ -21,13 +22,7 @@ from convergan.training.directory import RunDirectory
 
 CIRCLE = Path(__file__).resolve().parents[1] / "configs" / "toy2d" / "circle.yaml"
 TINY = [
-    "model.width=8",
-    "model.depth=1",
-    "model.latent_dim=2",
-    "data.batch_size=16",
-    "eval.w1_samples=64",
-    "train.progress=false",
-    "train.sample_every=0",
+    *TINY_CIRCLE,
     "method=nsgan-r1",
     "method.gamma=1.0",
     "eval.diagnostics.samples=48",

@@ -81,8 +81,8 @@ class Monitor:
             512 latents drawn once (the same at every look, so a change of ``‖v‖`` is the
             players' alone); on the players' device.
         every: look every ``every`` steps (``after_step(step)`` with ``step % every == 0``).
-        spectrum_every: also the local picture every this many steps (0: never; a few eigen-solves
-            runs per look: much dearer than a look, see the docs).
+        spectrum_every: also the local picture every this many steps (0: never; a few
+            eigen-solves per look: much dearer than a look, see the docs).
         optimizers, lr_g, lr_d, scheme, k: for the local picture, as
             :func:`~convergan.api.spectral_radius` takes them.
         games: split ``real``, ``latent`` (and ``labels``) into this many independent

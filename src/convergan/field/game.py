@@ -102,12 +102,7 @@ class GameField:
             loss = self.method.generator_loss(generator, discriminator, batch, step=self.step)
         else:
             loss = self.method.discriminator_loss(
-                generator,
-                discriminator,
-                batch,
-                regularization_gain=self.regularization_gain,
-                step=self.step,
-                functional=self.route == "functional",
+                generator, discriminator, batch, **self._discriminator_options()
             )
         return loss.total, loss.terms
 
@@ -119,14 +114,18 @@ class GameField:
         <convergan.methods.Method.losses>`): :meth:`player_loss`'s values, one shared graph."""
         generator, discriminator = self._bound(theta, psi, batch)
         losses = self.method.losses(
-            generator,
-            discriminator,
-            batch,
-            regularization_gain=self.regularization_gain,
-            step=self.step,
-            functional=self.route == "functional",
+            generator, discriminator, batch, **self._discriminator_options()
         )
         return tuple((loss.total, loss.terms) for loss in losses)
+
+    def _discriminator_options(self) -> dict:
+        """How this field evaluates D's loss: its regularization gain, its step (scheduled
+        parts read their value there) and whether the players are bound functionally."""
+        return {
+            "regularization_gain": self.regularization_gain,
+            "step": self.step,
+            "functional": self.route == "functional",
+        }
 
     def _bound(self, theta: Tensor, psi: Tensor, batch: Batch) -> tuple:
         """The two players as modules on the flat parameters ``theta`` and ``psi``."""
